@@ -1,0 +1,1 @@
+"""Physics analysis: flow-based anomaly detection and flow-based parameter scans."""

@@ -1,0 +1,117 @@
+"""Map independent jobs (e.g. dataset shards) over local processes or a Dask cluster.
+
+::
+
+    with make_executor(workers=4) as ex:                       # local process pool
+        for result in ex.map(make_shard, tasks): ...
+    with make_executor(scheduler="tcp://10.0.0.5:8786") as ex:  # dask.distributed
+        ...
+
+``fn`` must be a module-level function (it is pickled). Results arrive as jobs finish, so
+callers must not rely on order. With a Dask cluster, output paths must be on a filesystem the
+workers share with the client.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any, Protocol
+
+from hepchain.core.errors import UsageError
+
+
+class Executor(Protocol):
+    """What the data producers need: map a function over items, results as completed."""
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]: ...
+
+    def close(self) -> None: ...
+
+    @property
+    def n_workers(self) -> int: ...
+
+
+class LocalExecutor:
+    """In-process for ``workers == 1``, otherwise a spawn-based process pool."""
+
+    def __init__(self, workers: int = 1) -> None:
+        if workers < 1:
+            raise UsageError(f"--workers must be at least 1, got {workers}.")
+        self._workers = workers
+        self._pool = (ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+                      if workers > 1 else None)
+
+    @property
+    def n_workers(self) -> int:
+        return self._workers
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        if self._pool is None:
+            for item in items:
+                yield fn(item)
+            return
+        futures = [self._pool.submit(fn, item) for item in items]
+        try:
+            for fut in as_completed(futures):
+                yield fut.result()
+        finally:
+            for fut in futures:
+                fut.cancel()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class DaskExecutor:
+    """Jobs on a running ``dask.distributed`` scheduler (``tcp://host:port``) or a Client."""
+
+    def __init__(self, scheduler: Any) -> None:
+        from distributed import Client
+
+        if isinstance(scheduler, Client):
+            self._client, self._owns = scheduler, False
+        else:
+            try:
+                self._client, self._owns = Client(scheduler, timeout="10s"), True
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise UsageError(
+                    f"Cannot reach the Dask scheduler at {scheduler} ({exc}); check --scheduler."
+                ) from exc
+
+    @property
+    def n_workers(self) -> int:
+        return max(1, len(self._client.scheduler_info().get("workers", {})))
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        from distributed import as_completed as dask_completed
+
+        futures = self._client.map(fn, list(items), pure=False)
+        try:
+            for fut in dask_completed(futures):
+                yield fut.result()
+        finally:
+            self._client.cancel(futures)
+
+    def close(self) -> None:
+        if self._owns:
+            self._client.close()
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def make_executor(workers: int = 1, scheduler: Any = None) -> LocalExecutor | DaskExecutor:
+    """A Dask executor when ``scheduler`` is given, else a local one with ``workers``."""
+    return DaskExecutor(scheduler) if scheduler else LocalExecutor(workers)

@@ -1,0 +1,88 @@
+"""Combining named losses into one: static weights or dynamically adjusted weights.
+
+The trainer accepts a loss function returning ``{"jet": l1, "vertex": l2, "track": l3}``;
+a weighting turns that into the total, e.g. GN1's ``L = L_jet + 1.5 L_vertex + 0.5 L_track``::
+
+    weighting = StaticWeights({"jet": 1.0, "vertex": 1.5, "track": 0.5})
+    weighting = UncertaintyWeights(["tau", "higgs"])   # learned (Kendall et al. 2018)
+    weighting = DynamicWeightAverage(["tau", "higgs"])  # loss-rate based (Liu et al. 2019)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+class LossWeighting(nn.Module):
+    """Base class: ``forward(losses) -> total``; ``end_epoch(mean_losses)`` updates state."""
+
+    def forward(self, losses: dict[str, Tensor]) -> Tensor:
+        raise NotImplementedError
+
+    def end_epoch(self, mean_losses: dict[str, float]) -> None:
+        """Called by the trainer after every epoch with the epoch-mean training losses."""
+
+    def current(self) -> dict[str, float]:
+        """The weights in force, for the history."""
+        return {}
+
+
+class StaticWeights(LossWeighting):
+    """Fixed weights; names missing from ``weights`` get weight 1."""
+
+    def __init__(self, weights: dict[str, float] | None = None) -> None:
+        super().__init__()
+        self.weights = dict(weights or {})
+
+    def forward(self, losses: dict[str, Tensor]) -> Tensor:
+        return sum(self.weights.get(k, 1.0) * v for k, v in losses.items())  # type: ignore[return-value]
+
+    def current(self) -> dict[str, float]:
+        return dict(self.weights)
+
+
+class UncertaintyWeights(LossWeighting):
+    """Homoscedastic-uncertainty weighting: ``sum exp(-s_i) L_i + s_i`` with learned ``s_i``."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__()
+        self.names = list(names)
+        self.log_vars = nn.Parameter(torch.zeros(len(self.names)))
+
+    def forward(self, losses: dict[str, Tensor]) -> Tensor:
+        total = torch.zeros((), device=self.log_vars.device)
+        for i, name in enumerate(self.names):
+            total = total + torch.exp(-self.log_vars[i]) * losses[name] + self.log_vars[i]
+        return total
+
+    def current(self) -> dict[str, float]:
+        return {n: math.exp(-float(s)) for n, s in zip(self.names, self.log_vars.detach(), strict=True)}
+
+
+class DynamicWeightAverage(LossWeighting):
+    """Weights from each loss's rate of descent over the last two epochs (temperature T)."""
+
+    def __init__(self, names: list[str], temperature: float = 2.0) -> None:
+        super().__init__()
+        self.names = list(names)
+        self.temperature = temperature
+        self.register_buffer("weights", torch.ones(len(self.names)))
+        self.register_buffer("history", torch.full((2, len(self.names)), float("nan")))
+
+    def forward(self, losses: dict[str, Tensor]) -> Tensor:
+        return sum(w * losses[n] for n, w in zip(self.names, self.weights, strict=True))  # type: ignore[return-value]
+
+    def end_epoch(self, mean_losses: dict[str, float]) -> None:
+        self.history[0] = self.history[1].clone()
+        self.history[1] = torch.tensor([mean_losses[n] for n in self.names])
+        if torch.isnan(self.history).any():
+            return
+        rate = self.history[1] / self.history[0].clamp_min(1e-12)
+        w = torch.softmax(rate / self.temperature, dim=0) * len(self.names)
+        self.weights.copy_(w)
+
+    def current(self) -> dict[str, float]:
+        return {n: float(w) for n, w in zip(self.names, self.weights, strict=True)}

@@ -1,0 +1,245 @@
+"""The one metrics module: classification, rejection, SIC, energy resolution, regression.
+
+Conventions: ``y_true`` is 1 for signal and 0 for background; scores are "higher = more
+signal-like"; efficiencies are fractions in [0, 1]; energies are in GeV.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import optimize, stats
+
+# ---------------------------------------------------------------------------- classification
+
+
+def roc_curve(y_true: ArrayLike, score: ArrayLike,
+              weights: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """False- and true-positive rates for every distinct threshold, from the highest score down.
+
+    Returns ``(fpr, tpr, thresholds)`` starting at (0, 0) like scikit-learn's ``roc_curve``
+    with ``drop_intermediate=False``.
+    """
+    y = np.asarray(y_true).astype(bool)
+    s = np.asarray(score, dtype=float)
+    w = np.ones_like(s) if weights is None else np.asarray(weights, dtype=float)
+    if y.all() or not y.any():
+        raise ValueError("roc_curve needs both signal (1) and background (0) entries.")
+    order = np.argsort(-s, kind="mergesort")
+    s, y, w = s[order], y[order], w[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]
+    tp = np.cumsum(w * y)[last_of_tie]
+    fp = np.cumsum(w * ~y)[last_of_tie]
+    tpr = np.r_[0.0, tp / tp[-1]]
+    fpr = np.r_[0.0, fp / fp[-1]]
+    return fpr, tpr, np.r_[np.inf, s[last_of_tie]]
+
+
+def roc_auc(y_true: ArrayLike, score: ArrayLike, weights: ArrayLike | None = None) -> float:
+    """Area under the ROC curve (trapezoidal, ties handled as in scikit-learn)."""
+    fpr, tpr, _ = roc_curve(y_true, score, weights)
+    return float(np.trapezoid(tpr, fpr))
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Background rejection 1/ε_B at a signal efficiency, with its binomial uncertainty."""
+
+    efficiency: float
+    rejection: float
+    error: float
+    threshold: float
+    n_background: int
+
+
+def rejection_at_efficiency(y_true: ArrayLike, score: ArrayLike, efficiency: float) -> Rejection:
+    """Cut on ``score`` keeping ``efficiency`` of the signal; return 1/ε_B ± binomial error.
+
+    The threshold is the signal-score quantile; ε_B counts background with score ≥ threshold.
+    σ(ε_B) = sqrt(ε_B (1 − ε_B) / N_B) and σ(1/ε_B) = σ(ε_B)/ε_B². With no background passing,
+    the rejection is infinite (reported as ``inf``).
+    """
+    if not 0.0 < efficiency <= 1.0:
+        raise ValueError(f"efficiency must be in (0, 1], got {efficiency}.")
+    y = np.asarray(y_true).astype(bool)
+    s = np.asarray(score, dtype=float)
+    sig, bkg = s[y], s[~y]
+    threshold = float(np.quantile(sig, 1.0 - efficiency, method="inverted_cdf"))
+    n_pass = int((bkg >= threshold).sum())
+    eps_b = n_pass / bkg.size
+    if n_pass == 0:
+        return Rejection(efficiency, float("inf"), float("inf"), threshold, bkg.size)
+    err_eps = np.sqrt(eps_b * (1.0 - eps_b) / bkg.size)
+    return Rejection(efficiency, 1.0 / eps_b, float(err_eps / eps_b**2), threshold, bkg.size)
+
+
+def rejection_curve(y_true: ArrayLike, score: ArrayLike,
+                    efficiencies: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Signal efficiencies and the background rejection 1/ε_B at each (for plots)."""
+    eff = np.linspace(0.3, 1.0, 71) if efficiencies is None else np.asarray(efficiencies)
+    fpr, tpr, _ = roc_curve(y_true, score)
+    eps_b = np.interp(eff, tpr, fpr)
+    with np.errstate(divide="ignore"):
+        return eff, 1.0 / eps_b
+
+
+def sic_curve(y_true: ArrayLike, score: ArrayLike,
+              min_background: int = 25) -> tuple[np.ndarray, np.ndarray]:
+    """Significance improvement ε_S/√ε_B versus ε_S.
+
+    Points where fewer than ``min_background`` background events pass (relative statistical
+    error on ε_B above 1/√min_background = 20%) are dropped, as in the LHC Olympics papers.
+    """
+    y = np.asarray(y_true).astype(bool)
+    fpr, tpr, _ = roc_curve(y, score)
+    n_bkg = (~y).sum()
+    keep = fpr * n_bkg >= min_background
+    return tpr[keep], tpr[keep] / np.sqrt(fpr[keep])
+
+
+def max_sic(y_true: ArrayLike, score: ArrayLike, min_background: int = 25) -> float:
+    """Maximum of the SIC curve (see :func:`sic_curve`)."""
+    _, sic = sic_curve(y_true, score, min_background)
+    return float(sic.max()) if sic.size else float("nan")
+
+
+def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int | None = None,
+                     normalize: bool = False) -> np.ndarray:
+    """Counts C[i, j] of true class i predicted as j; rows sum to 1 if ``normalize``."""
+    t = np.asarray(y_true, dtype=int)
+    p = np.asarray(y_pred, dtype=int)
+    k = n_classes or int(max(t.max(), p.max()) + 1)
+    cm = np.bincount(t * k + p, minlength=k * k).reshape(k, k).astype(float)
+    if normalize:
+        rows = cm.sum(axis=1, keepdims=True)
+        cm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    return cm
+
+
+# ---------------------------------------------------------------------------- regression
+
+
+def l1(pred: ArrayLike, true: ArrayLike) -> float:
+    """Mean absolute error."""
+    return float(np.mean(np.abs(np.asarray(pred, float) - np.asarray(true, float))))
+
+
+def l2(pred: ArrayLike, true: ArrayLike) -> float:
+    """Root-mean-square error."""
+    return float(np.sqrt(np.mean((np.asarray(pred, float) - np.asarray(true, float)) ** 2)))
+
+
+# ---------------------------------------------------------------------------- energy resolution
+
+
+@dataclass(frozen=True)
+class GaussianCore:
+    """Mean and width of the Gaussian core of a distribution, with statistical errors."""
+
+    mean: float
+    sigma: float
+    mean_error: float
+    sigma_error: float
+    n_core: int
+
+
+def gaussian_core_fit(x: ArrayLike, n_sigma: float = 2.0, max_iter: int = 20,
+                      tol: float = 1e-4) -> GaussianCore:
+    """Fit the Gaussian core of ``x`` iteratively within ±``n_sigma`` σ.
+
+    Each iteration fits a normal distribution truncated to [μ − nσ, μ + nσ] by maximum
+    likelihood to the values inside the window, then moves the window. Starts from the median
+    and the IQR-based width. Errors come from the inverse Hessian of the truncated likelihood.
+    Used for the resolution of (E_pred − E)/E.
+    """
+    v = np.asarray(x, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size < 10:
+        raise ValueError(f"gaussian_core_fit needs at least 10 finite values, got {v.size}.")
+    mu = float(np.median(v))
+    sigma = float(stats.iqr(v) / 1.349) or float(v.std()) or 1e-12
+    core = v
+    for _ in range(max_iter):
+        lo, hi = mu - n_sigma * sigma, mu + n_sigma * sigma
+        core = v[(v >= lo) & (v <= hi)]
+
+        def nll(p: np.ndarray, core=core, lo=lo, hi=hi) -> float:
+            m, log_s = p
+            s = np.exp(log_s)
+            norm = stats.norm.cdf(hi, m, s) - stats.norm.cdf(lo, m, s)
+            return -(stats.norm.logpdf(core, m, s).sum() - core.size * np.log(max(norm, 1e-300)))
+
+        res = optimize.minimize(nll, x0=[mu, np.log(sigma)], method="Nelder-Mead",
+                                options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 2000})
+        new_mu, new_sigma = float(res.x[0]), float(np.exp(res.x[1]))
+        converged = abs(new_mu - mu) < tol * sigma and abs(new_sigma - sigma) < tol * sigma
+        mu, sigma = new_mu, new_sigma
+        if converged:
+            break
+    hess = _numeric_hessian(lambda p: nll(np.array([p[0], np.log(p[1])])), np.array([mu, sigma]))
+    try:
+        cov = np.linalg.inv(hess)
+        mu_err, sigma_err = float(np.sqrt(abs(cov[0, 0]))), float(np.sqrt(abs(cov[1, 1])))
+    except np.linalg.LinAlgError:
+        mu_err, sigma_err = sigma / np.sqrt(core.size), sigma / np.sqrt(2 * core.size)
+    return GaussianCore(mu, sigma, mu_err, sigma_err, int(core.size))
+
+
+def _numeric_hessian(f, p: np.ndarray, rel: float = 1e-3) -> np.ndarray:
+    h = np.maximum(np.abs(p) * rel, 1e-6)
+    n = p.size
+    hess = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            ei, ej = np.eye(n)[i] * h[i], np.eye(n)[j] * h[j]
+            hess[i, j] = (f(p + ei + ej) - f(p + ei - ej) - f(p - ei + ej) + f(p - ei - ej)) / (
+                4 * h[i] * h[j])
+    return hess
+
+
+@dataclass(frozen=True)
+class ResolutionFit:
+    """σ/E = a/√E ⊕ b ⊕ c/E (E in GeV; a in √GeV, b dimensionless, c in GeV)."""
+
+    a: float
+    b: float
+    c: float
+    a_error: float
+    b_error: float
+    c_error: float
+    chi2_ndf: float
+
+    def __call__(self, energy: ArrayLike) -> np.ndarray:
+        return resolution_function(np.asarray(energy, dtype=float), self.a, self.b, self.c)
+
+
+def resolution_function(energy: np.ndarray, a: float, b: float, c: float = 0.0) -> np.ndarray:
+    """σ/E = sqrt((a/√E)² + b² + (c/E)²)."""
+    return np.sqrt((a / np.sqrt(energy)) ** 2 + b**2 + (c / energy) ** 2)
+
+
+def fit_resolution(energy: ArrayLike, rel_sigma: ArrayLike, rel_sigma_error: ArrayLike,
+                   noise_term: bool = True) -> ResolutionFit:
+    """Least-squares fit of σ/E(E) to a/√E ⊕ b ⊕ c/E (``noise_term=False`` fixes c = 0)."""
+    e = np.asarray(energy, dtype=float)
+    y = np.asarray(rel_sigma, dtype=float)
+    err = np.asarray(rel_sigma_error, dtype=float)
+    if noise_term:
+        f = resolution_function
+        p0, lower = [0.15, 0.01, 0.01], [0.0, 0.0, 0.0]
+    else:
+        def f(en, a, b):
+            return resolution_function(en, a, b, 0.0)
+        p0, lower = [0.15, 0.01], [0.0, 0.0]
+    if e.size < len(p0):
+        raise ValueError(f"fit_resolution needs at least {len(p0)} energy points, got {e.size}.")
+    popt, pcov = optimize.curve_fit(f, e, y, p0=p0, sigma=err, absolute_sigma=True,
+                                    bounds=(lower, np.inf), maxfev=20000)
+    perr = np.sqrt(np.clip(np.diag(pcov), 0, None))
+    ndf = max(e.size - len(p0), 1)
+    chi2 = float((((f(e, *popt) - y) / err) ** 2).sum() / ndf)
+    c, c_err = (popt[2], perr[2]) if noise_term else (0.0, 0.0)
+    return ResolutionFit(float(popt[0]), float(popt[1]), float(c), float(perr[0]),
+                         float(perr[1]), float(c_err), chi2)

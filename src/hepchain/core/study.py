@@ -1,0 +1,173 @@
+"""Studies: registration, presets (config as data) and the generic run / bench drivers.
+
+A study is one system of the seed documents. It subclasses :class:`Study`, keeps its presets
+in ``hepchain/configs/<name>.yaml`` (top-level keys ``quick`` and ``paper``) and is listed in
+:data:`hepchain.studies.REGISTRY`::
+
+    class IPKnobStudy(Study):
+        name = "ipknob"
+        description = "Set-value models and BO scans for SuperKEKB IP knobs"
+        seed_doc = "004"
+
+        def run(self, config: dict, workdir: Path, seed: int) -> Result:
+            ...
+
+The drivers here add provenance, write ``results.json`` and the figures, and aggregate seeds.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from abc import ABC, abstractmethod
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import yaml
+
+from hepchain.core.errors import UsageError
+from hepchain.core.provenance import ProvenanceRecorder
+from hepchain.core.result import Metric, Result
+
+PRESETS = ("quick", "paper")
+
+
+class Study(ABC):
+    """Base class of every study; subclasses set the class attributes and ``run``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    seed_doc: ClassVar[str]
+
+    def presets(self) -> dict[str, dict[str, Any]]:
+        """All presets of this study, read from ``configs/<name>.yaml``."""
+        text = resources.files("hepchain.configs").joinpath(f"{self.name}.yaml").read_text()
+        data = yaml.safe_load(text) or {}
+        return {k: dict(v or {}) for k, v in data.items()}
+
+    def config(self, preset: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The config of ``preset`` with ``overrides`` applied (unknown keys are refused)."""
+        presets = self.presets()
+        if preset not in presets:
+            raise UsageError(
+                f"Study {self.name!r} has no preset {preset!r}; choose one of {sorted(presets)}."
+            )
+        cfg = dict(presets[preset])
+        for key, value in (overrides or {}).items():
+            if key not in cfg:
+                raise UsageError(
+                    f"{key!r} is not a setting of {self.name}/{preset}; known: {sorted(cfg)}."
+                )
+            cfg[key] = value
+        return cfg
+
+    @abstractmethod
+    def run(self, config: dict[str, Any], workdir: Path, seed: int) -> Result:
+        """Run the study with ``config`` in ``workdir`` (figures go there) and return a Result."""
+
+    def add_commands(self, app: Any) -> None:  # noqa: B027 - optional hook
+        """Hook for study-specific CLI verbs (``app`` is the study's typer sub-app)."""
+
+
+def _registry() -> dict[str, str]:
+    from hepchain.studies import REGISTRY
+
+    return REGISTRY
+
+
+def get_study(name: str) -> Study:
+    """Instantiate the registered study ``name`` (UsageError if unknown)."""
+    registry = _registry()
+    if name not in registry:
+        known = ", ".join(sorted(registry)) or "none registered yet"
+        raise UsageError(f"Unknown study {name!r}; known studies: {known}.")
+    module, _, attr = registry[name].partition(":")
+    return getattr(importlib.import_module(module), attr)()
+
+
+def list_studies() -> dict[str, Study]:
+    """All registered studies, by name."""
+    return {name: get_study(name) for name in _registry()}
+
+
+def run_study(name: str, preset: str = "quick", workdir: str | Path | None = None,
+              seed: int = 0, overrides: dict[str, Any] | None = None) -> Result:
+    """Run one study preset, record provenance and write ``results.json`` in ``workdir``.
+
+    ``workdir`` defaults to ``runs/<study>/<preset>``. A run that fails leaves no
+    ``results.json`` behind.
+    """
+    study = get_study(name)
+    cfg = study.config(preset, overrides)
+    wd = Path(workdir) if workdir is not None else Path("runs") / name / preset
+    wd.mkdir(parents=True, exist_ok=True)
+    stale = wd / "results.json"
+    if stale.exists():
+        stale.unlink()
+    with ProvenanceRecorder({"preset": preset, "seed": seed, **cfg}, seeds=[seed]) as rec:
+        result = study.run(cfg, wd, seed)
+    result.study, result.preset, result.workdir = name, preset, str(wd)
+    prov = rec.provenance
+    prov.datasets = result.provenance.datasets or prov.datasets
+    if result.provenance.seeds:
+        prov.seeds = result.provenance.seeds
+    result.provenance = prov
+    result.save(wd)
+    return result
+
+
+def aggregate(results: list[Result]) -> Result:
+    """Combine runs of one study with different seeds into mean ± std per (metric, method)."""
+    first = results[0]
+    merged = Result(study=first.study, preset=first.preset, workdir=first.workdir)
+    groups: dict[tuple[str, str], list[Metric]] = {}
+    for res in results:
+        for m in res.metrics:
+            groups.setdefault((m.name, m.method), []).append(m)
+    for (name, method), rows in groups.items():
+        vals = np.array([r.value for r in rows], dtype=float)
+        ref = rows[0]
+        merged.add(name, method, float(np.nanmean(vals)),
+                   std=float(np.nanstd(vals, ddof=1)) if len(vals) > 1 else ref.std,
+                   n=len(vals) if len(vals) > 1 else ref.n, unit=ref.unit,
+                   reference=ref.reference, higher_is_better=ref.higher_is_better)
+    merged.provenance = first.provenance
+    merged.provenance.seeds = sorted({s for r in results for s in r.provenance.seeds})
+    merged.provenance.wall_time_s = sum(r.provenance.wall_time_s for r in results)
+    merged.notes = list(dict.fromkeys(n for r in results for n in r.notes))
+    return merged
+
+
+def bench_study(name: str, preset: str = "paper", workdir: str | Path | None = None,
+                seeds: int = 3, overrides: dict[str, Any] | None = None) -> Result:
+    """Run ``seeds`` independent seeds of a study and aggregate them (mean ± std).
+
+    Each seed runs in ``<workdir>/seed<N>``; the aggregate ``results.json`` and one box plot
+    per metric are written in ``workdir``.
+    """
+    from hepchain.core import plotting
+
+    if seeds < 1:
+        raise UsageError(f"--seeds must be at least 1, got {seeds}.")
+    wd = Path(workdir) if workdir is not None else Path("runs") / name / f"{preset}-bench"
+    runs = [run_study(name, preset, wd / f"seed{s}", seed=s, overrides=overrides)
+            for s in range(seeds)]
+    merged = aggregate(runs)
+    merged.workdir = str(wd)
+    for metric_name in merged.metric_names():
+        per_method: dict[str, list[float]] = {}
+        for r in runs:
+            for m in r.metrics:
+                if m.name == metric_name:
+                    per_method.setdefault(m.method, []).append(m.value)
+        fig = plotting.box_plot(per_method, ylabel=metric_name,
+                                path=wd / f"box_{plotting.slug(metric_name)}.png")
+        merged.figures.append(fig.name)
+    for r in runs:
+        merged.figures.extend(f"seed{r.provenance.seeds[0]}/{f}" for f in r.figures)
+    merged.save(wd)
+    (wd / "seeds.json").write_text(json.dumps([r.to_dict() for r in runs], default=str))
+    return merged
+

@@ -1,0 +1,1 @@
+"""Data reduction: readout sampling patterns (random, regular, learned masks) and reduction studies."""

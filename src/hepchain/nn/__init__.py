@@ -1,0 +1,1 @@
+"""Layers and architectures shared by several studies (MLP, DeepSets, attention, ...)."""

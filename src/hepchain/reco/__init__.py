@@ -1,0 +1,1 @@
+"""Reconstruction and identification: energy calibration, flavour tagging, tau ID, jet taggers."""

@@ -1,0 +1,6 @@
+"""The study registry: name -> "module:Class". A new study adds one line here.
+
+Imports are lazy, so ``hepchain list`` does not load every study's dependencies at once.
+"""
+
+REGISTRY: dict[str, str] = {}

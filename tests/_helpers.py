@@ -1,0 +1,113 @@
+"""Test-only code importable by subprocesses and worker processes (tests/ is put on sys.path)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import torch
+from torch import nn
+
+from hepchain.core import metrics, plotting
+from hepchain.core.dataset import ShardTask
+from hepchain.core.result import Reference, Result
+from hepchain.core.seeding import seed_everything
+from hepchain.core.study import Study
+from hepchain.core.trainer import TrainConfig, Trainer
+
+
+def blobs(n: int, seed: int, shift: float = 1.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two 4-d Gaussian classes separated by ``shift`` along every axis."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g).float()
+    x = torch.randn(n, 4, generator=g) + shift * y[:, None]
+    return x, y
+
+
+def bce_loss(model: nn.Module, batch) -> torch.Tensor:
+    x, y = batch
+    return nn.functional.binary_cross_entropy_with_logits(model(x).squeeze(-1), y)
+
+
+class ToyStudy(Study):
+    """A logistic regression on blobs: exercises run/bench/demo/report without physics."""
+
+    name = "toy"
+    description = "test-only logistic regression"
+    seed_doc = "-"
+
+    def presets(self) -> dict[str, dict]:
+        return {"quick": {"n": 600, "train": {"epochs": 3, "progress": False}},
+                "paper": {"n": 2000, "train": {"epochs": 5, "progress": False}}}
+
+    def run(self, config: dict, workdir: Path, seed: int) -> Result:
+        x, y = blobs(config["n"], seed)
+        n = len(y) // 3
+        model = nn.Linear(4, 1)
+        trainer = Trainer(model, bce_loss, TrainConfig.from_dict(config["train"], seed=seed))
+        trainer.fit((x[:n], y[:n]), (x[n:2 * n], y[n:2 * n]))
+        score = trainer.predict((x[2 * n:],)).squeeze(-1).numpy()
+        result = Result(study=self.name, preset="")
+        result.add("AUC", "logistic", metrics.roc_auc(y[2 * n:].numpy(), score),
+                   reference=Reference(0.93, "analytic optimum", same_dataset=True))
+        path = plotting.roc_curves({"logistic": (y[2 * n:].numpy(), score)}, workdir / "roc.png")
+        result.figures.append(path.name)
+        return result
+
+
+def toy_events(task: ShardTask) -> ak.Array:
+    """Jagged toy 'events' for dataset tests; sleeps ``settings['sleep']`` s per shard and
+    writes a marker file when ``settings['marker_dir']`` is set (to time a kill)."""
+    rng = np.random.default_rng(task.seed)
+    counts = rng.integers(0, 6, task.n_events)
+    pt = rng.exponential(30.0, counts.sum())
+    marker = task.settings.get("marker_dir")
+    if marker:
+        Path(marker, f"started-{task.index}").touch()
+    time.sleep(task.settings.get("sleep", 0.0))
+    return ak.zip({"event": np.arange(task.n_events) + 1000 * task.index,
+                   "jets": ak.unflatten(ak.zip({"pt": pt, "eta": rng.normal(0, 1.5, pt.size)}),
+                                        counts)}, depth_limit=1)
+
+
+def toy_images(task: ShardTask) -> dict[str, np.ndarray]:
+    """Dense toy 'showers' (CaloChallenge-like keys) for HDF5 dataset tests."""
+    rng = np.random.default_rng(task.seed)
+    energy = rng.uniform(1, 10, (task.n_events, 1))
+    return {"incident_energies": energy,
+            "showers": rng.poisson(energy[:, :, None] * np.ones((1, 3, 16))).reshape(
+                task.n_events, -1).astype(np.float32)}
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def train_blobs(ckpt_dir: str, out: str, epochs: int = 6, seed: int = 3,
+                batch_sleep: float = 0.0) -> None:
+    """Train a small dropout MLP with a cosine schedule and save its final weights to ``out``
+    (used by the resume-after-kill test, which SIGKILLs this in a subprocess)."""
+    from hepchain.nn.mlp import MLP
+
+    torch.set_num_threads(1)
+    x, y = blobs(800, seed=11)
+
+    def loss_fn(model, batch):
+        time.sleep(batch_sleep)
+        xb, yb = batch
+        return {"bce": nn.functional.binary_cross_entropy_with_logits(model(xb).squeeze(-1), yb)}
+
+    seed_everything(seed)  # model initialisation must not depend on the caller's RNG state
+    model = MLP(4, [32, 32], 1, dropout=0.2)
+    cfg = TrainConfig(epochs=epochs, batch_size=64, lr=3e-3, schedule="cosine", seed=seed,
+                      progress=False, restore_best=False)
+    Trainer(model, loss_fn, cfg, checkpoint_dir=ckpt_dir).fit((x[:600], y[:600]),
+                                                             (x[600:], y[600:]))
+    torch.save(model.state_dict(), out)

@@ -1,0 +1,19 @@
+"""Shared fixtures: a tiny registered study for exercising the generic machinery."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # make tests/_helpers importable
+
+
+@pytest.fixture
+def toy_study(monkeypatch):
+    """Register ``toy`` (a logistic regression on two Gaussian blobs) for the duration of a test."""
+    from hepchain import studies
+
+    monkeypatch.setitem(studies.REGISTRY, "toy", "_helpers:ToyStudy")
+    return "toy"

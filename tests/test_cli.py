@@ -1,0 +1,85 @@
+"""The CLI and the generic study drivers (run, bench, demo, report) on a toy study."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hepchain.cli import main
+from hepchain.core.result import Result
+
+
+def run_cli(args: list[str]) -> int:
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def test_unknown_study_is_one_sentence_and_exit_2():
+    proc = subprocess.run([sys.executable, "-m", "hepchain.cli", "nosuchstudy", "run"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Unknown study or command 'nosuchstudy'" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) <= 2
+
+
+def test_bad_preset_and_setting_exit_2(toy_study, tmp_path, capsys):
+    assert run_cli(["toy", "run", "--preset", "huge", "--workdir", str(tmp_path)]) == 2
+    assert "has no preset 'huge'" in capsys.readouterr().err
+    assert run_cli(["toy", "run", "--set", "nn=3", "--workdir", str(tmp_path)]) == 2
+    assert "'nn' is not a setting" in capsys.readouterr().err
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_run_writes_results_with_provenance(toy_study, tmp_path):
+    assert run_cli(["toy", "run", "--workdir", str(tmp_path), "--seed", "2"]) == 0
+    res = Result.load(tmp_path)
+    auc = res.get("AUC", "logistic")
+    assert auc.value > 0.85 and auc.reference.value == 0.93
+    prov = res.provenance
+    assert prov.seeds == [2] and prov.config["n"] == 600 and "torch" in prov.versions
+    assert prov.wall_time_s > 0 and prov.peak_memory_mb > 0
+    assert (tmp_path / "roc.png").is_file()
+
+
+def test_bench_aggregates_seeds(toy_study, tmp_path):
+    assert run_cli(["toy", "bench", "--preset", "quick", "--seeds", "3",
+                    "--workdir", str(tmp_path)]) == 0
+    res = Result.load(tmp_path)
+    auc = res.get("AUC", "logistic")
+    per_seed = [Result.load(tmp_path / f"seed{s}").get("AUC", "logistic").value for s in range(3)]
+    assert auc.n == 3 and auc.value == pytest.approx(sum(per_seed) / 3)
+    assert auc.std > 0
+    assert (tmp_path / "box_auc.png").is_file()
+
+
+def test_demo_and_report(toy_study, tmp_path):
+    out = tmp_path / "demo"
+    assert run_cli(["demo", "--out", str(out)]) == 0
+    page = (out / "index.html").read_text()
+    assert "toy" in page and "data:image/png;base64," in page and "provenance" in page
+    (out / "index.html").unlink()
+    assert run_cli(["report", str(out)]) == 0
+    assert "reference: analytic optimum" in (out / "index.html").read_text()
+    assert run_cli(["report", str(tmp_path / "missing")]) == 2
+
+
+def test_list_and_empty_demo(toy_study, tmp_path, capsys, monkeypatch):
+    assert run_cli(["list"]) == 0
+    assert "test-only logistic regression" in capsys.readouterr().out
+    from hepchain import studies
+
+    monkeypatch.setattr(studies, "REGISTRY", {})
+    assert run_cli(["demo", "--out", str(tmp_path)]) == 0
+    assert "No studies are registered yet" in (tmp_path / "index.html").read_text()
+
+
+def test_results_json_roundtrip(toy_study, tmp_path):
+    run_cli(["toy", "run", "--workdir", str(tmp_path)])
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert Result.from_dict(data).to_dict() == data

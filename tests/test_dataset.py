@@ -1,0 +1,139 @@
+"""Dataset manifests, atomic shards, resume after a kill, checksums, executors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from _helpers import toy_events, toy_images
+from hepchain.core.dataset import Manifest, ShardedDataset, build_dataset
+from hepchain.core.errors import DataError, UsageError
+from hepchain.core.executors import DaskExecutor, LocalExecutor
+
+HERE = Path(__file__).parent
+SETTINGS = {"process": "toy", "ptmin": 20.0}
+
+
+def shard_bytes(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.glob("shard-*"))}
+
+
+def make(out: Path, seed: int = 7, n: int = 250, **kw) -> Manifest:
+    return build_dataset(out, generator="toy", settings=kw.pop("settings", SETTINGS),
+                         n_events=n, shard_size=100, seed=seed, make_shard=kw.pop("fn", toy_events),
+                         progress=False, **kw)
+
+
+def test_manifest_and_same_seed_same_bytes(tmp_path):
+    m = make(tmp_path / "a")
+    make(tmp_path / "b")
+    assert m.complete and m.n_written == 250 and [s.n_events for s in m.shards] == [100, 100, 50]
+    assert shard_bytes(tmp_path / "a") == shard_bytes(tmp_path / "b")
+    ma, mb = Manifest.load(tmp_path / "a"), Manifest.load(tmp_path / "b")
+    assert (ma.name, mb.name) == ("a", "b") and ma.shards == mb.shards
+    data = json.loads((tmp_path / "a/manifest.json").read_text())
+    assert data["settings"] == SETTINGS and "awkward" in data["versions"]
+    assert len({s["seed"] for s in data["shards"]}) == 3
+    events = ShardedDataset(tmp_path / "a").read()
+    assert len(events) == 250 and list(events.event[:3]) == [0, 1, 2]
+    make(tmp_path / "c", seed=8)
+    assert shard_bytes(tmp_path / "c") != shard_bytes(tmp_path / "a")
+
+
+def test_hdf5_same_bytes_and_read(tmp_path):
+    for d in ("a", "b"):
+        build_dataset(tmp_path / d, generator="toy", settings={}, n_events=120, shard_size=50,
+                      seed=1, make_shard=toy_images, fmt="hdf5", progress=False)
+    assert shard_bytes(tmp_path / "a") == shard_bytes(tmp_path / "b")
+    data = ShardedDataset(tmp_path / "a").read()
+    assert data["showers"].shape == (120, 48) and data["incident_energies"].shape == (120, 1)
+
+
+def test_rerun_skips_complete_shards_and_refuses_other_settings(tmp_path):
+    make(tmp_path / "a")
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "a").glob("shard-*")}
+    make(tmp_path / "a")
+    assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / "a").glob("shard-*")}
+    with pytest.raises(DataError, match="other settings"):
+        make(tmp_path / "a", settings={**SETTINGS, "ptmin": 30.0})
+    with pytest.raises(UsageError, match="at least 1"):
+        make(tmp_path / "z", n=0)
+
+
+def test_corrupted_shard_is_named_and_regenerated(tmp_path):
+    make(tmp_path / "a")
+    shard = tmp_path / "a/shard-00001.parquet"
+    good = shard.read_bytes()
+    shard.write_bytes(good[: len(good) // 2])  # truncated
+    with pytest.raises(DataError, match=r"shard-00001\.parquet is corrupted"):
+        ShardedDataset(tmp_path / "a").read()
+    make(tmp_path / "a")
+    assert shard.read_bytes() == good
+
+
+def test_kill_mid_shard_then_resume_gives_identical_bytes(tmp_path):
+    make(tmp_path / "ref", n=400)
+    out, marks = tmp_path / "run", tmp_path / "marks"
+    marks.mkdir()
+    settings = {**SETTINGS, "sleep": 0.4, "marker_dir": str(marks)}
+    code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); from _helpers import toy_events; "
+            "from hepchain.core.dataset import build_dataset; "
+            f"build_dataset({str(out)!r}, generator='toy', settings={settings!r}, n_events=400, "
+            "shard_size=100, seed=7, make_shard=toy_events, progress=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.time() + 60
+    while not (marks / "started-2").exists() and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)  # killed while shard 2 is being made
+    proc.wait()
+    manifest = Manifest.load(out)
+    assert not manifest.complete and [s.index for s in manifest.shards] == [0, 1]
+    with pytest.raises(DataError, match="incomplete"):
+        ShardedDataset(out)
+    # the reference run had no sleep/marker settings, but they do not change the events
+    build_dataset(out, generator="toy", settings=settings,
+                  n_events=400, shard_size=100, seed=7, make_shard=toy_events, progress=False)
+    assert shard_bytes(out) == shard_bytes(tmp_path / "ref")
+    assert not list(out.glob("*.tmp-*"))
+    assert len(ShardedDataset(out).read()) == 400
+
+
+def test_local_process_pool_gives_same_bytes(tmp_path):
+    make(tmp_path / "serial", n=300)
+    env_path = os.environ.get("PYTHONPATH", "")
+    os.environ["PYTHONPATH"] = f"{HERE}{os.pathsep}{env_path}"  # spawned workers import _helpers
+    try:
+        with LocalExecutor(2) as ex:
+            make(tmp_path / "pool", n=300, executor=ex)
+    finally:
+        os.environ["PYTHONPATH"] = env_path
+    assert shard_bytes(tmp_path / "pool") == shard_bytes(tmp_path / "serial")
+
+
+def test_dask_cluster_of_two_workers_gives_same_bytes(tmp_path):
+    from distributed import Client, LocalCluster
+
+    make(tmp_path / "serial", n=300)
+    with (LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                       dashboard_address=None) as cluster, Client(cluster) as client):
+        client.run(sys.path.insert, 0, str(HERE))
+        with DaskExecutor(client) as ex:
+            assert ex.n_workers == 2
+            make(tmp_path / "dask", n=300, executor=ex)
+    assert shard_bytes(tmp_path / "dask") == shard_bytes(tmp_path / "serial")
+
+
+def test_bad_scheduler_and_unwritable_output(tmp_path):
+    with pytest.raises(UsageError, match="Dask scheduler"):
+        DaskExecutor("tcp://127.0.0.1:1")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(DataError, match="Cannot create"):
+        make(blocker / "out")

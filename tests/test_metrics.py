@@ -1,0 +1,113 @@
+"""Metrics checked against scikit-learn/scipy or analytic cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from hepchain.core import metrics
+
+
+@pytest.fixture
+def scored():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 4000)
+    s = np.round(rng.normal(1.2 * y, 1.0), 1)  # rounding creates ties
+    return y, s
+
+
+def test_roc_auc_matches_sklearn_with_ties_and_weights(scored):
+    y, s = scored
+    w = np.random.default_rng(2).uniform(0.5, 2.0, y.size)
+    assert metrics.roc_auc(y, s) == pytest.approx(skm.roc_auc_score(y, s), abs=1e-12)
+    assert metrics.roc_auc(y, s, w) == pytest.approx(skm.roc_auc_score(y, s, sample_weight=w),
+                                                     abs=1e-12)
+    fpr, tpr, _ = metrics.roc_curve(y, s)
+    sk_fpr, sk_tpr, _ = skm.roc_curve(y, s, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, sk_fpr)
+    np.testing.assert_allclose(tpr, sk_tpr)
+
+
+def test_roc_needs_both_classes():
+    with pytest.raises(ValueError, match="both signal"):
+        metrics.roc_curve(np.ones(5), np.arange(5))
+
+
+def test_rejection_counts_and_binomial_error():
+    rng = np.random.default_rng(3)
+    y = np.r_[np.ones(10_000), np.zeros(20_000)].astype(int)
+    s = np.r_[rng.normal(2, 1, 10_000), rng.normal(0, 1, 20_000)]
+    rej = metrics.rejection_at_efficiency(y, s, 0.7)
+    # independent count: threshold keeps 70% of signal
+    assert (s[y == 1] >= rej.threshold).mean() == pytest.approx(0.7, abs=1e-4)
+    eps_b = (s[y == 0] >= rej.threshold).mean()
+    assert rej.rejection == pytest.approx(1 / eps_b)
+    assert rej.error == pytest.approx(np.sqrt(eps_b * (1 - eps_b) / 20_000) / eps_b**2)
+    # analytic: threshold = 2 + Φ^-1(0.3), ε_B = 1 − Φ(threshold)
+    from scipy import stats
+
+    t = 2 + stats.norm.ppf(0.3)
+    assert rej.rejection == pytest.approx(1 / stats.norm.sf(t), rel=4 * rej.error / rej.rejection)
+
+
+def test_rejection_infinite_when_no_background_passes():
+    y = np.r_[np.ones(10), np.zeros(10)]
+    s = np.r_[np.arange(10) + 100.0, np.arange(10)]
+    assert np.isinf(metrics.rejection_at_efficiency(y, s, 0.5).rejection)
+
+
+def test_sic_definition_and_min_background(scored):
+    y, s = scored
+    _, sic = metrics.sic_curve(y, s, min_background=1)
+    fpr, tpr_full, _ = metrics.roc_curve(y, s)
+    keep = fpr > 0
+    np.testing.assert_allclose(sic, tpr_full[keep] / np.sqrt(fpr[keep]))
+    n_bkg = (y == 0).sum()
+    tpr20, _ = metrics.sic_curve(y, s, min_background=200)
+    assert tpr20.min() >= tpr_full[fpr * n_bkg >= 200].min()
+    assert metrics.max_sic(y, s, 1) >= metrics.max_sic(y, s, 200)
+
+
+def test_confusion_matrix_matches_sklearn():
+    rng = np.random.default_rng(4)
+    t, p = rng.integers(0, 4, 500), rng.integers(0, 4, 500)
+    np.testing.assert_array_equal(metrics.confusion_matrix(t, p, 4), skm.confusion_matrix(t, p))
+    np.testing.assert_allclose(metrics.confusion_matrix(t, p, 4, normalize=True),
+                               skm.confusion_matrix(t, p, normalize="true"))
+
+
+def test_l1_l2_match_sklearn():
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=100), rng.normal(size=100)
+    assert metrics.l1(a, b) == pytest.approx(skm.mean_absolute_error(b, a))
+    assert metrics.l2(a, b) == pytest.approx(np.sqrt(skm.mean_squared_error(b, a)))
+
+
+def test_gaussian_core_fit_recovers_core_under_tails():
+    rng = np.random.default_rng(6)
+    core = rng.normal(0.02, 0.15, 50_000)
+    tails = rng.normal(-0.3, 0.8, 5_000)  # 10% non-Gaussian tail, as leakage would give
+    fit = metrics.gaussian_core_fit(np.r_[core, tails])
+    assert fit.sigma == pytest.approx(0.15, abs=max(4 * fit.sigma_error, 0.006))
+    assert fit.mean == pytest.approx(0.02, abs=max(4 * fit.mean_error, 0.004))
+    plain_std = np.r_[core, tails].std()
+    assert plain_std > 1.5 * fit.sigma  # the core fit is what removes the tails
+
+
+def test_gaussian_core_fit_errors_match_toy_spread():
+    rng = np.random.default_rng(7)
+    fits = [metrics.gaussian_core_fit(rng.normal(0, 1, 2000)) for _ in range(40)]
+    spread = np.std([f.sigma for f in fits], ddof=1)
+    mean_err = np.mean([f.sigma_error for f in fits])
+    assert 0.6 < spread / mean_err < 1.6
+
+
+def test_fit_resolution_recovers_known_terms():
+    e = np.array([1.0, 2.5, 5.0, 10.0, 20.0, 50.0])
+    truth = metrics.resolution_function(e, 0.17, 0.01, 0.05)
+    fit = metrics.fit_resolution(e, truth, 0.01 * truth)
+    assert (fit.a, fit.b, fit.c) == pytest.approx((0.17, 0.01, 0.05), abs=2e-3)
+    fit2 = metrics.fit_resolution(e, metrics.resolution_function(e, 0.2, 0.02), 0.01 * truth,
+                                  noise_term=False)
+    assert (fit2.a, fit2.b, fit2.c) == pytest.approx((0.2, 0.02, 0.0), abs=1e-4)

@@ -1,0 +1,119 @@
+"""The shared trainer: learning, multi-task losses, NaN detection, early stopping, resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from _helpers import bce_loss, blobs, train_blobs
+from hepchain.core import metrics
+from hepchain.core.errors import TrainingError, UsageError
+from hepchain.core.losses import DynamicWeightAverage, StaticWeights, UncertaintyWeights
+from hepchain.core.trainer import TrainConfig, Trainer
+
+HERE = Path(__file__).parent
+
+
+def test_learns_separable_blobs():
+    x, y = blobs(1200, seed=0)  # Bayes-optimal AUC = Φ(3/√2) = 0.983
+    torch.manual_seed(0)
+    trainer = Trainer(nn.Linear(4, 1), bce_loss, TrainConfig(epochs=20, lr=5e-2, progress=False))
+    hist = trainer.fit((x[:800], y[:800]), (x[800:1000], y[800:1000]))
+    score = trainer.predict((x[1000:],)).squeeze(-1)
+    assert metrics.roc_auc(y[1000:].numpy(), score.numpy()) > 0.9
+    losses = hist.series("train_total")
+    assert losses[-1] < losses[0]
+
+
+def test_nan_loss_stops_with_clear_message():
+    x, y = blobs(200, seed=1)
+    x[5, 0] = float("nan")
+    trainer = Trainer(nn.Linear(4, 1), bce_loss, TrainConfig(epochs=2, progress=False))
+    with pytest.raises(TrainingError, match=r"became nan at epoch 0.*check inputs"):
+        trainer.fit((x[:150], y[:150]), (x[150:], y[150:]))
+
+
+def test_static_weights_combine_named_losses():
+    x, y = blobs(100, seed=2)
+    model = nn.Linear(4, 2)
+
+    def two_losses(m, batch):
+        xb, yb = batch
+        out = m(xb)
+        return {"a": nn.functional.binary_cross_entropy_with_logits(out[:, 0], yb),
+                "b": (out[:, 1] ** 2).mean()}
+
+    trainer = Trainer(model, two_losses, TrainConfig(epochs=1, progress=False),
+                      weighting=StaticWeights({"a": 1.0, "b": 1.5}))
+    ev = trainer.evaluate((x, y))
+    assert ev["loss"] == pytest.approx(ev["a"] + 1.5 * ev["b"], rel=1e-6)
+
+
+def test_dynamic_weightings_change_during_training():
+    x, y = blobs(400, seed=3)
+
+    def two_losses(m, batch):
+        xb, yb = batch
+        out = m(xb)
+        return {"a": nn.functional.binary_cross_entropy_with_logits(out[:, 0], yb),
+                "b": ((out[:, 1] - 3.0) ** 2).mean()}
+
+    unc = UncertaintyWeights(["a", "b"])
+    Trainer(nn.Linear(4, 2), two_losses, TrainConfig(epochs=3, lr=5e-2, progress=False),
+            weighting=unc).fit((x[:300], y[:300]), (x[300:], y[300:]))
+    assert not torch.allclose(unc.log_vars.detach(), torch.zeros(2))
+    dwa = DynamicWeightAverage(["a", "b"])
+    hist = Trainer(nn.Linear(4, 2), two_losses, TrainConfig(epochs=4, progress=False),
+                   weighting=dwa).fit((x[:300], y[:300]), (x[300:], y[300:]))
+    weights = hist.series("weight_a")
+    assert weights[0] == 1.0 and weights[-1] != 1.0
+    assert sum(dwa.current().values()) == pytest.approx(2.0)
+
+
+def test_early_stopping_and_bad_monitor():
+    x, y = blobs(300, seed=4)
+    cfg = TrainConfig(epochs=50, lr=0.5, patience=2, progress=False, optimizer="sgd")
+    hist = Trainer(nn.Linear(4, 1), bce_loss, cfg).fit((x[:200], y[:200]), (x[200:], y[200:]))
+    assert hist.stopped_early and len(hist.epochs) < 50
+    bad = TrainConfig(epochs=2, monitor="auc", progress=False)
+    with pytest.raises(UsageError, match="Monitor 'auc'"):
+        Trainer(nn.Linear(4, 1), bce_loss, bad).fit((x[:200], y[:200]), (x[200:], y[200:]))
+    with pytest.raises(UsageError, match="Unknown training settings"):
+        TrainConfig.from_dict({"epoch": 3})
+
+
+def test_resume_after_kill_gives_same_weights(tmp_path):
+    epochs = 6
+    ref_out = tmp_path / "ref.pt"
+    train_blobs(str(tmp_path / "ref_ckpt"), str(ref_out), epochs=epochs)
+
+    ckpt, out = tmp_path / "ckpt", tmp_path / "resumed.pt"
+    code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); from _helpers import train_blobs; "
+            f"train_blobs({str(ckpt)!r}, {str(out)!r}, epochs={epochs}, batch_sleep=0.02)")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if (ckpt / "last.pt").exists() and torch.load(
+                ckpt / "last.pt", weights_only=True)["start_epoch"] >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists(), "the run should have been killed before finishing"
+    killed_at = torch.load(ckpt / "last.pt", weights_only=True)["start_epoch"]
+    assert 2 <= killed_at < epochs
+
+    subprocess.run([sys.executable, "-c", code.replace("batch_sleep=0.02", "batch_sleep=0.0")],
+                   env=env, check=True)
+    ref, resumed = torch.load(ref_out), torch.load(out)
+    for key in ref:
+        torch.testing.assert_close(resumed[key], ref[key], rtol=1e-6, atol=1e-7)
