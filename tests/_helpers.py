@@ -40,8 +40,8 @@ class ToyStudy(Study):
     seed_doc = "-"
 
     def presets(self) -> dict[str, dict]:
-        return {"quick": {"n": 600, "train": {"epochs": 3, "progress": False}},
-                "paper": {"n": 2000, "train": {"epochs": 5, "progress": False}}}
+        train = {"epochs": 10, "lr": 0.05, "progress": False}
+        return {"quick": {"n": 600, "train": train}, "paper": {"n": 2000, "train": train}}
 
     def run(self, config: dict, workdir: Path, seed: int) -> Result:
         x, y = blobs(config["n"], seed)

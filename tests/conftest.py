@@ -12,8 +12,9 @@ sys.path.insert(0, str(Path(__file__).parent))  # make tests/_helpers importable
 
 @pytest.fixture
 def toy_study(monkeypatch):
-    """Register ``toy`` (a logistic regression on two Gaussian blobs) for the duration of a test."""
+    """Make ``toy`` (a logistic regression on two Gaussian blobs) the only registered study
+    for the duration of a test, so the generic drivers are tested without physics studies."""
     from hepchain import studies
 
-    monkeypatch.setitem(studies.REGISTRY, "toy", "_helpers:ToyStudy")
+    monkeypatch.setattr(studies, "REGISTRY", {"toy": "_helpers:ToyStudy"})
     return "toy"

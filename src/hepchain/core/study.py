@@ -30,6 +30,7 @@ import yaml
 from hepchain.core.errors import UsageError
 from hepchain.core.provenance import ProvenanceRecorder
 from hepchain.core.result import Metric, Result
+from hepchain.core.seeding import seed_everything
 
 PRESETS = ("quick", "paper")
 
@@ -96,8 +97,8 @@ def run_study(name: str, preset: str = "quick", workdir: str | Path | None = Non
               seed: int = 0, overrides: dict[str, Any] | None = None) -> Result:
     """Run one study preset, record provenance and write ``results.json`` in ``workdir``.
 
-    ``workdir`` defaults to ``runs/<study>/<preset>``. A run that fails leaves no
-    ``results.json`` behind.
+    ``workdir`` defaults to ``runs/<study>/<preset>``. Every global RNG is seeded with
+    ``seed`` first. A run that fails leaves no ``results.json`` behind.
     """
     study = get_study(name)
     cfg = study.config(preset, overrides)
@@ -106,6 +107,7 @@ def run_study(name: str, preset: str = "quick", workdir: str | Path | None = Non
     stale = wd / "results.json"
     if stale.exists():
         stale.unlink()
+    seed_everything(seed)
     with ProvenanceRecorder({"preset": preset, "seed": seed, **cfg}, seeds=[seed]) as rec:
         result = study.run(cfg, wd, seed)
     result.study, result.preset, result.workdir = name, preset, str(wd)

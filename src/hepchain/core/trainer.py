@@ -318,8 +318,8 @@ class Trainer:
         self.history = History(**state["history"])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
-        np.random.set_state((  # noqa: NPY002 - restoring the global RNG on resume"MT19937", np.asarray(rng["numpy"]["key"], dtype=np.uint32),
-                             rng["numpy"]["pos"], 0, 0.0))
+        key = np.asarray(rng["numpy"]["key"], dtype=np.uint32)
+        np.random.set_state(("MT19937", key, rng["numpy"]["pos"], 0, 0.0))  # noqa: NPY002
         random.setstate((3, tuple(rng["python"]), rng["python_pos"]))
 
     def save_model(self, path: str | Path, extra: dict[str, Any] | None = None) -> None:
