@@ -7,7 +7,9 @@
 A new data producer adds its module path here.
 """
 
-PROVIDERS: list[str] = []
+PROVIDERS: list[str] = [
+    "hepchain.collider.produce",
+]
 
 
 def find_producer(process: str):  # -> module with PROCESSES and produce()

@@ -3,4 +3,6 @@
 Imports are lazy, so ``hepchain list`` does not load every study's dependencies at once.
 """
 
-REGISTRY: dict[str, str] = {}
+REGISTRY: dict[str, str] = {
+    "collider": "hepchain.collider.study:ColliderStudy",
+}

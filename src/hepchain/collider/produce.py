@@ -1,0 +1,59 @@
+"""The collider data provider behind ``hepchain generate`` (see :mod:`hepchain.producers`).
+
+::
+
+    from hepchain.collider.produce import produce
+    manifest = produce("ttbar", "data/ttbar", n_events=1000, seed=1, executor=None,
+                       options={"decay": "semileptonic", "mu": "20"})
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hepchain.collider import processes
+from hepchain.core.dataset import Manifest, build_dataset
+from hepchain.core.errors import UsageError
+from hepchain.core.executors import Executor
+
+GENERATOR = "pythia8mc+hepchain.collider"
+DEFAULT_SHARD_SIZE = 500
+
+#: producible names and one-line descriptions
+PROCESSES: dict[str, str] = {name: p.description for name, p in processes.CATALOGUE.items()}
+
+
+def shard_settings(name: str, options: dict[str, str] | None = None) -> dict[str, Any]:
+    """The dataset settings of process ``name`` (validated options and Pythia strings)."""
+    _, values = processes.resolve(name, options)
+    return {"process": name, "options": values,
+            "pythia": processes.pythia_settings(name, values),
+            "pythia_background": processes.background_settings(name, values),
+            "pythia_base": list(processes.BASE_SETTINGS)}
+
+
+def check_settings(settings: dict[str, Any]) -> None:
+    """Initialise Pythia once with ``settings`` so that a refused setting fails before any
+    shard is written (raises UsageError)."""
+    from hepchain.collider.pythia import make_pythia
+
+    make_pythia(settings["pythia"], 1)
+    if settings["pythia_background"]:
+        make_pythia(settings["pythia_background"], 1)
+
+
+def produce(name: str, out: str | Path, *, n_events: int, seed: int,
+            executor: Executor | None, shard_size: int | None = None,
+            options: dict[str, str] | None = None, progress: bool = True) -> Manifest:
+    """Generate ``n_events`` events of process ``name`` into the dataset directory ``out``."""
+    if n_events < 1:
+        raise UsageError(f"--events must be at least 1, got {n_events}.")
+    from hepchain.collider.events import make_events
+
+    settings = shard_settings(name, options)
+    check_settings(settings)
+    return build_dataset(out, generator=GENERATOR, settings=settings, n_events=n_events,
+                         shard_size=shard_size or DEFAULT_SHARD_SIZE, seed=seed,
+                         make_shard=make_events, fmt="parquet", name=name,
+                         executor=executor, progress=progress)

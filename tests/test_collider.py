@@ -1,0 +1,183 @@
+"""hepchain.collider: physics sanity of generated t tbar events, detector model, provider."""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+import pytest
+
+from hepchain.collider import tracking, validation
+from hepchain.collider.events import TRACK_FIELDS
+from hepchain.collider.produce import PROCESSES, produce
+from hepchain.core.dataset import Manifest, ShardedDataset
+from hepchain.core.errors import UsageError
+from hepchain.core.metrics import gaussian_core_fit
+
+
+@pytest.fixture(scope="module")
+def ttbar(tmp_path_factory) -> ak.Array:
+    out = tmp_path_factory.mktemp("collider") / "ttbar"
+    produce("ttbar", out, n_events=240, seed=7, executor=None, shard_size=120, progress=False)
+    return ShardedDataset(out).read()
+
+
+def test_event_contract(ttbar: ak.Array) -> None:
+    assert len(ttbar) == 240
+    assert {"jets", "fatjets", "leptons", "met", "met_phi", "partons"} <= set(ak.fields(ttbar))
+    jets = ttbar["jets"]
+    assert set(ak.fields(jets["tracks"])) == set(TRACK_FIELDS)
+    pt = jets["pt"]
+    assert ak.all(pt > 20) and ak.all(abs(jets["eta"]) < 2.5)
+    assert ak.all(pt[:, :-1] >= pt[:, 1:])  # sorted by pT
+    flav = ak.to_numpy(ak.flatten(jets["flavour"]))
+    assert set(np.unique(flav)) <= {0, 4, 5, 15} and (flav == 5).mean() > 0.15
+    fat = ttbar["fatjets"]
+    assert ak.all(fat["pt"][:, :-1] >= fat["pt"][:, 1:]) and ak.all(fat["pt"] > 200)
+    assert ak.all(fat["msd"] <= fat["mass"] + 1e-6)
+    assert ak.mean(fat["tau2"] / fat["tau1"]) < 1.0
+    tracks = ak.flatten(jets["tracks"], axis=2)
+    assert ak.all(abs(tracks["deta"]) ** 2 + tracks["dphi"] ** 2 < 0.4**2 + 1e-9)
+    assert ak.all(tracks["sigma_d0"] > 0) and ak.all(tracks["n_pix_hits"] <= 4)
+
+
+def test_top_and_w_mass_peaks(ttbar: ak.Array) -> None:
+    m_w, m_t = validation.top_w_masses(ttbar)
+    w, t = gaussian_core_fit(m_w), gaussian_core_fit(m_t)
+    assert 72 < w.mean < 89 and 5 < w.sigma < 20
+    assert 155 < t.mean < 185 and 8 < t.sigma < 35
+
+
+def test_b_jet_impact_parameters_wider_than_light(ttbar: ak.Array) -> None:
+    sd0 = validation.sd0_by_flavour(ttbar)
+    b_tail, light_tail = np.mean(sd0[5] > 3), np.mean(sd0[0] > 3)
+    assert b_tail > 5 * light_tail and b_tail > 0.15
+    # heavy-flavour decays are lifetime-positive: the b tail is asymmetric, the light one not
+    assert np.mean(sd0[5] > 3) > 3 * np.mean(sd0[5] < -3)
+
+
+def test_track_truth_origins_and_vertices(ttbar: ak.Array) -> None:
+    jets = ak.flatten(ttbar["jets"])
+    tracks = ak.flatten(jets[jets["flavour"] == 5]["tracks"])
+    origin = ak.to_numpy(tracks["truth_origin"])
+    vertex = ak.to_numpy(tracks["truth_vertex"])
+    from_b = np.isin(origin, (3, 4))
+    assert from_b.mean() > 0.3
+    assert np.all(vertex[from_b] >= 1) and np.all(vertex[origin == 2] == 0)
+    assert np.mean(np.abs(ak.to_numpy(tracks["sd0"]))[from_b]) > 2 * np.mean(
+        np.abs(ak.to_numpy(tracks["sd0"]))[origin == 2])
+
+
+def test_track_resolution_is_the_drawn_one() -> None:
+    rng = np.random.default_rng(3)
+    n = 20_000
+    pt = rng.uniform(1, 50, n)
+    eta = rng.uniform(-2.4, 2.4, n)
+    phi = rng.uniform(-np.pi, np.pi, n)
+    px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
+    x, y, z = rng.normal(0, 0.5, n), rng.normal(0, 0.5, n), rng.normal(0, 1, n)
+    q = rng.choice([-1, 1], n)
+    trk = tracking.reconstruct(rng, np.arange(n), np.arange(n), np.full(n, 211), q,
+                               px, py, pz, x, y, z)
+    s = trk.src
+    d0, z0, _ = tracking.perigee(x[s], y[s], z[s], px[s], py[s], pz[s], q[s].astype(float))
+    assert abs(np.std((trk.d0 - d0) / trk.sigma["d0"]) - 1) < 0.05
+    assert abs(np.std((trk.z0 - z0) / trk.sigma["z0"]) - 1) < 0.05
+    central = np.abs(eta[s]) < 0.5
+    res = np.std((trk.pt - pt[s])[central] / pt[s][central]
+                 / tracking.pt_resolution(np.zeros(central.sum()), pt[s][central], eta[s][central]))
+    assert abs(res - 1) < 0.05
+    # efficiency per the card: 0.95 central (pT > 1), 0.85 forward
+    assert abs(np.mean(np.abs(eta[s]) < 1.5) / np.mean(np.abs(eta) < 1.5) * len(s) / n - 0.95) < 0.02
+
+
+def test_perigee_geometry() -> None:
+    one = np.ones(1)
+    # straight-line limit: produced at (1, 0, 0) mm moving at 45 deg -> d0 = x sin(phi)
+    d0, z0, _ = tracking.perigee(one, 0 * one, 0 * one, 1e3 * one, 1e3 * one, 0 * one, one)
+    assert d0[0] == pytest.approx(np.sqrt(0.5), rel=1e-3) and z0[0] == pytest.approx(0, abs=1e-6)
+    # a soft track from the origin has d0 = z0 = 0 whatever its curvature and charge
+    for q in (-1.0, 1.0):
+        d0, z0, _ = tracking.perigee(0 * one, 0 * one, 0 * one, 0.4 * one, 0.3 * one, one, q * one)
+        assert abs(d0[0]) < 1e-9 and abs(z0[0]) < 1e-9
+
+
+def test_same_seed_same_bytes_and_resume(tmp_path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    ma = produce("Z_tautau", a, n_events=20, seed=3, executor=None, shard_size=10, progress=False)
+    mb = produce("Z_tautau", b, n_events=20, seed=3, executor=None, shard_size=10, progress=False)
+    assert [s.sha256 for s in ma.shards] == [s.sha256 for s in mb.shards]
+    (a / ma.shards[1].file).unlink()
+    again = produce("Z_tautau", a, n_events=20, seed=3, executor=None, shard_size=10,
+                    progress=False)
+    assert again.complete and [s.sha256 for s in again.shards] == [s.sha256 for s in ma.shards]
+    assert Manifest.load(a).settings["process"] == "Z_tautau"
+    flav = ak.to_numpy(ak.flatten(ShardedDataset(a).read()["jets"]["flavour"]))
+    assert (flav == 15).any()
+
+
+def test_bad_input_is_one_usage_error(tmp_path) -> None:
+    from hepchain.collider.pythia import make_pythia
+
+    with pytest.raises(UsageError, match="Unknown process"):
+        produce("nope", tmp_path / "x", n_events=5, seed=1, executor=None)
+    with pytest.raises(UsageError, match="no option 'foo'"):
+        produce("ttbar", tmp_path / "x", n_events=5, seed=1, executor=None, options={"foo": "1"})
+    with pytest.raises(UsageError, match="must be a float"):
+        produce("ttbar", tmp_path / "x", n_events=5, seed=1, executor=None, options={"mu": "a"})
+    with pytest.raises(UsageError, match="mhat_max"):
+        produce("qcd_dijet", tmp_path / "x", n_events=5, seed=1, executor=None,
+                options={"mhat_min": "500", "mhat_max": "100"})
+    with pytest.raises(UsageError, match="vanishing cross sections"):
+        produce("qcd_dijet", tmp_path / "x", n_events=5, seed=1, executor=None,
+                options={"pthat_min": "20000"})
+    with pytest.raises(UsageError, match="refused the setting"):
+        make_pythia(["HardQCD:all = on", "Foo:bar = 1"], 1)
+    assert not (tmp_path / "x").exists()
+
+
+def test_wprime_xy_fat_jet_masses(tmp_path) -> None:
+    out = tmp_path / "w"
+    produce("wprime_xy", out, n_events=16, seed=2, executor=None, progress=False,
+            options={"mx": "400", "my": "120"})
+    fat = ShardedDataset(out).read()["fatjets"]
+    two = fat[ak.num(fat) >= 2][:, :2]
+    heavy = np.argmax(ak.to_numpy(two["mass"]), axis=1)
+    msd_x = ak.to_numpy(two["msd"])[np.arange(len(heavy)), heavy]
+    m_y = ak.to_numpy(two["mass"])[np.arange(len(heavy)), 1 - heavy]
+    assert 340 < np.median(msd_x) < 440  # X (400 GeV) -> q q, groomed
+    assert 100 < np.median(m_y) < 200  # Y (120 GeV) -> q q, plus underlying event in R = 1
+    assert "wprime_xy" in PROCESSES and "qcd_dijet" in PROCESSES
+
+
+def test_pileup_overlay(tmp_path) -> None:
+    out = tmp_path / "pu"
+    produce("ttbar", out, n_events=8, seed=4, executor=None, progress=False,
+            options={"mu": "10"})
+    ev = ShardedDataset(out).read()
+    n_pu = ak.to_numpy(ev["n_pileup"])
+    assert 40 < n_pu.sum() < 130
+    origin = ak.to_numpy(ak.flatten(ev["jets"]["tracks"]["truth_origin"], axis=None))
+    vertex = ak.to_numpy(ak.flatten(ev["jets"]["tracks"]["truth_vertex"], axis=None))
+    assert (origin == 0).any() and np.all(vertex[origin == 0] == -1)
+
+
+def test_jet_trees(tmp_path) -> None:
+    from hepchain.collider.jets import jet_energy_scale
+
+    out = tmp_path / "trees"
+    produce("ttbar", out, n_events=6, seed=5, executor=None, progress=False,
+            options={"jet_trees": "1"})
+    jets = ak.flatten(ShardedDataset(out).read()["jets"])
+    assert len(jets) > 5
+    for jet in jets:
+        merge, decay = jet["merge_tree"], jet["truth_tree"]
+        leaves = ak.to_numpy(merge["leaf"])
+        n_leaf = int((leaves >= 0).sum())
+        assert len(merge) == 2 * n_leaf - 1  # a binary tree
+        assert len(set(leaves[leaves >= 0])) == n_leaf
+        internal = leaves < 0
+        assert np.all(ak.to_numpy(merge["left"])[internal] > np.flatnonzero(internal))
+        scale = jet_energy_scale(np.array([merge["pt"][0]]), np.array([merge["eta"][0]]))[0]
+        assert merge["pt"][0] * scale == pytest.approx(jet["pt"], rel=1e-9)
+        parent = ak.to_numpy(decay["parent"])
+        assert parent[0] == -1 and np.all(parent[1:] < np.arange(1, len(parent)))
