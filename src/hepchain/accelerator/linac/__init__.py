@@ -1,0 +1,1 @@
+"""Linac machine (cheetah), operations logs, generative simulators and RL steering (seed 000)."""

@@ -1,0 +1,174 @@
+"""Controllers for the end-section task and their evaluation with the ARES-benchmark metrics.
+
+Every method gets the same machine states (``MachineEnv.reset(seed=...)``) and the same budget
+of ``max_steps`` screen readings after the initial one. Per episode we record the MAE after
+each reading; an episode succeeds at the first reading with MAE < tolerance.
+
+* RL: a stable-baselines3 policy acting deterministically (one reading per action);
+* BO: BoTorch ``SingleTaskGP`` on -log10(MAE) with LogEI, 5 initial readings, each new point
+  restricted to +-``trust`` (normalised units) around the best so far (as in rl-vs-bo);
+* Nelder-Mead (scipy) from the initial settings, initial simplex of size 0.25;
+* random search: uniform settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.optimize import minimize
+
+from hepchain.accelerator.linac.envs import N_ACT, SteeringEnv
+from hepchain.core.errors import UsageError
+
+
+@dataclass
+class Episode:
+    errors: list[float]  # MAE [mm] after each reading (index 0: initial reading)
+    tolerance: float
+
+    @property
+    def success_step(self) -> int | None:
+        hits = [i for i, e in enumerate(self.errors) if e < self.tolerance]
+        return hits[0] if hits else None
+
+    @property
+    def best(self) -> float:
+        return float(min(self.errors))
+
+
+def summarise(episodes: list[Episode]) -> dict[str, float]:
+    """Success rate, median steps to success (successful episodes) and median best MAE [mm]
+    (best reading of the episode, the rl-vs-bo ``eval.py`` definition)."""
+    steps = [e.success_step for e in episodes if e.success_step is not None]
+    return {"success_rate": len(steps) / len(episodes),
+            "median_steps": float(np.median(steps)) if steps else float("nan"),
+            "median_final_mae_um": 1e3 * float(np.median([e.best for e in episodes]))}
+
+
+class _Done(Exception):
+    """Raised inside an optimiser's objective when the budget is spent or tolerance met."""
+
+
+def _objective(env: SteeringEnv, errors: list[float]) -> Callable[[np.ndarray], float]:
+    def f(u: np.ndarray) -> float:
+        if len(errors) > env.max_steps or (errors and errors[-1] < env.tolerance):
+            raise _Done
+        errors.append(env.measure(u))
+        return errors[-1]
+
+    return f
+
+
+def run_policy(env: SteeringEnv, act: Callable[[np.ndarray], np.ndarray], seed: int) -> Episode:
+    obs, info = env.reset(seed=seed)
+    errors = [info["mae"]]
+    done = info["success"]
+    while not done:
+        obs, _, term, trunc, info = env.step(act(obs))
+        errors.append(info["mae"])
+        done = term or trunc
+    return Episode(errors, env.tolerance)
+
+
+def run_random(env: SteeringEnv, seed: int) -> Episode:
+    _, info = env.reset(seed=seed)
+    errors = [info["mae"]]
+    f = _objective(env, errors)
+    rng = np.random.default_rng(seed)
+    try:
+        while True:
+            f(rng.uniform(-1, 1, N_ACT))
+    except _Done:
+        pass
+    return Episode(errors, env.tolerance)
+
+
+def run_nelder_mead(env: SteeringEnv, seed: int) -> Episode:
+    _, info = env.reset(seed=seed)
+    errors = [info["mae"]]
+    u0 = env.u.copy()
+    f = _objective(env, errors)
+    simplex = np.vstack([u0, u0 + 0.25 * np.eye(N_ACT)])
+    with contextlib.suppress(_Done):
+        minimize(f, u0, method="Nelder-Mead",
+                 options={"maxfev": 10 * env.max_steps, "initial_simplex": simplex,
+                          "xatol": 1e-6, "fatol": 1e-9})
+    return Episode(errors, env.tolerance)
+
+
+def run_bo(env: SteeringEnv, seed: int, n_init: int = 5, trust: float = 0.2) -> Episode:
+    from botorch.acquisition import LogExpectedImprovement
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.models import SingleTaskGP
+    from botorch.models.transforms import Normalize, Standardize
+    from botorch.optim import optimize_acqf
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    _, info = env.reset(seed=seed)
+    errors = [info["mae"]]
+    xs = [env.u.copy()]
+    f = _objective(env, errors)
+    rng = np.random.default_rng(seed)
+    bounds01 = torch.tensor([[-1.0] * N_ACT, [1.0] * N_ACT], dtype=torch.float64)
+    try:
+        for _ in range(n_init - 1):
+            x = np.clip(xs[0] + rng.uniform(-trust, trust, N_ACT), -1, 1)
+            f(x)
+            xs.append(x)
+        while True:
+            tx = torch.tensor(np.array(xs), dtype=torch.float64)
+            ty = -torch.log10(torch.tensor(errors, dtype=torch.float64)).unsqueeze(-1)
+            gp = SingleTaskGP(tx, ty, input_transform=Normalize(N_ACT, bounds=bounds01),
+                              outcome_transform=Standardize(1))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit_gpytorch_mll(ExactMarginalLogLikelihood(gp.likelihood, gp),
+                                 optimizer_kwargs={"options": {"maxiter": 40}})
+                best = tx[int(ty.argmax())]
+                lo = (best - trust).clamp(-1, 1)
+                hi = (best + trust).clamp(-1, 1)
+                cand, _ = optimize_acqf(LogExpectedImprovement(gp, ty.max()),
+                                        torch.stack([lo, hi]), q=1, num_restarts=2,
+                                        raw_samples=32, options={"maxiter": 30})
+            x = cand[0].numpy()
+            f(x)
+            xs.append(x)
+    except _Done:
+        pass
+    return Episode(errors[: env.max_steps + 1], env.tolerance)
+
+
+def train_agent(algo: str, env: SteeringEnv, timesteps: int, seed: int,
+                net_arch: tuple[int, ...] = (64, 64)):
+    """Train a stable-baselines3 agent (ppo, sac or td3) with MLP policies of ``net_arch``."""
+    from stable_baselines3 import PPO, SAC, TD3
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    torch.set_num_threads(1)
+    kw = {"seed": seed, "verbose": 0, "policy_kwargs": {"net_arch": list(net_arch)}}
+    if algo == "ppo":
+        model = PPO("MlpPolicy", env, n_steps=1024, batch_size=128, **kw)
+    elif algo == "sac":
+        model = SAC("MlpPolicy", env, learning_starts=500, batch_size=128, **kw)
+    elif algo == "td3":
+        noise = NormalActionNoise(np.zeros(N_ACT), 0.2 * np.ones(N_ACT))
+        model = TD3("MlpPolicy", env, action_noise=noise, learning_starts=500, batch_size=128,
+                    **kw)
+    else:
+        raise UsageError(f"Unknown RL algorithm {algo!r}; use ppo, sac or td3.")
+    model.learn(total_timesteps=timesteps)
+    return model
+
+
+def evaluate(env: SteeringEnv, method: str, seeds: list[int], agent=None) -> list[Episode]:
+    """Run ``method`` (rl, bo, nelder_mead, random) on the states picked by ``seeds``."""
+    if method == "rl":
+        act = lambda obs: agent.predict(obs, deterministic=True)[0]  # noqa: E731
+        return [run_policy(env, act, s) for s in seeds]
+    runner = {"bo": run_bo, "nelder_mead": run_nelder_mead, "random": run_random}[method]
+    return [runner(env, s) for s in seeds]

@@ -1,0 +1,177 @@
+"""gymnasium environments for the daily end-section task: after drifts (and a disturbed end
+section) bring the beam on the target screen ``E_SCR`` back to the mode's operating beam
+(mu_x, sigma_x, mu_y, sigma_y), an ARES-EA-like task with per-mode targets.
+
+* actions: changes of the five end-section actuators (E_Q1..3 k1, E_CV/E_CH angle) in
+  normalised units, ``u <- clip(u + action_scale * a, -1, 1)``;
+* observation (13, float32): measured minus target beam [mm], target beam [mm], current ``u``;
+* error: MAE = mean |beam - target| over the four beam parameters [mm];
+* reward: ``-log10(MAE / tolerance)`` per step (negative until inside tolerance) and
+  ``success_bonus`` on success, which ends the episode; ``max_steps`` truncates.
+
+:class:`MachineEnv` tracks the cheetah machine in randomised drift states;
+:class:`LearnedEnv` replaces the machine by the conditional VAE learned from the logs.
+Episodes start from the mode's set point plus a uniform disturbance of +-``start_spread``
+(normalised units) on every actuator. Targets are the modes' operating beams taken from the
+operations log (median of the normal-operation rows), the same in both environments.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import cheetah
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import Tensor
+
+from hepchain.accelerator.linac.generative import ConditionalVAE
+from hepchain.accelerator.linac.lattice import END_ACTUATORS
+from hepchain.accelerator.linac.machine import Machine
+
+N_ACT = len(END_ACTUATORS)
+
+
+class SteeringEnv(gym.Env):
+    """Shared task logic; subclasses implement ``_new_state`` and ``_beam``."""
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+
+    def __init__(self, targets: np.ndarray, tolerance_mm: float = 0.04, max_steps: int = 50,
+                 action_scale: float = 0.25, start_spread: float = 0.3,
+                 success_bonus: float = 5.0, screen_noise_mm: float = 0.005) -> None:
+        self.targets = np.asarray(targets, float)
+        self.start_spread = start_spread
+        self.tolerance = tolerance_mm
+        self.max_steps = max_steps
+        self.action_scale = action_scale
+        self.success_bonus = success_bonus
+        self.noise = screen_noise_mm
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (N_ACT,), np.float32)
+        self.observation_space = gym.spaces.Box(-1e3, 1e3, (8 + N_ACT,), np.float32)
+        self.u = np.zeros(N_ACT)
+        self.target = np.zeros(4)
+        self.beam = np.zeros(4)
+        self.steps = 0
+
+    # subclass hooks -------------------------------------------------------------
+    def _new_state(self) -> tuple[int, np.ndarray]:
+        """Pick a machine state; return its mode and the mode's normalised set point."""
+        raise NotImplementedError
+
+    def _beam(self, u: np.ndarray) -> np.ndarray:
+        """True beam (mu_x, sigma_x, mu_y, sigma_y) [mm] for actuators ``u`` (n, 5)."""
+        raise NotImplementedError
+
+    # task ---------------------------------------------------------------------------
+    def measure(self, u: np.ndarray) -> float:
+        """Set the actuators to ``u``, read the screen, return the MAE [mm]."""
+        self.u = np.clip(np.asarray(u, float), -1, 1)
+        beam = self._beam(self.u[None])[0]
+        beam = beam + self.np_random.normal(0, 1, 4) * np.array(
+            [self.noise, 0.02 * beam[1], self.noise, 0.02 * beam[3]])
+        self.beam = beam
+        return self.error()
+
+    def error(self) -> float:
+        return float(np.abs(self.beam - self.target).mean())
+
+    def _obs(self) -> np.ndarray:
+        obs = np.concatenate([self.beam - self.target, self.target, self.u])
+        return np.clip(obs, -1e3, 1e3).astype(np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None
+              ) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        mode, u_set = self._new_state()
+        u0 = u_set + self.np_random.uniform(-self.start_spread, self.start_spread, N_ACT)
+        self.target = self.targets[mode]
+        self.steps = 0
+        err = self.measure(u0)
+        return self._obs(), {"mae": err, "success": err < self.tolerance}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        a = np.clip(np.asarray(action, float), -1, 1)
+        err = self.measure(self.u + self.action_scale * a)
+        self.steps += 1
+        success = err < self.tolerance
+        reward = -np.log10(max(err, 1e-4) / self.tolerance) + (self.success_bonus if success
+                                                                 else 0.0)
+        return (self._obs(), float(reward), bool(success), self.steps >= self.max_steps,
+                {"mae": err, "success": success})
+
+
+class MachineEnv(SteeringEnv):
+    """The task on the cheetah machine; ``n_states`` drift states are sampled up front from
+    ``state_seed`` (use different seeds for training and evaluation)."""
+
+    def __init__(self, machine: Machine, targets: np.ndarray, n_states: int = 64,
+                 state_seed: int = 0, **kwargs: Any) -> None:
+        super().__init__(targets, **kwargs)
+        self.machine = machine
+        rng = np.random.default_rng(state_seed)
+        mus, covs, energies, modes = [], [], [], []
+        for _ in range(max(1, n_states // 16)):
+            n = min(16, n_states)
+            t = np.sort(rng.uniform(0, 1440, n))
+            state = machine.drift(rng, t)
+            m = rng.choice(len(machine.modes), n, p=machine.shares)
+            settings = machine.settle(m, machine.nominal[m], state)
+            beam, _ = machine.track_linac(m, settings, state)
+            mus.append(beam.mu), covs.append(beam.cov), energies.append(beam.energy)
+            modes.append(m)
+        self.mu, self.cov = torch.cat(mus), torch.cat(covs)
+        self.energy, self.modes = torch.cat(energies), np.concatenate(modes)
+        self.index = 0
+
+    def _new_state(self) -> tuple[int, np.ndarray]:
+        self.index = int(self.np_random.integers(len(self.modes)))
+        mode = int(self.modes[self.index])
+        return mode, self.machine.to_unit(self.machine.nominal[mode, self.machine.end_idx])
+
+    def _beam(self, u: np.ndarray) -> np.ndarray:
+        n, i = len(u), self.index
+        beam = cheetah.ParameterBeam(self.mu[i].expand(n, 7).clone(),
+                                     self.cov[i].expand(n, 7, 7).clone(),
+                                     self.energy[i].expand(n).clone())
+        values = self.machine.from_unit(u)
+        settings = {a: torch.as_tensor(values[:, j], dtype=torch.float32)
+                    for j, a in enumerate(END_ACTUATORS)}
+        r = self.machine.lattice.track_end(beam, settings)
+        return np.stack([r[f"E_SCR.{q}"].numpy() for q in ("x", "sigma_x", "y", "sigma_y")],
+                        1).astype(float) * 1e3
+
+
+class LearnedEnv(SteeringEnv):
+    """The task on the learned simulator: per episode a context row (upstream readings of a
+    logged machine state, with its mode) and a latent ``z ~ N(0, 1)`` are drawn and held
+    fixed; ``set_points`` (modes, 5) are the modes' normalised end-section set points."""
+
+    def __init__(self, model: ConditionalVAE, contexts: np.ndarray, modes: np.ndarray,
+                 set_points: np.ndarray, y_mean: np.ndarray, y_std: np.ndarray,
+                 targets: np.ndarray, **kwargs: Any) -> None:
+        super().__init__(targets, **kwargs)
+        self.model = model.eval()
+        self.contexts = torch.as_tensor(contexts, dtype=torch.float32)
+        self.modes = np.asarray(modes)
+        self.set_points = set_points
+        self.y_mean, self.y_std = y_mean, y_std
+        self.ctx: Tensor = self.contexts[0]
+        self.z = torch.zeros(model.latent)
+
+    def _new_state(self) -> tuple[int, np.ndarray]:
+        i = int(self.np_random.integers(len(self.contexts)))
+        self.ctx = self.contexts[i]
+        self.z = torch.as_tensor(self.np_random.normal(size=self.model.latent),
+                                 dtype=torch.float32)
+        mode = int(self.modes[i])
+        return mode, self.set_points[mode]
+
+    @torch.no_grad()
+    def _beam(self, u: np.ndarray) -> np.ndarray:
+        n = len(u)
+        cond = torch.cat([torch.as_tensor(u, dtype=torch.float32),
+                          self.ctx.expand(n, -1)], 1)
+        y = self.model.decode(cond, self.z.expand(n, -1))[0].numpy() * self.y_std + self.y_mean
+        return np.stack([y[:, 0], np.exp(y[:, 1]), y[:, 2], np.exp(y[:, 3])], 1)

@@ -1,0 +1,131 @@
+"""Generative simulators of the operations log: plain GAN, VAE, VAE -> latent GAN -> decoder,
+and a conditional VAE of the target-screen readings given the end-section settings.
+
+All models see standardised channels (zero mean, unit variance on the training days).
+
+GAN training goes through the core :class:`~hepchain.core.trainer.Trainer` with simultaneous
+gradient descent: one loss holds the discriminator terms (generator output detached) and the
+non-saturating generator term evaluated through a copy of the discriminator whose parameters
+are detached (``torch.func.functional_call``), so one backward pass gives each network the
+gradient of its own objective and one optimizer step updates both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+from torch.nn import functional as F
+
+from hepchain.nn.mlp import MLP
+
+
+class VAE(nn.Module):
+    """Gaussian VAE ``x -> (mu, log var) -> z -> x_hat`` with a learned per-channel output
+    log-variance when ``learn_variance`` (heteroscedastic likelihood) else unit variance."""
+
+    def __init__(self, dim: int, latent: int, hidden: list[int],
+                 learn_variance: bool = False) -> None:
+        super().__init__()
+        self.latent = latent
+        self.encoder = MLP(dim, hidden, 2 * latent, activation=nn.SiLU)
+        self.decoder = MLP(latent, hidden[::-1], dim, activation=nn.SiLU)
+        self.log_var = nn.Parameter(torch.zeros(dim), requires_grad=learn_variance)
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        mu, log_var = self.encoder(x).chunk(2, dim=-1)
+        return mu, log_var.clamp(-12, 6)
+
+    def decode(self, z: Tensor) -> Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Reconstruction from the posterior mean."""
+        return self.decode(self.encode(x)[0])
+
+
+def vae_loss(beta: float, free_bits: float = 0.0) -> Callable[[VAE, tuple[Tensor, ...]],
+                                                                dict[str, Tensor]]:
+    """Negative ELBO per channel: Gaussian NLL + ``beta`` * KL (KL per latent floored at
+    ``free_bits`` nats to keep latents in use)."""
+
+    def loss(model: VAE, batch: tuple[Tensor, ...]) -> dict[str, Tensor]:
+        x = batch[0]
+        mu, log_var = model.encode(x)
+        z = mu + torch.randn_like(mu) * (0.5 * log_var).exp()
+        x_hat = model.decode(z)
+        nll = 0.5 * ((x - x_hat).square() * (-model.log_var).exp() + model.log_var).mean()
+        kl = 0.5 * (mu.square() + log_var.exp() - 1 - log_var).mean(0)
+        kl = kl.clamp_min(free_bits).sum() / x.shape[1]
+        return {"nll": nll, "kl": beta * kl}
+
+    return loss
+
+
+class GAN(nn.Module):
+    """MLP generator ``z -> x`` and discriminator ``x -> logit``."""
+
+    def __init__(self, dim: int, noise: int, hidden: list[int]) -> None:
+        super().__init__()
+        self.noise = noise
+        self.generator = MLP(noise, hidden, dim, activation=nn.SiLU)
+        self.discriminator = MLP(dim, hidden[::-1], 1,
+                                 activation=lambda: nn.LeakyReLU(0.2))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return self.generator(torch.randn(n, self.noise, generator=generator))
+
+
+def gan_loss(model: GAN, batch: tuple[Tensor, ...]) -> dict[str, Tensor]:
+    """Discriminator BCE on real/fake plus the non-saturating generator loss (see module doc)."""
+    real = batch[0]
+    fake = model.generator(torch.randn(real.shape[0], model.noise))
+    d = model.discriminator
+    d_real = d(real)
+    d_fake = d(fake.detach())
+    frozen = {k: v.detach() for k, v in d.named_parameters()}
+    g_logit = functional_call(d, frozen, (fake,))
+    ones, zeros = torch.ones_like(d_real), torch.zeros_like(d_real)
+    return {"d_real": F.binary_cross_entropy_with_logits(d_real, ones),
+            "d_fake": F.binary_cross_entropy_with_logits(d_fake, zeros),
+            "g": F.binary_cross_entropy_with_logits(g_logit, ones)}
+
+
+class ConditionalVAE(nn.Module):
+    """p(y | s, c, z): target-screen readings ``y`` given end-section settings ``s`` and the
+    upstream context ``c`` (BPMs, matching screen, energy, mode); ``z ~ N(0, 1)`` stands for
+    what the context does not show (e.g. the incoming beam's divergence)."""
+
+    def __init__(self, y_dim: int, cond_dim: int, latent: int, hidden: list[int]) -> None:
+        super().__init__()
+        self.latent = latent
+        self.encoder = MLP(y_dim + cond_dim, hidden, 2 * latent, activation=nn.SiLU)
+        self.decoder = MLP(cond_dim + latent, hidden, 2 * y_dim, activation=nn.SiLU)
+
+    def decode(self, cond: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
+        mean, log_var = self.decoder(torch.cat([cond, z], -1)).chunk(2, -1)
+        return mean, log_var.clamp(-10, 4)
+
+    def forward(self, cond: Tensor, z: Tensor | None = None) -> Tensor:
+        """Mean prediction for ``cond`` (prior mean z = 0 unless given)."""
+        z = torch.zeros(cond.shape[0], self.latent) if z is None else z
+        return self.decode(cond, z)[0]
+
+
+def cvae_loss(beta: float) -> Callable[[ConditionalVAE, tuple[Tensor, ...]], dict[str, Tensor]]:
+    """Negative conditional ELBO (Gaussian NLL with learned variance + beta * KL)."""
+
+    def loss(model: ConditionalVAE, batch: tuple[Tensor, ...]) -> dict[str, Tensor]:
+        cond, y = batch
+        mu, log_var = model.encoder(torch.cat([y, cond], -1)).chunk(2, -1)
+        log_var = log_var.clamp(-12, 6)
+        z = mu + torch.randn_like(mu) * (0.5 * log_var).exp()
+        mean, out_lv = model.decode(cond, z)
+        nll = 0.5 * ((y - mean).square() * (-out_lv).exp() + out_lv).mean()
+        kl = 0.5 * (mu.square() + log_var.exp() - 1 - log_var).sum(-1).mean() / y.shape[1]
+        return {"nll": nll, "kl": beta * kl}
+
+    return loss

@@ -1,0 +1,174 @@
+"""Training and sampling of the generative simulators on an operations log (through the core
+Trainer), and the arrays the conditional model and the learned environment use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from hepchain.accelerator.linac.generative import (
+    GAN,
+    VAE,
+    ConditionalVAE,
+    cvae_loss,
+    gan_loss,
+    vae_loss,
+)
+from hepchain.accelerator.linac.lattice import END_ACTUATORS
+from hepchain.accelerator.linac.machine import END_ANGLE, END_K1
+from hepchain.core.errors import DataError
+from hepchain.core.trainer import History, TrainConfig, Trainer
+
+SCREEN = ("E_SCR.x", "E_SCR.sigma_x", "E_SCR.y", "E_SCR.sigma_y")
+# channels the learned simulator needs from any log (BPM context is checked per lattice)
+REQUIRED = (*SCREEN, *END_ACTUATORS, "M_SCR.x", "M_SCR.sigma_x", "M_SCR.y", "M_SCR.sigma_y",
+            "SPEC.energy")
+END_SCALE = np.array([END_K1] * 3 + [END_ANGLE * 1e3] * 2)  # log units -> normalised
+
+
+@dataclass
+class Standardizer:
+    """Per-column mean and std of the training rows (std of constant columns set to 1)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Standardizer:
+        std = x.std(0)
+        return cls(x.mean(0), np.where(std > 1e-9, std, 1.0))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean) / self.std
+
+    def inverse(self, z: np.ndarray) -> np.ndarray:
+        return z * self.std + self.mean
+
+
+def _tensor(x: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x), dtype=torch.float32)
+
+
+def fit_gan(train: np.ndarray, val: np.ndarray, cfg: dict[str, Any], seed: int
+            ) -> tuple[GAN, History]:
+    """Train a GAN (no early stopping: a GAN's validation loss does not rank generators)."""
+    torch.manual_seed(seed)
+    model = GAN(train.shape[1], cfg["noise"], list(cfg["hidden"]))
+    tc = TrainConfig.from_dict(cfg["train"], seed=seed, patience=None, restore_best=False)
+    history = Trainer(model, gan_loss, tc).fit((_tensor(train),), (_tensor(val),))
+    return model.eval(), history
+
+
+def fit_vae(train: np.ndarray, val: np.ndarray, cfg: dict[str, Any], seed: int
+            ) -> tuple[VAE, History]:
+    torch.manual_seed(seed)
+    model = VAE(train.shape[1], cfg["latent"], list(cfg["hidden"]), cfg["learn_variance"])
+    loss = vae_loss(cfg["beta"], cfg.get("free_bits", 0.0))
+    history = Trainer(model, loss, TrainConfig.from_dict(cfg["train"], seed=seed)).fit(
+        (_tensor(train),), (_tensor(val),))
+    return model.eval(), history
+
+
+@torch.no_grad()
+def reconstruction_mse(vae: VAE, x: np.ndarray) -> float:
+    """Mean squared reconstruction error per channel (standardised units) from the posterior
+    mean."""
+    return float((vae(_tensor(x)) - _tensor(x)).square().mean())
+
+
+@torch.no_grad()
+def latents(vae: VAE, x: np.ndarray) -> np.ndarray:
+    return vae.encode(_tensor(x))[0].numpy()
+
+
+@torch.no_grad()
+def sample_gan(gan: GAN, n: int, seed: int) -> np.ndarray:
+    return gan.sample(n, torch.Generator().manual_seed(seed)).numpy()
+
+
+@torch.no_grad()
+def sample_latent_gan(vae: VAE, gan: GAN, z_scale: Standardizer, n: int, seed: int
+                      ) -> np.ndarray:
+    """VAE encoder -> GAN in latent space -> VAE decoder (the seed's fix for mode collapse)."""
+    z = z_scale.inverse(sample_gan(gan, n, seed))
+    return vae.decode(_tensor(z)).numpy()
+
+
+# ---------------------------------------------------------------------------- conditional
+
+
+def context_columns(bpms: list[str]) -> list[str]:
+    """Upstream readings that describe the beam entering the end section."""
+    cols = [f"{b}.{q}" for b in bpms[-2:] for q in ("x", "y")]
+    return [*cols, "M_SCR.x", "M_SCR.sigma_x", "M_SCR.y", "M_SCR.sigma_y", "SPEC.energy"]
+
+
+@dataclass
+class ConditionalData:
+    """Arrays for the conditional model: normalised actuators ``u``, standardised context
+    (plus mode one-hot) and standardised target-screen readings (log of the sizes)."""
+
+    u: np.ndarray
+    context: np.ndarray
+    y: np.ndarray
+
+    @property
+    def cond(self) -> np.ndarray:
+        return np.concatenate([self.u, self.context], 1)
+
+
+def screen_targets(frame: pd.DataFrame) -> np.ndarray:
+    """(mu_x, log sigma_x, mu_y, log sigma_y) of the target screen [mm, log mm]."""
+    y = np.array(frame[list(SCREEN)], dtype=float)
+    y[:, [1, 3]] = np.log(np.clip(y[:, [1, 3]], 1e-3, None))
+    return y
+
+
+def conditional_arrays(frame: pd.DataFrame, ctx_cols: list[str], n_modes: int,
+                       ctx_scale: Standardizer, y_scale: Standardizer) -> ConditionalData:
+    u = frame[list(END_ACTUATORS)].to_numpy(float) / END_SCALE
+    onehot = np.eye(n_modes)[frame["mode"].to_numpy()]
+    ctx = np.concatenate([ctx_scale(frame[ctx_cols].to_numpy(float)), onehot], 1)
+    return ConditionalData(u, ctx, y_scale(screen_targets(frame)))
+
+
+def fit_cvae(train: ConditionalData, val: ConditionalData, cfg: dict[str, Any], seed: int
+             ) -> tuple[ConditionalVAE, History]:
+    torch.manual_seed(seed)
+    model = ConditionalVAE(train.y.shape[1], train.cond.shape[1], cfg["latent"],
+                           list(cfg["hidden"]))
+    history = Trainer(model, cvae_loss(cfg["beta"]), TrainConfig.from_dict(cfg["train"],
+                                                                            seed=seed)).fit(
+        (_tensor(train.cond), _tensor(train.y)), (_tensor(val.cond), _tensor(val.y)))
+    return model.eval(), history
+
+
+@torch.no_grad()
+def cvae_screen_mae(model: ConditionalVAE, data: ConditionalData, y_scale: Standardizer
+                    ) -> float:
+    """MAE [mm] of the prior-mean prediction of (mu_x, sigma_x, mu_y, sigma_y)."""
+    pred = y_scale.inverse(model(_tensor(data.cond)).numpy())
+    true = y_scale.inverse(data.y)
+    for y in (pred, true):
+        y[:, [1, 3]] = np.exp(y[:, [1, 3]])
+    return float(np.abs(pred - true).mean())
+
+
+def operating_points(frame: pd.DataFrame, n_modes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per mode: the operating beam on the target screen (mu_x, sigma_x, mu_y, sigma_y) [mm]
+    and the normalised end-section set point, as medians of the normal-operation rows (all
+    rows of the mode if it was only ever tuned). DataError if a mode never appears."""
+    targets, points = np.zeros((n_modes, 4)), np.zeros((n_modes, len(END_ACTUATORS)))
+    for m in range(n_modes):
+        rows = frame[(frame["mode"] == m) & (frame["tuning"] == 0)]
+        rows = rows if len(rows) else frame[frame["mode"] == m]
+        if not len(rows):
+            raise DataError(f"Operating mode {m} never appears in the training days of the "
+                            "log; log more days so that every mode is seen.")
+        targets[m] = rows[list(SCREEN)].median().to_numpy()
+        points[m] = (rows[list(END_ACTUATORS)] / END_SCALE).median().to_numpy()
+    return targets, points
