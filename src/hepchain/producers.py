@@ -9,6 +9,7 @@ A new data producer adds its module path here.
 
 PROVIDERS: list[str] = [
     "hepchain.collider.produce",
+    "hepchain.calo.produce",
 ]
 
 

@@ -6,4 +6,5 @@ Imports are lazy, so ``hepchain list`` does not load every study's dependencies 
 REGISTRY: dict[str, str] = {
     "collider": "hepchain.collider.study:ColliderStudy",
     "linac": "hepchain.accelerator.linac.study:LinacStudy",
+    "sparse": "hepchain.daq.study:SparseStudy",
 }

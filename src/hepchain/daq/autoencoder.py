@@ -1,0 +1,53 @@
+"""Upper bound: an autoencoder compresses the full readout to d numbers (not real-time).
+
+Encoder MLP(n → 256 → d) and decoder MLP(d → 256 → n) on z = log(1 + 100·x) of the pixels,
+trained by reconstruction MSE; a small MLP then regresses E [GeV] from the frozen code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from hepchain.nn.mlp import MLP
+from hepchain.reco.calibration.models import MLPRegressor
+from hepchain.reco.calibration.train import BatchedTensors, fit_regressor, make_trainer, predict
+
+
+class AutoEncoder(nn.Module):
+    def __init__(self, n: int, latent: int, width: int = 256) -> None:
+        super().__init__()
+        self.encoder = MLP(n, [width], latent)
+        self.decoder = MLP(latent, [width], n)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.decoder(self.encoder(x))
+
+
+def _log(x: Tensor) -> Tensor:
+    return torch.log1p(100.0 * x.flatten(1))
+
+
+def _recon_loss(model: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
+    z = _log(batch[0])
+    return ((model(z) - z) ** 2).mean()
+
+
+def autoencoder_calibration(train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor],
+                            test_x: Tensor, latent: int, hidden: list[int],
+                            train_cfg: dict[str, Any], seed: int) -> np.ndarray:
+    """Energies [GeV] predicted for ``test_x`` from a ``latent``-number code."""
+    n = int(np.prod(train[0].shape[1:]))
+    torch.manual_seed(seed)
+    ae = AutoEncoder(n, latent)
+    trainer = make_trainer(ae, _recon_loss, train_cfg, seed)
+    trainer.fit(BatchedTensors(train[0]), BatchedTensors(val[0]))
+    with torch.no_grad():
+        ae.eval()
+        codes = [ae.encoder(_log(x)) for x in (train[0], val[0], test_x)]
+    reg = fit_regressor(MLPRegressor(latent, hidden), (codes[0], train[1]), (codes[1], val[1]),
+                        train_cfg, seed)
+    return predict(reg, codes[2])

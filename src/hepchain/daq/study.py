@@ -1,0 +1,293 @@
+"""Study ``sparse`` (seed 000, theme 2): read out a sparse subset of ECAL pixels and measure
+what that costs in energy resolution, for random, regular and learned sampling patterns.
+
+Data: full-simulation e⁻ showers in the SiD-like Si-W ECAL — a continuous spectrum for
+training/validation and fixed energies for the held-out test. Calibration: an MLP (linear
+pixel sum + non-linear correction) trained with the relative MSE on the pixels a pattern keeps.
+Every pattern is evaluated as a fixed binary pattern with a freshly trained calibration.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hepchain.calo.fastsim import simulate_fast
+from hepchain.calo.fullsim import showers_per_second
+from hepchain.calo.geometry import ECalGeometry
+from hepchain.calo.plots import profile_comparison, radial_profiles
+from hepchain.calo.produce import load_showers, produce
+from hepchain.calo.validation import containment, expected_tmax, fitted_tmax
+from hepchain.core import plotting
+from hepchain.core.errors import UsageError
+from hepchain.core.result import Reference, Result
+from hepchain.core.seeding import derive_seed
+from hepchain.core.study import Study
+from hepchain.daq.autoencoder import autoencoder_calibration
+from hepchain.daq.learned import learn_pattern
+from hepchain.daq.patterns import PATTERNS, n_keep, random_pattern, regular_pattern, validate_rate
+from hepchain.daq.plots import pattern_pictures, reduction_curves
+from hepchain.reco.calibration.baseline import LinearCalibration, weighted_layer_sum
+from hepchain.reco.calibration.evaluate import fit_points, resolution_points
+from hepchain.reco.calibration.models import CNNRegressor, MLPRegressor
+from hepchain.reco.calibration.train import fit_regressor, predict, to_inputs
+
+SEED_TABLE = {  # seed 000, Table 1: precision [%] at 34 % reduction
+    2.5: {"none": 17.59, "learned": 19.69, "random": 20.04},
+    5.0: {"none": 20.40, "learned": 22.36, "random": 23.19},
+}
+SEED_SRC = "seed 000 Table 1 (ILC SiD ECAL, 34% reduction)"
+LABELS = {"random": "random", "regular": "regular", "loupe": "learned (LOUPE)",
+          "gumbel": "learned (Gumbel top-k)"}
+
+
+class SparseStudy(Study):
+    name = "sparse"
+    description = "Sparse-sensing ECAL readout: learned vs random pixel patterns for calibration"
+    seed_doc = "000"
+
+    def run(self, config: dict[str, Any], workdir: Path, seed: int) -> Result:
+        cfg = _validated(config)
+        torch.set_num_threads(int(cfg["threads"]))
+        geometry = ECalGeometry.from_dict(cfg["geometry"])
+        result = Result(study=self.name, preset="")
+        data = _datasets(cfg, workdir, seed, result)
+        (e_tr, s_tr), (e_va, s_va), (e_te, s_te) = data
+        x_tr, x_va, x_te = to_inputs(s_tr), to_inputs(s_va), to_inputs(s_te)
+        t_tr, t_va = torch.as_tensor(e_tr, dtype=torch.float32), torch.as_tensor(e_va,
+                                                                                 dtype=torch.float32)
+        train, val = (x_tr, t_tr), (x_va, t_va)
+        shape = geometry.shape
+        hidden = list(cfg["model"]["hidden"])
+        tcfg = cfg["train"]
+
+        def calib(pattern: np.ndarray | None, s: int) -> dict[float, float]:
+            keep = torch.as_tensor(pattern, dtype=torch.float32) if pattern is not None else 1.0
+            trainer = fit_regressor(MLPRegressor(int(np.prod(shape)), hidden),
+                                    (x_tr * keep, t_tr), (x_va * keep, t_va), tcfg, s)
+            return _sigmas(e_te, predict(trainer, x_te * keep))
+
+        # ---------------------------------------------------------- calibration on full readout
+        weights = geometry.sampling_weights()
+        lin = LinearCalibration().fit(weighted_layer_sum(s_tr, weights), e_tr)
+        base_pts = resolution_points(e_te, lin(weighted_layer_sum(s_te, weights)))
+        series = {"layer sum + linear": base_pts}
+        sig: dict[str, dict[float, list[float]]] = {}  # method -> energy -> per-seed σ [%]
+        curves: dict[str, dict[float, dict[float, list[float]]]] = {}  # pattern->rate->E->σ
+        rate34 = cfg["table_rate"]
+        pictures: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for i in range(cfg["seeds"]):
+            s = derive_seed(seed, "train", i)
+            trainer = fit_regressor(MLPRegressor(int(np.prod(shape)), hidden), train, val,
+                                    tcfg, s)
+            pts = resolution_points(e_te, predict(trainer, x_te))
+            if i == 0:
+                series["MLP (all pixels)"] = pts
+            _push(sig, "none", {p.energy: 100 * p.resolution for p in pts})
+            if cfg["cnn"]:
+                cnn = fit_regressor(CNNRegressor(geometry.n_layers), train, val, tcfg, s)
+                cpts = resolution_points(e_te, predict(cnn, x_te))
+                if i == 0:
+                    series["CNN (all pixels)"] = cpts
+                _push(sig, "CNN", {p.energy: 100 * p.resolution for p in cpts})
+            rates = cfg["rates"] if i < cfg["curve_seeds"] else [rate34]
+            rng = np.random.default_rng(s)
+            for rate in rates:
+                for kind in cfg["patterns"]:
+                    if rate == 0.0:
+                        res = _last(sig, "none")
+                    else:
+                        pattern, scores = _pattern(kind, rate, shape, rng, train, val, hidden,
+                                                   cfg, s)
+                        res = calib(pattern, s)
+                        if kind in ("loupe", "gumbel") and rate == rate34 and i == 0:
+                            pictures[kind] = (scores, pattern)
+                            np.save(workdir / f"pattern_{kind}_{round(100 * rate)}.npy", pattern)
+                    for e, v in res.items():
+                        curves.setdefault(kind, {}).setdefault(rate, {}).setdefault(
+                            e, []).append(v)
+                    if rate == rate34:
+                        _push(sig, kind, res)
+            if cfg["autoencoder"]:
+                latent = min(n_keep(int(np.prod(shape)), rate34), int(cfg["ae_latent_max"]))
+                pred = autoencoder_calibration(train, val, x_te, latent, hidden, tcfg, s)
+                _push(sig, "autoencoder", _sigmas(e_te, pred))
+        _report(result, cfg, sig, series, curves, pictures, workdir)
+        if cfg["validate_physics"]:
+            _physics(result, cfg, geometry, e_te, s_te, workdir, seed)
+        return result
+
+
+def _last(sig: dict[str, dict[float, list[float]]], method: str) -> dict[float, float]:
+    return {e: v[-1] for e, v in sig[method].items()}
+
+
+def _push(sig: dict, method: str, values: dict[float, float]) -> None:
+    for e, v in values.items():
+        sig.setdefault(method, {}).setdefault(e, []).append(v)
+
+
+def _sigmas(e_true: np.ndarray, e_pred: np.ndarray) -> dict[float, float]:
+    return {p.energy: 100 * p.resolution for p in resolution_points(e_true, e_pred)}
+
+
+def _pattern(kind: str, rate: float, shape: tuple[int, int, int], rng: np.random.Generator,
+             train, val, hidden: list[int], cfg: dict[str, Any], seed: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+    if kind == "random":
+        p = random_pattern(shape, rate, rng)
+        return p, p.astype(float)
+    if kind == "regular":
+        p = regular_pattern(shape, rate)
+        return p, p.astype(float)
+    return learn_pattern(kind, train, val, rate, hidden, cfg["mask_train"], seed,
+                         cfg["mask"])
+
+
+def _datasets(cfg: dict[str, Any], workdir: Path, seed: int, result: Result):
+    geo = {k: str(v) for k, v in cfg["geometry"].items()}
+    common = {"particle": cfg["particle"], "spread": str(cfg["spread_mm"]), **geo}
+    spec = {**common, "e_min": str(cfg["e_min"]), "e_max": str(cfg["e_max"])}
+    fixed = {**common, "energies": ",".join(str(e) for e in cfg["test_energies"])}
+    plan = [("train", "ecal_spectrum", cfg["n_train"], spec),
+            ("val", "ecal_spectrum", cfg["n_val"], spec),
+            ("test", "ecal_fixed", cfg["n_test_per_energy"] * len(cfg["test_energies"]), fixed)]
+    out = []
+    for split, process, n, opts in plan:
+        directory = workdir / "data" / split
+        manifest = produce(process, directory, n_events=int(n), seed=derive_seed(seed, split),
+                           shard_size=int(cfg["shard_size"]), options=opts)
+        result.provenance.datasets.append(manifest.summary())
+        energies, showers, _ = load_showers(directory)
+        out.append((energies, showers))
+    return out
+
+
+def _report(result: Result, cfg: dict[str, Any], sig, series, curves, pictures,
+            workdir: Path) -> None:
+    rate34 = cfg["table_rate"]
+    pct = f"{100 * rate34:.0f}%"
+    for energy in cfg["table_energies"]:
+        ref = SEED_TABLE.get(float(energy), {})
+        name = f"σ/E at {energy:g} GeV"
+        rows = [("none", "no reduction", ref.get("none"))]
+        rows += [(k, f"{LABELS[k]} {pct}", ref.get("learned" if k in ("loupe", "gumbel")
+                                                   else k)) for k in cfg["patterns"]]
+        rows += [("CNN", "CNN, no reduction", None), ("autoencoder",
+                  f"autoencoder code (upper bound, not real-time) {pct}", None)]
+        for key, label, refv in rows:
+            if key in sig:
+                result.add_seeds(name, label, sig[key][energy], unit="%",
+                                 higher_is_better=False,
+                                 reference=Reference(refv, SEED_SRC) if refv else None)
+        if "random" in sig and "none" in sig:
+            mean = {k: float(np.mean(v[energy])) for k, v in sig.items()}
+            for kind in ("loupe", "gumbel"):
+                if kind not in sig:
+                    continue
+                rec = (mean["random"] - mean[kind]) / (mean["random"] - mean["none"])
+                seed_rec = (ref["random"] - ref["learned"]) / (ref["random"] - ref["none"]) \
+                    if ref else None
+                result.add(f"fraction of random's loss recovered at {energy:g} GeV",
+                           LABELS[kind], rec, n=cfg["seeds"], higher_is_better=True,
+                           reference=Reference(seed_rec, SEED_SRC) if ref else None)
+                verdict = "reached" if rec >= 0.5 else "NOT reached"
+                result.notes.append(
+                    f"Goal (recover >= half of random's loss at {pct}, {energy:g} GeV, from the "
+                    f"seed-mean σ): {LABELS[kind]} recovers {rec:.2f} of it -> {verdict}.")
+    fits = {k: fit_points(v) for k, v in series.items()}
+    sid = Reference(0.17, "SiD design 17%/√E ⊕ 1% (seed 000)")
+    for label, f in fits.items():
+        if f is not None:
+            result.add("stochastic term a (σ/E = a/√E ⊕ b)", label, f.a, std=f.a_error,
+                       unit="√GeV", reference=sid, higher_is_better=False)
+    result.figures.append(plotting.resolution_curves(
+        {k: (np.array([p.energy for p in v]), np.array([p.resolution for p in v]),
+             np.array([p.resolution_error for p in v])) for k, v in series.items()},
+        workdir / "resolution_vs_energy.png",
+        fits={k: f for k, f in fits.items() if f is not None}, reference=(0.17, 0.01),
+        title="ECAL energy calibration (full readout)").name)
+    for energy in cfg["table_energies"]:
+        lines = {}
+        for kind, per_rate in curves.items():
+            rates = sorted(per_rate)
+            vals = [np.array(per_rate[r][energy]) for r in rates]
+            lines[LABELS[kind]] = (np.array(rates), np.array([v.mean() for v in vals]),
+                                   np.array([v.std(ddof=1) if v.size > 1 else 0 for v in vals]))
+        none = float(np.mean(sig["none"][energy]))
+        result.figures.append(reduction_curves(
+            lines, workdir / f"resolution_vs_reduction_{energy:g}GeV.png", energy, none).name)
+    for kind, (scores, pattern) in pictures.items():
+        result.figures.append(pattern_pictures(
+            scores, pattern, workdir / f"pattern_{kind}.png",
+            f"{LABELS[kind]} pattern at {pct} reduction (colour: learned score, grey: dropped)"
+        ).name)
+
+
+def _physics(result: Result, cfg: dict[str, Any], geometry: ECalGeometry, e_te: np.ndarray,
+             s_te: np.ndarray, workdir: Path, seed: int) -> None:
+    """Shower-physics checks on the test showers and a full-vs-fast comparison."""
+    energy = 5.0 if np.any(np.isclose(e_te, 5.0)) else float(np.median(e_te))
+    full = s_te[np.isclose(e_te, energy)]
+    t0 = time.perf_counter()
+    fast = simulate_fast(geometry, np.full(len(full), energy), seed=seed,
+                         spread_mm=cfg["spread_mm"])
+    fast_rate = len(full) / (time.perf_counter() - t0)
+    full_rate = showers_per_second(geometry, energy, n=int(cfg["speed_showers"]),
+                                   particle=cfg["particle"])
+    result.add(f"full-sim showers/s at {energy:g} GeV", "EM cascade MC (numba)", full_rate,
+               higher_is_better=True)
+    result.add(f"fast-sim showers/s at {energy:g} GeV", "GFlash-style", fast_rate,
+               higher_is_better=True)
+    tref = Reference(expected_tmax(energy), "t_max = ln(E/E_c) − 0.5 (PDG)", same_dataset=True)
+    result.add(f"t_max at {energy:g} GeV", "full sim", fitted_tmax(full, geometry), unit="X0",
+               reference=tref)
+    result.add(f"t_max at {energy:g} GeV", "fast sim", fitted_tmax(fast, geometry), unit="X0",
+               reference=tref)
+    rm = geometry.effective_moliere_mm()
+    cref = Reference(0.9, "~90% inside one Molière radius", same_dataset=True)
+    for label, showers in (("full sim", full), ("fast sim", fast)):
+        result.add(f"containment in R_M = {rm:.1f} mm at {energy:g} GeV", label,
+                   containment(showers, geometry, rm), reference=cref)
+    result.figures.append(profile_comparison(
+        {f"full sim {energy:g} GeV": (energy, full), f"fast sim {energy:g} GeV": (energy, fast)},
+        geometry, workdir / "profile_full_vs_fast.png").name)
+    result.figures.append(radial_profiles({"full sim": full, "fast sim": fast}, geometry,
+                                          workdir / "radial_full_vs_fast.png").name)
+
+
+REQUIRED = ("geometry", "particle", "spread_mm", "e_min", "e_max", "test_energies",
+            "table_energies", "n_train", "n_val", "n_test_per_energy", "shard_size", "seeds",
+            "curve_seeds", "rates", "table_rate", "patterns", "model", "train", "mask_train",
+            "mask", "cnn", "autoencoder", "ae_latent_max", "validate_physics", "speed_showers",
+            "threads")
+
+
+def _validated(config: dict[str, Any]) -> dict[str, Any]:
+    missing = [k for k in REQUIRED if k not in config]
+    if missing:
+        raise UsageError(f"sparse config lacks {missing}; start from configs/sparse.yaml.")
+    cfg = dict(config)
+    cfg["rates"] = sorted({validate_rate(r) for r in cfg["rates"]} | {0.0})
+    cfg["table_rate"] = validate_rate(cfg["table_rate"])
+    if cfg["table_rate"] not in cfg["rates"]:
+        cfg["rates"] = sorted([*cfg["rates"], cfg["table_rate"]])
+    bad = [p for p in cfg["patterns"] if p not in PATTERNS]
+    if bad:
+        raise UsageError(f"Unknown pattern(s) {bad}; choose from {list(PATTERNS)}.")
+    cfg["test_energies"] = [float(e) for e in cfg["test_energies"]]
+    cfg["table_energies"] = [float(e) for e in cfg["table_energies"]]
+    if any(e <= 0 for e in cfg["test_energies"]) or cfg["e_min"] <= 0:
+        raise UsageError("Energies must be > 0 GeV; fix test_energies / e_min.")
+    if not set(cfg["table_energies"]) <= set(cfg["test_energies"]):
+        raise UsageError("table_energies must be a subset of test_energies.")
+    if int(cfg["seeds"]) < 1 or not 1 <= int(cfg["curve_seeds"]) <= int(cfg["seeds"]):
+        raise UsageError("Need seeds >= 1 and 1 <= curve_seeds <= seeds.")
+    if not math.isfinite(float(cfg["spread_mm"])) or float(cfg["spread_mm"]) < 0:
+        raise UsageError("spread_mm must be a finite value >= 0 mm.")
+    return cfg

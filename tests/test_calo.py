@@ -1,0 +1,107 @@
+"""Physics validation of the ECAL full and fast simulations on small samples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hepchain.calo.fastsim import sampling_fractions, simulate_fast
+from hepchain.calo.fullsim import simulate
+from hepchain.calo.geometry import SILICON, TUNGSTEN, X0_W_MM, ECalGeometry
+from hepchain.calo.plots import profile_comparison
+from hepchain.calo.validation import (
+    containment,
+    expected_tmax,
+    fitted_tmax,
+    stochastic_fit,
+    visible_response,
+)
+from hepchain.core.errors import UsageError
+
+GEO = ECalGeometry(pixel=4.0, n_pix=32)
+FINE = ECalGeometry(pixel=1.0, n_pix=96)
+
+
+@pytest.fixture(scope="module")
+def electrons() -> tuple[np.ndarray, np.ndarray]:
+    energies = np.repeat([1.0, 2.5, 5.0], 250)
+    return energies, simulate(GEO, energies, seed=11)
+
+
+def test_geometry_is_the_sid_stack() -> None:
+    assert GEO.shape == (30, 32, 32)
+    assert GEO.absorber().sum() == pytest.approx(20 * 2.5 + 10 * 5.0)
+    assert GEO.total_x0() == pytest.approx(100.0 / X0_W_MM + 30 * 0.32 / 93.7, rel=1e-6)
+    z, mats, layer = GEO.slabs()
+    assert np.all(np.diff(z) > 0) and (layer >= 0).sum() == 30
+    assert set(mats[layer >= 0]) == {SILICON} and (mats == TUNGSTEN).sum() == 30
+
+
+@pytest.mark.parametrize("bad", [{"n_thin": 0, "n_thick": 0}, {"w_thin": -1.0},
+                                 {"pixel": 0.0}, {"n_pix": 0}, {"layers": 3}])
+def test_bad_geometry_is_a_usage_error(bad: dict) -> None:
+    with pytest.raises(UsageError):
+        ECalGeometry.from_dict(bad)
+
+
+def test_bad_energies_and_particles_are_usage_errors() -> None:
+    with pytest.raises(UsageError, match="> 0 GeV"):
+        simulate(GEO, np.array([-1.0]))
+    with pytest.raises(UsageError, match="particle"):
+        simulate(GEO, np.array([1.0]), particle="proton")
+    with pytest.raises(UsageError):
+        simulate_fast(GEO, np.array([0.0]))
+
+
+def test_same_seed_same_showers() -> None:
+    a = simulate(GEO, np.array([2.0, 3.0]), seed=5)
+    assert np.array_equal(a, simulate(GEO, np.array([2.0, 3.0]), seed=5))
+    assert not np.array_equal(a, simulate(GEO, np.array([2.0, 3.0]), seed=6))
+
+
+def test_shower_maximum_follows_ln_e(electrons) -> None:
+    energies, showers = electrons
+    for e in (1.0, 5.0):
+        t = fitted_tmax(showers[energies == e], GEO)
+        assert abs(t - expected_tmax(e)) < 1.0, (e, t, expected_tmax(e))
+    t1, t5 = (fitted_tmax(showers[energies == e], GEO) for e in (1.0, 5.0))
+    assert t5 - t1 == pytest.approx(np.log(5.0), abs=0.5)
+
+
+def test_photons_peak_later_than_electrons() -> None:
+    e = np.full(150, 5.0)
+    t_e = fitted_tmax(simulate(GEO, e, particle="e-", seed=2), GEO)
+    t_g = fitted_tmax(simulate(GEO, e, particle="gamma", seed=2), GEO)
+    assert 0.3 < t_g - t_e < 1.8
+
+
+def test_ninety_percent_within_one_moliere_radius() -> None:
+    showers = simulate(FINE, np.full(100, 5.0), seed=3, spread_mm=0.0)
+    frac = containment(showers, FINE, FINE.effective_moliere_mm())
+    assert 0.85 < frac < 0.95
+    assert containment(showers, FINE, 3 * FINE.effective_moliere_mm()) > 0.97
+
+
+def test_visible_energy_is_linear_with_stochastic_resolution(electrons) -> None:
+    energies, showers = electrons
+    e, mean, _, _ = visible_response(energies, showers)
+    slope, offset = np.polyfit(e, mean, 1)
+    assert np.max(np.abs((slope * e + offset) / mean - 1)) < 0.02
+    assert abs(offset) < 0.05 * mean[-1]
+    # the visible fraction is the electron/MIP sampling fraction of the thin layers
+    assert slope / 1000 == pytest.approx(sampling_fractions(GEO)[0], rel=0.15)
+    fit = stochastic_fit(energies, showers)
+    assert 0.15 <= fit.a <= 0.20, fit
+
+
+def test_fast_sim_matches_full_sim_profile(electrons, tmp_path) -> None:
+    energies, showers = electrons
+    full = showers[energies == 5.0]
+    fast = simulate_fast(GEO, np.full(len(full), 5.0), seed=4)
+    assert fast.shape == full.shape
+    assert fast.sum(axis=(1, 2, 3)).mean() == pytest.approx(full.sum(axis=(1, 2, 3)).mean(),
+                                                            rel=0.07)
+    assert abs(fitted_tmax(fast, GEO) - fitted_tmax(full, GEO)) < 1.2
+    path = profile_comparison({"full": (5.0, full), "fast": (5.0, fast)}, GEO,
+                              tmp_path / "profile.png")
+    assert path.stat().st_size > 1000
