@@ -7,4 +7,5 @@ REGISTRY: dict[str, str] = {
     "collider": "hepchain.collider.study:ColliderStudy",
     "linac": "hepchain.accelerator.linac.study:LinacStudy",
     "sparse": "hepchain.daq.study:SparseStudy",
+    "btag": "hepchain.reco.btag.study:BTagStudy",
 }

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hepchain.collider.tracking import _lognormal
+from hepchain.collider.tracking import lognormal_smear
 
 #: (|eta| low, |eta| high, delta eta, delta phi [deg]) per calorimeter region
 ECAL_GRID = ((0.0, 3.0, 0.0174, 1.0), (3.0, 5.0, 0.175, 20.0))
@@ -89,7 +89,7 @@ def _towers(rng: np.random.Generator, grid: tuple, event: np.ndarray, e: np.ndar
     t_eta = np.where(in_gap, np.sign(t_eta) * lo, t_eta)
     t_phi = -np.pi + (ip + rng.random(len(keys))) * dphi
     sigma = sigma_fn(energy, t_eta)
-    smeared = _lognormal(rng, energy, sigma)
+    smeared = lognormal_smear(rng, energy, sigma)
     keep = (smeared > emin) & (smeared > sigmin * sigma_fn(smeared, t_eta))
     return ev[keep], smeared[keep], t_eta[keep], t_phi[keep]
 

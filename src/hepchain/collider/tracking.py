@@ -34,10 +34,18 @@ PIXEL_PITCH = (0.050, 0.400)
 SCT_PITCH = 0.080
 
 
-def _lognormal(rng: np.random.Generator, mean: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    """Delphes' LogNormal(mean, sigma)."""
-    var = np.log1p((sigma / mean) ** 2)
-    return rng.lognormal(np.log(mean) - 0.5 * var, np.sqrt(var))
+def lognormal_smear(rng: np.random.Generator, mean: np.ndarray,
+                    sigma: np.ndarray) -> np.ndarray:
+    """Delphes' LogNormal(mean, sigma); entries with mean <= 0 stay 0 (as in Delphes).
+
+    One random number is drawn per entry either way, so the stream does not depend on how
+    many entries are empty.
+    """
+    mean = np.asarray(mean, dtype=float)
+    positive = mean > 0
+    safe_mean = np.where(positive, mean, 1.0)
+    var = np.log1p((np.where(positive, sigma, 0.0) / safe_mean) ** 2)
+    return np.where(positive, rng.lognormal(np.log(safe_mean) - 0.5 * var, np.sqrt(var)), 0.0)
 
 
 def efficiency(kind: np.ndarray, pt: np.ndarray, eta: np.ndarray) -> np.ndarray:
@@ -140,7 +148,7 @@ def reconstruct(rng: np.random.Generator, event: np.ndarray, src: np.ndarray, pi
     sig_d0, sig_z0 = sig["d0"], sig["z0sintheta"] / sin_t
     sig_phi, sig_theta = sig["phi"], sig["eta"] * sin_t
     res_pt = pt_resolution(kind, pt, eta)
-    pt_m = _lognormal(rng, pt, res_pt * pt)
+    pt_m = lognormal_smear(rng, pt, res_pt * pt)
     theta_m = np.clip(2 * np.arctan(np.exp(-eta)) + sig_theta * rng.standard_normal(len(pt)),
                       1e-6, np.pi - 1e-6)
     phi_m = np.angle(np.exp(1j * (phi0 + sig_phi * rng.standard_normal(len(pt)))))

@@ -1,0 +1,78 @@
+"""The study's jets: ttbar events from the collider provider (generated once, cached), the jet
+selection and an event-level train/validation/test split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+
+from hepchain.core.dataset import Manifest, ShardedDataset
+from hepchain.core.errors import DataError, UsageError
+from hepchain.core.executors import make_executor
+from hepchain.reco.btag.labels import jet_labels
+from hepchain.reco.btag.schema import flatten_jets, require_fields
+
+
+def dataset_dir(cfg: dict[str, Any]) -> Path:
+    """``<cache>/<process>-<n_events>-s<seed>`` (``cache`` relative to the working directory)."""
+    return Path(cfg["cache"]) / f"{cfg['process']}-{cfg['n_events']}-s{cfg['seed']}"
+
+
+def load_events(cfg: dict[str, Any]) -> tuple[ak.Array, Manifest]:
+    """Read the cached dataset, generating (or finishing) it first with the provider of
+    ``cfg['process']``; ``cfg['path']`` (if set) reads an existing dataset directory instead."""
+    if cfg.get("path"):
+        path = Path(cfg["path"])
+        if not (path / "manifest.json").is_file():
+            raise DataError(f"{path} is not a hepchain dataset (no manifest.json); pass the "
+                            "--out directory of `hepchain generate ttbar`.")
+    else:
+        from hepchain.producers import find_producer
+
+        path = dataset_dir(cfg)
+        producer = find_producer(cfg["process"])
+        manifest = Manifest.load(path) if (path / "manifest.json").is_file() else None
+        if manifest is None or not manifest.complete:
+            with make_executor(workers=int(cfg.get("workers", 1))) as ex:
+                producer.produce(cfg["process"], path, n_events=int(cfg["n_events"]),
+                                 seed=int(cfg["seed"]), executor=ex,
+                                 shard_size=cfg.get("shard_size"),
+                                 options={k: str(v) for k, v in (cfg.get("options") or {}).items()})
+    ds = ShardedDataset(path)
+    return ds.read(), ds.manifest
+
+
+def select_jets(events: ak.Array, classes: list[str], pt_min: float, eta_max: float
+                ) -> tuple[ak.Array, np.ndarray, np.ndarray]:
+    """Jets with pT > ``pt_min`` [GeV], |η| < ``eta_max`` and a flavour among ``classes``.
+
+    Returns ``(jets, label, event_index)``.
+    """
+    jets = flatten_jets(events)
+    require_fields(jets, (), ("pt", "eta", "flavour"))
+    event = np.repeat(np.arange(len(events)), ak.to_numpy(ak.num(events.jets, axis=1)))
+    label = jet_labels(ak.to_numpy(jets.flavour), classes)
+    keep = (ak.to_numpy(jets.pt) > pt_min) & (np.abs(ak.to_numpy(jets.eta)) < eta_max) & (
+        label >= 0)
+    if not keep.any():
+        raise DataError("No jet passes the selection; lower pt_min or generate more events.")
+    return jets[keep], label[keep], event[keep]
+
+
+def split_events(event: np.ndarray, fractions: dict[str, float], seed: int
+                 ) -> dict[str, np.ndarray]:
+    """Boolean jet masks ``train``/``val``/``test``, all jets of an event in the same set."""
+    total = sum(fractions.values())
+    if set(fractions) != {"train", "val", "test"} or not np.isclose(total, 1.0):
+        raise UsageError(f"split must give train, val and test fractions summing to 1, got "
+                         f"{fractions}.")
+    ids = np.unique(event)
+    perm = np.random.default_rng(seed).permutation(ids)
+    n_train = int(fractions["train"] * len(ids))
+    n_val = int(fractions["val"] * len(ids))
+    parts = {"train": perm[:n_train], "val": perm[n_train:n_train + n_val],
+             "test": perm[n_train + n_val:]}
+    return {k: np.isin(event, v) for k, v in parts.items()}

@@ -1,0 +1,120 @@
+"""Performance of the taggers: the b-tag discriminant, rejections at working points, and the
+auxiliary-task metrics (track origin, vertexing).
+
+b-tag discriminant (DL1/GN1 convention)::
+
+    D_b = ln( p_b / (f_c p_c + (1 − f_c) p_light) )
+
+with the charm fraction f_c a free choice that trades light- against c-rejection (ATLAS values
+recalled, not checked: 0.018 for DL1r, 0.05 for GN1 in ATL-PHYS-PUB-2022-027). This study's
+default is 0.05 (``fc`` in ``configs/btag.yaml``), the same for every model. With a τ class, τ jets are
+counted with the light jets in the denominator.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+
+from hepchain.core import metrics
+from hepchain.reco.btag.labels import ORIGIN_CLASSES
+
+
+def discriminant(probs: np.ndarray, classes: list[str] | tuple[str, ...], fc: float) -> np.ndarray:
+    """D_b from class probabilities (N, C) with columns named by ``classes``."""
+    eps = 1e-12
+    p = {name: probs[:, i] for i, name in enumerate(classes)}
+    light = p["light"] + p.get("tau", 0.0)
+    return np.log(p["b"] + eps) - np.log(fc * p["c"] + (1 - fc) * light + eps)
+
+
+def rejections(label: np.ndarray, score: np.ndarray, classes: list[str] | tuple[str, ...],
+               efficiencies: list[float], backgrounds: tuple[str, ...] = ("light", "c")
+               ) -> dict[tuple[str, float], metrics.Rejection]:
+    """Rejection of each background flavour at each b-efficiency (binomial errors)."""
+    b = classes.index("b")
+    out = {}
+    for bkg in backgrounds:
+        k = classes.index(bkg)
+        sel = (label == b) | (label == k)
+        for eff in efficiencies:
+            out[(bkg, eff)] = metrics.rejection_at_efficiency(label[sel] == b, score[sel], eff)
+    return out
+
+
+def rejection_vs_pt(label: np.ndarray, score: np.ndarray, pt: np.ndarray,
+                    classes: list[str] | tuple[str, ...], edges: list[float], eff: float,
+                    bkg: str = "light") -> list[metrics.Rejection | None]:
+    """Light (or c) rejection at a b-efficiency in each jet-pT bin [GeV] (the cut is tuned per
+    bin, i.e. flat efficiency); None where a bin lacks signal or background jets."""
+    b, k = classes.index("b"), classes.index(bkg)
+    out: list[metrics.Rejection | None] = []
+    for lo, hi in itertools.pairwise(edges):
+        sel = (pt >= lo) & (pt < hi) & ((label == b) | (label == k))
+        yb = label[sel] == b
+        out.append(metrics.rejection_at_efficiency(yb, score[sel], eff)
+                   if yb.any() and (~yb).any() else None)
+    return out
+
+
+def origin_metrics(origin: np.ndarray, probs: np.ndarray, mask: np.ndarray
+                   ) -> tuple[np.ndarray, dict[str, float]]:
+    """Row-normalised confusion matrix (8×8) and one-vs-rest ROC AUC per present class."""
+    y = origin[mask]
+    p = probs[mask]
+    cm = metrics.confusion_matrix(y, p.argmax(-1), n_classes=len(ORIGIN_CLASSES), normalize=True)
+    aucs = {}
+    for k, name in enumerate(ORIGIN_CLASSES):
+        pos = y == k
+        if pos.any() and (~pos).any():
+            aucs[name] = metrics.roc_auc(pos, p[:, k])
+    return cm, aucs
+
+
+def vertex_metrics(vertex: np.ndarray, origin: np.ndarray, pair_prob: np.ndarray,
+                   mask: np.ndarray, b_jets: np.ndarray, threshold: float = 0.5
+                   ) -> dict[str, float]:
+    """Pairwise precision/recall of the same-vertex head and the b-hadron vertex efficiency.
+
+    Pairs are unordered pairs of distinct real tracks. Predicted vertices are the connected
+    components (≥ 2 tracks) of the graph of pairs with probability > ``threshold``. A b-jet's
+    b-hadron vertex is the truth vertex holding most of its fromB tracks (needs ≥ 2); it is
+    found if a predicted vertex contains ≥ 65 % of its tracks with ≥ 50 % purity (GN1's
+    matching criterion).
+    """
+    t = mask.shape[1]
+    upper = np.triu(np.ones((t, t), dtype=bool), k=1)
+    valid = mask[:, :, None] & mask[:, None, :] & upper
+    truth = (vertex[:, :, None] == vertex[:, None, :]) & (vertex[:, :, None] >= 0)
+    pred = pair_prob > threshold
+    tp = (pred & truth & valid).sum()
+    precision = tp / max((pred & valid).sum(), 1)
+    recall = tp / max((truth & valid).sum(), 1)
+
+    n_eligible = n_found = 0
+    for j in np.flatnonzero(b_jets):
+        m = mask[j]
+        from_b = m & (origin[j] == 3) & (vertex[j] >= 0)
+        if from_b.sum() < 2:
+            continue
+        ids, counts = np.unique(vertex[j][from_b], return_counts=True)
+        target = m & (vertex[j] == ids[counts.argmax()])
+        if target.sum() < 2:
+            continue
+        n_eligible += 1
+        adj = pred[j] & m[:, None] & m[None, :]
+        _, comp = connected_components(csr_matrix(adj | adj.T), directed=False)
+        for c in np.unique(comp[target]):
+            members = m & (comp == c)
+            if members.sum() < 2:
+                continue
+            overlap = (members & target).sum()
+            if overlap >= 0.65 * target.sum() and overlap >= 0.5 * members.sum():
+                n_found += 1
+                break
+    return {"pair_precision": float(precision), "pair_recall": float(recall),
+            "b_vertex_efficiency": n_found / n_eligible if n_eligible else float("nan"),
+            "b_vertex_jets": float(n_eligible)}

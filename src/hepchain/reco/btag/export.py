@@ -1,0 +1,95 @@
+"""Saving and exporting a trained tagger, with its preprocessing.
+
+- :func:`save_tagger` writes ``{"model": state_dict, "extra": {...}}`` (torch.save) with the
+  model settings, class names and the fitted :class:`Preprocessor`; :func:`load_tagger` reads
+  it back with ``weights_only=True``.
+- :func:`export_onnx` writes an ONNX graph (inputs: preprocessed ``tracks`` (B, T, F) float32,
+  ``mask`` (B, T) bool, ``jet`` (B, 2) float32; output ``probs`` (B, C)), dynamic in B and T,
+  with the preprocessing and class names as JSON in the model's metadata.
+- :func:`onnx_agreement` runs onnxruntime and torch on the same inputs and returns the largest
+  absolute probability difference.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hepchain.core.errors import DataError
+from hepchain.core.io import atomic_path
+from hepchain.reco.btag.models import GN1Tagger, JetProbabilities
+from hepchain.reco.btag.preprocessing import Preprocessor
+
+
+def save_tagger(model: GN1Tagger, settings: dict[str, Any], classes: list[str],
+                prep: Preprocessor, path: str | Path) -> Path:
+    """Weights + constructor settings + classes + preprocessing in one file."""
+    extra = {"settings": settings, "classes": list(classes), "tasks": list(model.tasks),
+             "preprocessing": prep.to_dict()}
+    with atomic_path(path) as tmp:
+        torch.save({"model": model.state_dict(), "extra": extra}, tmp)
+    return Path(path)
+
+
+def load_tagger(path: str | Path) -> tuple[GN1Tagger, list[str], Preprocessor]:
+    """Rebuild a tagger written by :func:`save_tagger`."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"No tagger file at {p}; train one with `hepchain btag run` first.")
+    state = torch.load(p, weights_only=True)
+    extra = state["extra"]
+    prep = Preprocessor.from_dict(extra["preprocessing"])
+    model = GN1Tagger(len(prep.track_features), len(prep.jet_features), len(extra["classes"]),
+                      tasks=tuple(extra["tasks"]), **extra["settings"])
+    model.load_state_dict(state["model"])
+    return model.eval(), list(extra["classes"]), prep
+
+
+def export_onnx(model: torch.nn.Module, example: tuple[torch.Tensor, ...], path: str | Path,
+                classes: list[str], prep: Preprocessor) -> Path:
+    """Export the jet-probability output of ``model`` to ONNX (see module docstring)."""
+    import onnx
+
+    wrapper = JetProbabilities(model).eval()
+    batch, tracks = torch.export.Dim("batch", min=1), torch.export.Dim("tracks", min=2)
+    shapes = {"tracks": {0: batch, 1: tracks}, "mask": {0: batch, 1: tracks}, "jet": {0: batch}}
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # the exporter logs a line per unavailable torchvision op
+    try:
+        with atomic_path(path) as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            prog = torch.onnx.export(wrapper, example, input_names=["tracks", "mask", "jet"],
+                                     output_names=["probs"], dynamic_shapes=shapes,
+                                     dynamo=True, verbose=False)
+            proto = prog.model_proto
+            for key, value in (("classes", json.dumps(classes)),
+                               ("preprocessing", json.dumps(prep.to_dict()))):
+                entry = proto.metadata_props.add()
+                entry.key, entry.value = key, value
+            onnx.checker.check_model(proto)
+            onnx.save(proto, tmp)
+    finally:
+        logger.setLevel(level)
+    return Path(path)
+
+
+def onnx_agreement(model: torch.nn.Module, path: str | Path,
+                   inputs: tuple[torch.Tensor, ...]) -> float:
+    """max |p_onnxruntime − p_torch| over ``inputs`` (tracks, mask, jet)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    feeds = {"tracks": inputs[0].numpy(), "mask": inputs[1].numpy(), "jet": inputs[2].numpy()}
+    onnx_probs = sess.run(["probs"], feeds)[0]
+    with torch.no_grad():
+        torch_probs = JetProbabilities(model).eval()(*inputs).numpy()
+    return float(np.abs(onnx_probs - torch_probs).max())

@@ -1,0 +1,63 @@
+"""IP3D-like baseline: per-track log-likelihood ratios from signed impact-parameter
+significance templates, summed over the jet's tracks.
+
+Templates are 2D histograms of (s_d0, s_z0) — lifetime-signed transverse and longitudinal IP
+significances — for the tracks of each jet flavour in the training set, binned in
+u = sign(s) ln(1 + |s|) (over/underflow folded into the edge bins) with a pseudo-count per bin.
+The jet discriminant is ``LLR = Σ_tracks ln(p_b(s_d0, s_z0) / p_x(s_d0, s_z0))``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hepchain.core.errors import DataError
+
+
+def _u(s: np.ndarray) -> np.ndarray:
+    return np.sign(s) * np.log1p(np.abs(s))
+
+
+@dataclass
+class IPTemplates:
+    """Normalised per-flavour track templates on a fixed (u_d0, u_z0) grid."""
+
+    edges: np.ndarray                  # (n_bins + 1,), shared by both axes
+    log_pdf: dict[str, np.ndarray]     # flavour name -> (n_bins, n_bins)
+
+    @classmethod
+    def fit(cls, sd0: np.ndarray, sz0: np.ndarray, mask: np.ndarray, labels: np.ndarray,
+            classes: tuple[str, ...] | list[str], n_bins: int = 24,
+            u_range: tuple[float, float] = (-3.0, 4.5), pseudo_count: float = 1.0
+            ) -> IPTemplates:
+        """Fill one template per class from the real tracks of jets with label ``i``."""
+        edges = np.linspace(*u_range, n_bins + 1)
+        log_pdf = {}
+        for i, name in enumerate(classes):
+            sel = mask & (labels == i)[:, None]
+            if not sel.any():
+                raise DataError(f"No {name}-jet tracks to build the IP template; "
+                                "use more events.")
+            hist = np.histogram2d(_clip(_u(sd0[sel]), edges), _clip(_u(sz0[sel]), edges),
+                                  bins=(edges, edges))[0] + pseudo_count
+            log_pdf[name] = np.log(hist / hist.sum())
+        return cls(edges, log_pdf)
+
+    def track_llr(self, sd0: np.ndarray, sz0: np.ndarray, num: str, den: str) -> np.ndarray:
+        """Per-track ln(p_num / p_den), same shape as ``sd0``."""
+        n = len(self.edges) - 1
+        i = np.clip(np.digitize(_clip(_u(sd0), self.edges), self.edges) - 1, 0, n - 1)
+        j = np.clip(np.digitize(_clip(_u(sz0), self.edges), self.edges) - 1, 0, n - 1)
+        return self.log_pdf[num][i, j] - self.log_pdf[den][i, j]
+
+    def jet_llr(self, sd0: np.ndarray, sz0: np.ndarray, mask: np.ndarray, num: str = "b",
+                den: str = "light") -> np.ndarray:
+        """Σ over real tracks of the per-track LLR, (N,)."""
+        return (self.track_llr(sd0, sz0, num, den) * mask).sum(axis=1)
+
+
+def _clip(u: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    half = 0.5 * (edges[1] - edges[0])
+    return np.clip(u, edges[0] + half, edges[-1] - half)

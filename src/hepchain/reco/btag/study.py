@@ -1,0 +1,234 @@
+"""Study ``btag``: flavour tagging of ttbar jets (seed 002, ATLAS GN1).
+
+Taggers compared on the same jets and splits: IP3D-like LLR, DL1-like MLP and xgboost on
+high-level (IP + secondary-vertex) features, Deep Sets over tracks, and the GN1-style network
+with its auxiliary track-origin and same-vertex tasks plus ablations. See ``docs/btag.md``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hepchain.core import plotting
+from hepchain.core.errors import UsageError
+from hepchain.core.result import Reference, Result
+from hepchain.core.seeding import derive_seed, seed_everything
+from hepchain.core.study import Study
+from hepchain.nn.mlp import MLP
+from hepchain.reco.btag import evaluate
+from hepchain.reco.btag.data import load_events, select_jets, split_events
+from hepchain.reco.btag.export import export_onnx, onnx_agreement, save_tagger
+from hepchain.reco.btag.highlevel import HL_FEATURES, high_level_features
+from hepchain.reco.btag.ip3d import IPTemplates
+from hepchain.reco.btag.labels import ORIGIN_CLASSES, origin_class_weights
+from hepchain.reco.btag.models import DeepSetsTagger, GN1Tagger
+from hepchain.reco.btag.plots import confusion, rejection_vs_pt
+from hepchain.reco.btag.preprocessing import Preprocessor
+from hepchain.reco.btag.table import JetTable, build_table
+from hepchain.reco.btag.training import (
+    fit_mlp,
+    fit_track_model,
+    fit_xgboost,
+    predict_track_model,
+    track_batch,
+)
+
+GN2_REF = "GN2 vs DL1d, ATLAS data, 70% WP (arXiv:2505.19689)"
+BASELINE = "DL1-like MLP"
+FULL = "GN1"
+
+
+class BTagStudy(Study):
+    """Flavour tagging with a GN1-style network and its baselines on ttbar jets."""
+
+    name = "btag"
+    description = ("Flavour tagging of ttbar jets: IP3D-like, SV + DL1-like MLP/xgboost, "
+                   "DeepSets, GN1-style with auxiliary vertex and track-origin tasks")
+    seed_doc = "002"
+
+    def run(self, config: dict[str, Any], workdir: Path, seed: int) -> Result:
+        torch.set_num_threads(int(config["train"].get("threads") or 1))
+        seed_everything(seed)
+        result = Result(study=self.name, preset="")
+        classes = list(config["classes"])
+        if not {"b", "c", "light"} <= set(classes):
+            raise UsageError(f"classes must include b, c and light (optionally tau), got "
+                             f"{classes}.")
+        t0 = time.perf_counter()
+        events, manifest = load_events(config["data"])
+        result.provenance.datasets.append(manifest.summary())
+        sel = config["selection"]
+        jets, label, event = select_jets(events, classes, sel["pt_min"], sel["eta_max"])
+        table = build_table(jets, int(config["max_tracks"]))
+        split = split_events(event, config["split"], int(config["data"]["seed"]))
+        tabs = {k: table.select(m) for k, m in split.items()}
+        labs = {k: label[m] for k, m in split.items()}
+        result.notes.append(
+            f"{len(events)} ttbar events -> {len(table)} jets ({', '.join(f'{k}: {len(v)}' for k, v in tabs.items())}); "
+            f"data prep {time.perf_counter() - t0:.0f} s.")
+        for name, n in zip(classes, np.bincount(labs["test"], minlength=len(classes)),
+                           strict=True):
+            result.add(f"test {name}-jets", "data", float(n))
+
+        scores: dict[str, np.ndarray] = {}
+        probs: dict[str, np.ndarray] = {}
+        # -------------------------------------------------- IP3D-like + high-level features
+        templates = IPTemplates.fit(tabs["train"].track("sd0"), tabs["train"].track("sz0"),
+                                    tabs["train"].mask, labs["train"], classes,
+                                    **config["ip3d"])
+        test = tabs["test"]
+        scores["IP3D-like"] = templates.jet_llr(test.track("sd0"), test.track("sz0"), test.mask)
+        hl = {k: high_level_features(t, templates, config["sv"]) for k, t in tabs.items()}
+        mean, std = hl["train"].mean(0), hl["train"].std(0) + 1e-6
+        hl_t = {k: torch.from_numpy(((v - mean) / std).astype(np.float32)) for k, v in hl.items()}
+        y_t = {k: torch.from_numpy(v) for k, v in labs.items()}
+        sv_eff = {name: float(hl["test"][labs["test"] == i, HL_FEATURES.index("sv_found")].mean())
+                  for i, name in enumerate(classes)}
+        for name, eff in sv_eff.items():
+            result.add(f"SV finding efficiency, {name}-jets", "SV finder", eff)
+
+        mlp = MLP(hl["train"].shape[1], config["dl1"]["hidden"], len(classes))
+        trainer, hist = fit_mlp(mlp, (hl_t["train"], y_t["train"]), (hl_t["val"], y_t["val"]),
+                                config["train_dl1"], derive_seed(seed, "dl1"))
+        probs[BASELINE] = torch.softmax(trainer.predict((hl_t["test"],)), -1).numpy()
+        histories = {BASELINE: hist.epochs}
+
+        bdt = fit_xgboost(hl["train"], labs["train"], hl["val"], labs["val"], len(classes),
+                          dict(config["xgboost"]), derive_seed(seed, "xgb") % 2**31)
+        probs["DL1-like xgboost"] = bdt.predict_proba(hl["test"])
+
+        # -------------------------------------------------- track models
+        prep = Preprocessor.fit(tabs["train"])
+        batches = {}
+        for k, t in tabs.items():
+            trk, jet = prep.transform(t)
+            batches[k] = track_batch(trk, t.mask, jet, labs[k], t.origin, t.vertex)
+        origin_w = origin_class_weights(tabs["train"].origin)
+        lw = dict(config["loss_weights"])
+        models: dict[str, Any] = {}
+        outputs: dict[str, dict[str, np.ndarray]] = {}
+        n_trk, n_jet = len(prep.track_features), len(prep.jet_features)
+        track_models: dict[str, tuple[torch.nn.Module, tuple[str, ...]]] = {
+            "DeepSets": (DeepSetsTagger(n_trk, n_jet, len(classes), **config["deepsets"]),
+                         ("jet",))}
+        for name, tasks in config["gn1_variants"].items():
+            seed_everything(derive_seed(seed, name))
+            track_models[name] = (GN1Tagger(n_trk, n_jet, len(classes), tasks=tuple(tasks),
+                                            **config["gn1"]), tuple(tasks))
+        for name, (model, tasks) in track_models.items():
+            t1 = time.perf_counter()
+            trainer, hist = fit_track_model(model, tasks, batches["train"], batches["val"],
+                                            config["train"], derive_seed(seed, name), lw,
+                                            origin_w)
+            outputs[name] = predict_track_model(trainer, batches["test"])
+            probs[name] = outputs[name]["jet"]
+            models[name] = trainer.model
+            histories[name] = hist.epochs
+            result.notes.append(f"{name}: {len(hist.epochs)} epochs (best {hist.best_epoch}), "
+                                f"{time.perf_counter() - t1:.0f} s, "
+                                f"{sum(p.numel() for p in model.parameters())} parameters.")
+
+        for name, p in probs.items():
+            scores[name] = evaluate.discriminant(p, classes, config["fc"])
+        self._jet_metrics(result, scores, labs["test"], test, classes, config, workdir)
+        self._aux_metrics(result, outputs, test, labs["test"], classes, workdir)
+        result.figures.append(plotting.loss_curves(
+            histories, workdir / "loss_curves.png", keys=("val_jet", "val_loss")).name)
+
+        if FULL in models:
+            self._export(result, models[FULL], config, classes, prep, batches["test"], workdir)
+        result.notes.append(f"D_b = ln(p_b / (f_c p_c + (1 - f_c) p_light)) with f_c = "
+                            f"{config['fc']}; IP3D-like uses its b/light LLR.")
+        return result
+
+    # ------------------------------------------------------------------ metrics
+    def _jet_metrics(self, result: Result, scores: dict[str, np.ndarray], label: np.ndarray,
+                     test: JetTable, classes: list[str], config: dict[str, Any],
+                     workdir: Path) -> None:
+        effs = list(config["efficiencies"])
+        rej = {name: evaluate.rejections(label, s, classes, effs) for name, s in scores.items()}
+        for (bkg, eff) in rej[BASELINE]:
+            for name, r in rej.items():
+                result.add(f"{bkg} rejection @ {eff:.0%} b-eff", name, r[(bkg, eff)].rejection,
+                           std=r[(bkg, eff)].error, higher_is_better=True)
+        for bkg, ref in (("light", 1.8), ("c", 3.5)):
+            for name, r in rej.items():
+                if name.startswith(FULL):
+                    ratio = _ratio(r[(bkg, effs[0])].rejection,
+                                   rej[BASELINE][(bkg, effs[0])].rejection)
+                    result.add(f"{bkg} rejection ratio to {BASELINE} @ {effs[0]:.0%}", name,
+                               ratio, higher_is_better=True, reference=Reference(ref, GN2_REF))
+        if FULL in rej and f"{FULL} no-aux" in rej:
+            gain = _ratio(rej[FULL][("light", effs[0])].rejection,
+                          rej[f"{FULL} no-aux"][("light", effs[0])].rejection)
+            result.add(f"aux-task gain (light rej. {FULL} / {FULL} no-aux) @ {effs[0]:.0%}",
+                       FULL, gain, higher_is_better=True)
+        b = classes.index("b")
+        for bkg in ("light", "c"):
+            k = classes.index(bkg)
+            sel = (label == b) | (label == k)
+            curves = {name: (label[sel] == b, s[sel]) for name, s in scores.items()}
+            result.figures.append(plotting.rejection_curves(
+                curves, workdir / f"rejection_{bkg}.png", baseline=BASELINE,
+                xlabel="b-jet efficiency", ylabel=f"{bkg}-jet rejection").name)
+        edges = list(config["pt_bins"])
+        pt = test.jet[:, 0]
+        per_pt = {name: evaluate.rejection_vs_pt(label, scores[name], pt, classes, edges,
+                                                 effs[0])
+                  for name in scores if name in (BASELINE, "IP3D-like", FULL)}
+        for name, rows in per_pt.items():
+            for lo, hi, r in zip(edges[:-1], edges[1:], rows, strict=True):
+                if r is not None:
+                    result.add(f"light rejection @ {effs[0]:.0%}, pT {lo:g}-{hi:g} GeV", name,
+                               r.rejection, std=r.error, higher_is_better=True)
+        result.figures.append(rejection_vs_pt(per_pt, edges, workdir / "rejection_vs_pt.png",
+                                              f"light rejection @ {effs[0]:.0%} b-eff").name)
+        if FULL in scores:
+            result.figures.append(plotting.histograms(
+                {f"{c}-jets": scores[FULL][label == i] for i, c in enumerate(classes)},
+                workdir / "db_gn1.png", xlabel=f"{FULL} D_b", logy=True).name)
+
+    def _aux_metrics(self, result: Result, outputs: dict[str, dict[str, np.ndarray]],
+                     test: JetTable, label: np.ndarray, classes: list[str],
+                     workdir: Path) -> None:
+        b_jets = label == classes.index("b")
+        for name, out in outputs.items():
+            if "track" in out:
+                cm, aucs = evaluate.origin_metrics(test.origin, out["track"], test.mask)
+                for cls, auc in aucs.items():
+                    result.add(f"track-origin AUC {cls}", name, auc, higher_is_better=True)
+                if name == FULL:
+                    result.figures.append(confusion(cm, ORIGIN_CLASSES,
+                                                    workdir / "origin_confusion.png",
+                                                    f"{name} track origin (test)").name)
+            if "vertex" in out:
+                vm = evaluate.vertex_metrics(test.vertex, test.origin, out["vertex"],
+                                             test.mask, b_jets)
+                result.add("same-vertex pair precision", name, vm["pair_precision"],
+                           higher_is_better=True)
+                result.add("same-vertex pair recall", name, vm["pair_recall"],
+                           higher_is_better=True)
+                result.add("b-hadron vertex found (fraction of b-jets)", name,
+                           vm["b_vertex_efficiency"], n=int(vm["b_vertex_jets"]),
+                           higher_is_better=True)
+
+    def _export(self, result: Result, model: GN1Tagger, config: dict[str, Any],
+                classes: list[str], prep: Preprocessor, test: tuple[torch.Tensor, ...],
+                workdir: Path) -> None:
+        save_tagger(model, dict(config["gn1"]), classes, prep, workdir / "gn1.pt")
+        if not config.get("onnx", True):
+            return
+        sample = tuple(x[:256] for x in test[:3])
+        path = export_onnx(model.eval(), sample, workdir / "gn1.onnx", classes, prep)
+        diff = onnx_agreement(model, path, tuple(x[:1024] for x in test[:3]))
+        result.add("ONNX vs torch max |Δp|", FULL, diff, higher_is_better=False)
+
+
+def _ratio(a: float, b: float) -> float:
+    """a / b, NaN when either rejection is infinite (no background jet passed the cut)."""
+    return a / b if np.isfinite(a) and np.isfinite(b) else float("nan")

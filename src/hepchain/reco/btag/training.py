@@ -1,0 +1,101 @@
+"""Training of the taggers through the core Trainer (track models, DL1-like MLP) and xgboost.
+
+Multi-task loss of the GN1-style model, combined by ``core.losses.StaticWeights``::
+
+    L = L_jet + α L_vertex + β L_track,   α = 1.5, β = 0.5 (Salt GN1/GN2 configs)
+
+with L_jet the flavour cross-entropy, L_track the class-weighted origin cross-entropy over real
+tracks and L_vertex the binary cross-entropy over all ordered pairs of distinct real tracks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from hepchain.core.losses import StaticWeights
+from hepchain.core.trainer import History, TrainConfig, Trainer
+from hepchain.reco.btag.labels import edge_labels
+
+
+def track_batch(tracks: np.ndarray, mask: np.ndarray, jet: np.ndarray, label: np.ndarray,
+                origin: np.ndarray, vertex: np.ndarray) -> tuple[Tensor, ...]:
+    """Tensors in the order the loss functions expect."""
+    return (torch.from_numpy(tracks), torch.from_numpy(mask), torch.from_numpy(jet),
+            torch.from_numpy(label), torch.from_numpy(origin), torch.from_numpy(vertex))
+
+
+def make_track_loss(tasks: tuple[str, ...], origin_weights: np.ndarray):
+    """``loss_fn(model, batch) -> {"jet", "track"?, "vertex"?}`` for the enabled tasks."""
+    w = torch.as_tensor(origin_weights, dtype=torch.float32)
+
+    def loss_fn(model: nn.Module, batch: tuple[Tensor, ...]) -> dict[str, Tensor]:
+        tracks, mask, jet, label, origin, vertex = batch
+        out = model(tracks, mask, jet)
+        losses = {"jet": F.cross_entropy(out["jet"], label)}
+        if "track" in tasks:
+            losses["track"] = F.cross_entropy(out["track"].flatten(0, 1), origin.flatten(),
+                                              weight=w.to(tracks.device), ignore_index=-1)
+        if "vertex" in tasks:
+            target, valid = edge_labels(vertex, mask)
+            losses["vertex"] = F.binary_cross_entropy_with_logits(out["vertex"][valid],
+                                                                  target[valid])
+        return losses
+
+    return loss_fn
+
+
+def fit_track_model(model: nn.Module, tasks: tuple[str, ...], train: tuple[Tensor, ...],
+                    val: tuple[Tensor, ...], train_cfg: dict[str, Any], seed: int,
+                    loss_weights: dict[str, float], origin_weights: np.ndarray,
+                    checkpoint_dir: Path | None = None) -> tuple[Trainer, History]:
+    """Train a DeepSets/GN1 model; early stopping monitors the validation jet loss."""
+    cfg = TrainConfig.from_dict({"monitor": "jet", **train_cfg}, seed=seed)
+    weights = StaticWeights({k: v for k, v in loss_weights.items() if k in tasks})
+    trainer = Trainer(model, make_track_loss(tasks, origin_weights), cfg, weighting=weights,
+                      checkpoint_dir=checkpoint_dir)
+    return trainer, trainer.fit(train, val, resume=False)
+
+
+def predict_track_model(trainer: Trainer, data: tuple[Tensor, ...]) -> dict[str, np.ndarray]:
+    """Softmax jet probabilities (N, C), origin probabilities (N, T, 8) and pair probabilities
+    (N, T, T) where the model has those heads."""
+    model = trainer.model
+    out: dict[str, np.ndarray] = {}
+    keys = ["jet"] + [k for k in ("track", "vertex") if k in getattr(model, "tasks", ("jet",))]
+    for key in keys:
+        def fn(m: nn.Module, b: tuple[Tensor, ...], key: str = key) -> Tensor:
+            logits = m(b[0], b[1], b[2])[key]
+            return torch.sigmoid(logits) if key == "vertex" else torch.softmax(logits, -1)
+        out[key] = trainer.predict(data, fn).numpy()
+    return out
+
+
+def fit_mlp(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor],
+            train_cfg: dict[str, Any], seed: int) -> tuple[Trainer, History]:
+    """Train the DL1-like MLP on standardised high-level features (cross-entropy)."""
+    def loss_fn(m: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
+        x, y = batch
+        return F.cross_entropy(m(x), y)
+
+    trainer = Trainer(model, loss_fn, TrainConfig.from_dict(train_cfg, seed=seed))
+    return trainer, trainer.fit(train, val, resume=False)
+
+
+def fit_xgboost(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+                n_classes: int, params: dict[str, Any], seed: int):
+    """Multi-class gradient-boosted trees (softprob) with early stopping on validation."""
+    import xgboost as xgb
+
+    model = xgb.XGBClassifier(objective="multi:softprob", num_class=n_classes,
+                              random_state=seed, n_jobs=params.get("n_jobs", 1),
+                              early_stopping_rounds=params.get("early_stopping_rounds", 20),
+                              **{k: v for k, v in params.items()
+                                 if k not in ("n_jobs", "early_stopping_rounds")})
+    model.fit(x_train, y_train, eval_set=[(x_val, y_val)], verbose=False)
+    return model
