@@ -22,7 +22,9 @@ from hepchain.core import metrics
 
 plt.style.use(mplhep.style.ROOT)
 plt.rcParams.update({"figure.figsize": (7, 5), "font.size": 12, "axes.titlesize": 12,
-                     "legend.fontsize": 10})
+                     "legend.fontsize": 10,
+                     # ten distinct colours: ablation plots carry up to ten curves
+                     "axes.prop_cycle": matplotlib.cycler(color=plt.cm.tab10.colors)})
 
 
 def slug(text: str) -> str:
