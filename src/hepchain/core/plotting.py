@@ -104,11 +104,11 @@ def resolution_curves(series: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndar
         if fits and name in fits:
             f = fits[name]
             ax.plot(grid, f(grid), color=color, ls="--",
-                    label=rf"  {100 * f.a:.1f}%/$\sqrt{{E}}$ $\oplus$ {100 * f.b:.1f}% $\oplus$ {f.c:.2f}/E")
+                    label=rf"  {100 * f.a:.1f}%/$E^{{1/2}}$ $\oplus$ {100 * f.b:.1f}% $\oplus$ {f.c:.2f}/E")
     if reference is not None and grid is not None:
         a, b = reference
         ax.plot(grid, metrics.resolution_function(grid, a, b), color="k", ls=":",
-                label=rf"reference {100 * a:.0f}%/$\sqrt{{E}}$ $\oplus$ {100 * b:.0f}%")
+                label=rf"reference {100 * a:.0f}%/$E^{{1/2}}$ $\oplus$ {100 * b:.0f}%")
     ax.set(xlabel="E [GeV]", ylabel="σ(E)/E", title=title)
     ax.legend()
     return save(fig, path)
