@@ -4,11 +4,8 @@ Imports are lazy, so ``hepchain list`` does not load every study's dependencies 
 """
 
 REGISTRY: dict[str, str] = {
-    "ipknob": "hepchain.accelerator.ipknob.study:IPKnobStudy",
     "collider": "hepchain.collider.study:ColliderStudy",
     "linac": "hepchain.accelerator.linac.study:LinacStudy",
     "sparse": "hepchain.daq.study:SparseStudy",
     "btag": "hepchain.reco.btag.study:BTagStudy",
-    "anomaly": "hepchain.analysis.anomaly:AnomalyStudy",
-    "paramscan": "hepchain.analysis.paramscan:ParamScanStudy",
 }
