@@ -4,6 +4,7 @@ Imports are lazy, so ``hepchain list`` does not load every study's dependencies 
 """
 
 REGISTRY: dict[str, str] = {
+    "ipknob": "hepchain.accelerator.ipknob.study:IPKnobStudy",
     "collider": "hepchain.collider.study:ColliderStudy",
     "linac": "hepchain.accelerator.linac.study:LinacStudy",
     "sparse": "hepchain.daq.study:SparseStudy",
