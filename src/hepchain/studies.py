@@ -9,4 +9,6 @@ REGISTRY: dict[str, str] = {
     "linac": "hepchain.accelerator.linac.study:LinacStudy",
     "sparse": "hepchain.daq.study:SparseStudy",
     "btag": "hepchain.reco.btag.study:BTagStudy",
+    "anomaly": "hepchain.analysis.anomaly:AnomalyStudy",
+    "paramscan": "hepchain.analysis.paramscan:ParamScanStudy",
 }

@@ -1,0 +1,314 @@
+"""Study ``anomaly``: weakly supervised resonant anomaly detection with normalizing flows
+(seed 001) on LHC-Olympics-like dijets — ANODE and CATHODE with MAF and NSF flows, CWoLa
+hunting, the idealised detector and the supervised bound; SIC, background-model quality and the
+bump significance after cuts.
+
+Data roles (background split at random per seed; signal likewise):
+
+- *data* = background[data] + signal injected at S/B in the SR → side-band flows, SR flows,
+  CATHODE/CWoLa/idealised classifiers;
+- *template* = background[template] in the SR → idealised AD and supervised background;
+- *test* = background[test] (+ signal of the test pool) → SIC (SR only), background-model
+  quality (held-out SB NLL, samples vs true SR background), bump fit after cuts (all m_jj).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import ks_2samp
+
+from hepchain.analysis import bump, detectors, features, plots
+from hepchain.analysis.classifier import auc_two_samples
+from hepchain.analysis.dijets import Dijets
+from hepchain.analysis.regions import Window, n_injected, split_indices
+from hepchain.analysis.samples import data_dir, load_lhco, make_sample, rng_for
+from hepchain.core import metrics, plotting
+from hepchain.core.errors import DataError, UsageError
+from hepchain.core.result import Reference, Result
+from hepchain.core.study import Study
+
+REF_SOURCE = ("LHCO R&D, S/B≈0.6%, CATHODE repo performance_comparison.png "
+              "(generative.md §1.6)")
+REFERENCES = {"CATHODE": 14.0, "ANODE": 6.5, "supervised": 17.0, "idealized AD": 14.5,
+              "CWoLa": 10.75}
+
+HIGHER_IS_BETTER = {"max SIC": True, "AUC": True, "SB test NLL": False,
+                    "samples vs SR background AUC": None, "marginal KS": False,
+                    "train seconds": False}
+
+
+@dataclass
+class Roles:
+    """The event sets of one seed and one injected S/B."""
+
+    data: Dijets
+    template_sr: Dijets
+    test_sr: Dijets
+    test_data: Dijets
+    supervised_signal: Dijets
+    n_injected: int
+
+
+def load_data(config: dict[str, Any], workdir: Path) -> tuple[dict[str, Dijets], list, dict]:
+    """Dijets after the leading-jet selection per role (background, signal and, if
+    configured, test_background), dataset manifests and generation costs [s]."""
+    d = config["data"]
+    sel = config["selection"]
+    if d.get("lhco_file"):
+        bkg, sig = load_lhco(d["lhco_file"], sel)
+        return ({"background": bkg, "signal": sig},
+                [{"name": str(d["lhco_file"]), "generator": "LHCO R&D file"}], {})
+    root = data_dir(d, workdir)
+    out, manifests, cost = {}, [], {}
+    for role, label in (("background", 0), ("signal", 1), ("test_background", 0)):
+        spec = d.get(role)
+        if not spec:
+            continue
+        sample = make_sample(spec, root, d["seed"], label, sel, d.get("workers", 1),
+                             d.get("shard_size"))
+        out[role] = sample.jets
+        manifests.append(sample.manifest)
+        cost[role] = {"seconds": sample.generation_s, "events": sample.n_generated,
+                      "selected": len(sample.jets)}
+    return out, manifests, cost
+
+
+def make_roles(bkg: Dijets, sig: Dijets, window: Window, s_over_b: float,
+               split: dict[str, float], seed: int, test_bkg: Dijets | None = None) -> Roles:
+    """Split background and signal into the data / template / test roles and inject signal.
+
+    ``test_bkg`` (a separate sample generated around the SR) replaces the SR part of the
+    background test split for the SIC test set, as the extra SR background of the LHCO set.
+    """
+    rng = rng_for(seed, "roles", s_over_b)
+    b = split_indices(len(bkg), split, rng)
+    s = split_indices(len(sig), {"inject": 0.35, "test": 0.35, "supervised": 0.3}, rng)
+    m_sig = sig.mjj() / 1000.0
+    f_sr = float(window.in_sr(m_sig).mean())
+    data_b, test_b = bkg[b["data"]], bkg[b["test"]]
+    n_data = n_injected(s_over_b, int(window.in_sr(data_b.mjj() / 1000).sum()), f_sr)
+    n_test = n_injected(s_over_b, int(window.in_sr(test_b.mjj() / 1000).sum()), f_sr)
+    for n, pool in ((n_data, "inject"), (n_test, "test")):
+        if n > len(s[pool]):
+            raise DataError(f"S/B={s_over_b} needs {n} signal events but the {pool} pool has "
+                            f"{len(s[pool])}; generate more signal events.")
+    inject = sig[s["inject"][:n_data]]
+    test_sig = sig[s["test"]]
+    in_sr = lambda j: j[window.in_sr(j.mjj() / 1000.0)]  # noqa: E731
+    return Roles(
+        data=Dijets.concatenate([data_b, inject]),
+        template_sr=in_sr(bkg[b["template"]]),
+        test_sr=Dijets.concatenate([in_sr(test_b if test_bkg is None else test_bkg),
+                                    in_sr(test_sig)]),
+        test_data=Dijets.concatenate([test_b, test_sig[:n_test]]),
+        supervised_signal=in_sr(sig[s["supervised"]]),
+        n_injected=n_data)
+
+
+def marginal_ks(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean over features of the Kolmogorov–Smirnov distance between 1-D marginals."""
+    return float(np.mean([ks_2samp(a[:, j], b[:, j]).statistic for j in range(a.shape[1])]))
+
+
+def run_methods(roles: Roles, names: list[str], window: Window, config: dict[str, Any],
+                seed: int, figdir: Path | None
+                ) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
+    """Train every detector on ``roles`` with feature ``names``.
+
+    Returns per-method measurements and each detector's scores on the SR test set.
+    """
+    feat = lambda j: (features.compute(j, names), j.mjj() / 1000.0)  # noqa: E731
+    x, m = feat(roles.data)
+    sr, sb = window.in_sr(m), window.in_sb(m)
+    x_tpl, _ = feat(roles.template_sr)
+    x_test, m_test = feat(roles.test_sr)
+    y_test = roles.test_sr.label
+    x_td, m_td = feat(roles.test_data)
+    test_sb = window.in_sb(m_td) & (roles.test_data.label == 0)
+    ccfg = config["classifier"]
+    out: dict[str, dict[str, float]] = {}
+    scorers: dict[str, detectors.Scorer] = {}
+    test_scores: dict[str, np.ndarray] = {}
+    samples_by_kind: dict[str, np.ndarray] = {}
+    for kind in config["flows"]:
+        fcfg = {**config["flow"], "kind": kind}
+        sb_flow = detectors.fit_density(x[sb], m[sb], fcfg, config["train"], seed)
+        sr_flow = detectors.fit_density(x[sr], m[sr], fcfg, config["train"], seed + 1)
+        nll = -np.mean(detectors.flows.log_prob(sb_flow.model, x_td[test_sb],
+                                                m_td[test_sb, None]))
+        scorers[f"ANODE ({kind.upper()})"] = detectors.anode(sb_flow, sr_flow, window)
+        n_samples = int(config["cathode"]["oversampling"] * sr.sum())
+        xs, _ = detectors.cathode_samples(sb_flow, m[sr], n_samples, window, seed)
+        samples_by_kind[kind.upper()] = xs
+        scorers[f"CATHODE ({kind.upper()})"] = detectors.classifier_scorer(x[sr], xs, ccfg, seed)
+        out[f"flow {kind.upper()}"] = {
+            "SB test NLL": nll,
+            "samples vs SR background AUC": auc_two_samples(xs, x_tpl, ccfg, seed),
+            "marginal KS": marginal_ks(xs, x_tpl),
+            "train seconds": sb_flow.seconds + sr_flow.seconds}
+    near = window.in_near_sb(m, config["cwola"]["sideband_width"])
+    scorers["CWoLa"] = detectors.classifier_scorer(x[sr], x[near], ccfg, seed)
+    scorers["idealized AD"] = detectors.classifier_scorer(x[sr], x_tpl, ccfg, seed)
+    x_sup, _ = feat(roles.supervised_signal)
+    scorers["supervised"] = detectors.classifier_scorer(x_sup, x_tpl, ccfg, seed)
+    td_sr = window.in_sr(m_td)
+    for method, scorer in scorers.items():
+        s_test = scorer(x_test, m_test)
+        s_td = scorer(x_td, m_td)
+        row = {"max SIC": metrics.max_sic(y_test, s_test), "AUC": metrics.roc_auc(y_test, s_test)}
+        for keep in config["bump"]["keep"]:
+            cut = np.quantile(s_td[td_sr], 1.0 - keep)
+            fit = bump.fit_bump(m_td[s_td >= cut], window, config["bump"]["bin_width"])
+            row[f"bump Z (keep {keep:.0%})"] = fit.significance
+        out[method] = row
+        test_scores[method] = s_test
+    out["no cut"] = {"bump Z": bump.fit_bump(m_td, window,
+                                             config["bump"]["bin_width"]).significance}
+    if figdir is not None:
+        plots.marginals({"SR data": x[sr], "SR background (truth)": x_tpl,
+                         **{f"{k} samples": v for k, v in samples_by_kind.items()}},
+                        names, figdir / "marginals.png",
+                        title="CATHODE background model in the SR")
+    return out, test_scores
+
+
+def validate(config: dict[str, Any]) -> None:
+    """UsageError for settings that would only fail after the (slow) event generation."""
+    from hepchain.analysis.flows import KINDS
+
+    if int(config["seeds"]) < 1:
+        raise UsageError(f"seeds must be >= 1, got {config['seeds']}.")
+    if not config["s_over_b"] or min(float(v) for v in config["s_over_b"]) < 0:
+        raise UsageError(f"s_over_b must be a non-empty list of values >= 0, got "
+                         f"{config['s_over_b']}.")
+    bad = [k for k in config["flows"] if k not in KINDS]
+    if bad:
+        raise UsageError(f"Unknown flows {bad}; use {list(KINDS)}.")
+    for names in config["feature_sets"].values():
+        unknown = [n for n in names if n not in features.KNOWN]
+        if unknown:
+            raise UsageError(f"Unknown features {unknown}; choose from {sorted(features.KNOWN)}.")
+    if not all(0 < k <= 1 for k in config["bump"]["keep"]):
+        raise UsageError("bump.keep fractions must be in (0, 1].")
+
+
+def spline_finding(values: dict[tuple[str, str], list[float]], s_over_b: list[float]) -> str:
+    """The seed's question in one sentence: does the spline flow's better density (lower
+    held-out NLL) give a better anomaly detector (higher max SIC)?"""
+    mean = lambda key: float(np.nanmean(values[key]))  # noqa: E731
+    nll = {k: mean(("SB test NLL", f"flow {k}")) for k in ("MAF", "NSF")}
+    parts = [f"SB test NLL MAF {nll['MAF']:.3f} vs NSF {nll['NSF']:.3f} nats/event"]
+    for sob in s_over_b:
+        for method in ("ANODE", "CATHODE"):
+            sic = {k: mean((f"max SIC, S/B={sob:.2%}", f"{method} ({k})")) for k in ("MAF", "NSF")}
+            parts.append(f"{method} max SIC at S/B={sob:.2%}: MAF {sic['MAF']:.2f} vs "
+                         f"NSF {sic['NSF']:.2f}")
+    return "Seed 001 question (standard features, mean over seeds): " + "; ".join(parts) + "."
+
+
+class AnomalyStudy(Study):
+    name = "anomaly"
+    description = "ANODE/CATHODE/CWoLa resonant anomaly detection with MAF and NSF flows"
+    seed_doc = "001"
+
+    def run(self, config: dict[str, Any], workdir: Path, seed: int) -> Result:
+        import torch
+
+        torch.set_num_threads(int(config.get("threads", 1)))
+        window = Window(**config["window"])
+        validate(config)
+        t0 = time.perf_counter()
+        samples, manifests, cost = load_data(config, workdir)
+        keep = lambda j: j[window.in_range(j.mjj() / 1000.0)]  # noqa: E731
+        bkg, sig = keep(samples["background"]), keep(samples["signal"])
+        test_bkg = samples.get("test_background")
+        window.check_sidebands(bkg.mjj() / 1000.0, int(config["min_sideband_events"]),
+                               "background sample")
+        result = Result(study=self.name, preset="")
+        result.provenance.datasets = manifests
+        n_seeds = int(config["seeds"])
+        feature_sets = {k: list(v) for k, v in config["feature_sets"].items()}
+        values: dict[tuple[str, str], list[float]] = {}
+        first_scores: dict[float, dict[str, np.ndarray]] = {}
+        first_labels: dict[float, np.ndarray] = {}
+        first_sob = config["s_over_b"][0]
+        for r in range(n_seeds):
+            run_seed = seed * 1000 + r
+            for sob in config["s_over_b"]:
+                roles = make_roles(bkg, sig, window, float(sob), config["split"], run_seed,
+                                   test_bkg)
+                for fs, names in feature_sets.items():
+                    figdir = workdir / fs if (r == 0 and sob == first_sob) else None
+                    rows, scores = run_methods(roles, names, window, config, run_seed, figdir)
+                    suffix = "" if fs == "standard" else f" [{fs}]"
+                    if r == 0:
+                        first_labels[sob] = roles.test_sr.label
+                        first_scores.setdefault(sob, {}).update(
+                            {k + suffix: v for k, v in scores.items()})
+                    for method, row in rows.items():
+                        is_flow = method.startswith("flow")
+                        if is_flow and sob != first_sob:
+                            continue
+                        for metric, value in row.items():
+                            name = metric if is_flow else f"{metric}, S/B={sob:.2%}"
+                            values.setdefault((name, method + suffix), []).append(float(value))
+        self._report(result, values, config, cost, time.perf_counter() - t0)
+        self._figures(result, workdir, first_scores, first_labels, values, config)
+        result.notes.append(
+            "Background and signal come from the collider provider (Pythia 8 + detector "
+            "response) unless data.lhco_file is set; references are from the LHCO R&D set "
+            "(different dataset, different statistics). Bump Z ignores the background-fit "
+            "uncertainty.")
+        if {"maf", "nsf"} <= set(config["flows"]):
+            result.notes.append(spline_finding(values, config["s_over_b"]))
+        return result
+
+    @staticmethod
+    def _report(result: Result, values: dict[tuple[str, str], list[float]],
+                config: dict[str, Any], cost: dict, wall: float) -> None:
+        for (name, method), vals in values.items():
+            ref = None
+            base = method.split(" (")[0].split(" [")[0]
+            if name.startswith("max SIC") and base in REFERENCES:
+                ref = Reference(REFERENCES[base], REF_SOURCE)
+            better = HIGHER_IS_BETTER.get(name.split(",")[0], True)  # bump Z: higher
+            unit = "nats/event" if "NLL" in name else ("s" if "seconds" in name else "")
+            finite = [v for v in vals if np.isfinite(v)]  # bump fits can fail (too few events)
+            if finite:
+                result.add_seeds(name, method, finite, reference=ref, unit=unit,
+                                 higher_is_better=better)
+            else:
+                result.add(name, method, float("nan"), n=0, reference=ref, unit=unit)
+        for role, c in cost.items():
+            result.add(f"{role} generation time", "Pythia 8 + detector", c["seconds"], unit="s")
+            result.add(f"{role} events selected / generated", "LHCO selection",
+                       c["selected"] / c["events"])
+        result.add("study wall time", "all methods", wall, unit="s")
+
+    @staticmethod
+    def _figures(result: Result, workdir: Path, scores: dict[float, dict[str, np.ndarray]],
+                 labels: dict[float, np.ndarray], values: dict, config: dict[str, Any]) -> None:
+        for sob, by_method in scores.items():
+            path = plotting.sic_curves({k: (labels[sob], v) for k, v in by_method.items()},
+                                       workdir / f"sic_{plotting.slug(f'{sob:.4f}')}.png",
+                                       title=f"SIC, injected S/B = {sob:.2%} (seed 0)")
+            result.figures.append(path.name)
+        if len(config["s_over_b"]) > 1:
+            curves = {}
+            sobs = [float(s) for s in config["s_over_b"]]
+            methods = {m for (n, m) in values if n.startswith("max SIC")}
+            for method in sorted(methods):
+                ys = [np.array(values[(f"max SIC, S/B={s:.2%}", method)]) for s in sobs]
+                curves[method] = (np.array(sobs) * 100, np.array([y.mean() for y in ys]),
+                                  np.array([y.std(ddof=1) if y.size > 1 else 0 for y in ys]))
+            path = plots.series(curves, workdir / "max_sic_vs_sob.png", "injected S/B [%]",
+                                "max SIC", logx=True)
+            result.figures.append(path.name)
+        for fs in config["feature_sets"]:
+            if (workdir / fs / "marginals.png").exists():
+                result.figures.append(f"{fs}/marginals.png")

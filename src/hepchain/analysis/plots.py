@@ -1,0 +1,62 @@
+"""Study-specific figures of the flow analyses (saved through ``core.plotting.save``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from hepchain.core import plotting
+
+
+def marginals(samples: Mapping[str, np.ndarray], names: Sequence[str], path: Path,
+              title: str = "") -> Path:
+    """One panel per feature: normalised histograms of each (N, d) sample in ``samples``."""
+    ncol = min(len(names), 4)
+    nrow = int(np.ceil(len(names) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 3.4 * nrow), squeeze=False)
+    ref = next(iter(samples.values()))
+    for j, name in enumerate(names):
+        ax = axes.flat[j]
+        edges = np.linspace(*np.percentile(ref[:, j], [0.5, 99.5]), 41)
+        for label, x in samples.items():
+            ax.hist(x[:, j], bins=edges, histtype="step", density=True, lw=1.4, label=label)
+        ax.set_xlabel(name)
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return plotting.save(fig, path)
+
+
+def series(curves: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]], path: Path,
+           xlabel: str, ylabel: str, logx: bool = False, title: str = "") -> Path:
+    """Lines with optional error bars: ``curves[name] = (x, y, yerr or None)``."""
+    fig, ax = plt.subplots()
+    for name, (x, y, err) in curves.items():
+        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=name)
+    if logx:
+        ax.set_xscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(fontsize=9)
+    return plotting.save(fig, path)
+
+
+def bump(mjj: Mapping[str, np.ndarray], edges: np.ndarray, fits: Mapping[str, np.ndarray],
+         sr: tuple[float, float], path: Path, title: str = "") -> Path:
+    """m_jj histograms after cuts with the side-band fit curves (events per bin)."""
+    fig, ax = plt.subplots()
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    for name, values in mjj.items():
+        counts, _ = np.histogram(values, edges)
+        line = ax.errorbar(centres, counts, yerr=np.sqrt(counts), fmt="o", ms=3, label=name)
+        if name in fits:
+            ax.plot(centres, fits[name], color=line[0].get_color(), lw=1)
+    ax.axvspan(*sr, color="grey", alpha=0.15, label="SR")
+    ax.set_yscale("log")
+    ax.set(xlabel="$m_{jj}$ [TeV]", ylabel="events / bin", title=title)
+    ax.legend(fontsize=8)
+    return plotting.save(fig, path)
