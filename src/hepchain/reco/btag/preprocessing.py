@@ -57,8 +57,8 @@ class Preprocessor:
         """Standardisation constants from the (training) ``table``'s real tracks."""
         if not table.mask.any():
             raise DataError("The training jets have no tracks; check the track selection.")
-        trk = _transform_tracks(table.tracks)[table.mask]
-        jet = _transform_jets(table.jet)
+        trk = _transform(table.tracks, TRACK_INPUTS)[table.mask]
+        jet = _transform(table.jet, JET_INPUTS)
         return cls(list(TRACK_INPUTS), list(JET_INPUTS),
                    trk.mean(0).tolist(), np.maximum(trk.std(0), 1e-6).tolist(),
                    jet.mean(0).tolist(), np.maximum(jet.std(0), 1e-6).tolist(),
@@ -69,10 +69,10 @@ class Preprocessor:
         if table.tracks.shape[-1] != len(self.track_features):
             raise DataError(f"Expected {len(self.track_features)} track features "
                             f"({self.track_features}), got {table.tracks.shape[-1]}.")
-        trk = (_transform_tracks(table.tracks) - np.asarray(self.track_mean)) / np.asarray(
+        trk = (_transform(table.tracks, TRACK_INPUTS) - np.asarray(self.track_mean)) / np.asarray(
             self.track_std)
         trk = np.clip(trk, -self.clip, self.clip) * table.mask[..., None]
-        jet = (_transform_jets(table.jet) - np.asarray(self.jet_mean)) / np.asarray(self.jet_std)
+        jet = (_transform(table.jet, JET_INPUTS) - np.asarray(self.jet_mean)) / np.asarray(self.jet_std)
         jet = np.clip(jet, -self.clip, self.clip)
         if not (np.isfinite(trk).all() and np.isfinite(jet).all()):
             raise DataError("Track or jet inputs contain NaN or inf; check the input file.")
@@ -86,17 +86,10 @@ class Preprocessor:
         return cls(**data)
 
 
-def _transform_tracks(x: np.ndarray) -> np.ndarray:
+def _transform(x: np.ndarray, names: tuple[str, ...] | list[str]) -> np.ndarray:
+    """Apply each column's fixed transform (log, clip, ...) from TRANSFORMS, by input name."""
     out = x.astype(np.float64).copy()
-    for i, name in enumerate(TRACK_INPUTS):
-        kind, scale = TRANSFORMS.get(name, ("none", 0.0))
-        out[..., i] = _apply(out[..., i], kind, scale)
-    return out
-
-
-def _transform_jets(x: np.ndarray) -> np.ndarray:
-    out = x.astype(np.float64).copy()
-    for i, name in enumerate(JET_INPUTS):
+    for i, name in enumerate(names):
         kind, scale = TRANSFORMS.get(name, ("none", 0.0))
         out[..., i] = _apply(out[..., i], kind, scale)
     return out
