@@ -58,6 +58,16 @@ def test_bench_aggregates_seeds(toy_study, tmp_path):
     assert (tmp_path / "box_auc.png").is_file()
 
 
+def test_bench_parallel_seeds_match_serial(toy_study, tmp_path):
+    """--jobs 2 runs the seeds in worker processes and gives the same per-seed numbers."""
+    for jobs in (1, 2):
+        assert run_cli(["toy", "bench", "--preset", "quick", "--seeds", "2", "--jobs",
+                        str(jobs), "--workdir", str(tmp_path / f"j{jobs}")]) == 0
+    serial, parallel = (Result.load(tmp_path / f"j{j}").get("AUC", "logistic") for j in (1, 2))
+    assert (parallel.value, parallel.std) == (serial.value, serial.std)
+    assert Result.load(tmp_path / "j2" / "seed1").provenance.seeds == [1]
+
+
 def test_demo_and_report(toy_study, tmp_path):
     out = tmp_path / "demo"
     assert run_cli(["demo", "--out", str(out)]) == 0

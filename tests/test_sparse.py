@@ -109,6 +109,12 @@ def test_sparse_study_end_to_end(tmp_path) -> None:
         assert (tmp_path / fig).is_file()
     assert (tmp_path / "pattern_loupe_34.npy").is_file()
     assert len(result.provenance.datasets) == 3
+    assert any("LOUPE slope chosen on validation" in n for n in result.notes)
+    linear = result.get("linearity: max |<E_pred/E> − 1| over test energies",
+                        "layer sum + linear")
+    assert 0 <= linear.value < 0.05  # a linear calibration of a linear detector
+    for e in (2.5, 5):
+        assert result.get(f"full-sim showers/s at {e:g} GeV", "EM cascade MC (numba)").value > 0
 
 
 def test_autoencoder_upper_bound_regresses_energy() -> None:

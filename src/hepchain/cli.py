@@ -145,13 +145,15 @@ def _study_app(name: str, description: str) -> typer.Typer:
     @sub.command("bench")
     def bench_cmd(preset: str = typer.Option("paper", help="quick or paper."),
                   seeds: int = typer.Option(3, help="Number of seeds."),
+                  jobs: int = typer.Option(1, help="Seeds run at a time (processes)."),
                   workdir: Path | None = typer.Option(None, help="Bench directory."),
                   set_: list[str] | None = typer.Option(None, "--set",
                                                         help="Override a setting key=value.")) -> None:
         """Run several seeds, aggregate mean ± std, write results.json and box plots."""
         from hepchain.core.study import bench_study
 
-        res = bench_study(name, preset, workdir, seeds=seeds, overrides=parse_sets(set_))
+        res = bench_study(name, preset, workdir, seeds=seeds, overrides=parse_sets(set_),
+                          jobs=jobs)
         console.print(res.table())
         console.print(f"results: {Path(res.workdir) / 'results.json'}")
 

@@ -143,25 +143,29 @@ class ParamScanStudy(Study):
                    n=len(t_train_all), unit="s")
         result.add("grid generation time", "MC grid (Pythia + detector)", t_grid, unit="s")
         fit_t = np.mean(rows[("fit time per pseudo-dataset", "flow gradient fit")])
-        scan_t = np.mean(rows[("scan time per pseudo-dataset", "MC grid scan")])
-        result.add("compute ratio MC grid scan / flow fit", "per new pseudo-dataset",
-                   (t_grid + scan_t) / fit_t)
-        result.add("compute ratio MC grid scan / (flow training + fit)", "first fit",
-                   (t_grid + scan_t) / (np.mean(t_train_all) + fit_t))
         res_x, res_y = (np.mean([v[0] for (n, _), v in rows.items()
                                  if n.startswith(f"jet-mass resolution {a}")]) for a in ("m_X", "m_Y"))
         n_fine = int(np.ceil((hi[0] - lo[0]) * 1000 / res_x) + 1) * int(
             np.ceil((hi[1] - lo[1]) * 1000 / res_y) + 1)
         fine_cost = n_fine * t_grid / len(grid)
+        flow_cost = t_grid + np.mean(t_train_all) + fit_t
         result.add("MC grid scan with resolution-sized spacing (extrapolated)",
                    f"{n_fine} points x measured cost per point", fine_cost, unit="s")
-        result.add("compute ratio fine MC grid scan / flow (grid + training + fit)",
-                   "extrapolated", fine_cost / (t_grid + np.mean(t_train_all) + fit_t))
+        result.add("flow total compute (grid generation + training + fit)", "flow", flow_cost,
+                   unit="s")
+        ratio = fine_cost / flow_cost
+        result.add("compute ratio at resolution-level accuracy: fine MC grid / flow",
+                   "extrapolated", ratio, higher_is_better=True)
         result.notes.append(
-            f"Grid: {len(grid)} points x {n_point} events; held-out points {held}. "
-            "MC grid scan cost = generation of its samples + template likelihoods; the flow "
-            "reuses the same grid samples for training, so 'per new pseudo-dataset' counts only "
-            "the fit and the 'first fit' ratio also counts training.")
+            f"Grid: {len(grid)} points x {n_point} events; held-out points {held}. Both methods "
+            "use the same grid samples: on them the template scan is cheaper than the flow "
+            "(no training) but only as accurate as the grid spacing allows. The compute ratio "
+            "compares what each needs for resolution-level accuracy: the flow (grid + "
+            "training + fit) against a grid with resolution-sized spacing (points x measured "
+            "generation cost per point, not generated).")
+        verdict = "reached" if ratio >= 100 else "NOT reached"
+        result.notes.append(f"Goal (>= 100x less compute than the MC grid scan at resolution-"
+                            f"level accuracy): {ratio:.1f}x -> {verdict}.")
         return result
 
     @staticmethod

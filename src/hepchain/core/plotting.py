@@ -114,6 +114,21 @@ def resolution_curves(series: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndar
     return save(fig, path)
 
 
+def response_curves(series: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+                    path: str | Path, band: float = 0.01, title: str = "") -> Path:
+    """Linearity: mean response E_pred/E vs E; ``series[name] = (E [GeV], response, error)``,
+    with a ±``band`` band around 1."""
+    fig, ax = plt.subplots()
+    for i, (name, (e, r, err)) in enumerate(series.items()):
+        ax.errorbar(e, r, yerr=err, fmt="o-", color=f"C{i}", label=name)
+    ax.axhspan(1 - band, 1 + band, color="0.85", zorder=0, label=f"±{100 * band:g}%")
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set(xlabel="E [GeV]", ylabel=r"$\langle E_{pred}/E \rangle$ (Gaussian core)",
+           xscale="log", title=title)
+    ax.legend()
+    return save(fig, path)
+
+
 def loss_curves(histories: Mapping[str, Sequence[Mapping[str, float]]], path: str | Path,
                 keys: Sequence[str] = ("train_total", "val_loss"), title: str = "") -> Path:
     """Training/validation losses per epoch from :class:`~hepchain.core.trainer.History`."""

@@ -142,20 +142,33 @@ def aggregate(results: list[Result]) -> Result:
     return merged
 
 
+def _run_seed(args: tuple[str, str, str, Path, int, dict[str, Any] | None]) -> Result:
+    """One bench seed; in a worker process the study's registry entry is re-registered, so
+    studies registered at run time (plugins, tests) run there too."""
+    name, entry, preset, workdir, seed, overrides = args
+    _registry().setdefault(name, entry)
+    return run_study(name, preset, workdir, seed=seed, overrides=overrides)
+
+
 def bench_study(name: str, preset: str = "paper", workdir: str | Path | None = None,
-                seeds: int = 3, overrides: dict[str, Any] | None = None) -> Result:
+                seeds: int = 3, overrides: dict[str, Any] | None = None, jobs: int = 1
+                ) -> Result:
     """Run ``seeds`` independent seeds of a study and aggregate them (mean ± std).
 
-    Each seed runs in ``<workdir>/seed<N>``; the aggregate ``results.json`` and one box plot
-    per metric are written in ``workdir``.
+    Each seed runs in ``<workdir>/seed<N>``, ``jobs`` seeds at a time in separate processes;
+    the aggregate ``results.json`` and one box plot per metric are written in ``workdir``.
     """
     from hepchain.core import plotting
+    from hepchain.core.executors import LocalExecutor
 
     if seeds < 1:
         raise UsageError(f"--seeds must be at least 1, got {seeds}.")
     wd = Path(workdir) if workdir is not None else Path("runs") / name / f"{preset}-bench"
-    runs = [run_study(name, preset, wd / f"seed{s}", seed=s, overrides=overrides)
-            for s in range(seeds)]
+    get_study(name)  # unknown study: one clear error before any process starts
+    tasks = [(name, _registry()[name], preset, wd / f"seed{s}", s, overrides)
+             for s in range(seeds)]
+    with LocalExecutor(min(jobs, seeds)) as ex:
+        runs = sorted(ex.map(_run_seed, tasks), key=lambda r: r.provenance.seeds[0])
     merged = aggregate(runs)
     merged.workdir = str(wd)
     for metric_name in merged.metric_names():

@@ -11,12 +11,14 @@ from hepchain.core.metrics import ResolutionFit, fit_resolution, gaussian_core_f
 
 @dataclass(frozen=True)
 class EnergyPoint:
-    """Response at one incident energy E [GeV]: core mean and σ of (E_pred − E)/E."""
+    """Response at one incident energy E [GeV]: core mean (``bias``, so the response is
+    1 + bias) and σ of (E_pred − E)/E, with their statistical errors."""
 
     energy: float
     bias: float
     resolution: float
     resolution_error: float
+    bias_error: float = 0.0
 
 
 def resolution_points(e_true: np.ndarray, e_pred: np.ndarray) -> list[EnergyPoint]:
@@ -26,7 +28,8 @@ def resolution_points(e_true: np.ndarray, e_pred: np.ndarray) -> list[EnergyPoin
     for energy in np.unique(np.round(e_true, 6)):
         sel = np.isclose(e_true, energy)
         core = gaussian_core_fit((e_pred[sel] - energy) / energy)
-        points.append(EnergyPoint(float(energy), core.mean, core.sigma, core.sigma_error))
+        points.append(EnergyPoint(float(energy), core.mean, core.sigma, core.sigma_error,
+                                  core.mean_error))
     return points
 
 
