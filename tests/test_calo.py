@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hepchain.calo.fastsim import sampling_fractions, simulate_fast
+from hepchain.calo.fastsim import (
+    GFlashParams,
+    profile_moments,
+    sampling_fractions,
+    simulate_fast,
+    tune,
+)
 from hepchain.calo.fullsim import simulate
 from hepchain.calo.geometry import SILICON, TUNGSTEN, X0_W_MM, ECalGeometry
 from hepchain.calo.plots import profile_comparison
@@ -105,3 +111,38 @@ def test_fast_sim_matches_full_sim_profile(electrons, tmp_path) -> None:
     path = profile_comparison({"full": (5.0, full), "fast": (5.0, fast)}, GEO,
                               tmp_path / "profile.png")
     assert path.stat().st_size > 1000
+
+
+def test_fast_sim_tuning_recovers_known_parameters() -> None:
+    """Closure: showers drawn with known constants (spots = energy profile) are tuned back."""
+    geo = ECalGeometry(pixel=4.0, n_pix=12)
+    truth = GFlashParams(t_offset=-1.2, a0=0.6, a1=0.5, t_slope=1.05, spot_t=1.0, spot_a=1.0,
+                         sampling=0.15)
+    energies = np.repeat([1.0, 4.0, 16.0], 400)
+    fitted = tune(geo, energies, simulate_fast(geo, energies, seed=1, params=truth))
+    ln_y = np.log(np.array([1.0, 4.0, 16.0]) * 1000.0 / 7.97)
+    for field, tol in (("t", 0.05), ("a", 0.08)):
+        if field == "t":
+            want, got = (p.t_slope * ln_y + p.t_offset for p in (truth, fitted))
+        else:
+            want, got = (p.a0 + p.a1 * ln_y for p in (truth, fitted))
+        np.testing.assert_allclose(got, want, rtol=tol)
+    assert fitted.sampling == pytest.approx(truth.sampling, rel=0.2)
+
+
+def test_tuned_fast_sim_matches_full_sim_better_than_default(electrons) -> None:
+    energies, showers = electrons
+    half = np.arange(len(energies)) % 2 == 0
+    params = tune(GEO, energies[half], showers[half])
+    test_e, test_s = energies[~half], showers[~half]
+    m = test_e == 5.0
+    full_t = fitted_tmax(test_s[m], GEO)
+    tuned = simulate_fast(GEO, test_e[m], seed=2, params=params)
+    default = simulate_fast(GEO, test_e[m], seed=2)
+    assert abs(fitted_tmax(tuned, GEO) - full_t) < 0.3
+    assert abs(fitted_tmax(tuned, GEO) - full_t) < abs(fitted_tmax(default, GEO) - full_t)
+    t_full, _ = profile_moments(test_s[m], GEO)
+    t_fast, _ = profile_moments(tuned, GEO)
+    assert np.log(t_fast).std() == pytest.approx(np.log(t_full).std(), rel=0.3)
+    with pytest.raises(UsageError, match=">= 3 fixed energies"):
+        tune(GEO, np.repeat([1.0, 2.0], 5), showers[:10])

@@ -14,11 +14,19 @@ in GeV, depth t in radiation lengths of the stack (W + Si), radii in effective M
 - visible energy: each layer's share times ê × (Si dE/dx share of the layer) — the
   electron/MIP sampling fraction, ê = 1/(1 + 0.007(Z_W − Z_Si)) — smeared per layer with a
   Gamma distribution of relative width σ_s/√(E_layer/GeV).
+
+The longitudinal and sampling constants live in :class:`GFlashParams`: the GFlash defaults
+(``GFlashParams.gflash(geometry)``) or values tuned to full-simulation showers, as GFlash is
+tuned to Geant4 in practice::
+
+    params = tune(geometry, energies_gev, full_showers)       # per-shower profile moments
+    fast = simulate_fast(geometry, energies_gev, params=params)
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -49,19 +57,131 @@ def _layer_edges_x0(geometry: ECalGeometry) -> np.ndarray:
     return np.concatenate([[0.0], np.cumsum(per_layer)])
 
 
-def longitudinal_parameters(energy_gev: float, geometry: ECalGeometry
+@dataclass(frozen=True)
+class GFlashParams:
+    """Longitudinal and sampling constants of the fast simulation; y = E/E_c (tungsten).
+
+    ⟨ln T⟩ = ln max(t_slope ln y + t_offset, 0.5), ⟨ln α⟩ = ln max(a0 + a1 ln y, 1.2) [T in X0];
+    σ(ln T) = 1/(st0 + st1 ln y), σ(ln α) = 1/(sa0 + sa1 ln y), ρ = r0 + r1 ln y; energy spots
+    have depth parameters (spot_t·T, spot_a·α); ``sampling`` is σ_s [√GeV]; ``visible_scale``
+    multiplies the visible energy (1 = the ê × MIP-share sampling fractions).
+    """
+
+    t_offset: float
+    a0: float
+    a1: float
+    t_slope: float = 1.0
+    st0: float = -2.5
+    st1: float = 1.25
+    sa0: float = -0.82
+    sa1: float = 0.79
+    r0: float = 0.784
+    r1: float = -0.023
+    spot_t: float = 0.813 + 0.0019 * Z_W
+    spot_a: float = 0.844 + 0.0026 * Z_W
+    sampling: float = 0.11
+    visible_scale: float = 1.0
+
+    @classmethod
+    def gflash(cls, geometry: ECalGeometry) -> GFlashParams:
+        """Grindhammer–Peters homogeneous values with the sampling-structure corrections."""
+        fs = _fs(geometry)
+        return cls(t_offset=-0.812 - 0.55 / fs - 0.69 * (1 - E_HAT),
+                   a0=0.81 - 0.476 / fs, a1=0.458 + 2.26 / Z_W)
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def longitudinal_parameters(energy_gev: float, geometry: ECalGeometry,
+                            params: GFlashParams | None = None
                             ) -> tuple[float, float, float, float, float]:
-    """Mean ln T, mean ln α, σ(ln T), σ(ln α) and ρ of the sampling parametrisation."""
+    """Mean ln T, mean ln α, σ(ln T), σ(ln α) and ρ at ``energy_gev``."""
+    p = params or GFlashParams.gflash(geometry)
     ln_y = math.log(energy_gev * 1000.0 / EC_W_MEV)
-    fs = _fs(geometry)
-    t_hom = ln_y - 0.812
-    a_hom = 0.81 + (0.458 + 2.26 / Z_W) * ln_y
-    t_mean = max(t_hom - 0.55 / fs - 0.69 * (1 - E_HAT), 0.5)
-    a_mean = max(a_hom - 0.476 / fs, 1.2)
-    s_t = 1.0 / max(-2.5 + 1.25 * ln_y, 0.5)
-    s_a = 1.0 / max(-0.82 + 0.79 * ln_y, 0.5)
-    rho = 0.784 - 0.023 * ln_y
+    t_mean = max(p.t_slope * ln_y + p.t_offset, 0.5)
+    a_mean = max(p.a0 + p.a1 * ln_y, 1.2)
+    s_t = 1.0 / max(p.st0 + p.st1 * ln_y, 0.5)
+    s_a = 1.0 / max(p.sa0 + p.sa1 * ln_y, 0.5)
+    rho = float(np.clip(p.r0 + p.r1 * ln_y, -0.99, 0.99))
     return math.log(t_mean), math.log(a_mean), s_t, s_a, rho
+
+
+def profile_moments(showers: np.ndarray, geometry: ECalGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """Per shower, Gamma (T [X0], α) from the mean and variance of the deposited-energy depth:
+    layer energy = Si signal / sampling fraction at the slab centre, plus the Δt²/12 spread
+    within a slab; α = ⟨t⟩²/var, T = (α − 1)·var/⟨t⟩."""
+    edges = _layer_edges_x0(geometry)
+    centre, width = 0.5 * (edges[1:] + edges[:-1]), np.diff(edges)
+    layer_e = showers.reshape(len(showers), geometry.n_layers, -1).sum(-1) / sampling_fractions(
+        geometry)
+    w = layer_e / layer_e.sum(1, keepdims=True)
+    mean = w @ centre
+    var = w @ centre**2 - mean**2 + w @ (width**2 / 12)
+    alpha = np.maximum(mean**2 / var, 1.05)
+    return (alpha - 1) * var / mean, alpha
+
+
+_LINES = ("t_slope", "t_offset", "a1", "a0", "st1", "st0", "sa1", "sa0", "r1", "r0")
+
+
+def _profile_lines(geometry: ECalGeometry, energies_gev: np.ndarray, showers: np.ndarray
+                   ) -> np.ndarray:
+    """Straight lines in ln y through the per-energy statistics of the per-shower
+    (ln T, ln α): exp⟨ln T⟩, exp⟨ln α⟩, 1/σ(ln T), 1/σ(ln α), ρ; coefficients as ``_LINES``."""
+    levels = np.unique(energies_gev)
+    t, a = profile_moments(showers, geometry)
+    stats = []
+    for e in levels:
+        lt, la = np.log(t[energies_gev == e]), np.log(a[energies_gev == e])
+        stats.append((np.exp(lt.mean()), np.exp(la.mean()), 1 / lt.std(), 1 / la.std(),
+                      np.corrcoef(lt, la)[0, 1]))
+    ln_y = np.log(levels * 1000.0 / EC_W_MEV)
+    return np.concatenate([np.polyfit(ln_y, col, 1) for col in np.array(stats).T])
+
+
+def tune(geometry: ECalGeometry, energies_gev: np.ndarray, showers: np.ndarray, *,
+         seed: int = 0, iterations: int = 3, n_fast: int = 600) -> GFlashParams:
+    """Fit :class:`GFlashParams` to (full-simulation) showers at ≥ 3 fixed energies [GeV].
+
+    Target: straight lines in ln y through the per-energy mean, spread and correlation of the
+    per-shower (ln T, ln α) (:func:`profile_moments`), and the stochastic term a of the
+    visible-energy resolution. Spots follow the energy profile (spot factors 1). The
+    per-shower estimates are noisy (finite spots, sampling), so the parameters are corrected
+    ``iterations`` times by the difference between the target and the same statistics of
+    ``n_fast`` fast showers per energy (σ_s in quadrature, the visible-energy scale by the
+    ratio of mean visible energies).
+    """
+    from hepchain.calo.validation import stochastic_fit
+
+    energies_gev = np.asarray(energies_gev, dtype=float)
+    levels = np.unique(energies_gev)
+    if levels.size < 3:
+        raise UsageError("Tuning the fast simulation needs showers at >= 3 fixed energies.")
+    target = _profile_lines(geometry, energies_gev, showers)
+    a_full = stochastic_fit(energies_gev, showers).a
+    vis_full = _mean_visible(energies_gev, showers)
+    coeffs, sampling, scale = target.copy(), a_full, 1.0
+    e_fast = np.repeat(levels, n_fast)
+
+    def params() -> GFlashParams:
+        return GFlashParams(**dict(zip(_LINES, map(float, coeffs), strict=True)),
+                            spot_t=1.0, spot_a=1.0, sampling=float(sampling),
+                            visible_scale=float(scale))
+
+    for i in range(iterations):
+        fast = simulate_fast(geometry, e_fast, seed=seed + i, params=params())
+        coeffs = coeffs + target - _profile_lines(geometry, e_fast, fast)
+        sampling = math.sqrt(max(sampling**2 + a_full**2 - stochastic_fit(e_fast, fast).a**2,
+                                 0.0))
+        scale *= float(np.mean(vis_full / _mean_visible(e_fast, fast)))
+    return params()
+
+
+def _mean_visible(energies_gev: np.ndarray, showers: np.ndarray) -> np.ndarray:
+    """Mean total visible energy [MeV] per distinct incident energy."""
+    vis = showers.reshape(len(showers), -1).sum(axis=1)
+    return np.array([vis[energies_gev == e].mean() for e in np.unique(energies_gev)])
 
 
 def _fs(geometry: ECalGeometry) -> float:
@@ -89,12 +209,15 @@ def _radial(tau: np.ndarray, energy_gev: float, fs: float) -> tuple[np.ndarray, 
 
 
 def simulate_fast(geometry: ECalGeometry, energies_gev: np.ndarray, *, seed: int = 0,
-                  spread_mm: float = 2.0, sampling_resolution: float = 0.11) -> np.ndarray:
-    """GFlash-style showers: ``(N, layers, n_pix, n_pix)`` float32 Si deposits [MeV]."""
+                  spread_mm: float = 2.0, params: GFlashParams | None = None) -> np.ndarray:
+    """GFlash-style showers: ``(N, layers, n_pix, n_pix)`` float32 Si deposits [MeV];
+    ``params`` default to :meth:`GFlashParams.gflash`."""
     e = np.asarray(energies_gev, dtype=np.float64)
     validate_energies(e)
+    params = params or GFlashParams.gflash(geometry)
+    sampling_resolution = params.sampling
     if sampling_resolution < 0:
-        raise UsageError(f"sampling_resolution={sampling_resolution} must be >= 0.")
+        raise UsageError(f"sampling={sampling_resolution} must be >= 0.")
     rng = np.random.default_rng(seed)
     edges = _layer_edges_x0(geometry)
     frac = sampling_fractions(geometry)
@@ -104,12 +227,12 @@ def simulate_fast(geometry: ECalGeometry, energies_gev: np.ndarray, *, seed: int
     out = np.zeros((e.size, *geometry.shape), dtype=np.float64)
     n_pix, pixel, half = geometry.n_pix, geometry.pixel, geometry.half_width
     for i, energy in enumerate(e):
-        ln_t, ln_a, s_t, s_a, rho = longitudinal_parameters(energy, geometry)
+        ln_t, ln_a, s_t, s_a, rho = longitudinal_parameters(energy, geometry, params)
         z1, z2 = rng.normal(size=2)
         c1, c2 = math.sqrt((1 + rho) / 2), math.sqrt((1 - rho) / 2)
         t_max = math.exp(ln_t + s_t * (c1 * z1 + c2 * z2))
         alpha = max(math.exp(ln_a + s_a * (c1 * z1 - c2 * z2)), 1.05)
-        t_s, a_s = t_max * (0.813 + 0.0019 * Z_W), alpha * (0.844 + 0.0026 * Z_W)
+        t_s, a_s = t_max * params.spot_t, max(alpha * params.spot_a, 1.05)
         n_spots = max(int(10.3 / 0.11 * energy**0.959), 1)
         depth = rng.gamma(a_s, t_s / (a_s - 1.0), n_spots)
         layer = np.searchsorted(edges, depth, side="right") - 1
@@ -135,6 +258,6 @@ def simulate_fast(geometry: ECalGeometry, energies_gev: np.ndarray, *, seed: int
         else:
             scale = np.ones(geometry.n_layers)
         inside = (ix >= 0) & (ix < n_pix) & (iy >= 0) & (iy < n_pix)
-        w = spot_e * 1000.0 * frac[layer] * scale[layer]
+        w = spot_e * 1000.0 * params.visible_scale * frac[layer] * scale[layer]
         np.add.at(out[i], (layer[inside], iy[inside], ix[inside]), w[inside])
     return out.astype(np.float32)

@@ -9,6 +9,7 @@ Every pattern is evaluated as a fixed binary pattern with a freshly trained cali
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -17,12 +18,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from hepchain.calo.fastsim import simulate_fast
+from hepchain.calo.fastsim import simulate_fast, tune
 from hepchain.calo.fullsim import showers_per_second
 from hepchain.calo.geometry import ECalGeometry
 from hepchain.calo.plots import profile_comparison, radial_profiles
 from hepchain.calo.produce import load_showers, produce
-from hepchain.calo.validation import containment, expected_tmax, fitted_tmax
+from hepchain.calo.validation import containment, expected_tmax, fitted_tmax, stochastic_fit
 from hepchain.core import plotting
 from hepchain.core.errors import UsageError
 from hepchain.core.result import Reference, Result
@@ -266,13 +267,28 @@ def _report(result: Result, cfg: dict[str, Any], sig, series, curves, pictures,
 
 def _physics(result: Result, cfg: dict[str, Any], geometry: ECalGeometry, e_te: np.ndarray,
              s_te: np.ndarray, workdir: Path, seed: int) -> None:
-    """Shower-physics checks on the test showers and a full-vs-fast comparison."""
+    """Shower-physics checks on the test showers and a full-vs-fast comparison: the fast
+    simulation with GFlash defaults and, with >= 3 test energies, tuned to the full
+    simulation on the even-numbered test showers (all comparisons on the odd ones)."""
     energy = 5.0 if np.any(np.isclose(e_te, 5.0)) else float(np.median(e_te))
-    full = s_te[np.isclose(e_te, energy)]
+    even = np.arange(len(e_te)) % 2 == 0
+    full = s_te[~even & np.isclose(e_te, energy)]
     t0 = time.perf_counter()
-    fast = simulate_fast(geometry, np.full(len(full), energy), seed=seed,
-                         spread_mm=cfg["spread_mm"])
+    fast = {"fast sim": simulate_fast(geometry, np.full(len(full), energy), seed=seed,
+                                      spread_mm=cfg["spread_mm"])}
     fast_rate = len(full) / (time.perf_counter() - t0)
+    if len(cfg["test_energies"]) >= 3:
+        params = tune(geometry, e_te[even], s_te[even], seed=seed)
+        fast["fast sim, tuned"] = simulate_fast(geometry, np.full(len(full), energy),
+                                                seed=seed, spread_mm=cfg["spread_mm"],
+                                                params=params)
+        (workdir / "fastsim_tuned.json").write_text(json.dumps(params.to_dict(), indent=1))
+        e_odd, s_odd = e_te[~even], s_te[~even]
+        tuned_all = simulate_fast(geometry, e_odd, seed=seed, spread_mm=cfg["spread_mm"],
+                                  params=params)
+        for label, showers in (("full sim", s_odd), ("fast sim, tuned", tuned_all)):
+            result.add("stochastic term of the visible energy", label,
+                       stochastic_fit(e_odd, showers).a, unit="√GeV")
     for e in cfg["test_energies"]:
         n = max(2, round(int(cfg["speed_showers"]) * energy / e))  # ~ equal CPU per energy
         result.add(f"full-sim showers/s at {e:g} GeV", "EM cascade MC (numba)",
@@ -280,20 +296,19 @@ def _physics(result: Result, cfg: dict[str, Any], geometry: ECalGeometry, e_te: 
                    higher_is_better=True)
     result.add(f"fast-sim showers/s at {energy:g} GeV", "GFlash-style", fast_rate,
                higher_is_better=True)
+    samples = {"full sim": full, **fast}
     tref = Reference(expected_tmax(energy), "t_max = ln(E/E_c) − 0.5 (PDG)", same_dataset=True)
-    result.add(f"t_max at {energy:g} GeV", "full sim", fitted_tmax(full, geometry), unit="X0",
-               reference=tref)
-    result.add(f"t_max at {energy:g} GeV", "fast sim", fitted_tmax(fast, geometry), unit="X0",
-               reference=tref)
     rm = geometry.effective_moliere_mm()
     cref = Reference(0.9, "~90% inside one Molière radius", same_dataset=True)
-    for label, showers in (("full sim", full), ("fast sim", fast)):
+    for label, showers in samples.items():
+        result.add(f"t_max at {energy:g} GeV", label, fitted_tmax(showers, geometry),
+                   unit="X0", reference=tref)
         result.add(f"containment in R_M = {rm:.1f} mm at {energy:g} GeV", label,
                    containment(showers, geometry, rm), reference=cref)
     result.figures.append(profile_comparison(
-        {f"full sim {energy:g} GeV": (energy, full), f"fast sim {energy:g} GeV": (energy, fast)},
+        {f"{k} {energy:g} GeV": (energy, v) for k, v in samples.items()},
         geometry, workdir / "profile_full_vs_fast.png").name)
-    result.figures.append(radial_profiles({"full sim": full, "fast sim": fast}, geometry,
+    result.figures.append(radial_profiles(samples, geometry,
                                           workdir / "radial_full_vs_fast.png").name)
 
 
