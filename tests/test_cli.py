@@ -66,6 +66,8 @@ def test_bench_parallel_seeds_match_serial(toy_study, tmp_path):
     serial, parallel = (Result.load(tmp_path / f"j{j}").get("AUC", "logistic") for j in (1, 2))
     assert (parallel.value, parallel.std) == (serial.value, serial.std)
     assert Result.load(tmp_path / "j2" / "seed1").provenance.seeds == [1]
+    per_seed = json.loads((tmp_path / "j1" / "seeds.json").read_text())
+    assert [r["provenance"]["seeds"] for r in per_seed] == [[0], [1]]
 
 
 def test_demo_and_report(toy_study, tmp_path):

@@ -17,6 +17,7 @@ The drivers here add provenance, write ``results.json`` and the figures, and agg
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 from abc import ABC, abstractmethod
@@ -135,7 +136,7 @@ def aggregate(results: list[Result]) -> Result:
                    std=float(np.nanstd(vals, ddof=1)) if len(vals) > 1 else ref.std,
                    n=len(vals) if len(vals) > 1 else ref.n, unit=ref.unit,
                    reference=ref.reference, higher_is_better=ref.higher_is_better)
-    merged.provenance = first.provenance
+    merged.provenance = copy.deepcopy(first.provenance)  # the per-seed runs stay as they were
     merged.provenance.seeds = sorted({s for r in results for s in r.provenance.seeds})
     merged.provenance.wall_time_s = sum(r.provenance.wall_time_s for r in results)
     merged.notes = list(dict.fromkeys(n for r in results for n in r.notes))

@@ -1,7 +1,9 @@
-"""Upper bound: an autoencoder compresses the full readout to d numbers (not real-time).
+"""Compression reference: an autoencoder compresses the full readout to d numbers (not
+real-time), the seed's "best but not real-time" alternative to reading out d pixels.
 
-Encoder MLP(n → 256 → d) and decoder MLP(d → 256 → n) on z = log(1 + 100·x) of the pixels,
-trained by reconstruction MSE; a small MLP then regresses E [GeV] from the frozen code.
+Encoder MLP(n → 256 → d) and decoder MLP(d → 256 → n) on z = log(1 + 100·x) of the pixels
+(one linear layer each way when d ≥ 256, so the code is never narrower than d), trained by
+reconstruction MSE; a small MLP then regresses E [GeV] from the frozen code.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from hepchain.reco.calibration.train import BatchedTensors, fit_regressor, make_
 class AutoEncoder(nn.Module):
     def __init__(self, n: int, latent: int, width: int = 256) -> None:
         super().__init__()
-        self.encoder = MLP(n, [width], latent)
-        self.decoder = MLP(latent, [width], n)
+        hidden = [width] if latent < width else []
+        self.encoder = MLP(n, hidden, latent)
+        self.decoder = MLP(latent, hidden, n)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.decoder(self.encoder(x))

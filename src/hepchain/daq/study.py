@@ -81,6 +81,7 @@ class SparseStudy(Study):
         sig: dict[str, dict[float, list[float]]] = {}  # method -> energy -> per-seed σ [%]
         curves: dict[str, dict[float, dict[float, list[float]]]] = {}  # pattern->rate->E->σ
         rate34 = cfg["table_rate"]
+        pct34 = f"{100 * rate34:.0f}%"
         pictures: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if "loupe" in cfg["patterns"]:
             cfg["mask"] = {**cfg["mask"], "slope": _choose_slope(cfg, train, val, hidden, seed,
@@ -118,7 +119,12 @@ class SparseStudy(Study):
                     if rate == rate34:
                         _push(sig, kind, res)
             if cfg["autoencoder"]:
-                latent = min(n_keep(int(np.prod(shape)), rate34), int(cfg["ae_latent_max"]))
+                kept = n_keep(int(np.prod(shape)), rate34)
+                latent = kept if cfg["ae_latent_max"] is None else min(kept,
+                                                                         int(cfg["ae_latent_max"]))
+                if i == 0:
+                    result.notes.append(f"Autoencoder code: {latent} numbers (the {pct34} "
+                                        f"pattern reads out {kept} pixels).")
                 pred = autoencoder_calibration(train, val, x_te, latent, hidden, tcfg, s)
                 _push(sig, "autoencoder", _sigmas(e_te, pred))
         _report(result, cfg, sig, series, curves, pictures, workdir)
@@ -208,7 +214,7 @@ def _report(result: Result, cfg: dict[str, Any], sig, series, curves, pictures,
         rows += [(k, f"{LABELS[k]} {pct}", ref.get("learned" if k in ("loupe", "gumbel")
                                                    else k)) for k in cfg["patterns"]]
         rows += [("CNN", "CNN, no reduction", None), ("autoencoder",
-                  f"autoencoder code (upper bound, not real-time) {pct}", None)]
+                  f"autoencoder code (compression reference, not real-time) {pct}", None)]
         for key, label, refv in rows:
             if key in sig:
                 result.add_seeds(name, label, sig[key][energy], unit="%",
