@@ -93,7 +93,7 @@ def test_study_config_errors() -> None:
 def test_sparse_study_end_to_end(tmp_path) -> None:
     overrides = {"geometry": {"pixel": 5.1, "n_pix": 4}, "n_train": 300, "n_val": 100,
                  "n_test_per_energy": 60, "e_min": 1.0, "e_max": 6.0,
-                 "test_energies": [2.5, 5.0], "rates": [0.0, 0.5], "seeds": 2,
+                 "test_energies": [1.0, 2.5, 5.0], "rates": [0.0, 0.5], "seeds": 2,
                  "curve_seeds": 1, "model": {"hidden": [8]},
                  "train": {"epochs": 3, "batch_size": 64, "progress": False},
                  "mask_train": {"epochs": 3, "batch_size": 64, "progress": False},
@@ -113,8 +113,11 @@ def test_sparse_study_end_to_end(tmp_path) -> None:
     linear = result.get("linearity: max |<E_pred/E> − 1| over test energies",
                         "layer sum + linear")
     assert 0 <= linear.value < 0.05  # a linear calibration of a linear detector
-    for e in (2.5, 5):
+    for e in (1, 2.5, 5):
         assert result.get(f"full-sim showers/s at {e:g} GeV", "EM cascade MC (numba)").value > 0
+    tuned = result.get("t_max at 5 GeV", "fast sim, tuned").value  # tuned on interleaved data
+    assert abs(tuned - result.get("t_max at 5 GeV", "full sim").value) < 1.0
+    assert (tmp_path / "fastsim_tuned.json").is_file()
 
 
 def test_autoencoder_upper_bound_regresses_energy() -> None:

@@ -275,9 +275,11 @@ def _physics(result: Result, cfg: dict[str, Any], geometry: ECalGeometry, e_te: 
              s_te: np.ndarray, workdir: Path, seed: int) -> None:
     """Shower-physics checks on the test showers and a full-vs-fast comparison: the fast
     simulation with GFlash defaults and, with >= 3 test energies, tuned to the full
-    simulation on the even-numbered test showers (all comparisons on the odd ones)."""
+    simulation on every other test shower of each energy (all comparisons on the rest)."""
     energy = 5.0 if np.any(np.isclose(e_te, 5.0)) else float(np.median(e_te))
-    even = np.arange(len(e_te)) % 2 == 0
+    even = np.zeros(len(e_te), dtype=bool)  # every other shower of each energy
+    for e in np.unique(e_te):
+        even[np.flatnonzero(e_te == e)[::2]] = True
     full = s_te[~even & np.isclose(e_te, energy)]
     t0 = time.perf_counter()
     fast = {"fast sim": simulate_fast(geometry, np.full(len(full), energy), seed=seed,
