@@ -3,7 +3,8 @@ real-time), the seed's "best but not real-time" alternative to reading out d pix
 
 Encoder MLP(n → 256 → d) and decoder MLP(d → 256 → n) on z = log(1 + 100·x) of the pixels
 (one linear layer each way when d ≥ 256, so the code is never narrower than d), trained by
-reconstruction MSE; a small MLP then regresses E [GeV] from the frozen code.
+reconstruction MSE. As in a data-reduction chain (store the code, decode offline), the energy
+calibration (the same MLP as for the patterns) is trained on the *decoded* readout.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ def _log(x: Tensor) -> Tensor:
     return torch.log1p(100.0 * x.flatten(1))
 
 
+def _decoded(ae: AutoEncoder, x: Tensor) -> Tensor:
+    """Pixels [GeV-equivalent] after encoding to the code and decoding."""
+    with torch.no_grad():
+        return (torch.expm1(ae(_log(x))) / 100.0).clamp(min=0.0)
+
+
 def _recon_loss(model: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
     z = _log(batch[0])
     return ((model(z) - z) ** 2).mean()
@@ -42,15 +49,14 @@ def _recon_loss(model: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
 def autoencoder_calibration(train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor],
                             test_x: Tensor, latent: int, hidden: list[int],
                             train_cfg: dict[str, Any], seed: int) -> np.ndarray:
-    """Energies [GeV] predicted for ``test_x`` from a ``latent``-number code."""
+    """Energies [GeV] predicted for ``test_x`` after compression to ``latent`` numbers."""
     n = int(np.prod(train[0].shape[1:]))
     torch.manual_seed(seed)
     ae = AutoEncoder(n, latent)
     trainer = make_trainer(ae, _recon_loss, train_cfg, seed)
     trainer.fit(BatchedTensors(train[0]), BatchedTensors(val[0]))
-    with torch.no_grad():
-        ae.eval()
-        codes = [ae.encoder(_log(x)) for x in (train[0], val[0], test_x)]
-    reg = fit_regressor(MLPRegressor(latent, hidden), (codes[0], train[1]), (codes[1], val[1]),
+    ae.eval()
+    decoded = [_decoded(ae, x) for x in (train[0], val[0], test_x)]
+    reg = fit_regressor(MLPRegressor(n, hidden), (decoded[0], train[1]), (decoded[1], val[1]),
                         train_cfg, seed)
-    return predict(reg, codes[2])
+    return predict(reg, decoded[2])
