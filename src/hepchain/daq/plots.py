@@ -42,7 +42,7 @@ def pattern_pictures(scores: np.ndarray, pattern: np.ndarray, path: str | Path,
             ax.axis("off")
             continue
         shown = np.where(pattern[i], scores[i], np.nan)
-        ax.imshow(np.zeros_like(scores[i]), cmap="Greys", vmin=0, vmax=4, origin="lower")
+        ax.imshow(np.ones_like(scores[i]), cmap="Greys", vmin=0, vmax=4, origin="lower")
         ax.imshow(shown, cmap="viridis", vmin=lo, vmax=hi, origin="lower")
         ax.set_title(f"L{i} ({pattern[i].mean():.0%})", fontsize=8)
     fig.suptitle(title, fontsize=10)
