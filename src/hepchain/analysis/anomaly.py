@@ -208,7 +208,9 @@ def spline_finding(values: dict[tuple[str, str], list[float]], s_over_b: list[fl
             sic = {k: mean((f"max SIC, S/B={sob:.2%}", f"{method} ({k})")) for k in ("MAF", "NSF")}
             parts.append(f"{method} max SIC at S/B={sob:.2%}: MAF {sic['MAF']:.2f} vs "
                          f"NSF {sic['NSF']:.2f}")
-    return "Seed 001 question (standard features, mean over seeds): " + "; ".join(parts) + "."
+    n = len(values[("SB test NLL", "flow MAF")])
+    return (f"Seed 001 question (standard features, mean over {n} run seed{'s' * (n > 1)}): "
+            + "; ".join(parts) + ".")
 
 
 class AnomalyStudy(Study):
