@@ -68,6 +68,8 @@ def test_bench_parallel_seeds_match_serial(toy_study, tmp_path):
     assert Result.load(tmp_path / "j2" / "seed1").provenance.seeds == [1]
     per_seed = json.loads((tmp_path / "j1" / "seeds.json").read_text())
     assert [r["provenance"]["seeds"] for r in per_seed] == [[0], [1]]
+    assert run_cli(["toy", "bench", "--jobs", "0", "--workdir", str(tmp_path / "j0")]) == 2
+    assert not (tmp_path / "j0").exists()
 
 
 def test_demo_and_report(toy_study, tmp_path):

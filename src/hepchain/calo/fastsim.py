@@ -39,6 +39,7 @@ from hepchain.calo.geometry import (
     X0_W_MM,
     ECalGeometry,
 )
+from hepchain.calo.validation import stochastic_fit, visible_response
 from hepchain.core.errors import UsageError
 
 Z_W, Z_SI = 74.0, 14.0
@@ -152,15 +153,13 @@ def tune(geometry: ECalGeometry, energies_gev: np.ndarray, showers: np.ndarray, 
     ``n_fast`` fast showers per energy (σ_s in quadrature, the visible-energy scale by the
     ratio of mean visible energies).
     """
-    from hepchain.calo.validation import stochastic_fit
-
     energies_gev = np.asarray(energies_gev, dtype=float)
     levels = np.unique(energies_gev)
     if levels.size < 3:
         raise UsageError("Tuning the fast simulation needs showers at >= 3 fixed energies.")
     target = _profile_lines(geometry, energies_gev, showers)
     a_full = stochastic_fit(energies_gev, showers).a
-    vis_full = _mean_visible(energies_gev, showers)
+    vis_full = visible_response(energies_gev, showers)[1]
     coeffs, sampling, scale = target.copy(), a_full, 1.0
     e_fast = np.repeat(levels, n_fast)
 
@@ -174,14 +173,9 @@ def tune(geometry: ECalGeometry, energies_gev: np.ndarray, showers: np.ndarray, 
         coeffs = coeffs + target - _profile_lines(geometry, e_fast, fast)
         sampling = math.sqrt(max(sampling**2 + a_full**2 - stochastic_fit(e_fast, fast).a**2,
                                  0.0))
-        scale *= float(np.mean(vis_full / _mean_visible(e_fast, fast)))
+        scale *= float(np.mean(vis_full / visible_response(e_fast, fast)[1]))
     return params()
 
-
-def _mean_visible(energies_gev: np.ndarray, showers: np.ndarray) -> np.ndarray:
-    """Mean total visible energy [MeV] per distinct incident energy."""
-    vis = showers.reshape(len(showers), -1).sum(axis=1)
-    return np.array([vis[energies_gev == e].mean() for e in np.unique(energies_gev)])
 
 
 def _fs(geometry: ECalGeometry) -> float:

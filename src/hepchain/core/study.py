@@ -143,12 +143,13 @@ def aggregate(results: list[Result]) -> Result:
     return merged
 
 
-def _run_seed(args: tuple[str, str, str, Path, int, dict[str, Any] | None]) -> Result:
-    """One bench seed; in a worker process the study's registry entry is re-registered, so
-    studies registered at run time (plugins, tests) run there too."""
+def _run_seed(args: tuple[str, str, str, Path, int, dict[str, Any] | None]
+              ) -> tuple[int, Result]:
+    """One bench seed -> (seed, result); in a worker process the study's registry entry is
+    re-registered, so studies registered at run time (plugins, tests) run there too."""
     name, entry, preset, workdir, seed, overrides = args
     _registry().setdefault(name, entry)
-    return run_study(name, preset, workdir, seed=seed, overrides=overrides)
+    return seed, run_study(name, preset, workdir, seed=seed, overrides=overrides)
 
 
 def bench_study(name: str, preset: str = "paper", workdir: str | Path | None = None,
@@ -162,14 +163,14 @@ def bench_study(name: str, preset: str = "paper", workdir: str | Path | None = N
     from hepchain.core import plotting
     from hepchain.core.executors import LocalExecutor
 
-    if seeds < 1:
-        raise UsageError(f"--seeds must be at least 1, got {seeds}.")
+    if seeds < 1 or jobs < 1:
+        raise UsageError(f"--seeds and --jobs must be at least 1, got {seeds} and {jobs}.")
     wd = Path(workdir) if workdir is not None else Path("runs") / name / f"{preset}-bench"
     get_study(name)  # unknown study: one clear error before any process starts
     tasks = [(name, _registry()[name], preset, wd / f"seed{s}", s, overrides)
              for s in range(seeds)]
     with LocalExecutor(min(jobs, seeds)) as ex:
-        runs = sorted(ex.map(_run_seed, tasks), key=lambda r: r.provenance.seeds[0])
+        runs = [r for _, r in sorted(ex.map(_run_seed, tasks), key=lambda sr: sr[0])]
     merged = aggregate(runs)
     merged.workdir = str(wd)
     for metric_name in merged.metric_names():

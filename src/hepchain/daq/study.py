@@ -29,6 +29,7 @@ from hepchain.core.errors import UsageError
 from hepchain.core.result import Reference, Result
 from hepchain.core.seeding import derive_seed
 from hepchain.core.study import Study
+from hepchain.core.trainer import Trainer
 from hepchain.daq.autoencoder import autoencoder_calibration
 from hepchain.daq.learned import learn_pattern
 from hepchain.daq.patterns import PATTERNS, n_keep, random_pattern, regular_pattern, validate_rate
@@ -67,11 +68,10 @@ class SparseStudy(Study):
         hidden = list(cfg["model"]["hidden"])
         tcfg = cfg["train"]
 
-        def calib(pattern: np.ndarray | None, s: int) -> dict[float, float]:
-            keep = torch.as_tensor(pattern, dtype=torch.float32) if pattern is not None else 1.0
-            trainer = fit_regressor(MLPRegressor(int(np.prod(shape)), hidden),
-                                    (x_tr * keep, t_tr), (x_va * keep, t_va), tcfg, s)
-            return _sigmas(e_te, predict(trainer, x_te * keep))
+        def calib(pattern: np.ndarray, s: int) -> dict[float, float]:
+            trainer = _fit_on_pattern(pattern, train, val, hidden, tcfg, s)
+            return _sigmas(e_te, predict(trainer, x_te * torch.as_tensor(pattern,
+                                                                         dtype=torch.float32)))
 
         # ---------------------------------------------------------- calibration on full readout
         weights = geometry.sampling_weights()
@@ -133,6 +133,14 @@ class SparseStudy(Study):
         return result
 
 
+def _fit_on_pattern(pattern: np.ndarray, train, val, hidden: list[int],
+                    train_cfg: dict[str, Any], seed: int) -> Trainer:
+    """The calibration MLP retrained on the pixels a fixed binary ``pattern`` keeps."""
+    keep = torch.as_tensor(pattern, dtype=torch.float32)
+    return fit_regressor(MLPRegressor(int(np.prod(pattern.shape)), hidden),
+                         (train[0] * keep, train[1]), (val[0] * keep, val[1]), train_cfg, seed)
+
+
 def _choose_slope(cfg: dict[str, Any], train, val, hidden: list[int], seed: int,
                   result: Result) -> float:
     """The LOUPE slope with the lowest *validation* loss of the calibration retrained on the
@@ -145,10 +153,7 @@ def _choose_slope(cfg: dict[str, Any], train, val, hidden: list[int], seed: int,
     for slope in slopes:
         pattern, _ = learn_pattern("loupe", train, val, cfg["table_rate"], hidden,
                                    cfg["mask_train"], s, {**cfg["mask"], "slope": slope})
-        keep = torch.as_tensor(pattern, dtype=torch.float32)
-        trainer = fit_regressor(MLPRegressor(int(np.prod(pattern.shape)), hidden),
-                                (train[0] * keep, train[1]), (val[0] * keep, val[1]),
-                                cfg["train"], s)
+        trainer = _fit_on_pattern(pattern, train, val, hidden, cfg["train"], s)
         losses[float(slope)] = trainer.history.best_value
         result.add("LOUPE slope scan: validation relative MSE", f"slope {slope:g}",
                    losses[float(slope)], higher_is_better=False)
