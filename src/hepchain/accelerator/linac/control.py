@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -172,3 +172,30 @@ def evaluate(env: SteeringEnv, method: str, seeds: list[int], agent=None) -> lis
         return [run_policy(env, act, s) for s in seeds]
     runner = {"bo": run_bo, "nelder_mead": run_nelder_mead, "random": run_random}[method]
     return [runner(env, s) for s in seeds]
+
+
+@dataclass
+class Task:
+    """One controller on a list of machine states: ``method`` is rl (an agent of ``algo``
+    trained ``timesteps`` steps on ``train_env`` first), bo, nelder_mead or random."""
+
+    label: str
+    method: str
+    eval_env: SteeringEnv
+    states: list[int]
+    train_env: SteeringEnv | None = None
+    algo: str = "sac"
+    timesteps: int = 0
+    seed: int = 0
+    net_arch: tuple[int, ...] = field(default=(64, 64))
+
+
+def run_task(task: Task) -> tuple[Task, list[Episode]]:
+    """Train (RL) and evaluate one task; module-level so that an executor can ship it to a
+    worker process. Results do not depend on where a task runs."""
+    torch.set_num_threads(1)
+    agent = None
+    if task.method == "rl":
+        agent = train_agent(task.algo, task.train_env, task.timesteps, task.seed,
+                            task.net_arch)
+    return task, evaluate(task.eval_env, task.method, task.states, agent)

@@ -146,32 +146,57 @@ class MachineEnv(SteeringEnv):
 class LearnedEnv(SteeringEnv):
     """The task on the learned simulator: per episode a context row (upstream readings of a
     logged machine state, with its mode) and a latent ``z ~ N(0, 1)`` are drawn and held
-    fixed; ``set_points`` (modes, 5) are the modes' normalised end-section set points."""
+    fixed; ``set_points`` (modes, 5) are the modes' normalised end-section set points.
+
+    Domain randomisation (for transfer to the machine): per episode the simulated beam is
+    ``b0 + g * (f(u) - b0) + offset``, with ``b0`` the model's beam at the episode's start,
+    ``offset ~ N(0, offset_mm)`` per beam parameter [mm] (set it to the simulator's error, so
+    the policy cannot trust the model's absolute prediction and has to close the loop on the
+    screen) and response gains ``g ~ U(1 - gain_spread, 1 + gain_spread)``. Zero = off::
+
+        env = LearnedEnv(cvae, ctx, modes, points, y.mean, y.std, targets,
+                         offset_mm=sim_mae, gain_spread=0.3)
+    """
 
     def __init__(self, model: ConditionalVAE, contexts: np.ndarray, modes: np.ndarray,
                  set_points: np.ndarray, y_mean: np.ndarray, y_std: np.ndarray,
-                 targets: np.ndarray, **kwargs: Any) -> None:
+                 targets: np.ndarray, offset_mm: np.ndarray | float = 0.0,
+                 gain_spread: float = 0.0, **kwargs: Any) -> None:
         super().__init__(targets, **kwargs)
         self.model = model.eval()
         self.contexts = torch.as_tensor(contexts, dtype=torch.float32)
         self.modes = np.asarray(modes)
         self.set_points = set_points
         self.y_mean, self.y_std = y_mean, y_std
+        self.offset_mm = np.broadcast_to(np.asarray(offset_mm, float), (4,))
+        self.gain_spread = gain_spread
         self.ctx: Tensor = self.contexts[0]
         self.z = torch.zeros(model.latent)
+        self.b0, self.gain, self.offset = np.zeros(4), np.ones(4), np.zeros(4)
 
     def _new_state(self) -> tuple[int, np.ndarray]:
         i = int(self.np_random.integers(len(self.contexts)))
         self.ctx = self.contexts[i]
         self.z = torch.as_tensor(self.np_random.normal(size=self.model.latent),
                                  dtype=torch.float32)
+        self.gain = 1 + self.np_random.uniform(-self.gain_spread, self.gain_spread, 4)
+        self.offset = self.np_random.normal(0, 1, 4) * self.offset_mm
+        self.b0 = None
         mode = int(self.modes[i])
         return mode, self.set_points[mode]
 
     @torch.no_grad()
-    def _beam(self, u: np.ndarray) -> np.ndarray:
+    def _model_beam(self, u: np.ndarray) -> np.ndarray:
         n = len(u)
         cond = torch.cat([torch.as_tensor(u, dtype=torch.float32),
                           self.ctx.expand(n, -1)], 1)
         y = self.model.decode(cond, self.z.expand(n, -1))[0].numpy() * self.y_std + self.y_mean
         return np.stack([y[:, 0], np.exp(y[:, 1]), y[:, 2], np.exp(y[:, 3])], 1)
+
+    def _beam(self, u: np.ndarray) -> np.ndarray:
+        beam = self._model_beam(u)
+        if self.b0 is None:  # first reading of the episode: the randomisation's anchor
+            self.b0 = beam[0].copy()
+        beam = self.b0 + self.gain * (beam - self.b0) + self.offset
+        beam[:, [1, 3]] = np.maximum(beam[:, [1, 3]], 1e-3)  # a beam size stays positive
+        return beam

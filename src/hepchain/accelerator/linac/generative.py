@@ -65,13 +65,19 @@ def vae_loss(beta: float, free_bits: float = 0.0) -> Callable[[VAE, tuple[Tensor
 
 
 class GAN(nn.Module):
-    """MLP generator ``z -> x`` and discriminator ``x -> logit``."""
+    """MLP generator ``z -> x`` and discriminator ``x -> logit``. With ``pack > 1`` the
+    discriminator judges ``pack`` samples at once, concatenated (PacGAN, Lin et al. 2018): a
+    generator that collapses onto a few modes yields packs that look too alike, which a
+    single-sample discriminator cannot see. ``pack = 1`` is the plain GAN::
 
-    def __init__(self, dim: int, noise: int, hidden: list[int]) -> None:
+        gan = GAN(dim=16, noise=16, hidden=[128, 128], pack=4)
+    """
+
+    def __init__(self, dim: int, noise: int, hidden: list[int], pack: int = 1) -> None:
         super().__init__()
-        self.noise = noise
+        self.noise, self.pack = noise, pack
         self.generator = MLP(noise, hidden, dim, activation=nn.SiLU)
-        self.discriminator = MLP(dim, hidden[::-1], 1,
+        self.discriminator = MLP(dim * pack, hidden[::-1], 1,
                                  activation=lambda: nn.LeakyReLU(0.2))
 
     @torch.no_grad()
@@ -80,14 +86,17 @@ class GAN(nn.Module):
 
 
 def gan_loss(model: GAN, batch: tuple[Tensor, ...]) -> dict[str, Tensor]:
-    """Discriminator BCE on real/fake plus the non-saturating generator loss (see module doc)."""
+    """Discriminator BCE on real/fake plus the non-saturating generator loss (see module doc);
+    samples are judged in packs of ``model.pack`` (a batch's remainder is dropped)."""
     real = batch[0]
-    fake = model.generator(torch.randn(real.shape[0], model.noise))
+    n = real.shape[0] // model.pack * model.pack
+    fake = model.generator(torch.randn(n, model.noise, device=real.device))
+    packed = lambda x: x[:n].reshape(n // model.pack, -1)  # noqa: E731
     d = model.discriminator
-    d_real = d(real)
-    d_fake = d(fake.detach())
+    d_real = d(packed(real))
+    d_fake = d(packed(fake.detach()))
     frozen = {k: v.detach() for k, v in d.named_parameters()}
-    g_logit = functional_call(d, frozen, (fake,))
+    g_logit = functional_call(d, frozen, (packed(fake),))
     ones, zeros = torch.ones_like(d_real), torch.zeros_like(d_real)
     return {"d_real": F.binary_cross_entropy_with_logits(d_real, ones),
             "d_fake": F.binary_cross_entropy_with_logits(d_fake, zeros),
@@ -111,7 +120,7 @@ class ConditionalVAE(nn.Module):
 
     def forward(self, cond: Tensor, z: Tensor | None = None) -> Tensor:
         """Mean prediction for ``cond`` (prior mean z = 0 unless given)."""
-        z = torch.zeros(cond.shape[0], self.latent) if z is None else z
+        z = torch.zeros(cond.shape[0], self.latent, device=cond.device) if z is None else z
         return self.decode(cond, z)[0]
 
 

@@ -18,6 +18,7 @@ from hepchain.accelerator.linac import surrogate_metrics as sm
 from hepchain.accelerator.linac.envs import LearnedEnv, MachineEnv
 from hepchain.core import plotting
 from hepchain.core.errors import UsageError
+from hepchain.core.executors import LocalExecutor
 from hepchain.core.result import Reference, Result
 from hepchain.core.study import Study
 
@@ -25,6 +26,7 @@ from hepchain.core.study import Study
 ARES = {"rl": (0.92, 7.0, 6.95), "bo": (0.43, 40.0, 45.3), "nelder_mead": (0.01, 56.0, 736.0),
         "random": (0.0, float("nan"), 7542.0)}
 ARES_SRC = "ARES EA sim, Kaiser et al. (tolerance 40 um)"
+PARTS = {"generative": "generative models", "control": "control"}  # what a run may do
 METHOD_LABEL = {"bo": "BO (BoTorch)", "nelder_mead": "Nelder-Mead", "random": "random search"}
 
 
@@ -85,13 +87,17 @@ class LinacStudy(Study):
                        f"{frame['day'].nunique()} days, modes {modes}")
 
     def run(self, config: dict[str, Any], workdir: Path, seed: int) -> Result:
+        parts = list(config["parts"])
+        if not parts or set(parts) - set(PARTS):
+            raise UsageError(f"parts must name one or more of {list(PARTS)}, got {parts}.")
         torch.set_num_threads(int(config.get("threads", 1)))
         t0 = time.perf_counter()
         result = Result(study=self.name, preset="")
         log_dir = workdir / "oplog"
-        manifest = oplog.generate(log_dir, log_settings(config), config["log"]["days"],
-                                  config["log"]["samples_per_day"], seed=seed,
-                                  progress=config.get("progress", False))
+        with LocalExecutor(config["workers"]) as ex:
+            manifest = oplog.generate(log_dir, log_settings(config), config["log"]["days"],
+                                      config["log"]["samples_per_day"], seed=seed, executor=ex,
+                                      progress=config.get("progress", False))
         result.provenance.datasets.append(manifest.summary())
         machine = oplog.machine_from_settings(log_settings(config))
         frame = oplog.load_log(log_dir)
@@ -100,12 +106,16 @@ class LinacStudy(Study):
         result.notes.append(f"log: {len(frame)} samples x {len(oplog.data_channels(frame))} "
                             f"channels, {frame['day'].nunique()} days; test = last "
                             f"{config['split']['test_days']} day(s)")
-        t1 = time.perf_counter()
-        self._generative(config, workdir, seed, train, val, test, len(machine.modes), result)
-        t2 = time.perf_counter()
-        self._control(config, workdir, seed, machine, train, val, result)
-        result.notes.append(f"wall time: log {t1 - t0:.0f} s, generative models {t2 - t1:.0f} s,"
-                            f" control {time.perf_counter() - t2:.0f} s")
+        times = [f"log {time.perf_counter() - t0:.0f} s"]
+        for part in parts:
+            t = time.perf_counter()
+            if part == "generative":
+                self._generative(config, workdir, seed, train, val, test, len(machine.modes),
+                                 result)
+            else:
+                self._control(config, workdir, seed, machine, train, val, result)
+            times.append(f"{PARTS[part]} {time.perf_counter() - t:.0f} s")
+        result.notes.append("wall time: " + ", ".join(times))
         return result
 
     # ------------------------------------------------------------------ generative models
@@ -117,11 +127,12 @@ class LinacStudy(Study):
         x_tr, x_va, x_te = (scale(f[channels].to_numpy(float)) for f in (train, val, test))
         mc = config["metrics"]
         n = min(mc["n_samples"], len(x_te))
+        device = config["device"]
 
-        gan, gan_hist = surrogates.fit_gan(x_tr, x_va, config["gan"], seed)
+        gan, gan_hist = surrogates.fit_gan(x_tr, x_va, config["gan"], seed, device)
         vaes, hists = {}, {"GAN": gan_hist.epochs}
         for key in ("vae_baseline", "vae_improved"):
-            vaes[key], h = surrogates.fit_vae(x_tr, x_va, config[key], seed)
+            vaes[key], h = surrogates.fit_vae(x_tr, x_va, config[key], seed, device)
             hists[key] = h.epochs
             result.add("VAE reconstruction MSE (test, std. units)",
                        "VAE baseline (seed-like)" if key == "vae_baseline" else "VAE improved",
@@ -137,7 +148,8 @@ class LinacStudy(Study):
             z_tr = surrogates.latents(vaes[key], x_tr)
             z_scale = surrogates.Standardizer.fit(z_tr)
             z_va = z_scale(surrogates.latents(vaes[key], x_va))
-            lgan, h = surrogates.fit_gan(z_scale(z_tr), z_va, config["latent_gan"], seed)
+            lgan, h = surrogates.fit_gan(z_scale(z_tr), z_va, config["latent_gan"], seed,
+                                         device)
             hists[f"latent GAN ({key})"] = h.epochs
             samples[label] = surrogates.sample_latent_gan(vaes[key], lgan, z_scale, n, seed + 1)
 
@@ -194,38 +206,54 @@ class LinacStudy(Study):
         y_scale = surrogates.Standardizer.fit(surrogates.screen_targets(train))
         d_tr, d_va = (surrogates.conditional_arrays(f, ctx_cols, n_modes, ctx_scale, y_scale)
                       for f in (train, val))
-        cvae, _ = surrogates.fit_cvae(d_tr, d_va, config["cvae"], seed)
+        cvae, _ = surrogates.fit_cvae(d_tr, d_va, config["cvae"], seed, config["device"])
+        sim_mae = surrogates.cvae_screen_mae(cvae, d_va, y_scale)
         result.add("target-screen MAE of learned sim (val days)", "conditional VAE",
-                   1e3 * surrogates.cvae_screen_mae(cvae, d_va, y_scale), unit="um",
-                   higher_is_better=False)
+                   1e3 * sim_mae.mean(), unit="um", higher_is_better=False)
+        result.notes.append("learned sim MAE per beam parameter (mu_x, sigma_x, mu_y, sigma_y)"
+                            f" on validation days: {np.round(1e3 * sim_mae).tolist()} um")
 
         targets, set_points = surrogates.operating_points(train, n_modes)
         env_kw = {k: rc[k] for k in ("tolerance_mm", "max_steps", "action_scale",
                                      "start_spread")}
-        sim_env = LearnedEnv(cvae, d_tr.context, train["mode"].to_numpy(), set_points,
-                             y_scale.mean, y_scale.std, targets, **env_kw)
+        sims = {"learned sim": LearnedEnv(cvae, d_tr.context, train["mode"].to_numpy(),
+                                          set_points, y_scale.mean, y_scale.std, targets,
+                                          **env_kw)}
+        if rc["sim_offset"] > 0 or rc["sim_gain"] > 0:  # the domain-randomised variant too
+            sims["learned sim + DR"] = LearnedEnv(
+                cvae, d_tr.context, train["mode"].to_numpy(), set_points, y_scale.mean,
+                y_scale.std, targets, offset_mm=rc["sim_offset"] * sim_mae,
+                gain_spread=rc["sim_gain"], **env_kw)
         eval_env = MachineEnv(machine, targets, rc["state_pool"], state_seed=10_000 + seed,
                               **env_kw)
         seeds = list(range(rc["eval_states"]))
-        episodes: dict[str, list[control.Episode]] = {}
-        kinds: dict[str, str] = {}
+        arch = tuple(rc["net_arch"])
+        tasks: list[control.Task] = []
         for algo in rc["algorithms"]:
-            agent = control.train_agent(algo, sim_env, rc["sim_timesteps"], seed,
-                                        tuple(rc["net_arch"]))
-            label = f"{algo.upper()} trained on learned sim"
-            episodes[label], kinds[label] = control.evaluate(eval_env, "rl", seeds, agent), "rl"
+            tasks += [control.Task(f"{algo.upper()} trained on {name}", "rl", eval_env, seeds,
+                                   env, algo, rc["sim_timesteps"], seed, arch)
+                      for name, env in sims.items()]
             if rc["machine_timesteps"] > 0:
                 train_env = MachineEnv(machine, targets, rc["state_pool"],
                                        state_seed=20_000 + seed, **env_kw)
-                agent = control.train_agent(algo, train_env, rc["machine_timesteps"], seed,
-                                            tuple(rc["net_arch"]))
-                label = f"{algo.upper()} trained on machine"
-                episodes[label] = control.evaluate(eval_env, "rl", seeds, agent)
-                kinds[label] = "rl"
+                tasks.append(control.Task(f"{algo.upper()} trained on machine", "rl", eval_env,
+                                          seeds, train_env, algo, rc["machine_timesteps"], seed,
+                                          arch))
         for method in rc["baselines"]:
-            n = rc["bo_states"] if method == "bo" else len(seeds)
-            episodes[METHOD_LABEL[method]] = control.evaluate(eval_env, method, seeds[:n])
-            kinds[METHOD_LABEL[method]] = method
+            states = seeds[: rc["bo_states"]] if method == "bo" else seeds
+            if not states:
+                continue
+            chunk = -(-len(states) // config["workers"])  # spread the states over the workers
+            tasks += [control.Task(METHOD_LABEL[method], method, eval_env, states[i: i + chunk],
+                                   seed=seed) for i in range(0, len(states), chunk)]
+        kinds = {t.label: t.method for t in tasks}
+        done: list[tuple[control.Task, list[control.Episode]]] = []
+        with LocalExecutor(config["workers"]) as ex:
+            done.extend(ex.map(control.run_task, tasks))
+        done.sort(key=lambda d: (list(kinds).index(d[0].label), d[0].states[0]))
+        episodes: dict[str, list[control.Episode]] = {}
+        for task, eps in done:
+            episodes.setdefault(task.label, []).extend(eps)
 
         for label, eps in episodes.items():
             s = control.summarise(eps)
@@ -236,6 +264,9 @@ class LinacStudy(Study):
                        higher_is_better=False, reference=Reference(ref[1], ARES_SRC))
             result.add("median best MAE", label, s["median_final_mae_um"], unit="um",
                        n=len(eps), higher_is_better=False, reference=Reference(ref[2], ARES_SRC))
+        result.notes.append(f"DR = domain randomisation of the learned sim: per-episode "
+                            f"offsets {rc['sim_offset']} x its validation MAE, response gains "
+                            f"U(1 -+ {rc['sim_gain']})")
         result.notes.append(f"control: restore the mode's operating beam from set point +- "
                             f"{rc['start_spread']} (normalised); tolerance "
                             f"{1e3 * rc['tolerance_mm']:.0f} um MAE over "

@@ -53,24 +53,26 @@ def _tensor(x: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x), dtype=torch.float32)
 
 
-def fit_gan(train: np.ndarray, val: np.ndarray, cfg: dict[str, Any], seed: int
-            ) -> tuple[GAN, History]:
-    """Train a GAN (no early stopping: a GAN's validation loss does not rank generators)."""
+def fit_gan(train: np.ndarray, val: np.ndarray, cfg: dict[str, Any], seed: int,
+            device: str = "cpu") -> tuple[GAN, History]:
+    """Train a GAN (no early stopping: a GAN's validation loss does not rank generators) on
+    ``device``; the model is returned on the CPU, as from every ``fit_*`` here."""
     torch.manual_seed(seed)
-    model = GAN(train.shape[1], cfg["noise"], list(cfg["hidden"]))
-    tc = TrainConfig.from_dict(cfg["train"], seed=seed, patience=None, restore_best=False)
+    model = GAN(train.shape[1], cfg["noise"], list(cfg["hidden"]), cfg["pack"])
+    tc = TrainConfig.from_dict(cfg["train"], seed=seed, patience=None, restore_best=False,
+                               device=device)
     history = Trainer(model, gan_loss, tc).fit((_tensor(train),), (_tensor(val),))
-    return model.eval(), history
+    return model.cpu().eval(), history
 
 
-def fit_vae(train: np.ndarray, val: np.ndarray, cfg: dict[str, Any], seed: int
-            ) -> tuple[VAE, History]:
+def fit_vae(train: np.ndarray, val: np.ndarray, cfg: dict[str, Any], seed: int,
+            device: str = "cpu") -> tuple[VAE, History]:
     torch.manual_seed(seed)
     model = VAE(train.shape[1], cfg["latent"], list(cfg["hidden"]), cfg["learn_variance"])
     loss = vae_loss(cfg["beta"], cfg.get("free_bits", 0.0))
-    history = Trainer(model, loss, TrainConfig.from_dict(cfg["train"], seed=seed)).fit(
-        (_tensor(train),), (_tensor(val),))
-    return model.eval(), history
+    tc = TrainConfig.from_dict(cfg["train"], seed=seed, device=device)
+    history = Trainer(model, loss, tc).fit((_tensor(train),), (_tensor(val),))
+    return model.cpu().eval(), history
 
 
 @torch.no_grad()
@@ -136,26 +138,26 @@ def conditional_arrays(frame: pd.DataFrame, ctx_cols: list[str], n_modes: int,
     return ConditionalData(u, ctx, y_scale(screen_targets(frame)))
 
 
-def fit_cvae(train: ConditionalData, val: ConditionalData, cfg: dict[str, Any], seed: int
-             ) -> tuple[ConditionalVAE, History]:
+def fit_cvae(train: ConditionalData, val: ConditionalData, cfg: dict[str, Any], seed: int,
+             device: str = "cpu") -> tuple[ConditionalVAE, History]:
     torch.manual_seed(seed)
     model = ConditionalVAE(train.y.shape[1], train.cond.shape[1], cfg["latent"],
                            list(cfg["hidden"]))
-    history = Trainer(model, cvae_loss(cfg["beta"]), TrainConfig.from_dict(cfg["train"],
-                                                                            seed=seed)).fit(
+    tc = TrainConfig.from_dict(cfg["train"], seed=seed, device=device)
+    history = Trainer(model, cvae_loss(cfg["beta"]), tc).fit(
         (_tensor(train.cond), _tensor(train.y)), (_tensor(val.cond), _tensor(val.y)))
-    return model.eval(), history
+    return model.cpu().eval(), history
 
 
 @torch.no_grad()
 def cvae_screen_mae(model: ConditionalVAE, data: ConditionalData, y_scale: Standardizer
-                    ) -> float:
-    """MAE [mm] of the prior-mean prediction of (mu_x, sigma_x, mu_y, sigma_y)."""
+                    ) -> np.ndarray:
+    """MAE [mm] of the prior-mean prediction of each of (mu_x, sigma_x, mu_y, sigma_y)."""
     pred = y_scale.inverse(model(_tensor(data.cond)).numpy())
     true = y_scale.inverse(data.y)
     for y in (pred, true):
         y[:, [1, 3]] = np.exp(y[:, [1, 3]])
-    return float(np.abs(pred - true).mean())
+    return np.abs(pred - true).mean(0)
 
 
 def operating_points(frame: pd.DataFrame, n_modes: int) -> tuple[np.ndarray, np.ndarray]:
