@@ -197,9 +197,12 @@ def test_domain_randomisation_shifts_and_scales_the_learned_response(machine, lo
     assert np.all(offsets[:, [1, 3]] == 0) and 0.05 < offsets[:, 0].std() < 0.2
 
 
-def test_conditional_model_learns_screen_response(machine, log_dir):
-    frame = oplog.load_log(log_dir)
-    train, val = frame[frame["day"] < 2], frame[frame["day"] == 2]
+def test_conditional_model_learns_screen_response(machine, tmp_path):
+    # five days, so that the environment channels of the context span a range
+    oplog.generate(tmp_path / "log", SETTINGS, days=5, samples_per_day=200, seed=4,
+                   progress=False)
+    frame = oplog.load_log(tmp_path / "log")
+    train, val = frame[frame["day"] < 4], frame[frame["day"] == 4]
     ctx = surrogates.context_columns(machine.lattice.bpms)
     cs = surrogates.Standardizer.fit(train[ctx].to_numpy(float))
     ys = surrogates.Standardizer.fit(surrogates.screen_targets(train))
@@ -211,7 +214,7 @@ def test_conditional_model_learns_screen_response(machine, log_dir):
     truth = ys.inverse(d_va.y)
     truth[:, [1, 3]] = np.exp(truth[:, [1, 3]])
     constant = np.abs(truth - np.median(truth, 0)).mean()  # best constant predictor (L1)
-    assert mae < 0.8 * constant  # 400 training rows only; measured ratio 0.67
+    assert mae < 0.4 * constant  # 800 training rows; measured ratio 0.16
 
 
 def test_gan_through_trainer_learns_a_shifted_gaussian():

@@ -24,9 +24,10 @@ from hepchain.core.errors import DataError
 from hepchain.core.trainer import History, TrainConfig, Trainer
 
 SCREEN = ("E_SCR.x", "E_SCR.sigma_x", "E_SCR.y", "E_SCR.sigma_y")
+ENVIRONMENT = ("ENV.tilt", "ENV.T_out")
 # channels the learned simulator needs from any log (BPM context is checked per lattice)
 REQUIRED = (*SCREEN, *END_ACTUATORS, "M_SCR.x", "M_SCR.sigma_x", "M_SCR.y", "M_SCR.sigma_y",
-            "SPEC.energy")
+            "SPEC.energy", *ENVIRONMENT)
 END_SCALE = np.array([END_K1] * 3 + [END_ANGLE * 1e3] * 2)  # log units -> normalised
 
 
@@ -104,9 +105,13 @@ def sample_latent_gan(vae: VAE, gan: GAN, z_scale: Standardizer, n: int, seed: i
 
 
 def context_columns(bpms: list[str]) -> list[str]:
-    """Upstream readings that describe the beam entering the end section."""
+    """Upstream readings that describe the beam entering the end section, and the environment
+    channels that drive the end section's own drifts: the tiltmeter (the tide moves its quads
+    vertically) and the outdoor temperature (thermal motion); without them the learned
+    simulator's vertical-centroid error on validation days is ~7x larger (docs/linac.md)."""
     cols = [f"{b}.{q}" for b in bpms[-2:] for q in ("x", "y")]
-    return [*cols, "M_SCR.x", "M_SCR.sigma_x", "M_SCR.y", "M_SCR.sigma_y", "SPEC.energy"]
+    return [*cols, "M_SCR.x", "M_SCR.sigma_x", "M_SCR.y", "M_SCR.sigma_y", "SPEC.energy",
+            *ENVIRONMENT]
 
 
 @dataclass
