@@ -216,29 +216,29 @@ class LinacStudy(Study):
         targets, set_points = surrogates.operating_points(train, n_modes)
         env_kw = {k: rc[k] for k in ("tolerance_mm", "max_steps", "action_scale",
                                      "start_spread")}
-        sims = {"learned sim": LearnedEnv(cvae, d_tr.context, train["mode"].to_numpy(),
-                                          set_points, y_scale.mean, y_scale.std, targets,
-                                          **env_kw)}
+        randomisation = {"learned sim": (0.0, 0.0)}
         if rc["sim_offset"] > 0 or rc["sim_gain"] > 0:  # the domain-randomised variant too
-            sims["learned sim + DR"] = LearnedEnv(
-                cvae, d_tr.context, train["mode"].to_numpy(), set_points, y_scale.mean,
-                y_scale.std, targets, offset_mm=rc["sim_offset"] * sim_mae,
-                gain_spread=rc["sim_gain"], **env_kw)
+            randomisation["learned sim + DR"] = (rc["sim_offset"], rc["sim_gain"])
+        sims = {name: LearnedEnv(cvae, d_tr.context, train["mode"].to_numpy(), set_points,
+                                 y_scale.mean, y_scale.std, targets, offset_mm=off * sim_mae,
+                                 gain_spread=gain, **env_kw)
+                for name, (off, gain) in randomisation.items()}
         eval_env = MachineEnv(machine, targets, rc["state_pool"], state_seed=10_000 + seed,
                               **env_kw)
         seeds = list(range(rc["eval_states"]))
         arch = tuple(rc["net_arch"])
+        machine_env = (MachineEnv(machine, targets, rc["state_pool"], state_seed=20_000 + seed,
+                                  **env_kw)  # training states, never used for evaluation
+                       if rc["machine_timesteps"] > 0 else None)
         tasks: list[control.Task] = []
         for algo in rc["algorithms"]:
             tasks += [control.Task(f"{algo.upper()} trained on {name}", "rl", eval_env, seeds,
                                    env, algo, rc["sim_timesteps"], seed, arch)
                       for name, env in sims.items()]
             if rc["machine_timesteps"] > 0:
-                train_env = MachineEnv(machine, targets, rc["state_pool"],
-                                       state_seed=20_000 + seed, **env_kw)
                 tasks.append(control.Task(f"{algo.upper()} trained on machine", "rl", eval_env,
-                                          seeds, train_env, algo, rc["machine_timesteps"], seed,
-                                          arch))
+                                          seeds, machine_env, algo, rc["machine_timesteps"],
+                                          seed, arch))
         for method in rc["baselines"]:
             states = seeds[: rc["bo_states"]] if method == "bo" else seeds
             if not states:
@@ -247,10 +247,9 @@ class LinacStudy(Study):
             tasks += [control.Task(METHOD_LABEL[method], method, eval_env, states[i: i + chunk],
                                    seed=seed) for i in range(0, len(states), chunk)]
         kinds = {t.label: t.method for t in tasks}
-        done: list[tuple[control.Task, list[control.Episode]]] = []
-        with LocalExecutor(config["workers"]) as ex:
-            done.extend(ex.map(control.run_task, tasks))
-        done.sort(key=lambda d: (list(kinds).index(d[0].label), d[0].states[0]))
+        with LocalExecutor(config["workers"]) as ex:  # results arrive in any order
+            done = sorted(ex.map(control.run_task, tasks),
+                          key=lambda d: (list(kinds).index(d[0].label), d[0].states[0]))
         episodes: dict[str, list[control.Episode]] = {}
         for task, eps in done:
             episodes.setdefault(task.label, []).extend(eps)
