@@ -15,7 +15,8 @@ from hepchain.accelerator.linac import surrogate_metrics as sm
 from hepchain.accelerator.linac.envs import LearnedEnv, MachineEnv
 from hepchain.accelerator.linac.generative import GAN, ConditionalVAE, gan_loss
 from hepchain.accelerator.linac.lattice import Lattice, LatticeSpec
-from hepchain.core.errors import DataError
+from hepchain.accelerator.linac.study import LinacStudy
+from hepchain.core.errors import DataError, UsageError
 from hepchain.core.executors import LocalExecutor
 from hepchain.core.trainer import TrainConfig, Trainer
 
@@ -264,3 +265,12 @@ def test_surrogate_metrics_separate_good_and_collapsed_samples():
     p_col, r_col = sm.knn_precision_recall(real, collapsed)
     assert p_good > 0.8 and r_good > 0.8 and r_col < 0.5 < p_col
     assert sm.mean_channel_w1(real, train) < 0.5 * sm.mean_channel_w1(real, collapsed)
+
+
+@pytest.mark.parametrize("parts", [[], ["generative", "rl"]])
+def test_unknown_or_empty_parts_are_refused_before_any_work(parts, tmp_path):
+    study = LinacStudy()
+    config = study.config("quick", {"parts": parts})
+    with pytest.raises(UsageError, match="parts must name"):
+        study.run(config, tmp_path, seed=0)
+    assert not any(tmp_path.iterdir())  # nothing generated
