@@ -267,10 +267,22 @@ def test_surrogate_metrics_separate_good_and_collapsed_samples():
     assert sm.mean_channel_w1(real, train) < 0.5 * sm.mean_channel_w1(real, collapsed)
 
 
-@pytest.mark.parametrize("parts", [[], ["generative", "rl"]])
-def test_unknown_or_empty_parts_are_refused_before_any_work(parts, tmp_path):
+@pytest.mark.parametrize(("override", "message"),
+                         [({"parts": []}, "parts must name"),
+                          ({"parts": ["generative", "rl"]}, "parts must name"),
+                          ({"device": "gpu0"}, "Unknown torch device")])
+def test_bad_settings_are_refused_before_any_work(override, message, tmp_path):
     study = LinacStudy()
-    config = study.config("quick", {"parts": parts})
-    with pytest.raises(UsageError, match="parts must name"):
+    config = study.config("quick", override)
+    with pytest.raises(UsageError, match=message):
         study.run(config, tmp_path, seed=0)
     assert not any(tmp_path.iterdir())  # nothing generated
+
+
+def test_packed_gan_loss_is_finite_for_a_batch_smaller_than_a_pack():
+    torch.manual_seed(0)
+    model = GAN(3, 2, [8], pack=4)
+    losses = gan_loss(model, (torch.randn(3, 3),))  # e.g. the last batch of an epoch
+    assert all(torch.isfinite(v) for v in losses.values())
+    with pytest.raises(UsageError, match="pack must be at least 1"):
+        GAN(3, 2, [8], pack=0)

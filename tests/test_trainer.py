@@ -88,6 +88,11 @@ def test_early_stopping_and_bad_monitor():
         Trainer(nn.Linear(4, 1), bce_loss, bad).fit((x[:200], y[:200]), (x[200:], y[200:]))
     with pytest.raises(UsageError, match="Unknown training settings"):
         TrainConfig.from_dict({"epoch": 3})
+    with pytest.raises(UsageError, match="Unknown torch device"):
+        TrainConfig.from_dict({"device": "gpu0"})
+    if not torch.cuda.is_available():
+        with pytest.raises(UsageError, match="sees no CUDA GPU"):
+            TrainConfig.from_dict({"device": "cuda"})
 
 
 def test_resume_after_kill_gives_same_weights(tmp_path):

@@ -73,6 +73,13 @@ class TrainConfig:
         cfg = cls(**merged)
         if cfg.epochs < 1 or cfg.batch_size < 1 or not cfg.lr > 0:
             raise UsageError("Training needs epochs >= 1, batch_size >= 1 and lr > 0.")
+        try:
+            device = torch.device(cfg.device)
+        except RuntimeError as err:
+            raise UsageError(f"Unknown torch device {cfg.device!r} ({err}).") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise UsageError(f"Training device {cfg.device!r} was asked for, but this torch "
+                             "sees no CUDA GPU; use device cpu.")
         return cfg
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -187,7 +187,7 @@ class Task:
     algo: str = "sac"
     timesteps: int = 0
     seed: int = 0
-    net_arch: tuple[int, ...] = field(default=(64, 64))
+    net_arch: tuple[int, ...] = (64, 64)
 
 
 def run_task(task: Task) -> tuple[Task, list[Episode]]:

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
+from hepchain.core.errors import UsageError
 from hepchain.nn.mlp import MLP
 
 
@@ -75,6 +76,8 @@ class GAN(nn.Module):
 
     def __init__(self, dim: int, noise: int, hidden: list[int], pack: int = 1) -> None:
         super().__init__()
+        if pack < 1:
+            raise UsageError(f"GAN pack must be at least 1, got {pack}.")
         self.noise, self.pack = noise, pack
         self.generator = MLP(noise, hidden, dim, activation=nn.SiLU)
         self.discriminator = MLP(dim * pack, hidden[::-1], 1,
@@ -87,11 +90,13 @@ class GAN(nn.Module):
 
 def gan_loss(model: GAN, batch: tuple[Tensor, ...]) -> dict[str, Tensor]:
     """Discriminator BCE on real/fake plus the non-saturating generator loss (see module doc);
-    samples are judged in packs of ``model.pack`` (a batch's remainder is dropped)."""
+    samples are judged in packs of ``model.pack`` (a batch's remainder is dropped; a batch
+    smaller than one pack repeats its rows)."""
     real = batch[0]
-    n = real.shape[0] // model.pack * model.pack
+    n = max(1, real.shape[0] // model.pack) * model.pack
+    real = real[torch.arange(n, device=real.device) % real.shape[0]]  # a short batch repeats
     fake = model.generator(torch.randn(n, model.noise, device=real.device))
-    packed = lambda x: x[:n].reshape(n // model.pack, -1)  # noqa: E731
+    packed = lambda x: x.reshape(n // model.pack, -1)  # noqa: E731
     d = model.discriminator
     d_real = d(packed(real))
     d_fake = d(packed(fake.detach()))

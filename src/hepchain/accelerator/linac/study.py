@@ -21,12 +21,14 @@ from hepchain.core.errors import UsageError
 from hepchain.core.executors import LocalExecutor
 from hepchain.core.result import Reference, Result
 from hepchain.core.study import Study
+from hepchain.core.trainer import TrainConfig
 
 # ARES EA transverse tuning in simulation, threshold 40 um (reference/accelerator.md Sec. 2.5)
 ARES = {"rl": (0.92, 7.0, 6.95), "bo": (0.43, 40.0, 45.3), "nelder_mead": (0.01, 56.0, 736.0),
         "random": (0.0, float("nan"), 7542.0)}
 ARES_SRC = "ARES EA sim, Kaiser et al. (tolerance 40 um)"
 PARTS = {"generative": "generative models", "control": "control"}  # what a run may do
+TRAININGS = ("gan", "vae_baseline", "vae_improved", "latent_gan", "cvae")
 METHOD_LABEL = {"bo": "BO (BoTorch)", "nelder_mead": "Nelder-Mead", "random": "random search"}
 
 
@@ -90,6 +92,8 @@ class LinacStudy(Study):
         parts = list(config["parts"])
         if not parts or set(parts) - set(PARTS):
             raise UsageError(f"parts must name one or more of {list(PARTS)}, got {parts}.")
+        for key in TRAININGS:  # bad training settings fail now, not after the log is made
+            TrainConfig.from_dict(config[key]["train"], device=config["device"])
         torch.set_num_threads(int(config.get("threads", 1)))
         t0 = time.perf_counter()
         result = Result(study=self.name, preset="")
