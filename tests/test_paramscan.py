@@ -73,3 +73,16 @@ def test_paramscan_needs_the_jet_masses(tmp_path):
 
     with pytest.raises(UsageError, match="mj1 and mj2"):
         run_study("paramscan", "quick", tmp_path, overrides={"features": ["tau21_j1"]})
+
+
+def test_mc_grids_nest_and_keep_the_box():
+    from hepchain.analysis.paramscan import mc_grid_points
+    from hepchain.core.errors import UsageError
+
+    lo, hi = np.array([300.0, 60.0]), np.array([700.0, 180.0])
+    coarse, fine = mc_grid_points(lo, hi, [4, 4]), mc_grid_points(lo, hi, [13, 13])
+    assert len(coarse) == 16 and len(fine) == 169
+    assert {(300.0, 60.0), (700.0, 180.0), (433.0, 100.0)} <= set(coarse)
+    assert set(coarse) <= set(fine)  # a finer grid reuses the coarse grid's samples
+    with pytest.raises(UsageError, match="two numbers"):
+        mc_grid_points(lo, hi, [1, 4])

@@ -76,13 +76,14 @@ def make_sample(spec: dict[str, Any], root: Path, seed: int, label: int,
     and load its dijets.
 
     The generation time recorded is the one stored beside the dataset by the run that
-    produced it, so a cached dataset still reports its true cost.
+    produced it, so a cached dataset still reports its true cost (NaN for a dataset made
+    outside this function, e.g. by ``hepchain generate``: its cost is unknown).
     """
     if int(spec.get("events", 0)) < 1:
         raise UsageError(f"data.{spec.get('process')}.events must be >= 1.")
     out = dataset_path(root, spec, seed, shard_size)
     cost = out / "generation_seconds.txt"
-    fresh = not _complete(out) or not cost.exists()
+    fresh = not is_complete(out)
     manifest, spent = generate(spec["process"], out, int(spec["events"]), seed,
                                dict(spec.get("options") or {}), workers, shard_size)
     if fresh:
@@ -91,10 +92,12 @@ def make_sample(spec: dict[str, Any], root: Path, seed: int, label: int,
     if len(jets) == 0:
         raise DataError(f"No event of {out} passes the leading-jet selection {selection}; "
                         "raise pthat_min/mhat_min of the generation.")
-    return Sample(jets, manifest.summary(), float(cost.read_text()), int(spec["events"]))
+    seconds = float(cost.read_text()) if cost.exists() else float("nan")
+    return Sample(jets, manifest.summary(), seconds, int(spec["events"]))
 
 
-def _complete(directory: Path) -> bool:
+def is_complete(directory: Path) -> bool:
+    """Whether ``directory`` holds a finished dataset (manifest marked complete)."""
     from hepchain.core.dataset import MANIFEST, Manifest
 
     return (directory / MANIFEST).is_file() and Manifest.load(directory).complete
