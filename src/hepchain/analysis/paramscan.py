@@ -173,8 +173,8 @@ class ParamScanStudy(Study):
                            "Gaussian core of held-out events", r_xy[j] * 1000, unit="GeV")
         fit_t = np.mean(rows[("fit time per pseudo-dataset", "flow gradient fit")])
         flow_cost = float(np.sum(t_grid) + np.mean(t_train) + fit_t)
-        mc = [self._mc_scan(config, workdir, points, events, tests, truth, res, names, add)
-              for points, events in mc_grids]
+        mc = [self._mc_scan(config, workdir, points, events, tests, truth, res, names, add,
+                            result.provenance.datasets) for points, events in mc_grids]
         for (name, method), vals in rows.items():
             unit = "s" if "time" in name else ("GeV" if name.startswith(("m_X", "m_Y")) else "")
             result.add_seeds(name, method, vals, unit=unit)
@@ -183,8 +183,8 @@ class ParamScanStudy(Study):
         return result
 
     @staticmethod
-    def _mc_scan(config, workdir, points, events, tests, truth, res, names,
-                 add) -> tuple[str, float, float]:
+    def _mc_scan(config, workdir, points, events, tests, truth, res, names, add,
+                 manifests: list) -> tuple[str, float, float]:
         """Template scan on one separately generated MC grid at every held-out point;
         returns (label, compute [s] = generation + the scans of one pseudo-dataset, worst |Δ|/σ).
 
@@ -192,10 +192,13 @@ class ParamScanStudy(Study):
         smallest worst pull, chosen on the held-out points themselves: optimistic for the
         grid scan, so the compute ratio is conservative.
         """
-        samples, seconds, _ = load_points(config, workdir, points, events)
+        samples, seconds, made = load_points(config, workdir, points, events)
+        manifests.extend(m for m in made if m not in manifests)
         cols = [names.index("mj1"), names.index("mj2")]
         pooled = np.concatenate(list(samples.values()))[:, cols]
         templates = {(p[1] / 1000, p[0] / 1000): v[:, cols] for p, v in samples.items()}
+        n_x, n_y = len({p[0] for p in points}), len({p[1] for p in points})
+        grid_name = f"{n_x}x{n_y} x {events} events"
         best, scan_s = None, 0.0
         for bins in config["scan_bins"]:
             edges = [np.quantile(pooled[:, j], np.linspace(0, 1, int(bins) + 1))
@@ -205,11 +208,12 @@ class ParamScanStudy(Study):
                 scan = massfit.grid_scan(templates, x[:, cols], edges)
                 fits[p], scan_s = scan.theta[::-1], scan_s + scan.seconds  # keyed (m_Y, m_X)
             worst = max(float((np.abs(f - truth[p]) / res[p]).max()) for p, f in fits.items())
+            add(f"worst |fit - true| / resolution with {bins} template bins",
+                f"MC grid scan {grid_name}", worst)
             if best is None or worst < best[0]:
                 best = (worst, bins, fits)
         worst, bins, fits = best
-        n_x, n_y = len({p[0] for p in points}), len({p[1] for p in points})
-        label = f"MC grid scan {n_x}x{n_y} x {events} events ({bins} bins)"
+        label = f"MC grid scan {grid_name} ({bins} bins)"
         for (mx, my), fitted in fits.items():
             tag = f"({mx:.0f}, {my:.0f}) GeV"
             pulls = np.abs(fitted - truth[(mx, my)]) / res[(mx, my)]
