@@ -99,3 +99,16 @@ def test_generation_cost_is_recorded_once_and_unknown_when_made_elsewhere(tmp_pa
     other = {**spec, "options": {"mx": 450.0, "my": 120.0}}
     generate("wprime_xy", dataset_path(tmp_path, other, 3, None), 12, 3, other["options"])
     assert np.isnan(make_sample(other, tmp_path, 3, 1, sel, 1, None).generation_s)
+
+
+@pytest.mark.parametrize(("override", "message"),
+                         [({"scan_bins": 12}, "scan_bins must be a list"),
+                          ({"mc_grids": [{"points": 5}]}, "mc_grids must be a list"),
+                          ({"mc_grids": [{"points": [5]}]}, "two numbers")])
+def test_bad_scan_settings_are_refused_before_generation(override, message, tmp_path):
+    from hepchain.core.errors import UsageError
+    from hepchain.core.study import run_study
+
+    with pytest.raises(UsageError, match=message):
+        run_study("paramscan", "quick", tmp_path / "run", overrides=override)
+    assert not (tmp_path / "data").exists()  # nothing generated

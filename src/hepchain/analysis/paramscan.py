@@ -26,7 +26,13 @@ import numpy as np
 
 from hepchain.analysis import features, flows, massfit, plots
 from hepchain.analysis.classifier import auc_two_samples
-from hepchain.analysis.samples import data_dir, dataset_path, is_complete, make_sample
+from hepchain.analysis.samples import (
+    data_dir,
+    dataset_path,
+    ensure_dataset,
+    is_complete,
+    make_sample,
+)
 from hepchain.core import metrics
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Result
@@ -46,9 +52,9 @@ def mc_grid_points(lo: np.ndarray, hi: np.ndarray, shape: list[int]) -> list[tup
     return [(float(a), float(b)) for a in axes[0] for b in axes[1]]
 
 
-def _generate_point(job: tuple[dict[str, Any], Path, int, dict[str, float], int | None]) -> None:
-    spec, root, seed, selection, shard_size = job
-    make_sample(spec, root, seed, 1, selection, 1, shard_size)
+def _generate_point(job: tuple[dict[str, Any], Path, int, int | None]) -> None:
+    spec, root, seed, shard_size = job
+    ensure_dataset(spec, root, seed, 1, shard_size)
 
 
 def load_points(config: dict[str, Any], workdir: Path, points: list[tuple[float, float]],
@@ -64,7 +70,7 @@ def load_points(config: dict[str, Any], workdir: Path, points: list[tuple[float,
     d = config["data"]
     root = data_dir(d, workdir)
     specs = [point_spec(config, mx, my, events) for mx, my in points]
-    pending = [(s, root, d["seed"], config["selection"], d.get("shard_size")) for s in specs
+    pending = [(s, root, d["seed"], d.get("shard_size")) for s in specs
                if not is_complete(dataset_path(root, s, d["seed"], d.get("shard_size")))]
     if pending:
         with make_executor(workers=min(int(d.get("workers", 1)), len(pending))) as ex:
@@ -111,6 +117,7 @@ class ParamScanStudy(Study):
         names = list(config["features"])
         if not {"mj1", "mj2"} <= set(names):
             raise UsageError("paramscan features must include mj1 and mj2 (the jet masses).")
+        _check_scan_settings(config)
         grid = [(float(a), float(b)) for a in config["grid"]["mx"] for b in config["grid"]["my"]]
         held = [tuple(map(float, p)) for p in config["heldout"]]
         lo_gev, hi_gev = np.min(grid, axis=0), np.max(grid, axis=0)
@@ -270,6 +277,18 @@ class ParamScanStudy(Study):
             "resolution for both masses at every held-out point (flow: mean over seeds).")
         result.notes.append("Goal (>= 100x less compute than the MC grid scan at resolution-"
                             f"level accuracy): {verdict}.")
+
+
+def _check_scan_settings(config: dict[str, Any]) -> None:
+    """One clear error for malformed MC-scan settings, before any generation."""
+    bins, grids = config["scan_bins"], config["mc_grids"]
+    if not isinstance(bins, list) or not bins or not all(
+            isinstance(b, int) and b >= 2 for b in bins):
+        raise UsageError(f"scan_bins must be a list of bin counts >= 2, got {bins!r}.")
+    if not isinstance(grids, list) or not grids or not all(
+            isinstance(g, dict) and isinstance(g.get("points"), list) for g in grids):
+        raise UsageError("mc_grids must be a list of {points: [n_X, n_Y]} (optionally with "
+                         f"events_per_point), got {grids!r}.")
 
 
 def _ks(a: np.ndarray, b: np.ndarray) -> float:

@@ -70,14 +70,14 @@ def dataset_path(root: Path, spec: dict[str, Any], seed: int, shard_size: int | 
     return root / f"{spec['process']}-{spec['events']}-s{seed}-{digest[:10]}"
 
 
-def make_sample(spec: dict[str, Any], root: Path, seed: int, label: int,
-                selection: dict[str, float], workers: int, shard_size: int | None) -> Sample:
-    """Generate ``spec`` = {process, events, options} under the cache ``root`` (or reuse it)
-    and load its dijets.
+def ensure_dataset(spec: dict[str, Any], root: Path, seed: int, workers: int,
+                   shard_size: int | None) -> tuple[Path, Any, float]:
+    """Generate ``spec`` = {process, events, options} under the cache ``root`` unless it is
+    complete there; returns (directory, manifest, generation seconds).
 
-    The generation time recorded is the one stored beside the dataset by the run that
-    produced it, so a cached dataset still reports its true cost (NaN for a dataset made
-    outside this function, e.g. by ``hepchain generate``: its cost is unknown).
+    The generation time is stored beside the dataset by the run that produced it, so a cached
+    dataset still reports its true cost (NaN for a dataset made outside this function, e.g. by
+    ``hepchain generate``: its cost is unknown).
     """
     if int(spec.get("events", 0)) < 1:
         raise UsageError(f"data.{spec.get('process')}.events must be >= 1.")
@@ -88,11 +88,17 @@ def make_sample(spec: dict[str, Any], root: Path, seed: int, label: int,
                                dict(spec.get("options") or {}), workers, shard_size)
     if fresh:
         cost.write_text(f"{spent:.3f}\n")
+    return out, manifest, float(cost.read_text()) if cost.exists() else float("nan")
+
+
+def make_sample(spec: dict[str, Any], root: Path, seed: int, label: int,
+                selection: dict[str, float], workers: int, shard_size: int | None) -> Sample:
+    """:func:`ensure_dataset`, then its leading-jet-selected dijets."""
+    out, manifest, seconds = ensure_dataset(spec, root, seed, workers, shard_size)
     jets = load_generated(out, label, selection)
     if len(jets) == 0:
         raise DataError(f"No event of {out} passes the leading-jet selection {selection}; "
                         "raise pthat_min/mhat_min of the generation.")
-    seconds = float(cost.read_text()) if cost.exists() else float("nan")
     return Sample(jets, manifest.summary(), seconds, int(spec["events"]))
 
 
