@@ -13,6 +13,7 @@ from typing import Any
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -242,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     except HepchainError as exc:
         if os.environ.get("HEPCHAIN_DEBUG"):
             raise
-        err_console.print(f"[bold red]error:[/bold red] {exc}")
+        err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/bold red]")
