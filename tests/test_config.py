@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -123,6 +124,18 @@ def test_a_mapping_replaces_the_whole_block_and_is_checked_key_by_key():
         study.config("quick", {"train": {"epochs": "2"}})
     with pytest.raises(UsageError, match=r"'train\.epoch' is not a setting .*'train\.epochs'"):
         study.config("quick", {"train": {"epoch": 2}})
+
+
+def test_quick_takes_a_key_that_only_paper_has_checked_against_paper():
+    study = get_study("btag")
+    variants = {"GN1": ["jet", "track", "vertex"], "GN1 +vertex": ["jet", "vertex"]}
+    assert study.config("quick", {"gn1_variants": variants})["gn1_variants"] == variants
+    paper_value = study.config("paper")["gn1_variants"]["GN1 +vertex"]
+    with pytest.raises(UsageError, match=re.escape(
+            f"gn1_variants.GN1 +vertex must be a list (paper has {paper_value!r}), got 'jet'.")):
+        study.config("quick", {"gn1_variants.GN1 +vertex": "jet"})
+    with pytest.raises(UsageError, match=r"'gn1_variants\.GN1 mine' is not a setting"):
+        study.config("quick", {"gn1_variants": {"GN1 mine": ["jet"]}})
 
 
 def test_null_defaults_and_empty_mappings_take_any_value():

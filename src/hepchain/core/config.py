@@ -157,12 +157,35 @@ def _show(value: Any, limit: int = 60) -> str:
 
 
 @dataclass(frozen=True)
-class _Preset:
-    """The preset overrides are checked against, and where it comes from (for messages)."""
+class _Reference:
+    """What overrides of ``preset`` are checked against: its values first, then those of the
+    study's other presets (so quick takes a key only paper has, e.g. a named variant)."""
 
     study: str
-    name: str
-    config: Mapping[str, Any]
+    preset: str
+    presets: Mapping[str, Mapping[str, Any]]
+
+    def lookup(self, parts: list[str]) -> tuple[str, Any]:
+        """(preset, value) of the dotted key ``parts``; None as the value below an empty
+        mapping, which takes any key and value."""
+        for name in (self.preset, *(p for p in self.presets if p != self.preset)):
+            node: Any = self.presets[name]
+            for depth, part in enumerate(parts):
+                if isinstance(node, Mapping) and not node and depth:
+                    return name, None
+                if not isinstance(node, Mapping) or part not in node:
+                    break
+                node = node[part]
+            else:
+                return name, node
+        raise self.unknown(".".join(parts))
+
+    def unknown(self, key: str) -> UsageError:
+        known = list(dict.fromkeys(k for cfg in self.presets.values() for k in _all_keys(cfg)))
+        close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+        hint = (f"closest: {', '.join(repr(k) for k in close)}" if close else
+                f"`hepchain {self.study} settings --preset {self.preset}` lists them all")
+        return UsageError(f"{key!r} is not a setting of {self.study}/{self.preset}; {hint}.")
 
 
 def _all_keys(config: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -174,74 +197,51 @@ def _all_keys(config: Mapping[str, Any], prefix: str = "") -> list[str]:
     return keys
 
 
-def _unknown(key: str, preset: _Preset) -> UsageError:
-    close = difflib.get_close_matches(key, _all_keys(preset.config), n=3, cutoff=0.6)
-    hint = (f"closest: {', '.join(repr(k) for k in close)}" if close else
-            f"`hepchain {preset.study} settings --preset {preset.name}` lists them all")
-    return UsageError(f"{key!r} is not a setting of {preset.study}/{preset.name}; {hint}.")
-
-
-def _bad_type(key: str, value: Any, default: Any, preset: _Preset, words: str) -> UsageError:
-    return UsageError(f"{key} must be {words} ({preset.name} has {_show(default)}), "
-                      f"got {_show(value)}.")
-
-
-def _check(key: str, value: Any, default: Any, preset: _Preset) -> None:
-    """Refuse ``value`` for setting ``key`` unless it has the type of ``default``, the
-    preset's value: bool only for bool; int for int; int or float for float; str for str; a
-    list for a list (with the element type of a non-empty homogeneous default list); a mapping
-    for a mapping, checked key by key (an empty default mapping takes any); anything for null."""
+def _check(parts: list[str], value: Any, reference: _Reference) -> None:
+    """Refuse ``value`` for the dotted key ``parts`` unless it has the type of the value it
+    replaces: bool only for bool; int for int; int or float for float; str for str; a list
+    for a list (with the element type of a non-empty homogeneous default list); a mapping for
+    a mapping, checked key by key; anything for null."""
+    preset, default = reference.lookup(parts)
     if default is None:
         return
-    kind = _kind(default)
+    key, kind = ".".join(parts), _kind(default)
+
+    def refuse(words: str) -> UsageError:
+        return UsageError(f"{key} must be {words} ({preset} has {_show(default)}), "
+                          f"got {_show(value)}.")
+
     if not _fits(value, kind):
-        raise _bad_type(key, value, default, preset, _KIND_NAMES.get(kind, (f"a {kind}",))[0])
-    if kind == "list" and default:
-        element = _element_kind(default)
-        if element and not all(_fits(item, element) for item in value):
-            plural = _KIND_NAMES.get(element, (None, f"{element} values"))[1]
-            raise _bad_type(key, value, default, preset, f"a list of {plural}")
-    if kind == "mapping" and default:
+        raise refuse(_KIND_NAMES.get(kind, (f"a {kind}",))[0])
+    element = _element_kind(default) if kind == "list" and default else None
+    if element and not all(_fits(item, element) for item in value):
+        raise refuse(f"a list of {_KIND_NAMES.get(element, ('', f'{element} values'))[1]}")
+    if kind == "mapping":
         for sub, sub_value in value.items():
-            dotted = f"{key}.{sub}"
-            if sub not in default:
-                raise _unknown(dotted, preset)
-            _check(dotted, sub_value, default[sub], preset)
-
-
-def _set(config: dict[str, Any], key: str, value: Any, preset: _Preset) -> None:
-    """Set dotted ``key`` of ``config`` to ``value`` once it is checked against the preset."""
-    parts = key.split(".")
-    default: Any = preset.config
-    for depth, part in enumerate(parts, start=1):
-        if not isinstance(default, Mapping) or part not in default:
-            raise _unknown(key, preset)
-        default = default[part]
-        if isinstance(default, Mapping) and not default and depth < len(parts):
-            default = None  # below an empty mapping any key takes any value
-            break
-    _check(key, value, default, preset)
-    block = config
-    for part in parts[:-1]:
-        if not isinstance(block.get(part), dict):
-            block[part] = {}
-        block = block[part]
-    block[parts[-1]] = copy.deepcopy(value)
+            _check([*parts, str(sub)], sub_value, reference)
 
 
 def preset_config(presets: Mapping[str, Mapping[str, Any]], preset: str,
                   overrides: Mapping[str, Any] | None = None, *, study: str) -> dict[str, Any]:
     """The config of ``preset`` with ``overrides`` (dotted key -> value) applied in order.
 
-    ``{"train.epochs": 3}`` changes one setting and keeps the rest; a key whose preset value
-    is a mapping takes a mapping, which replaces that whole block. Unknown keys and values
-    of the wrong type are refused with one sentence (:class:`UsageError`).
+    ``{"train.epochs": 3}`` changes one setting and keeps the rest; a key whose value is a
+    mapping takes a mapping, which replaces that whole block. A key must be a setting of one
+    of the study's presets and its value must have the type of that setting in ``preset``
+    (else in the first preset that has it); otherwise one sentence (:class:`UsageError`).
     """
     if preset not in presets:
         raise UsageError(f"Study {study!r} has no preset {preset!r}; choose one of "
                          f"{sorted(presets)}.")
-    reference = _Preset(study, preset, presets[preset])
+    reference = _Reference(study, preset, presets)
     config = copy.deepcopy(dict(presets[preset]))
     for key, value in (overrides or {}).items():
-        _set(config, key, value, reference)
+        parts = key.split(".")
+        _check(parts, value, reference)
+        block = config
+        for part in parts[:-1]:
+            if not isinstance(block.get(part), dict):
+                block[part] = {}
+            block = block[part]
+        block[parts[-1]] = copy.deepcopy(value)
     return config
