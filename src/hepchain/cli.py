@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -12,7 +13,9 @@ from typing import Any
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from hepchain.core.errors import HepchainError, UsageError
 
@@ -22,15 +25,37 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Machine learning for every link of a particle-physics experiment.")
 
 
+class _CliValueLoader(yaml.SafeLoader):
+    """YAML as users type it on a command line: ``1e-3`` is a float too (YAML 1.2)."""
+
+
+_CliValueLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"))
+
+
 def parse_sets(pairs: list[str] | None) -> dict[str, Any]:
-    """``["epochs=3", "lr=1e-3"]`` -> ``{"epochs": 3, "lr": 0.001}`` (values read as YAML)."""
+    """``["train.epochs=3", "lr=1e-3"]`` -> ``{"train.epochs": 3, "lr": 0.001}``: each value is
+    read as YAML; keys are kept as given (dotted study settings, or flat process options)."""
     out: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise UsageError(f"--set expects key=value, got {pair!r}.")
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.load(value, Loader=_CliValueLoader)  # a SafeLoader
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or "not valid YAML"
+            raise UsageError(f"--set {key.strip()}: {value!r} is not a YAML value "
+                             f"({problem}).") from None
     return out
+
+
+def _yaml_text(value: Any) -> str:
+    """``value`` as one line of YAML, the way ``--set`` reads it back."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**9, sort_keys=False).strip()
+    return text.removesuffix("\n...").strip()
 
 
 @app.command("list")
@@ -128,28 +153,27 @@ def generate(process: str = typer.Argument(..., help="Process / dataset name."),
 
 def _study_app(name: str, description: str) -> typer.Typer:
     sub = typer.Typer(help=description, no_args_is_help=True)
+    see = f"See `hepchain {name} settings` for every setting."
+    set_help = "Override a setting: dotted key=YAML value (train.epochs=3); repeatable."
 
-    @sub.command("run")
+    @sub.command("run", help=f"Run the study once and write results.json and figures. {see}")
     def run_cmd(preset: str = typer.Option("quick", help="quick or paper."),
                 workdir: Path | None = typer.Option(None, help="Run directory."),
                 seed: int = typer.Option(0, help="Random seed."),
-                set_: list[str] | None = typer.Option(None, "--set",
-                                                      help="Override a setting key=value.")) -> None:
-        """Run the study once and write results.json and figures."""
+                set_: list[str] | None = typer.Option(None, "--set", help=set_help)) -> None:
         from hepchain.core.study import run_study
 
         res = run_study(name, preset, workdir, seed=seed, overrides=parse_sets(set_))
         console.print(res.table())
         console.print(f"results: {Path(res.workdir) / 'results.json'}")
 
-    @sub.command("bench")
+    @sub.command("bench", help="Run several seeds, aggregate mean ± std, write results.json "
+                               f"and box plots. {see}")
     def bench_cmd(preset: str = typer.Option("paper", help="quick or paper."),
                   seeds: int = typer.Option(3, help="Number of seeds."),
                   jobs: int = typer.Option(1, help="Seeds run at a time (processes)."),
                   workdir: Path | None = typer.Option(None, help="Bench directory."),
-                  set_: list[str] | None = typer.Option(None, "--set",
-                                                        help="Override a setting key=value.")) -> None:
-        """Run several seeds, aggregate mean ± std, write results.json and box plots."""
+                  set_: list[str] | None = typer.Option(None, "--set", help=set_help)) -> None:
         from hepchain.core.study import bench_study
 
         res = bench_study(name, preset, workdir, seeds=seeds, overrides=parse_sets(set_),
@@ -157,18 +181,48 @@ def _study_app(name: str, description: str) -> typer.Typer:
         console.print(res.table())
         console.print(f"results: {Path(res.workdir) / 'results.json'}")
 
+    @sub.command("settings")
+    def settings_cmd(preset: str = typer.Option("quick", help="The preset to show."),
+                     set_: list[str] | None = typer.Option(
+                         None, "--set", help="Show the settings with this override applied "
+                                             "(checked as run does).")) -> None:
+        """Print every setting (dotted key), its value, the presets that change it and its
+        meaning."""
+        from hepchain.core import config
+
+        if config.has_config_file(name):
+            presets, meanings = config.load_presets(name), config.load_help(name)
+        else:  # a study whose presets are code, not configs/<name>.yaml: values only
+            from hepchain.core.study import get_study
+
+            presets, meanings = get_study(name).presets(), {}
+        chosen = config.preset_config(presets, preset, parse_sets(set_), study=name)
+        base = config.leaves(presets[config.BASE_PRESET])
+        others = {p: config.leaves(cfg) for p, cfg in presets.items() if p != config.BASE_PRESET}
+        table = Table(title=f"{name} settings, preset {preset}")
+        for col in ("setting", "value", f"≠ {config.BASE_PRESET} in", "meaning"):
+            table.add_column(col)
+        missing = object()
+        for key, value in config.leaves(chosen).items():
+            differ = [p for p, flat in others.items()
+                      if flat.get(key, missing) != base.get(key, missing)]
+            table.add_row(key, Text(_yaml_text(value)), ", ".join(differ),
+                          Text(config.meaning(meanings, key)))
+        console.print(table)
+
     return sub
 
 
 def build_app(argv: list[str]) -> typer.Typer:
     """Attach one sub-app per registered study; study-specific verbs are loaded only for the
-    study named on the command line, so other studies' dependencies stay unimported."""
+    study named on the command line (and not for its ``settings``), so other studies'
+    dependencies stay unimported."""
     from hepchain.core.study import get_study
     from hepchain.studies import REGISTRY
 
     for name in REGISTRY:
-        sub = _study_app(name, f"Study {name!r}: run, bench and its own verbs.")
-        if argv[:1] == [name]:
+        sub = _study_app(name, f"Study {name!r}: run, bench, settings and its own verbs.")
+        if argv[:1] == [name] and argv[1:2] != ["settings"]:  # settings stays light
             get_study(name).add_commands(sub)
         app.add_typer(sub, name=name)
     return app
@@ -189,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     except HepchainError as exc:
         if os.environ.get("HEPCHAIN_DEBUG"):
             raise
-        err_console.print(f"[bold red]error:[/bold red] {exc}")
+        err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/bold red]")

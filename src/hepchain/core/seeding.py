@@ -6,11 +6,12 @@ import hashlib
 import random
 
 import numpy as np
-import torch
 
 
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's global RNGs."""
+    import torch  # here, so the CLI and ``import hepchain`` stay light until a run starts
+
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - third-party code uses the global RNG
     torch.manual_seed(seed)

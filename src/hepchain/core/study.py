@@ -1,7 +1,8 @@
 """Studies: registration, presets (config as data) and the generic run / bench drivers.
 
 A study is one system of the seed documents. It subclasses :class:`Study`, keeps its presets
-in ``hepchain/configs/<name>.yaml`` (top-level keys ``quick`` and ``paper``) and is listed in
+in ``hepchain/configs/<name>.yaml`` (``quick`` complete, ``paper`` only what differs; see
+:mod:`hepchain.core.config`) and is listed in
 :data:`hepchain.studies.REGISTRY`::
 
     class IPKnobStudy(Study):
@@ -17,23 +18,21 @@ The drivers here add provenance, write ``results.json`` and the figures, and agg
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import json
 from abc import ABC, abstractmethod
-from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import yaml
 
-from hepchain.core.errors import UsageError
+from hepchain.core.config import load_presets, preset_config
+from hepchain.core.errors import HepchainError, UsageError
 from hepchain.core.provenance import ProvenanceRecorder
 from hepchain.core.result import Metric, Result
 from hepchain.core.seeding import seed_everything
-
-PRESETS = ("quick", "paper")
 
 
 class Study(ABC):
@@ -44,26 +43,15 @@ class Study(ABC):
     seed_doc: ClassVar[str]
 
     def presets(self) -> dict[str, dict[str, Any]]:
-        """All presets of this study, read from ``configs/<name>.yaml``."""
-        text = resources.files("hepchain.configs").joinpath(f"{self.name}.yaml").read_text()
-        data = yaml.safe_load(text) or {}
-        return {k: dict(v or {}) for k, v in data.items()}
+        """All presets of this study, read from ``configs/<name>.yaml`` (``paper`` and any other
+        preset overlaid on ``quick``; see :mod:`hepchain.core.config`)."""
+        return load_presets(self.name)
 
     def config(self, preset: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The config of ``preset`` with ``overrides`` applied (unknown keys are refused)."""
-        presets = self.presets()
-        if preset not in presets:
-            raise UsageError(
-                f"Study {self.name!r} has no preset {preset!r}; choose one of {sorted(presets)}."
-            )
-        cfg = dict(presets[preset])
-        for key, value in (overrides or {}).items():
-            if key not in cfg:
-                raise UsageError(
-                    f"{key!r} is not a setting of {self.name}/{preset}; known: {sorted(cfg)}."
-                )
-            cfg[key] = value
-        return cfg
+        """The config of ``preset`` with ``overrides`` applied: dotted keys change one setting
+        (``{"train.epochs": 3}``), a mapping replaces a block; unknown keys and wrong types are
+        refused with a UsageError."""
+        return preset_config(self.presets(), preset, overrides, study=self.name)
 
     @abstractmethod
     def run(self, config: dict[str, Any], workdir: Path, seed: int) -> Result:
@@ -99,18 +87,27 @@ def run_study(name: str, preset: str = "quick", workdir: str | Path | None = Non
     """Run one study preset, record provenance and write ``results.json`` in ``workdir``.
 
     ``workdir`` defaults to ``runs/<study>/<preset>``. Every global RNG is seeded with
-    ``seed`` first. A run that fails leaves no ``results.json`` behind.
+    ``seed`` first. A run that fails leaves no ``results.json`` behind; bad settings are
+    refused before the workdir is made, and a user error raised by the study before it wrote
+    anything removes the directories this call made.
     """
     study = get_study(name)
     cfg = study.config(preset, overrides)
     wd = Path(workdir) if workdir is not None else Path("runs") / name / preset
+    made = [d for d in (wd, *wd.parents) if not d.exists()]  # deepest first
     wd.mkdir(parents=True, exist_ok=True)
     stale = wd / "results.json"
     if stale.exists():
         stale.unlink()
     seed_everything(seed)
-    with ProvenanceRecorder({"preset": preset, "seed": seed, **cfg}, seeds=[seed]) as rec:
-        result = study.run(cfg, wd, seed)
+    try:
+        with ProvenanceRecorder({"preset": preset, "seed": seed, **cfg}, seeds=[seed]) as rec:
+            result = study.run(cfg, wd, seed)
+    except HepchainError:
+        for directory in made:  # a user error before anything was written leaves no workdir
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        raise
     result.study, result.preset, result.workdir = name, preset, str(wd)
     prov = rec.provenance
     prov.datasets = result.provenance.datasets or prov.datasets
@@ -166,7 +163,7 @@ def bench_study(name: str, preset: str = "paper", workdir: str | Path | None = N
     if seeds < 1 or jobs < 1:
         raise UsageError(f"--seeds and --jobs must be at least 1, got {seeds} and {jobs}.")
     wd = Path(workdir) if workdir is not None else Path("runs") / name / f"{preset}-bench"
-    get_study(name)  # unknown study: one clear error before any process starts
+    get_study(name).config(preset, overrides)  # bad study/settings: fail before any process
     tasks = [(name, _registry()[name], preset, wd / f"seed{s}", s, overrides)
              for s in range(seeds)]
     with LocalExecutor(min(jobs, seeds)) as ex:
