@@ -12,9 +12,9 @@ normalised options), the process, the event count, the seed and the shard size, 
 ``<root>/<process>-<n_events>-s<seed>-<key[:10]>``. The root is the ``root`` argument, else
 the ``HEPCHAIN_DATA`` environment variable, else ``data/`` relative to the working directory.
 
-Beside the manifest, ``cache.json`` records the key, the request, the creation date and the
-generation cost [s], written once by the run that generated every shard (a resumed or
-externally made dataset has an unknown cost: NaN). A dataset whose manifest does not match
+Beside the manifest, ``cache.json`` records the key, the request, the date and the generation
+cost [s] when the dataset is complete: measured by the run that generated every shard, and
+unknown (NaN) for a resumed dataset or one made outside the cache. A dataset whose manifest does not match
 the request (settings, event count, seed or shard size) is deleted and regenerated, never
 reused; an interrupted generation resumes from its complete shards.
 """
@@ -129,12 +129,17 @@ def _mismatch(manifest: Manifest, request: dict[str, Any]) -> str | None:
     return None
 
 
+def _lock_file(directory: Path) -> Path:
+    locks = directory.parent / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    return locks / directory.name
+
+
 @contextmanager
 def _locked(directory: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``directory`` so that two processes asking for the same
     dataset (parallel seeds, two studies) generate it once."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    with open(directory.with_name(directory.name + ".lock"), "a") as fh:
+    with open(_lock_file(directory), "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -167,19 +172,15 @@ def cached_dataset(process: str, *, n_events: int, seed: int,
         if old is not None and old.complete:
             return CachedDataset(key, path, old, _cost(path))
         fresh = old is None or not old.shards
-        info = _read_info(path)
-        if not info or info.get("key") != key:
-            _write_info(path, {"key": key, "request": request, "options": opts,
-                               "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                               "generation_s": None})
         t0 = time.perf_counter()
         with make_executor(workers, scheduler) as ex:
             manifest = module.produce(process, path, n_events=int(n_events), seed=int(seed),
                                       executor=ex, shard_size=request["shard_size"],
                                       options=opts, progress=progress)
-        if fresh:
-            _write_info(path, {**_read_info(path), "generation_s":
-                               round(time.perf_counter() - t0, 3)})
+        seconds = round(time.perf_counter() - t0, 3) if fresh else None
+        _write_info(path, {"key": key, "request": request, "options": opts,
+                           "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                           "generation_s": seconds})
         return CachedDataset(key, path, manifest, _cost(path))
 
 
@@ -230,7 +231,7 @@ def remove_entry(query: str, root: str | Path | None = None) -> CacheEntry:
     entry = hits[0]
     try:
         shutil.rmtree(entry.path)
-        entry.path.with_name(entry.name + ".lock").unlink(missing_ok=True)
+        _lock_file(entry.path).unlink(missing_ok=True)
     except OSError as exc:
         raise DataError(f"Cannot remove {entry.path} ({exc.strerror}).") from exc
     return entry
