@@ -225,9 +225,10 @@ def remove_entry(query: str, root: str | Path | None = None) -> CacheEntry:
     hits = [e for e in entries if query and (e.key.startswith(query)
                                              or e.name.startswith(query))]
     if len(hits) != 1:
-        problem = "matches no" if not hits else f"matches {len(hits)}"
-        raise UsageError(f"{query!r} {problem} cached dataset in {data_root(root)}; give a "
-                         "unique key prefix or directory name from `hepchain data ls`.")
+        problem = "matches no cached dataset" if not hits else \
+            f"matches {len(hits)} cached datasets"
+        raise UsageError(f"{query!r} {problem} in {data_root(root)}; give a unique key prefix "
+                         "or directory name from `hepchain data ls`.")
     entry = hits[0]
     try:
         shutil.rmtree(entry.path)
