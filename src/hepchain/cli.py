@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     except HepchainError as exc:
         if os.environ.get("HEPCHAIN_DEBUG"):
             raise
-        err_console.print(f"[bold red]error:[/bold red] {exc}")
+        err_console.print(f"[bold red]error:[/bold red] {exc}", soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/bold red]")
