@@ -83,6 +83,16 @@ def test_a_complete_dataset_with_another_manifest_is_regenerated(tmp_path, capsy
     assert again.generation_s > 0  # measured again by the run that regenerated it
 
 
+def test_an_unreadable_manifest_is_listed_and_regenerated(tmp_path, capsys):
+    first = get(tmp_path)
+    (first.path / MANIFEST).write_text("{not json")
+    [entry] = list_entries(tmp_path)
+    assert (entry.key, entry.process, entry.complete) == (first.key, "ecal_fixed", False)
+    again = get(tmp_path)
+    assert "unreadable manifest" in capsys.readouterr().err
+    assert again.manifest.complete and list_entries(tmp_path)[0].complete
+
+
 def test_btag_loader_never_reuses_events_of_other_options(tmp_path, capsys):
     """The former stale-jets bug: ``reco/btag/data.py`` keyed its cache by process, event
     count and seed only, so events made with other options (or an edited manifest) came back."""

@@ -84,18 +84,14 @@ def normalise_options(options: dict[str, Any] | None) -> dict[str, Any]:
     return json.loads(json.dumps(out, sort_keys=True))
 
 
-def _producer(process: str) -> Any:
-    from hepchain.producers import find_producer
-
-    return find_producer(process)
-
-
 def _request(process: str, n_events: int, seed: int, options: dict[str, Any],
              shard_size: int | None) -> tuple[dict[str, Any], Any]:
     """The keyed request (JSON-normal) and the producer module."""
+    from hepchain.producers import find_producer
+
     if int(n_events) < 1:
         raise UsageError(f"The event count of {process} must be at least 1, got {n_events}.")
-    module = _producer(process)
+    module = find_producer(process)
     settings = getattr(module, "shard_settings", None)
     request = {"producer": module.__name__, "process": process, "n_events": int(n_events),
                "seed": int(seed),
@@ -135,6 +131,17 @@ def _lock_file(directory: Path) -> Path:
     return locks / directory.name
 
 
+def _existing(path: Path, request: dict[str, Any]) -> tuple[Manifest | None, str | None]:
+    """The manifest already at ``path`` (None if none) and why it cannot serve ``request``."""
+    if not (path / MANIFEST).is_file():
+        return None, None
+    try:
+        manifest = Manifest.load(path)
+    except DataError:
+        return None, "an unreadable manifest"
+    return manifest, _mismatch(manifest, request)
+
+
 @contextmanager
 def _locked(directory: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``directory`` so that two processes asking for the same
@@ -162,8 +169,7 @@ def cached_dataset(process: str, *, n_events: int, seed: int,
     key = _digest(request)
     path = data_root(root) / f"{process}-{int(n_events)}-s{int(seed)}-{key[:10]}"
     with _locked(path):
-        old = Manifest.load(path) if (path / MANIFEST).is_file() else None
-        reason = _mismatch(old, request) if old is not None else None
+        old, reason = _existing(path, request)
         if reason is not None:
             console.print(f"[yellow]cache:[/yellow] {path} holds a dataset with {reason}; "
                           "deleting and regenerating it.")
@@ -209,11 +215,18 @@ def list_entries(root: str | Path | None = None) -> list[CacheEntry]:
         return []
     entries = []
     for path in sorted(p for p in base.iterdir() if (p / MANIFEST).is_file()):
-        manifest = Manifest.load(path)
         info = _read_info(path)
+        request = info.get("request", {})
+        try:
+            manifest = Manifest.load(path)
+        except DataError:  # listed (and removable) even when its manifest is unreadable
+            manifest = Manifest(name=request.get("process", "?"), generator="?", format="?",
+                                settings={}, seed=request.get("seed", -1),
+                                n_events=request.get("n_events", 0), shard_size=0)
         entries.append(CacheEntry(
-            name=path.name, path=path, key=info.get("key", ""), process=manifest.name,
-            n_events=manifest.n_events, seed=manifest.seed, options=info.get("options", {}),
+            name=path.name, path=path, key=info.get("key", ""),
+            process=request.get("process", manifest.name), n_events=manifest.n_events,
+            seed=manifest.seed, options=info.get("options", {}),
             bytes=sum(f.stat().st_size for f in path.iterdir() if f.is_file()),
             generation_s=_cost(path), complete=manifest.complete))
     return entries
