@@ -180,3 +180,18 @@ def test_data_ls_and_rm(tmp_path, monkeypatch, capsys):
     assert [e.key for e in list_entries(tmp_path)] == [two.key]
     assert run_cli(["data", "rm", two.path.name]) == 0
     assert list_entries(tmp_path) == []
+
+
+def test_structured_options_of_a_producer_with_preset_defaults(tmp_path):
+    """``ipknob_scans`` takes mappings/lists as options, over the ipknob quick preset."""
+    from hepchain.accelerator.ipknob.dataset import read_scans
+    from hepchain.core.study import get_study
+
+    preset = get_study("ipknob").config("quick")["simulation"]
+    assert cache_key("ipknob_scans", n_events=4, seed=1, options=preset) == cache_key(
+        "ipknob_scans", n_events=4, seed=1)
+    ds = cached_dataset("ipknob_scans", n_events=4, seed=1, options={"knobs": ["LER_R1"]},
+                        root=tmp_path, progress=False)
+    assert {scan["knob"] for scan in read_scans(ds.path)} == {"LER_R1"}
+    with pytest.raises(UsageError, match="has no setting"):
+        cache_key("ipknob_scans", n_events=4, seed=1, options={"knob": ["LER_R1"]})
