@@ -11,7 +11,7 @@ import pytest
 
 from hepchain.calo import produce as calo
 from hepchain.cli import main
-from hepchain.core.cache import cache_key, cached_dataset, list_entries
+from hepchain.core.cache import cache_key, cached_dataset, find_cached, list_entries
 from hepchain.core.dataset import MANIFEST, Manifest
 from hepchain.core.errors import UsageError
 
@@ -31,7 +31,9 @@ def forbid_generation(monkeypatch):
 
 
 def test_same_request_reuses_the_dataset_and_reports_its_original_cost(tmp_path, monkeypatch):
+    assert find_cached("ecal_fixed", **REQUEST, root=tmp_path) is None
     first = get(tmp_path)
+    assert find_cached("ecal_fixed", **REQUEST, root=tmp_path) == first
     assert first.path.parent == tmp_path
     assert first.path.name == f"ecal_fixed-8-s1-{first.key[:10]}"
     assert first.manifest.complete and first.generation_s > 0

@@ -28,6 +28,7 @@ from hepchain.analysis import features, flows, massfit, plots
 from hepchain.analysis.classifier import auc_two_samples
 from hepchain.analysis.samples import cached_spec, make_sample
 from hepchain.core import metrics
+from hepchain.core.cache import find_cached
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Result
 from hepchain.core.study import Study
@@ -63,11 +64,14 @@ def load_points(config: dict[str, Any], points: list[tuple[float, float]],
 
     d = config["data"]
     specs = [point_spec(config, mx, my, events) for mx, my in points]
-    jobs = [(s, d["seed"], d.get("shard_size")) for s in specs]
-    with make_executor(workers=min(int(d.get("workers", 1)), len(jobs))) as ex:
-        for _ in track(ex.map(_generate_point, jobs), f"{len(jobs)} mass points (cached or "
-                       "generated)", total=len(jobs)):
-            pass
+    pending = [(s, d["seed"], d.get("shard_size")) for s in specs
+               if find_cached(s["process"], n_events=s["events"], seed=d["seed"],
+                              options=s["options"], shard_size=d.get("shard_size")) is None]
+    if pending:
+        with make_executor(workers=min(int(d.get("workers", 1)), len(pending))) as ex:
+            for _ in track(ex.map(_generate_point, pending), f"generating {len(pending)} "
+                           "mass points", total=len(pending)):
+                pass
     out, seconds, manifests = {}, [], []
     for (mx, my), spec in zip(points, specs, strict=True):
         sample = make_sample(spec, d["seed"], 1, config["selection"], 1, d.get("shard_size"))

@@ -154,6 +154,26 @@ def _locked(directory: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _place(request: dict[str, Any], root: str | Path | None) -> tuple[str, Path]:
+    """(key, directory) of ``request``."""
+    key = _digest(request)
+    name = f"{request['process']}-{request['n_events']}-s{request['seed']}-{key[:10]}"
+    return key, data_root(root) / name
+
+
+def find_cached(process: str, *, n_events: int, seed: int,
+                options: dict[str, Any] | None = None, shard_size: int | None = None,
+                root: str | Path | None = None) -> CachedDataset | None:
+    """The complete cached dataset that :func:`cached_dataset` would reuse for this request,
+    or None (nothing is generated)."""
+    request, _ = _request(process, n_events, seed, normalise_options(options), shard_size)
+    key, path = _place(request, root)
+    manifest, reason = _existing(path, request)
+    if manifest is None or reason is not None or not manifest.complete:
+        return None
+    return CachedDataset(key, path, manifest, _cost(path))
+
+
 def cached_dataset(process: str, *, n_events: int, seed: int,
                    options: dict[str, Any] | None = None, shard_size: int | None = None,
                    workers: int = 1, scheduler: str | None = None,
@@ -166,8 +186,7 @@ def cached_dataset(process: str, *, n_events: int, seed: int,
 
     opts = normalise_options(options)
     request, module = _request(process, n_events, seed, opts, shard_size)
-    key = _digest(request)
-    path = data_root(root) / f"{process}-{int(n_events)}-s{int(seed)}-{key[:10]}"
+    key, path = _place(request, root)
     with _locked(path):
         old, reason = _existing(path, request)
         if reason is not None:
