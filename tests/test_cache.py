@@ -140,6 +140,23 @@ def test_a_dataset_made_outside_the_cache_has_unknown_cost(tmp_path, monkeypatch
     assert math.isnan(get(tmp_path).generation_s)
 
 
+def test_a_request_waits_while_another_process_generates_the_same_dataset(tmp_path):
+    """Parallel seeds (``bench --jobs``) asking for one dataset generate it once."""
+    import threading
+
+    from hepchain.core.cache import _locked
+
+    path = tmp_path / f"ecal_fixed-8-s1-{cache_key('ecal_fixed', **REQUEST)[:10]}"
+    got = []
+    with _locked(path):  # as if another process were generating it
+        waiting = threading.Thread(target=lambda: got.append(get(tmp_path)))
+        waiting.start()
+        waiting.join(timeout=1.0)
+        assert waiting.is_alive() and not path.exists()
+    waiting.join(timeout=60)
+    assert got and got[0].path == path and got[0].manifest.complete
+
+
 def test_root_argument_then_hepchain_data_then_data_in_the_cwd(tmp_path, monkeypatch):
     monkeypatch.setenv("HEPCHAIN_DATA", str(tmp_path / "env"))
     assert get(None).path.parent == tmp_path / "env"
