@@ -7,16 +7,18 @@
     ds.generation_s            # wall seconds of the run that generated it (NaN if unknown)
 
 A dataset is keyed by the sha256 of its producer (module name and, when the producer exposes
-``shard_settings``, its full generator settings, which contain the options; otherwise the
-normalised options), the process, the event count, the seed and the shard size, and lives in
+``shard_settings``, its full validated generator settings, which contain the options, so that
+``mx=500`` and ``mx="500.0"`` share a dataset; otherwise the normalised options), the process,
+the event count, the seed and the shard size, and lives in
 ``<root>/<process>-<n_events>-s<seed>-<key[:10]>``. The root is the ``root`` argument, else
 the ``HEPCHAIN_DATA`` environment variable, else ``data/`` relative to the working directory.
 
 Beside the manifest, ``cache.json`` records the key, the request, the date and the generation
 cost [s] when the dataset is complete: measured by the run that generated every shard, and
-unknown (NaN) for a resumed dataset or one made outside the cache. A dataset whose manifest does not match
-the request (settings, event count, seed or shard size) is deleted and regenerated, never
-reused; an interrupted generation resumes from its complete shards.
+unknown (NaN) for a resumed dataset or one made outside the cache. A dataset whose manifest
+does not match the request (settings, event count, seed or shard size) is deleted and
+regenerated, never reused; an interrupted generation resumes from its complete shards. A
+per-dataset file lock (``<root>/.locks/``) makes concurrent requests generate it once.
 """
 
 from __future__ import annotations
