@@ -50,6 +50,13 @@ def test_option_event_count_seed_or_shard_size_change_the_key(change):
     assert cache_key("ecal_fixed", **{**REQUEST, **change}) != cache_key("ecal_fixed", **REQUEST)
 
 
+def test_equivalent_spellings_of_an_option_share_the_key():
+    """Keyed by the producer's validated settings: two studies writing 2 and "2.0" share."""
+    spread = [cache_key("ecal_fixed", **{**REQUEST, "options": {**OPTIONS, "spread": v}})
+              for v in (2, "2.0", 2.5)]
+    assert spread[0] == spread[1] != spread[2]
+
+
 def test_a_changed_producer_default_changes_the_key(monkeypatch):
     before = cache_key("ecal_fixed", **REQUEST)
     monkeypatch.setitem(calo.DEFAULTS, "spread", 3.0)  # a new generator default, same options
