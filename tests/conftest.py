@@ -18,3 +18,11 @@ def toy_study(monkeypatch):
 
     monkeypatch.setattr(studies, "REGISTRY", {"toy": "_helpers:ToyStudy"})
     return "toy"
+
+
+@pytest.fixture(autouse=True)
+def dataset_cache(tmp_path, monkeypatch):
+    """Every test's dataset cache is its own ``tmp_path/data`` (never the repository's
+    ``data/``); module-scoped fixtures that generate set ``HEPCHAIN_DATA`` themselves."""
+    monkeypatch.setenv("HEPCHAIN_DATA", str(tmp_path / "data"))
+    return tmp_path / "data"

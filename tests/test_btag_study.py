@@ -16,8 +16,7 @@ def tiny_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("btag")
     cfg = get_study("btag").config("quick")
     overrides = {
-        "data": {**cfg["data"], "n_events": 160, "workers": 1, "shard_size": 80,
-                 "cache": str(root / "data")},
+        "data": {**cfg["data"], "n_events": 160, "workers": 1, "shard_size": 80},
         "gn1": {"dim": 16, "heads": 2, "layers": 1},
         "deepsets": {"phi": [16], "latent": 16, "rho": [16]},
         "xgboost": {"n_estimators": 20, "max_depth": 3, "n_jobs": 1},
@@ -25,7 +24,9 @@ def tiny_run(tmp_path_factory):
         "train_dl1": {"epochs": 3, "threads": 1, "progress": False},
         "onnx": False,
     }
-    return run_study("btag", "quick", root / "run", seed=0, overrides=overrides), root / "run"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HEPCHAIN_DATA", str(root / "data"))
+        return run_study("btag", "quick", root / "run", seed=0, overrides=overrides), root / "run"
 
 
 def test_study_runs_on_generated_ttbar(tiny_run):

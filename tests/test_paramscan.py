@@ -88,19 +88,6 @@ def test_mc_grids_nest_and_keep_the_box():
         mc_grid_points(lo, hi, [1, 4])
 
 
-def test_generation_cost_is_recorded_once_and_unknown_when_made_elsewhere(tmp_path):
-    from hepchain.analysis.samples import dataset_path, generate, make_sample
-
-    spec = {"process": "wprime_xy", "events": 12, "options": {"mx": 400.0, "my": 120.0}}
-    sel = {"pt_min": 1000.0, "eta_max": 2.5}
-    first = make_sample(spec, tmp_path, 3, 1, sel, 1, None)
-    again = make_sample(spec, tmp_path, 3, 1, sel, 1, None)
-    assert first.generation_s > 0.1 and again.generation_s == first.generation_s  # not reuse time
-    other = {**spec, "options": {"mx": 450.0, "my": 120.0}}
-    generate("wprime_xy", dataset_path(tmp_path, other, 3, None), 12, 3, other["options"])
-    assert np.isnan(make_sample(other, tmp_path, 3, 1, sel, 1, None).generation_s)
-
-
 @pytest.mark.parametrize(("override", "message"),
                          [({"scan_bins": 12}, "scan_bins must be a list"),
                           ({"mc_grids": [{"points": 5}]}, "mc_grids must be a list"),

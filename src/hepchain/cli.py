@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -151,6 +152,43 @@ def generate(process: str = typer.Argument(..., help="Process / dataset name."),
     console.print(f"{manifest.n_written} events in {len(manifest.shards)} shards -> {out}")
 
 
+data_app = typer.Typer(help="Show and remove the cached datasets (root: --root, else "
+                       "$HEPCHAIN_DATA, else data/).", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+ROOT_OPTION = typer.Option(None, "--root", help="Cache root (default $HEPCHAIN_DATA or data/).")
+
+
+@data_app.command("ls")
+def data_ls(root: Path | None = ROOT_OPTION) -> None:
+    """List the cached datasets with their settings, size and generation cost."""
+    from hepchain.core.cache import data_root, list_entries
+
+    entries = list_entries(root)
+    if not entries:
+        console.print(f"No cached datasets in {data_root(root)}.")
+        return
+    table = Table(title=f"cached datasets in {data_root(root)}")
+    for col in ("key", "process", "events", "seed", "options", "MB", "gen. s", "complete"):
+        table.add_column(col, no_wrap=True, overflow="ellipsis", min_width=len(col),
+                         max_width=60 if col == "options" else None)
+    for e in entries:
+        options = ", ".join(f"{k}={v}" for k, v in e.options.items()) or "-"
+        cost = "unknown" if math.isnan(e.generation_s) else f"{e.generation_s:.1f}"
+        table.add_row(e.key[:10] or e.name, e.process, str(e.n_events), str(e.seed), options,
+                      f"{e.bytes / 1e6:.2f}", cost, "yes" if e.complete else "no")
+    console.print(table)
+
+
+@data_app.command("rm")
+def data_rm(key: str = typer.Argument(..., help="Unique key prefix or directory name."),
+            root: Path | None = ROOT_OPTION) -> None:
+    """Remove one cached dataset."""
+    from hepchain.core.cache import remove_entry
+
+    entry = remove_entry(key, root)
+    console.print(f"removed {entry.path} ({entry.bytes / 1e6:.2f} MB)")
+
+
 def _study_app(name: str, description: str) -> typer.Typer:
     sub = typer.Typer(help=description, no_args_is_help=True)
     see = f"See `hepchain {name} settings` for every setting."
@@ -234,16 +272,16 @@ def main(argv: list[str] | None = None) -> None:
     try:
         from hepchain.studies import REGISTRY
 
-        builtin = {"list", "demo", "report", "generate", "--help", "-h"}
+        builtin = {"list", "demo", "report", "generate", "data", "--help", "-h"}
         if argv and not argv[0].startswith("-") and argv[0] not in builtin | set(REGISTRY):
             known = ", ".join(sorted(REGISTRY)) or "none registered yet"
             raise UsageError(f"Unknown study or command {argv[0]!r}; commands: list, demo, "
-                             f"report, generate; studies: {known}.")
+                             f"report, generate, data; studies: {known}.")
         build_app(argv)(args=argv, prog_name="hepchain")
     except HepchainError as exc:
         if os.environ.get("HEPCHAIN_DEBUG"):
             raise
-        err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
+        err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/bold red]")

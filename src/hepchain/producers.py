@@ -1,15 +1,24 @@
-"""Dataset producers behind ``hepchain generate``: modules that expose
+"""Dataset producers behind ``hepchain generate`` and :mod:`hepchain.core.cache`: modules that
+expose
 
-- ``PROCESSES: dict[str, str]`` — producible names and one-line descriptions, and
-- ``produce(name, out, *, n_events, seed, executor, shard_size=None, options=None) -> Manifest``
-  (``options`` are the ``--set key=value`` pairs, strings to be validated by the producer).
+- ``PROCESSES: dict[str, str]`` — producible names and one-line descriptions,
+- ``produce(name, out, *, n_events, seed, executor, shard_size=None, options=None,
+  progress=True) -> Manifest`` (``options`` are the ``--set key=value`` pairs: strings, or
+  mappings/lists for structured settings, validated by the producer), and, so that the cache
+  keys and checks datasets by their full generator settings,
+- ``shard_settings(name, options=None) -> dict`` (the validated settings written to the
+  manifest) and ``DEFAULT_SHARD_SIZE``.
 
 A new data producer adds its module path here.
 """
 
+from typing import Any
+
 PROVIDERS: list[str] = [
     "hepchain.collider.produce",
     "hepchain.calo.produce",
+    "hepchain.accelerator.ipknob.dataset",
+    "hepchain.accelerator.linac.oplog",
 ]
 
 
@@ -27,3 +36,19 @@ def find_producer(process: str):  # -> module with PROCESSES and produce()
         known.extend(module.PROCESSES)
     listing = ", ".join(sorted(known)) or "none registered yet"
     raise UsageError(f"Unknown process {process!r}; known processes: {listing}.")
+
+
+def merge_options(process: str, defaults: dict[str, Any],
+                  options: dict[str, Any] | None) -> dict[str, Any]:
+    """``defaults`` with each option replacing its whole top-level key; string values are read
+    as YAML (as ``--set`` gives them), unknown keys are a UsageError naming the known ones."""
+    import yaml
+
+    from hepchain.core.errors import UsageError
+
+    unknown = sorted(set(options or {}) - set(defaults))
+    if unknown:
+        raise UsageError(f"{process} has no setting(s) {unknown}; known: {sorted(defaults)}.")
+    parsed = {k: yaml.safe_load(v) if isinstance(v, str) else v
+              for k, v in (options or {}).items()}
+    return {**defaults, **parsed}

@@ -26,7 +26,7 @@ from hepchain.analysis import bump, detectors, features, plots
 from hepchain.analysis.classifier import auc_two_samples
 from hepchain.analysis.dijets import Dijets
 from hepchain.analysis.regions import Window, n_injected, split_indices
-from hepchain.analysis.samples import data_dir, load_lhco, make_sample, rng_for
+from hepchain.analysis.samples import load_lhco, make_sample, rng_for
 from hepchain.core import metrics, plotting
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Reference, Result
@@ -54,7 +54,7 @@ class Roles:
     n_injected: int
 
 
-def load_data(config: dict[str, Any], workdir: Path) -> tuple[dict[str, Dijets], list, dict]:
+def load_data(config: dict[str, Any]) -> tuple[dict[str, Dijets], list, dict]:
     """Dijets after the leading-jet selection per role (background, signal and, if
     configured, test_background), dataset manifests and generation costs [s]."""
     d = config["data"]
@@ -63,13 +63,12 @@ def load_data(config: dict[str, Any], workdir: Path) -> tuple[dict[str, Dijets],
         bkg, sig = load_lhco(d["lhco_file"], sel)
         return ({"background": bkg, "signal": sig},
                 [{"name": str(d["lhco_file"]), "generator": "LHCO R&D file"}], {})
-    root = data_dir(d, workdir)
     out, manifests, cost = {}, [], {}
     for role, label in (("background", 0), ("signal", 1), ("test_background", 0)):
         spec = d.get(role)
         if not spec:
             continue
-        sample = make_sample(spec, root, d["seed"], label, sel, d.get("workers", 1),
+        sample = make_sample(spec, d["seed"], label, sel, d.get("workers", 1),
                              d.get("shard_size"))
         out[role] = sample.jets
         manifests.append(sample.manifest)
@@ -225,7 +224,7 @@ class AnomalyStudy(Study):
         window = Window(**config["window"])
         validate(config)
         t0 = time.perf_counter()
-        samples, manifests, cost = load_data(config, workdir)
+        samples, manifests, cost = load_data(config)
         keep = lambda j: j[window.in_range(j.mjj() / 1000.0)]  # noqa: E731
         bkg, sig = keep(samples["background"]), keep(samples["signal"])
         test_bkg = samples.get("test_background")

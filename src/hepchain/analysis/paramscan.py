@@ -26,14 +26,9 @@ import numpy as np
 
 from hepchain.analysis import features, flows, massfit, plots
 from hepchain.analysis.classifier import auc_two_samples
-from hepchain.analysis.samples import (
-    data_dir,
-    dataset_path,
-    ensure_dataset,
-    is_complete,
-    make_sample,
-)
+from hepchain.analysis.samples import cached_spec, make_sample
 from hepchain.core import metrics
+from hepchain.core.cache import find_cached
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Result
 from hepchain.core.study import Study
@@ -52,12 +47,12 @@ def mc_grid_points(lo: np.ndarray, hi: np.ndarray, shape: list[int]) -> list[tup
     return [(float(a), float(b)) for a in axes[0] for b in axes[1]]
 
 
-def _generate_point(job: tuple[dict[str, Any], Path, int, int | None]) -> None:
-    spec, root, seed, shard_size = job
-    ensure_dataset(spec, root, seed, 1, shard_size)
+def _generate_point(job: tuple[dict[str, Any], int, int | None]) -> None:
+    spec, seed, shard_size = job
+    cached_spec(spec, seed, 1, shard_size)
 
 
-def load_points(config: dict[str, Any], workdir: Path, points: list[tuple[float, float]],
+def load_points(config: dict[str, Any], points: list[tuple[float, float]],
                 events: int) -> tuple[dict[tuple[float, float], np.ndarray], list[float], list]:
     """Feature matrices per (m_X, m_Y) [GeV] point, generation seconds per point, manifests.
 
@@ -68,10 +63,10 @@ def load_points(config: dict[str, Any], workdir: Path, points: list[tuple[float,
     from hepchain.core.progress import track
 
     d = config["data"]
-    root = data_dir(d, workdir)
     specs = [point_spec(config, mx, my, events) for mx, my in points]
-    pending = [(s, root, d["seed"], d.get("shard_size")) for s in specs
-               if not is_complete(dataset_path(root, s, d["seed"], d.get("shard_size")))]
+    pending = [(s, d["seed"], d.get("shard_size")) for s in specs
+               if find_cached(s["process"], n_events=s["events"], seed=d["seed"],
+                              options=s["options"], shard_size=d.get("shard_size")) is None]
     if pending:
         with make_executor(workers=min(int(d.get("workers", 1)), len(pending))) as ex:
             for _ in track(ex.map(_generate_point, pending), f"generating {len(pending)} "
@@ -79,8 +74,7 @@ def load_points(config: dict[str, Any], workdir: Path, points: list[tuple[float,
                 pass
     out, seconds, manifests = {}, [], []
     for (mx, my), spec in zip(points, specs, strict=True):
-        sample = make_sample(spec, root, d["seed"], 1, config["selection"], 1,
-                             d.get("shard_size"))
+        sample = make_sample(spec, d["seed"], 1, config["selection"], 1, d.get("shard_size"))
         if len(sample.jets) < 20:
             raise DataError(f"Only {len(sample.jets)} events at (m_X, m_Y) = ({mx}, {my}) GeV "
                             "pass the selection; generate more events per point.")
@@ -125,8 +119,8 @@ class ParamScanStudy(Study):
                      int(g.get("events_per_point", config["data"]["events_per_point"])))
                     for g in config["mc_grids"]]
         n_point = int(config["data"]["events_per_point"])
-        train, t_grid, man1 = load_points(config, workdir, grid, n_point)
-        tests, _, man2 = load_points(config, workdir, held, int(config["data"]["events_heldout"]))
+        train, t_grid, man1 = load_points(config, grid, n_point)
+        tests, _, man2 = load_points(config, held, int(config["data"]["events_heldout"]))
         result = Result(study=self.name, preset="")
         result.provenance.datasets = man1 + man2
         lo, hi = lo_gev / 1000, hi_gev / 1000
@@ -199,7 +193,7 @@ class ParamScanStudy(Study):
         smallest worst pull, chosen on the held-out points themselves: optimistic for the
         grid scan, so the compute ratio is conservative.
         """
-        samples, seconds, made = load_points(config, workdir, points, events)
+        samples, seconds, made = load_points(config, points, events)
         manifests.extend(m for m in made if m not in manifests)
         cols = [names.index("mj1"), names.index("mj2")]
         pooled = np.concatenate(list(samples.values()))[:, cols]

@@ -30,9 +30,10 @@ PROCESSES: dict[str, str] = {
 DEFAULTS: dict[str, Any] = {"particle": "e-", "sim": "full", "energies": "1,2.5,5,10,20",
                             "e_min": 1.0, "e_max": 20.0, "spread": 2.0}
 GEOMETRY_KEYS = set(ECalGeometry.__dataclass_fields__)
+DEFAULT_SHARD_SIZE = 500
 
 
-def settings_from_options(name: str, options: dict[str, str] | None) -> dict[str, Any]:
+def shard_settings(name: str, options: dict[str, str] | None = None) -> dict[str, Any]:
     """Validated generation settings for process ``name`` from ``--set`` strings."""
     if name not in PROCESSES:
         raise UsageError(f"Unknown calorimeter process {name!r}; choose one of {sorted(PROCESSES)}.")
@@ -91,12 +92,13 @@ def make_shard(task: ShardTask) -> dict[str, np.ndarray]:
 
 def produce(name: str, out: str | Path, *, n_events: int, seed: int,
             executor: Executor | None = None, shard_size: int | None = None,
-            options: dict[str, str] | None = None) -> Manifest:
+            options: dict[str, str] | None = None, progress: bool = True) -> Manifest:
     """Generate (or resume) a calorimeter dataset; see the module docstring for options."""
-    settings = settings_from_options(name, options)
+    settings = shard_settings(name, options)
     return build_dataset(out, generator=f"hepchain.calo/{settings['sim']}", settings=settings,
-                         n_events=n_events, shard_size=shard_size or 500, seed=seed,
-                         make_shard=make_shard, fmt="hdf5", name=name, executor=executor)
+                         n_events=n_events, shard_size=shard_size or DEFAULT_SHARD_SIZE,
+                         seed=seed, make_shard=make_shard, fmt="hdf5", name=name,
+                         executor=executor, progress=progress)
 
 
 def load_showers(directory: str | Path) -> tuple[np.ndarray, np.ndarray, Manifest]:

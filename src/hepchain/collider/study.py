@@ -10,6 +10,7 @@ import numpy as np
 
 from hepchain.collider import validation
 from hepchain.core import plotting
+from hepchain.core.cache import cached_dataset
 from hepchain.core.dataset import ShardedDataset
 from hepchain.core.errors import UsageError
 from hepchain.core.metrics import gaussian_core_fit
@@ -95,17 +96,14 @@ class ColliderStudy(Study):
 
     def run(self, config: dict[str, Any], workdir: Path, seed: int) -> Result:
         from hepchain.collider import bench
-        from hepchain.collider.produce import produce
-        from hepchain.core.executors import LocalExecutor
 
         result = Result(study=self.name, preset="")
-        with LocalExecutor(int(config["workers"])) as ex:
-            manifest = produce("ttbar", workdir / "data" / "ttbar",
-                               n_events=int(config["ttbar_events"]), seed=seed + 1,
-                               executor=ex, shard_size=int(config["shard_size"]),
-                               options={"decay": config["ttbar_decay"], "mu": str(config["mu"])})
-        result.provenance.datasets.append(manifest.summary())
-        events = ShardedDataset(workdir / "data" / "ttbar").read()
+        ttbar = cached_dataset("ttbar", n_events=int(config["ttbar_events"]), seed=seed + 1,
+                               options={"decay": config["ttbar_decay"], "mu": config["mu"]},
+                               shard_size=int(config["shard_size"]),
+                               workers=int(config["workers"]))
+        result.provenance.datasets.append(ttbar.manifest.summary())
+        events = ShardedDataset(ttbar.path).read()
         dataset_checks(events, result, workdir)
         self._tracking(result, workdir, int(config["truth_events"]), seed)
         self._tau(result, workdir, int(config["tautau_events"]), seed)

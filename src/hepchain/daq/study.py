@@ -22,9 +22,10 @@ from hepchain.calo.fastsim import simulate_fast, tune
 from hepchain.calo.fullsim import showers_per_second
 from hepchain.calo.geometry import ECalGeometry
 from hepchain.calo.plots import profile_comparison, radial_profiles
-from hepchain.calo.produce import load_showers, produce
+from hepchain.calo.produce import load_showers
 from hepchain.calo.validation import containment, expected_tmax, fitted_tmax, stochastic_fit
 from hepchain.core import plotting
+from hepchain.core.cache import cached_dataset
 from hepchain.core.errors import UsageError
 from hepchain.core.result import Reference, Result
 from hepchain.core.seeding import derive_seed
@@ -58,7 +59,7 @@ class SparseStudy(Study):
         torch.set_num_threads(int(cfg["threads"]))
         geometry = ECalGeometry.from_dict(cfg["geometry"])
         result = Result(study=self.name, preset="")
-        data = _datasets(cfg, workdir, seed, result)
+        data = _datasets(cfg, seed, result)
         (e_tr, s_tr), (e_va, s_va), (e_te, s_te) = data
         x_tr, x_va, x_te = to_inputs(s_tr), to_inputs(s_va), to_inputs(s_te)
         t_tr, t_va = torch.as_tensor(e_tr, dtype=torch.float32), torch.as_tensor(e_va,
@@ -189,21 +190,21 @@ def _pattern(kind: str, rate: float, shape: tuple[int, int, int], rng: np.random
                          cfg["mask"])
 
 
-def _datasets(cfg: dict[str, Any], workdir: Path, seed: int, result: Result):
-    geo = {k: str(v) for k, v in cfg["geometry"].items()}
-    common = {"particle": cfg["particle"], "spread": str(cfg["spread_mm"]), **geo}
-    spec = {**common, "e_min": str(cfg["e_min"]), "e_max": str(cfg["e_max"])}
+def _datasets(cfg: dict[str, Any], seed: int, result: Result):
+    """(energies [GeV], showers [MeV]) of the train, validation and test sets, from the
+    dataset cache (generated there on first use)."""
+    common = {"particle": cfg["particle"], "spread": cfg["spread_mm"], **cfg["geometry"]}
+    spec = {**common, "e_min": cfg["e_min"], "e_max": cfg["e_max"]}
     fixed = {**common, "energies": ",".join(str(e) for e in cfg["test_energies"])}
     plan = [("train", "ecal_spectrum", cfg["n_train"], spec),
             ("val", "ecal_spectrum", cfg["n_val"], spec),
             ("test", "ecal_fixed", cfg["n_test_per_energy"] * len(cfg["test_energies"]), fixed)]
     out = []
     for split, process, n, opts in plan:
-        directory = workdir / "data" / split
-        manifest = produce(process, directory, n_events=int(n), seed=derive_seed(seed, split),
-                           shard_size=int(cfg["shard_size"]), options=opts)
-        result.provenance.datasets.append(manifest.summary())
-        energies, showers, _ = load_showers(directory)
+        ds = cached_dataset(process, n_events=int(n), seed=derive_seed(seed, split),
+                            options=opts, shard_size=int(cfg["shard_size"]))
+        result.provenance.datasets.append(ds.manifest.summary())
+        energies, showers, _ = load_showers(ds.path)
         out.append((energies, showers))
     return out
 

@@ -1,7 +1,7 @@
 """Scan datasets: simulated generation (sharded Parquet with manifest) and the preprocessing
 shared with real logs — 2024-style filters, resampling to segments, per-knob scalers, splits.
 
-Generation::
+Generation (the study gets them through the dataset cache, process ``ipknob_scans``)::
 
     manifest = generate_scans(out, n_scans=900, seed=1, settings=cfg["simulation"])
     scans = read_scans(out)                       # list of scan records (see .scan)
@@ -29,6 +29,10 @@ from hepchain.core.errors import DataError, UsageError
 from hepchain.core.executors import Executor
 
 GENERATOR = "hepchain.ipknob.simulator"
+PROCESS = "ipknob_scans"
+PROCESSES: dict[str, str] = {
+    PROCESS: "SuperKEKB-like IP-knob scans, set values chosen by simulated operators (seed 004)"}
+DEFAULT_SHARD_SIZE = 300
 SERIES = ("time", "knob_value", "lsp", "ler_size", "her_size", "ler_background",
           "her_background", "ler_current", "her_current", "luminosity")
 
@@ -56,15 +60,33 @@ def make_scan_shard(task: ShardTask) -> ak.Array:
     return ak.Array(records)
 
 
+def shard_settings(name: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The simulation settings of ``ipknob_scans``: the ipknob quick preset's ``simulation``
+    block with each option replacing a whole key (``knobs``, ``operators``, ``noise`` ...)."""
+    from hepchain.core.study import get_study
+    from hepchain.producers import merge_options
+
+    return merge_options(name, get_study("ipknob").config("quick")["simulation"], options)
+
+
 def generate_scans(out: str | Path, *, n_scans: int, seed: int, settings: dict[str, Any],
-                   shard_size: int = 300, executor: Executor | None = None,
+                   shard_size: int = DEFAULT_SHARD_SIZE, executor: Executor | None = None,
                    progress: bool = True) -> Manifest:
     """Simulate ``n_scans`` scans into ``out`` (Parquet shards + manifest; resumable)."""
     if not settings.get("knobs") or not settings.get("operators"):
         raise UsageError("Scan simulation needs non-empty 'knobs' and 'operators' settings.")
     return build_dataset(out, generator=GENERATOR, settings=settings, n_events=n_scans,
                          shard_size=shard_size, seed=seed, make_shard=make_scan_shard,
-                         fmt="parquet", executor=executor, progress=progress)
+                         fmt="parquet", name=PROCESS, executor=executor, progress=progress)
+
+
+def produce(name: str, out: str | Path, *, n_events: int, seed: int,
+            executor: Executor | None = None, shard_size: int | None = None,
+            options: dict[str, Any] | None = None, progress: bool = True) -> Manifest:
+    """The producer entry point (:mod:`hepchain.producers`): ``n_events`` simulated scans."""
+    return generate_scans(out, n_scans=n_events, seed=seed, settings=shard_settings(name, options),
+                          shard_size=shard_size or DEFAULT_SHARD_SIZE, executor=executor,
+                          progress=progress)
 
 
 def read_scans(directory: str | Path) -> list[dict[str, Any]]:

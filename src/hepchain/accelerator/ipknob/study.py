@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from hepchain.accelerator.ipknob import plots
-from hepchain.accelerator.ipknob.dataset import Filters, generate_scans, prepare, read_scans
+from hepchain.accelerator.ipknob.dataset import PROCESS, Filters, prepare, read_scans
 from hepchain.accelerator.ipknob.logs import load_scan_log
 from hepchain.accelerator.ipknob.machine import Machine
 from hepchain.accelerator.ipknob.operators import operators_from_config
@@ -23,6 +23,7 @@ from hepchain.accelerator.ipknob.scan import CHANNELS
 from hepchain.accelerator.ipknob.setvalue import SeedOutcome, run_split
 from hepchain.accelerator.ipknob.tuning import Trace, compare
 from hepchain.core import plotting
+from hepchain.core.cache import cached_dataset
 from hepchain.core.errors import UsageError
 from hepchain.core.progress import track
 from hepchain.core.result import Reference, Result
@@ -48,7 +49,7 @@ class IPKnobStudy(Study):
             raise UsageError(f"n_splits must be at least 1, got {cfg['n_splits']}.")
         result = Result(study=self.name, preset="")
         machine = Machine(**cfg["simulation"].get("machine", {}))
-        scans = self._scans(cfg, workdir, result)
+        scans = self._scans(cfg, result)
         data = prepare(scans, cfg["n_segments"], Filters.from_dict(cfg.get("filters")))
         result.notes.append(f"{len(scans)} scans, {len(data)} after filters; dropped: "
                             + (", ".join(f"{k} {v}" for k, v in data.dropped.items()) or "none"))
@@ -67,15 +68,14 @@ class IPKnobStudy(Study):
         return result
 
     # ------------------------------------------------------------------ data
-    def _scans(self, cfg: dict[str, Any], workdir: Path, result: Result) -> list[dict[str, Any]]:
+    def _scans(self, cfg: dict[str, Any], result: Result) -> list[dict[str, Any]]:
         if cfg.get("real_log"):
             result.notes.append(f"scans from real log {cfg['real_log']}")
             return load_scan_log(cfg["real_log"], cfg["n_segments"])
-        out = Path(cfg.get("data_dir") or workdir / "data")
-        manifest = generate_scans(out, n_scans=int(cfg["n_scans"]), seed=int(cfg["data_seed"]),
-                                  settings=cfg["simulation"])
-        result.provenance.datasets.append(manifest.summary())
-        return read_scans(out)
+        ds = cached_dataset(PROCESS, n_events=int(cfg["n_scans"]), seed=int(cfg["data_seed"]),
+                            options=cfg["simulation"])
+        result.provenance.datasets.append(ds.manifest.summary())
+        return read_scans(ds.path)
 
     # ------------------------------------------------------------------ part 1
     def _setvalue_metrics(self, result: Result, outcomes: list[SeedOutcome], data: Any,

@@ -43,9 +43,13 @@ import pandas as pd
 from hepchain.accelerator.linac.lattice import LatticeSpec
 from hepchain.accelerator.linac.machine import DriftState, Machine, modes_from_config
 from hepchain.core.dataset import Manifest, ShardTask, build_dataset
-from hepchain.core.errors import DataError
+from hepchain.core.errors import DataError, UsageError
 from hepchain.core.executors import Executor
 
+PROCESS = "linac_oplog"
+PROCESSES: dict[str, str] = {PROCESS: "Operations log of the simulated cheetah linac, one shard "
+                                      "per simulated day (seed 000)"}
+DEFAULT_SHARD_SIZE = 500  # samples per simulated day
 META = ("time_min", "day", "mode", "tuning")
 UNIT_SCALE = {"k1": 1.0, "angle": 1e3, "voltage": 1e-6, "phase": 1.0}  # SI -> log units
 READBACK_NOISE = {"k1": 1e-3, "angle": 1e-3, "voltage": 0.05, "phase": 0.1}  # log units
@@ -146,13 +150,43 @@ def make_day(task: ShardTask) -> ak.Array:
     return ak.zip({k: np.ascontiguousarray(v) for k, v in table.items()}, depth_limit=1)
 
 
+def log_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The generator settings (recorded in the log's manifest) of a linac study config."""
+    log = config["log"]
+    return {"machine": dict(config["machine"]),
+            **{k: log[k] for k in ("block_minutes", "tuning_fraction", "scan_range", "touch_up",
+                                   "feedback_every", "feedback_gain")}}
+
+
+def shard_settings(name: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The settings of ``linac_oplog``: those of the linac quick preset with each option
+    replacing a whole key (``machine``, ``block_minutes``, ``tuning_fraction`` ...)."""
+    from hepchain.core.study import get_study
+    from hepchain.producers import merge_options
+
+    return merge_options(name, log_settings(get_study("linac").config("quick")), options)
+
+
 def generate(out: str | Path, settings: dict[str, Any], days: int, samples_per_day: int,
              seed: int, executor: Executor | None = None, progress: bool = True) -> Manifest:
     """Write ``days`` simulated days (Parquet shards + manifest.json) to ``out``."""
     return build_dataset(out, generator="hepchain.linac", settings=settings,
                          n_events=days * samples_per_day, shard_size=samples_per_day,
-                         seed=seed, make_shard=make_day, fmt="parquet", name="linac-oplog",
+                         seed=seed, make_shard=make_day, fmt="parquet", name=PROCESS,
                          executor=executor, progress=progress)
+
+
+def produce(name: str, out: str | Path, *, n_events: int, seed: int,
+            executor: Executor | None = None, shard_size: int | None = None,
+            options: dict[str, Any] | None = None, progress: bool = True) -> Manifest:
+    """The producer entry point (:mod:`hepchain.producers`): ``n_events`` log samples in days
+    of ``shard_size`` samples (one shard per day)."""
+    per_day = shard_size or DEFAULT_SHARD_SIZE
+    if n_events < 1 or n_events % per_day:
+        raise UsageError(f"{name} needs a whole number of days: the event count {n_events} "
+                         f"must be a positive multiple of the samples per day ({per_day}).")
+    return generate(out, shard_settings(name, options), n_events // per_day, per_day, seed,
+                    executor=executor, progress=progress)
 
 
 # ---------------------------------------------------------------------------- reading

@@ -17,6 +17,7 @@ from hepchain.accelerator.linac import control, oplog, plots, surrogates
 from hepchain.accelerator.linac import surrogate_metrics as sm
 from hepchain.accelerator.linac.envs import LearnedEnv, MachineEnv
 from hepchain.core import plotting
+from hepchain.core.cache import cached_dataset
 from hepchain.core.errors import UsageError
 from hepchain.core.executors import LocalExecutor
 from hepchain.core.result import Reference, Result
@@ -30,14 +31,6 @@ ARES_SRC = "ARES EA sim, Kaiser et al. (tolerance 40 um)"
 PARTS = {"generative": "generative models", "control": "control"}  # what a run may do
 TRAININGS = ("gan", "vae_baseline", "vae_improved", "latent_gan", "cvae")
 METHOD_LABEL = {"bo": "BO (BoTorch)", "nelder_mead": "Nelder-Mead", "random": "random search"}
-
-
-def log_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """The generator settings recorded in the log's manifest."""
-    log = config["log"]
-    return {"machine": dict(config["machine"]),
-            **{k: log[k] for k in ("block_minutes", "tuning_fraction", "scan_range", "touch_up",
-                                   "feedback_every", "feedback_gain")}}
 
 
 def split_days(frame: pd.DataFrame, val_days: int, test_days: int
@@ -76,7 +69,7 @@ class LinacStudy(Study):
 
             cfg = self.config(preset)
             with make_executor(workers, scheduler) as ex:
-                manifest = oplog.generate(out, log_settings(cfg), days or cfg["log"]["days"],
+                manifest = oplog.generate(out, oplog.log_settings(cfg), days or cfg["log"]["days"],
                                           cfg["log"]["samples_per_day"], seed, executor=ex)
             typer.echo(f"{manifest.n_written} samples in {len(manifest.shards)} days -> {out}")
 
@@ -97,14 +90,14 @@ class LinacStudy(Study):
         torch.set_num_threads(int(config.get("threads", 1)))
         t0 = time.perf_counter()
         result = Result(study=self.name, preset="")
-        log_dir = workdir / "oplog"
-        with LocalExecutor(config["workers"]) as ex:
-            manifest = oplog.generate(log_dir, log_settings(config), config["log"]["days"],
-                                      config["log"]["samples_per_day"], seed=seed, executor=ex,
-                                      progress=config.get("progress", False))
-        result.provenance.datasets.append(manifest.summary())
-        machine = oplog.machine_from_settings(log_settings(config))
-        frame = oplog.load_log(log_dir)
+        settings, per_day = oplog.log_settings(config), int(config["log"]["samples_per_day"])
+        log = cached_dataset(oplog.PROCESS, n_events=int(config["log"]["days"]) * per_day,
+                             seed=seed, options=settings, shard_size=per_day,
+                             workers=int(config["workers"]),
+                             progress=config.get("progress", False))
+        result.provenance.datasets.append(log.manifest.summary())
+        machine = oplog.machine_from_settings(settings)
+        frame = oplog.load_log(log.path)
         train, val, test = split_days(frame, config["split"]["val_days"],
                                       config["split"]["test_days"])
         result.notes.append(f"log: {len(frame)} samples x {len(oplog.data_channels(frame))} "

@@ -1,4 +1,4 @@
-"""The study's jets: ttbar events from the collider provider (generated once, cached), the jet
+"""The study's jets: ttbar events from the collider provider (through the dataset cache), the jet
 selection and an event-level train/validation/test split."""
 
 from __future__ import annotations
@@ -9,38 +9,27 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
+from hepchain.core.cache import cached_dataset
 from hepchain.core.dataset import Manifest, ShardedDataset
 from hepchain.core.errors import DataError, UsageError
-from hepchain.core.executors import make_executor
 from hepchain.reco.btag.labels import jet_labels
 from hepchain.reco.btag.schema import flatten_jets, require_fields
 
 
-def dataset_dir(cfg: dict[str, Any]) -> Path:
-    """``<cache>/<process>-<n_events>-s<seed>`` (``cache`` relative to the working directory)."""
-    return Path(cfg["cache"]) / f"{cfg['process']}-{cfg['n_events']}-s{cfg['seed']}"
-
-
 def load_events(cfg: dict[str, Any]) -> tuple[ak.Array, Manifest]:
-    """Read the cached dataset, generating (or finishing) it first with the provider of
-    ``cfg['process']``; ``cfg['path']`` (if set) reads an existing dataset directory instead."""
+    """The events of ``cfg`` = {process, n_events, seed, options, shard_size, workers} from
+    the dataset cache (generated there on first use, regenerated if the cached manifest does
+    not match); ``cfg['path']`` (if set) reads an existing dataset directory instead."""
     if cfg.get("path"):
         path = Path(cfg["path"])
         if not (path / "manifest.json").is_file():
             raise DataError(f"{path} is not a hepchain dataset (no manifest.json); pass the "
                             "--out directory of `hepchain generate ttbar`.")
     else:
-        from hepchain.producers import find_producer
-
-        path = dataset_dir(cfg)
-        producer = find_producer(cfg["process"])
-        manifest = Manifest.load(path) if (path / "manifest.json").is_file() else None
-        if manifest is None or not manifest.complete:
-            with make_executor(workers=int(cfg.get("workers", 1))) as ex:
-                producer.produce(cfg["process"], path, n_events=int(cfg["n_events"]),
-                                 seed=int(cfg["seed"]), executor=ex,
-                                 shard_size=cfg.get("shard_size"),
-                                 options={k: str(v) for k, v in (cfg.get("options") or {}).items()})
+        path = cached_dataset(cfg["process"], n_events=int(cfg["n_events"]),
+                              seed=int(cfg["seed"]), options=cfg.get("options"),
+                              shard_size=cfg.get("shard_size"),
+                              workers=int(cfg.get("workers", 1))).path
     ds = ShardedDataset(path)
     return ds.read(), ds.manifest
 
