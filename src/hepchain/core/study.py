@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 import yaml
 
+from hepchain.core.checkpoints import checkpoint_scope, discard_checkpoints, run_checkpoint_dir
 from hepchain.core.errors import UsageError
 from hepchain.core.provenance import ProvenanceRecorder
 from hepchain.core.result import Metric, Result
@@ -99,7 +100,9 @@ def run_study(name: str, preset: str = "quick", workdir: str | Path | None = Non
     """Run one study preset, record provenance and write ``results.json`` in ``workdir``.
 
     ``workdir`` defaults to ``runs/<study>/<preset>``. Every global RNG is seeded with
-    ``seed`` first. A run that fails leaves no ``results.json`` behind.
+    ``seed`` first. A run that fails leaves no ``results.json`` behind. Its trainers
+    checkpoint below ``<workdir>/checkpoints/`` (:mod:`hepchain.core.checkpoints`), so the
+    same command after a kill resumes them; a completed run deletes its checkpoints.
     """
     study = get_study(name)
     cfg = study.config(preset, overrides)
@@ -109,7 +112,9 @@ def run_study(name: str, preset: str = "quick", workdir: str | Path | None = Non
     if stale.exists():
         stale.unlink()
     seed_everything(seed)
-    with ProvenanceRecorder({"preset": preset, "seed": seed, **cfg}, seeds=[seed]) as rec:
+    ckpt = run_checkpoint_dir(wd, name, preset, cfg, seed)
+    with (ProvenanceRecorder({"preset": preset, "seed": seed, **cfg}, seeds=[seed]) as rec,
+          checkpoint_scope(ckpt)):
         result = study.run(cfg, wd, seed)
     result.study, result.preset, result.workdir = name, preset, str(wd)
     prov = rec.provenance
@@ -118,6 +123,7 @@ def run_study(name: str, preset: str = "quick", workdir: str | Path | None = Non
         prov.seeds = result.provenance.seeds
     result.provenance = prov
     result.save(wd)
+    discard_checkpoints(ckpt)
     return result
 
 
