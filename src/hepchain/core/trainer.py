@@ -339,7 +339,7 @@ class Trainer:
             "history": asdict(self.history),
             "rng": {"torch": torch.get_rng_state(), "numpy": _numpy_state(),
                     "python": _python_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []},
         }
         with atomic_path(path) as tmp:
             torch.save(state, tmp)
