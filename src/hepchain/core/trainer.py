@@ -213,10 +213,11 @@ class Trainer:
             self._load_checkpoint(ckpt)
             if self._finished:
                 console.print(f"{self.name} finished before: restored its final weights, "
-                              "history and RNG states, not retrained", highlight=False)
+                              "history and RNG states, not retrained", highlight=False,
+                              soft_wrap=True)
                 return self.history
             console.print(f"resuming {self.name} from epoch {self._start_epoch} of {c.epochs}",
-                          highlight=False)
+                          highlight=False, soft_wrap=True)
         with progress_bar(enabled=c.progress) as bar:
             task = bar.add_task("training", total=c.epochs, completed=self._start_epoch, info="")
             for epoch in range(self._start_epoch, c.epochs):
