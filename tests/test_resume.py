@@ -20,7 +20,7 @@ import pytest
 import torch
 from torch import nn
 
-from _helpers import bce_loss, blobs
+from _helpers import TwoTrainerStudy, bce_loss, blobs
 from hepchain.core.checkpoints import checkpoint_scope
 from hepchain.core.errors import UsageError
 from hepchain.core.result import Result
@@ -86,6 +86,31 @@ def test_finished_trainer_is_restored_not_retrained(tmp_path, capsys):
     assert redraws == draws  # torch, NumPy and Python RNGs continue as after the first fit
 
 
+def test_kill_after_the_early_stopping_epoch_trains_no_further(tmp_path, monkeypatch):
+    x, y = blobs(300, seed=4)
+    cfg = TrainConfig(epochs=50, lr=0.5, patience=2, progress=False, optimizer="sgd")
+    saved: list[bytes] = []
+    save = Trainer._save_checkpoint
+
+    def save_and_keep(self, path):
+        save(self, path)
+        saved.append(path.read_bytes())
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", save_and_keep)
+    first = Trainer(nn.Linear(4, 1), bce_loss, cfg, checkpoint_dir=tmp_path)
+    history = first.fit((x[:200], y[:200]), (x[200:], y[200:]))
+    assert history.stopped_early and len(history.epochs) < cfg.epochs
+    (tmp_path / "last.pt").write_bytes(saved[-2])  # killed before fit's final save
+
+    calls: list[int] = []
+    second = Trainer(nn.Linear(4, 1), lambda m, b: calls.append(1) or bce_loss(m, b), cfg,
+                     checkpoint_dir=tmp_path)
+    assert second.fit((x[:200], y[:200]), (x[200:], y[200:])) == history
+    assert calls == []
+    for key, value in first.model.state_dict().items():  # the best epoch's weights
+        assert torch.equal(second.model.state_dict()[key], value)
+
+
 def test_scope_names_trainers_in_order_and_refuses_duplicates(tmp_path):
     with checkpoint_scope(tmp_path) as scope:
         names = [Trainer(nn.Linear(2, 1), bce_loss).name,
@@ -138,7 +163,7 @@ def _checkpoint(workdir: Path, trainer: str) -> dict | None:
 
 
 def test_killed_study_run_resumes_to_the_same_metrics(tmp_path):
-    epochs = 8
+    epochs = TwoTrainerStudy().presets()["quick"]["train"]["epochs"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HEPCHAIN_EXTRA_STUDIES":
            f"{STUDY}=_helpers:TwoTrainerStudy",
            "PYTHONPATH": os.pathsep.join([str(SRC), str(TESTS)])}
@@ -157,8 +182,8 @@ def test_killed_study_run_resumes_to_the_same_metrics(tmp_path):
             break
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (killed / "results.json").exists(), "the run finished before it was killed"
+    assert proc.wait() == -signal.SIGKILL, "the run ended before it was killed"
+    assert not (killed / "results.json").exists()
     assert _checkpoint(killed, "trainer-000")["finished"]
     assert not _checkpoint(killed, "trainer-001")["finished"]
 
@@ -166,7 +191,7 @@ def test_killed_study_run_resumes_to_the_same_metrics(tmp_path):
     reference = tmp_path / "reference"  # the same command, never interrupted
     subprocess.run(command(reference), env=env, check=True, capture_output=True)
     assert "trainer-000 finished before" in rerun.stderr
-    resumed_at = re.search(r"resuming trainer-001 from epoch (\d+) of 8", rerun.stderr)
+    resumed_at = re.search(rf"resuming trainer-001 from epoch (\d+) of {epochs}", rerun.stderr)
     assert resumed_at and 2 <= int(resumed_at.group(1)) < epochs
     assert _metrics(killed) == _metrics(reference)  # exact, metric by metric
     assert not (killed / "checkpoints").exists()
