@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import time
 from pathlib import Path
 
@@ -111,3 +112,49 @@ def train_blobs(ckpt_dir: str, out: str, epochs: int = 6, seed: int = 3,
     Trainer(model, loss_fn, cfg, checkpoint_dir=ckpt_dir).fit((x[:600], y[:600]),
                                                              (x[600:], y[600:]))
     torch.save(model.state_dict(), out)
+
+
+class TwoTrainerStudy(Study):
+    """Two dropout MLPs trained one after the other on blobs, for the kill-and-resume tests.
+
+    Training draws from every global RNG (batches augmented with NumPy noise and a
+    Python-``random`` scale, dropout from torch), and what follows the first training draws
+    from them again (a NumPy reshuffle of the split, torch initialisation), so a resumed run
+    reproduces an uninterrupted one only if a finished trainer restores the RNG states it
+    ended with. ``sleep_s`` per training batch lets a test kill the run mid-training.
+    """
+
+    name = "twotrainer"
+    description = "test-only pair of trainings for kill and resume"
+    seed_doc = "-"
+
+    def presets(self) -> dict[str, dict]:
+        train = {"epochs": 8, "batch_size": 50, "lr": 0.01, "schedule": "cosine",
+                 "patience": 4, "progress": False}
+        return {"quick": {"n": 900, "sleep_s": 0.0, "train": train}}
+
+    def run(self, config: dict, workdir: Path, seed: int) -> Result:
+        from hepchain.nn.mlp import MLP
+
+        x, y = blobs(config["n"], seed, shift=0.7)
+        third = len(y) // 3
+        result = Result(study=self.name, preset="")
+
+        def loss_fn(model: nn.Module, batch) -> torch.Tensor:
+            time.sleep(config["sleep_s"])
+            xb, yb = batch
+            noise = torch.from_numpy(np.random.normal(0.0, 0.1, xb.shape)).float()  # noqa: NPY002
+            return bce_loss(model, (xb * random.uniform(0.9, 1.1) + noise, yb))
+
+        for i in range(2):
+            perm = torch.from_numpy(np.random.permutation(len(y)))  # noqa: NPY002 - global RNG
+            xi, yi = x[perm], y[perm]
+            model = MLP(4, [16, 16], 1, dropout=0.3)
+            trainer = Trainer(model, loss_fn, TrainConfig.from_dict(config["train"], seed=seed))
+            hist = trainer.fit((xi[:third], yi[:third]), (xi[third:2 * third], yi[third:2 * third]))
+            score = trainer.predict((xi[2 * third:],)).squeeze(-1).numpy()
+            method = f"model {i}"
+            result.add("AUC", method, metrics.roc_auc(yi[2 * third:].numpy(), score))
+            result.add("best validation loss", method, hist.best_value)
+            result.add("epochs trained", method, len(hist.epochs))
+        return result

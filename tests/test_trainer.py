@@ -95,6 +95,16 @@ def test_early_stopping_and_bad_monitor():
             TrainConfig.from_dict({"device": "cuda"})
 
 
+def test_restore_best_leaves_the_best_epochs_weights():
+    x, y = blobs(300, seed=4)
+    cfg = TrainConfig(epochs=50, lr=0.5, patience=2, progress=False, optimizer="sgd")
+    trainer = Trainer(nn.Linear(4, 1), bce_loss, cfg)
+    hist = trainer.fit((x[:200], y[:200]), (x[200:], y[200:]))
+    last = hist.epochs[-1]["val_loss"]
+    assert hist.best_epoch < len(hist.epochs) - 1 and last != hist.best_value
+    assert trainer.evaluate((x[200:], y[200:]))["loss"] == hist.best_value
+
+
 def test_resume_after_kill_gives_same_weights(tmp_path):
     epochs = 6
     ref_out = tmp_path / "ref.pt"

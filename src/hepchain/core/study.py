@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from hepchain.core.checkpoints import checkpoint_scope, discard_checkpoints, run_checkpoint_dir
 from hepchain.core.config import load_presets, preset_config
 from hepchain.core.errors import HepchainError, UsageError
 from hepchain.core.provenance import ProvenanceRecorder
@@ -89,7 +90,9 @@ def run_study(name: str, preset: str = "quick", workdir: str | Path | None = Non
     ``workdir`` defaults to ``runs/<study>/<preset>``. Every global RNG is seeded with
     ``seed`` first. A run that fails leaves no ``results.json`` behind; bad settings are
     refused before the workdir is made, and a user error raised by the study before it wrote
-    anything removes the directories this call made.
+    anything removes the directories this call made. Its trainers checkpoint below
+    ``<workdir>/checkpoints/`` (:mod:`hepchain.core.checkpoints`), so the same command after
+    a kill resumes them; a completed run deletes its checkpoints.
     """
     study = get_study(name)
     cfg = study.config(preset, overrides)
@@ -100,8 +103,10 @@ def run_study(name: str, preset: str = "quick", workdir: str | Path | None = Non
     if stale.exists():
         stale.unlink()
     seed_everything(seed)
+    ckpt = run_checkpoint_dir(wd, name, preset, cfg, seed)
     try:
-        with ProvenanceRecorder({"preset": preset, "seed": seed, **cfg}, seeds=[seed]) as rec:
+        with (ProvenanceRecorder({"preset": preset, "seed": seed, **cfg}, seeds=[seed]) as rec,
+              checkpoint_scope(ckpt)):
             result = study.run(cfg, wd, seed)
     except HepchainError:
         for directory in made:  # a user error before anything was written leaves no workdir
@@ -115,6 +120,7 @@ def run_study(name: str, preset: str = "quick", workdir: str | Path | None = Non
         prov.seeds = result.provenance.seeds
     result.provenance = prov
     result.save(wd)
+    discard_checkpoints(ckpt)
     return result
 
 

@@ -6,14 +6,20 @@ Every PyTorch model in hepchain trains through :class:`Trainer`::
         x, y = batch
         return {"bce": F.binary_cross_entropy_with_logits(model(x).squeeze(-1), y)}
 
-    trainer = Trainer(model, loss_fn, TrainConfig(epochs=20, lr=1e-3, patience=5, seed=0),
-                      checkpoint_dir=workdir / "ckpt")
-    history = trainer.fit(train_ds, val_ds)   # resumes from ckpt/last.pt if present
+    trainer = Trainer(model, loss_fn, TrainConfig(epochs=20, lr=1e-3, patience=5, seed=0))
+    history = trainer.fit(train_ds, val_ds)
 
 A loss function may return one tensor or a dict of named tensors; ``weighting`` (see
-:mod:`hepchain.core.losses`) combines a dict into the total. Checkpoints hold the model,
-optimizer, scheduler, weighting, early-stopping state and every RNG state, written atomically
-after each epoch, so a killed run resumes to the same final weights as an uninterrupted one.
+:mod:`hepchain.core.losses`) combines a dict into the total.
+
+Checkpoints go to ``checkpoint_dir/last.pt``; inside a study run (a
+:func:`hepchain.core.checkpoints.checkpoint_scope`) a trainer without ``checkpoint_dir`` gets
+one from the scope, named ``name`` or ``trainer-NNN`` by construction order. A checkpoint
+holds the model, optimizer, scheduler, weighting, early-stopping state, history and every
+global RNG state (Python, NumPy, torch CPU and CUDA), written atomically after each epoch and
+once more when ``fit`` ends. ``fit`` on a partial checkpoint continues after its last epoch;
+on a finished one it restores the final weights, history and RNG states without training, so
+everything a run computes afterwards is identical to an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -32,10 +38,11 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from hepchain.core.errors import TrainingError, UsageError
+from hepchain.core.checkpoints import current_scope
+from hepchain.core.errors import DataError, TrainingError, UsageError
 from hepchain.core.io import atomic_path
 from hepchain.core.losses import LossWeighting, StaticWeights
-from hepchain.core.progress import progress_bar
+from hepchain.core.progress import console, progress_bar
 from hepchain.core.seeding import seed_everything
 
 LossFn = Callable[[nn.Module, Any], "Tensor | dict[str, Tensor]"]
@@ -110,7 +117,7 @@ class Trainer:
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, config: TrainConfig | None = None, *,
                  weighting: LossWeighting | None = None, metrics_fn: MetricFn | None = None,
-                 checkpoint_dir: str | Path | None = None,
+                 checkpoint_dir: str | Path | None = None, name: str | None = None,
                  collate_fn: Callable | None = None,
                  scheduler_fn: Callable[[torch.optim.Optimizer, int], Any] | None = None) -> None:
         self.config = config or TrainConfig()
@@ -126,7 +133,12 @@ class Trainer:
         self.metrics_fn = metrics_fn
         self.collate_fn = collate_fn
         self.scheduler_fn = scheduler_fn
-        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        scope = current_scope()
+        if checkpoint_dir is None and scope is not None:
+            self.name, self.checkpoint_dir = scope.claim(name)
+        else:
+            self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+            self.name = name or (self.checkpoint_dir.name if self.checkpoint_dir else "trainer")
         params = list(self.model.parameters()) + list(self.weighting.parameters())
         self.optimizer = self._make_optimizer(params)
         self.scheduler: Any = None
@@ -134,6 +146,7 @@ class Trainer:
         self._best_state: dict[str, Tensor] | None = None
         self._bad_epochs = 0
         self._start_epoch = 0
+        self._finished = False
 
     # ------------------------------------------------------------------ setup
     def _make_optimizer(self, params: list[nn.Parameter]) -> torch.optim.Optimizer:
@@ -185,20 +198,31 @@ class Trainer:
             resume: bool = True) -> History:
         """Train with early stopping on the validation monitor; returns the history.
 
-        With ``checkpoint_dir`` set and ``resume`` true, a previous run's ``last.pt`` is
-        picked up and training continues from the epoch after it.
+        With a checkpoint directory and ``resume`` true, a previous run's ``last.pt`` is picked
+        up: a partial one continues from the epoch after it, a finished one is restored
+        without training (see the module docstring).
         """
         train_ds, val_ds = as_dataset(train), as_dataset(val)
         if len(train_ds) == 0 or len(val_ds) == 0:
             raise UsageError("Training and validation sets must both be non-empty.")
         steps = math.ceil(len(train_ds) / self.config.batch_size)
         self.scheduler = self._make_scheduler(steps)
-        if resume and self.checkpoint_dir and (self.checkpoint_dir / "last.pt").exists():
-            self._load_checkpoint(self.checkpoint_dir / "last.pt")
+        ckpt = self.checkpoint_dir / "last.pt" if self.checkpoint_dir else None
         c = self.config
+        if resume and ckpt is not None and ckpt.exists():
+            self._load_checkpoint(ckpt)
+            if self._finished:
+                console.print(f"{self.name} finished before: restored its final weights, "
+                              "history and RNG states, not retrained", highlight=False,
+                              soft_wrap=True)
+                return self.history
+            console.print(f"resuming {self.name} from epoch {self._start_epoch} of {c.epochs}",
+                          highlight=False, soft_wrap=True)
         with progress_bar(enabled=c.progress) as bar:
             task = bar.add_task("training", total=c.epochs, completed=self._start_epoch, info="")
             for epoch in range(self._start_epoch, c.epochs):
+                if self.history.stopped_early:
+                    break
                 t0 = time.perf_counter()
                 train_losses = self._train_epoch(self._loader(train_ds, True, epoch), epoch)
                 record = {"epoch": epoch, "time_s": time.perf_counter() - t0,
@@ -211,17 +235,17 @@ class Trainer:
                 if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                     self.scheduler.step(val_metrics[c.monitor])
                 self.history.epochs.append(record)
-                stop = self._early_stopping(epoch, val_metrics)
+                self.history.stopped_early = self._early_stopping(epoch, val_metrics)
                 self._start_epoch = epoch + 1
-                if self.checkpoint_dir:
-                    self._save_checkpoint(self.checkpoint_dir / "last.pt")
+                if ckpt is not None:
+                    self._save_checkpoint(ckpt)
                 bar.update(task, advance=1,
                            info=f"{c.monitor}={val_metrics[c.monitor]:.4g}")
-                if stop:
-                    self.history.stopped_early = True
-                    break
         if c.restore_best and self._best_state is not None:
             self.model.load_state_dict(self._best_state)
+        self._finished = True
+        if ckpt is not None:
+            self._save_checkpoint(ckpt)
         return self.history
 
     def _train_epoch(self, loader: DataLoader, epoch: int) -> dict[str, float]:
@@ -296,8 +320,16 @@ class Trainer:
         return c.patience is not None and self._bad_epochs >= c.patience
 
     # ------------------------------------------------------------------ checkpoints
+    def _fingerprint(self) -> dict[str, Any]:
+        """What a checkpoint must match to be resumed: training settings and weight shapes."""
+        settings = {k: v for k, v in asdict(self.config).items() if k != "progress"}
+        return {"config": settings,
+                "shapes": {k: list(v.shape) for k, v in self.model.state_dict().items()}}
+
     def _save_checkpoint(self, path: Path) -> None:
         state = {
+            "fingerprint": self._fingerprint(),
+            "finished": self._finished,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
@@ -307,13 +339,18 @@ class Trainer:
             "start_epoch": self._start_epoch,
             "history": asdict(self.history),
             "rng": {"torch": torch.get_rng_state(), "numpy": _numpy_state(),
-                    "python": list(random.getstate()[1]), "python_pos": random.getstate()[2]},
+                    "python": _python_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []},
         }
         with atomic_path(path) as tmp:
             torch.save(state, tmp)
 
     def _load_checkpoint(self, path: Path) -> None:
         state = torch.load(path, weights_only=True)
+        if state.get("fingerprint") != self._fingerprint():
+            raise DataError(f"Checkpoint {path} was written for another model or training "
+                            f"config; delete {path.parent} to train {self.name} from scratch.")
+        self._finished = state["finished"]
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
@@ -325,9 +362,14 @@ class Trainer:
         self.history = History(**state["history"])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
-        key = np.asarray(rng["numpy"]["key"], dtype=np.uint32)
-        np.random.set_state(("MT19937", key, rng["numpy"]["pos"], 0, 0.0))  # noqa: NPY002
-        random.setstate((3, tuple(rng["python"]), rng["python_pos"]))
+        if rng["cuda"]:
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        np_state = rng["numpy"]
+        np.random.set_state(("MT19937", np.asarray(np_state["key"], dtype=np.uint32),  # noqa: NPY002
+                             np_state["pos"], np_state["has_gauss"], np_state["cached_gaussian"]))
+        py_state = rng["python"]
+        random.setstate((py_state["version"], tuple(py_state["internal"]),
+                         py_state["gauss_next"]))
 
     def save_model(self, path: str | Path, extra: dict[str, Any] | None = None) -> None:
         """Save the model weights (plus ``extra`` tensors/values, e.g. preprocessing)."""
@@ -336,8 +378,16 @@ class Trainer:
 
 
 def _numpy_state() -> dict[str, Any]:
-    _, key, pos, _, _ = np.random.get_state()  # noqa: NPY002
-    return {"key": torch.from_numpy(np.asarray(key, dtype=np.int64)), "pos": int(pos)}
+    """NumPy's legacy global RNG state, including a cached Gaussian draw."""
+    _, key, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
+    return {"key": torch.from_numpy(np.asarray(key, dtype=np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+
+
+def _python_state() -> dict[str, Any]:
+    """Python's ``random`` state: Mersenne Twister words (with position) and gauss cache."""
+    version, internal, gauss_next = random.getstate()
+    return {"version": version, "internal": list(internal), "gauss_next": gauss_next}
 
 
 def _batch_size(batch: Any) -> int:

@@ -59,7 +59,7 @@ def fit_track_model(model: nn.Module, tasks: tuple[str, ...], train: tuple[Tenso
     weights = StaticWeights({k: v for k, v in loss_weights.items() if k in tasks})
     trainer = Trainer(model, make_track_loss(tasks, origin_weights), cfg, weighting=weights,
                       checkpoint_dir=checkpoint_dir)
-    return trainer, trainer.fit(train, val, resume=False)
+    return trainer, trainer.fit(train, val)
 
 
 def predict_track_model(trainer: Trainer, data: tuple[Tensor, ...]) -> dict[str, np.ndarray]:
@@ -84,7 +84,7 @@ def fit_mlp(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, T
         return F.cross_entropy(m(x), y)
 
     trainer = Trainer(model, loss_fn, TrainConfig.from_dict(train_cfg, seed=seed))
-    return trainer, trainer.fit(train, val, resume=False)
+    return trainer, trainer.fit(train, val)
 
 
 def fit_xgboost(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
