@@ -181,6 +181,7 @@ def test_standardiser_round_trip_and_constant_feature():
     assert np.all(z[:, 1] == 0) and s.scale[1] == 1.0
     assert np.allclose(s.inverse_transform(z), x)
     restored = Standardiser.from_state_dict(s.state_dict())
+    assert restored == s and restored != Standardiser.fit(x + 1)
     assert np.array_equal(restored.transform(x), z)
 
 

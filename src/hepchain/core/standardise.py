@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike
 from hepchain.core.errors import DataError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Standardiser:
     """Per-feature mean and scale (population std; 1 where the std is below ``min_scale``, so
     a constant feature maps to 0 instead of being blown up)."""
@@ -45,6 +45,10 @@ class Standardiser:
                             "data first.")
         std = arr.std(0)
         return cls(arr.mean(0), np.where(std > min_scale, std, 1.0))
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Standardiser) and np.array_equal(self.mean, other.mean)
+                and np.array_equal(self.scale, other.scale))
 
     def transform(self, x: ArrayLike) -> np.ndarray:
         """``(x - mean) / scale``, same shape as ``x``."""
