@@ -15,9 +15,10 @@ from hepchain.accelerator.linac import surrogate_metrics as sm
 from hepchain.accelerator.linac.envs import LearnedEnv, MachineEnv
 from hepchain.accelerator.linac.generative import GAN, ConditionalVAE, gan_loss
 from hepchain.accelerator.linac.lattice import Lattice, LatticeSpec
-from hepchain.accelerator.linac.study import LinacStudy
+from hepchain.accelerator.linac.study import LinacStudy, split_days
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.executors import LocalExecutor
+from hepchain.core.result import Result
 from hepchain.core.standardise import Standardiser
 from hepchain.core.trainer import TrainConfig, Trainer
 
@@ -261,6 +262,25 @@ def test_mode_coverage_separates_good_and_collapsed_samples():
     collapsed = centres[0] + rng.normal(0, 1, (1000, 12))
     cov = sm.mode_coverage(space, collapsed)
     assert cov["coverage"] == 0.25 and cov["tv_distance"] > 0.5
+
+
+def test_generative_metrics_have_no_invented_reference(log_dir, tmp_path):
+    """Tiny trainings on the 3-day log: the shared two-sample rows are reported, and the seed's
+    qualitative "suppresses mode collapse" is a note, not a reference number."""
+    train, val, test = split_days(oplog.load_log(log_dir), 1, 1)
+    fit = {"epochs": 2, "batch_size": 64, "lr": 1e-3, "progress": False}
+    vae = {"latent": 2, "hidden": [16], "beta": 1.0, "learn_variance": False, "train": fit}
+    gan = {"noise": 4, "hidden": [16], "pack": 1, "train": fit}
+    config = {"device": "cpu", "gan": gan, "latent_gan": gan, "vae_baseline": vae,
+              "vae_improved": vae,
+              "metrics": {"n_samples": 100, "pca_components": 4, "knn_k": 5, "min_fraction": 0.2}}
+    result = Result(study="linac", preset="test")
+    LinacStudy()._generative(config, tmp_path, 0, train, val, test, 2, result)
+    assert all(m.reference is None for m in result.metrics)
+    assert any("qualitative" in note for note in result.notes)
+    for label in ("plain GAN", "VAE(baseline)+latent GAN", "VAE(improved)+latent GAN"):
+        for name in ("k-NN density", "k-NN coverage", "classifier two-sample AUC, stat. error"):
+            result.get(name, label)  # KeyError if the row is missing
 
 
 @pytest.mark.parametrize(("override", "message"),
