@@ -80,6 +80,9 @@ class Preprocessor:
 
     @classmethod
     def from_dict(cls, data: dict) -> Preprocessor:
+        if not {"track", "jet"} <= set(data):
+            raise DataError("The saved preprocessing has no track/jet standardisers (a tagger "
+                            "saved before hepchain's core Standardiser); retrain and save it again.")
         return cls(**{**data, "track": Standardiser.from_state_dict(data["track"]),
                       "jet": Standardiser.from_state_dict(data["jet"])})
 
