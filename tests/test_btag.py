@@ -157,6 +157,9 @@ def test_table_sorted_padded_and_preprocessing_roundtrip(toy):
     assert np.abs(trk).max() <= prep.clip and (trk[~table.mask] == 0).all()
     again = Preprocessor.from_dict(prep.to_dict()).transform(table)[0]
     np.testing.assert_array_equal(trk, again)
+    old_format = {k: v for k, v in prep.to_dict().items() if k not in ("track", "jet")}
+    with pytest.raises(DataError, match="retrain and save it again"):
+        Preprocessor.from_dict(old_format)
     table.tracks[0, 0, 0] = np.nan
     with pytest.raises(DataError, match="NaN"):
         prep.transform(table)

@@ -140,6 +140,10 @@ def test_log_loader_gives_the_same_inputs(scans, tmp_path, suffix):
     scalers = KnobScalers.fit(a, np.arange(len(a)))
     back = scalers.knob_from_norm(scalers.knob_to_norm(a.set_value, a.knob), a.knob)
     assert np.allclose(back, a.set_value)
+    z = scalers.transform(a.x, a.knob)
+    for knob in np.unique(a.knob):  # each channel standardised over a knob's scans and samples
+        zk = z[a.knob == knob]
+        assert np.allclose(zk.mean(axis=(0, 2)), 0) and np.allclose(zk.std(axis=(0, 2)), 1)
 
 
 def test_log_errors_are_clear(scans, tmp_path):

@@ -15,9 +15,11 @@ from hepchain.accelerator.linac import surrogate_metrics as sm
 from hepchain.accelerator.linac.envs import LearnedEnv, MachineEnv
 from hepchain.accelerator.linac.generative import GAN, ConditionalVAE, gan_loss
 from hepchain.accelerator.linac.lattice import Lattice, LatticeSpec
-from hepchain.accelerator.linac.study import LinacStudy
+from hepchain.accelerator.linac.study import LinacStudy, split_days
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.executors import LocalExecutor
+from hepchain.core.result import Result
+from hepchain.core.standardise import Standardiser
 from hepchain.core.trainer import TrainConfig, Trainer
 
 MODES = [{"name": "high", "energy_gev": 3.0, "charge_nc": 1.0, "emittance_um": 20.0,
@@ -141,13 +143,13 @@ def test_environments_pass_gymnasium_checker(machine, log_dir):
     env = MachineEnv(machine, targets, n_states=4, state_seed=1, max_steps=5)
     check_env(env, skip_render_check=True)
     ctx = surrogates.context_columns(machine.lattice.bpms)
-    cs = surrogates.Standardizer.fit(frame[ctx].to_numpy(float))
-    ys = surrogates.Standardizer.fit(surrogates.screen_targets(frame))
+    cs = Standardiser.fit(frame[ctx].to_numpy(float))
+    ys = Standardiser.fit(surrogates.screen_targets(frame))
     data = surrogates.conditional_arrays(frame, ctx, 2, cs, ys)
     model = ConditionalVAE(4, data.cond.shape[1], 2, [16])
     for offset, gain in ((0.0, 0.0), (0.1, 0.3)):  # with and without domain randomisation
         sim = LearnedEnv(model, data.context, frame["mode"].to_numpy(), points, ys.mean,
-                         ys.std, targets, offset_mm=offset, gain_spread=gain, max_steps=5)
+                         ys.scale, targets, offset_mm=offset, gain_spread=gain, max_steps=5)
         check_env(sim, skip_render_check=True)
     obs, info = env.reset(seed=0)
     assert obs.shape == (13,) and info["mae"] > 0
@@ -178,12 +180,12 @@ def test_domain_randomisation_shifts_and_scales_the_learned_response(machine, lo
     frame = oplog.load_log(log_dir)
     targets, points = surrogates.operating_points(frame, 2)
     ctx = surrogates.context_columns(machine.lattice.bpms)
-    cs = surrogates.Standardizer.fit(frame[ctx].to_numpy(float))
-    ys = surrogates.Standardizer.fit(surrogates.screen_targets(frame))
+    cs = Standardiser.fit(frame[ctx].to_numpy(float))
+    ys = Standardiser.fit(surrogates.screen_targets(frame))
     data = surrogates.conditional_arrays(frame, ctx, 2, cs, ys)
     torch.manual_seed(0)
     model = ConditionalVAE(4, data.cond.shape[1], 2, [16])
-    env = LearnedEnv(model, data.context, frame["mode"].to_numpy(), points, ys.mean, ys.std,
+    env = LearnedEnv(model, data.context, frame["mode"].to_numpy(), points, ys.mean, ys.scale,
                      targets, offset_mm=np.array([0.1, 0.0, 0.2, 0.0]), gain_spread=0.5)
     offsets, gains = [], []
     for seed in range(20):
@@ -205,14 +207,14 @@ def test_conditional_model_learns_screen_response(machine, tmp_path):
     frame = oplog.load_log(tmp_path / "log")
     train, val = frame[frame["day"] < 4], frame[frame["day"] == 4]
     ctx = surrogates.context_columns(machine.lattice.bpms)
-    cs = surrogates.Standardizer.fit(train[ctx].to_numpy(float))
-    ys = surrogates.Standardizer.fit(surrogates.screen_targets(train))
+    cs = Standardiser.fit(train[ctx].to_numpy(float))
+    ys = Standardiser.fit(surrogates.screen_targets(train))
     d_tr, d_va = (surrogates.conditional_arrays(f, ctx, 2, cs, ys) for f in (train, val))
     cfg = {"latent": 2, "hidden": [64, 64], "beta": 1.0,
            "train": {"epochs": 60, "batch_size": 64, "lr": 3e-3, "progress": False}}
     model, _ = surrogates.fit_cvae(d_tr, d_va, cfg, seed=0)
     mae = surrogates.cvae_screen_mae(model, d_va, ys).mean()
-    truth = ys.inverse(d_va.y)
+    truth = ys.inverse_transform(d_va.y)
     truth[:, [1, 3]] = np.exp(truth[:, [1, 3]])
     constant = np.abs(truth - np.median(truth, 0)).mean()  # best constant predictor (L1)
     assert mae < 0.4 * constant  # 800 training rows; measured ratio 0.16
@@ -248,7 +250,8 @@ def test_packed_discriminator_keeps_the_modes_a_plain_gan_drops(seed):
     assert min_share[1] < 0.02 and min_share[4] > 0.04
 
 
-def test_surrogate_metrics_separate_good_and_collapsed_samples():
+def test_mode_coverage_separates_good_and_collapsed_samples():
+    """The linac-specific mode metrics (the generic two-sample ones: test_twosample.py)."""
     rng = np.random.default_rng(0)
     centres = rng.normal(0, 6, (4, 12))
     modes = rng.integers(0, 4, 2000)
@@ -259,12 +262,25 @@ def test_surrogate_metrics_separate_good_and_collapsed_samples():
     collapsed = centres[0] + rng.normal(0, 1, (1000, 12))
     cov = sm.mode_coverage(space, collapsed)
     assert cov["coverage"] == 0.25 and cov["tv_distance"] > 0.5
-    assert sm.c2st_auc(real, train) < 0.6
-    assert sm.c2st_auc(real, collapsed) > 0.8  # ideal: 0.75 + 0.25 * 0.5 = 0.875
-    p_good, r_good = sm.knn_precision_recall(real, train)
-    p_col, r_col = sm.knn_precision_recall(real, collapsed)
-    assert p_good > 0.8 and r_good > 0.8 and r_col < 0.5 < p_col
-    assert sm.mean_channel_w1(real, train) < 0.5 * sm.mean_channel_w1(real, collapsed)
+
+
+def test_generative_metrics_have_no_invented_reference(log_dir, tmp_path):
+    """Tiny trainings on the 3-day log: the shared two-sample rows are reported, and the seed's
+    qualitative "suppresses mode collapse" is a note, not a reference number."""
+    train, val, test = split_days(oplog.load_log(log_dir), 1, 1)
+    fit = {"epochs": 2, "batch_size": 64, "lr": 1e-3, "progress": False}
+    vae = {"latent": 2, "hidden": [16], "beta": 1.0, "learn_variance": False, "train": fit}
+    gan = {"noise": 4, "hidden": [16], "pack": 1, "train": fit}
+    config = {"device": "cpu", "gan": gan, "latent_gan": gan, "vae_baseline": vae,
+              "vae_improved": vae,
+              "metrics": {"n_samples": 100, "pca_components": 4, "knn_k": 5, "min_fraction": 0.2}}
+    result = Result(study="linac", preset="test")
+    LinacStudy()._generative(config, tmp_path, 0, train, val, test, 2, result)
+    assert all(m.reference is None for m in result.metrics)
+    assert any("qualitative" in note for note in result.notes)
+    for label in ("plain GAN", "VAE(baseline)+latent GAN", "VAE(improved)+latent GAN"):
+        for name in ("k-NN density", "k-NN coverage", "classifier two-sample AUC, stat. error"):
+            result.get(name, label)  # KeyError if the row is missing
 
 
 @pytest.mark.parametrize(("override", "message"),

@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import ks_2samp
 
 from hepchain.analysis import bump, detectors, features, plots
-from hepchain.analysis.classifier import auc_two_samples
+from hepchain.analysis.classifier import fitter
 from hepchain.analysis.dijets import Dijets
 from hepchain.analysis.regions import Window, n_injected, split_indices
 from hepchain.analysis.samples import load_lhco, make_sample, rng_for
-from hepchain.core import metrics, plotting
+from hepchain.core import metrics, plotting, twosample
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Reference, Result
 from hepchain.core.study import Study
@@ -109,11 +108,6 @@ def make_roles(bkg: Dijets, sig: Dijets, window: Window, s_over_b: float,
         n_injected=n_data)
 
 
-def marginal_ks(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean over features of the Kolmogorov–Smirnov distance between 1-D marginals."""
-    return float(np.mean([ks_2samp(a[:, j], b[:, j]).statistic for j in range(a.shape[1])]))
-
-
 def run_methods(roles: Roles, names: list[str], window: Window, config: dict[str, Any],
                 seed: int, figdir: Path | None
                 ) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
@@ -147,8 +141,9 @@ def run_methods(roles: Roles, names: list[str], window: Window, config: dict[str
         scorers[f"CATHODE ({kind.upper()})"] = detectors.classifier_scorer(x[sr], xs, ccfg, seed)
         out[f"flow {kind.upper()}"] = {
             "SB test NLL": nll,
-            "samples vs SR background AUC": auc_two_samples(xs, x_tpl, ccfg, seed),
-            "marginal KS": marginal_ks(xs, x_tpl),
+            "samples vs SR background AUC": twosample.c2st(xs, x_tpl, fitter(ccfg),
+                                                           seed=seed).value,
+            "marginal KS": twosample.ks_statistic(xs, x_tpl).mean(),
             "train seconds": sb_flow.seconds + sr_flow.seconds}
     near = window.in_near_sb(m, config["cwola"]["sideband_width"])
     scorers["CWoLa"] = detectors.classifier_scorer(x[sr], x[near], ccfg, seed)

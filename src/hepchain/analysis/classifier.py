@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+from hepchain.core.twosample import Fit, Scorer
+
 
 def train_ensemble(x1: np.ndarray, x0: np.ndarray, cfg: dict[str, Any],
                    seed: int) -> list[HistGradientBoostingClassifier]:
@@ -42,18 +44,10 @@ def predict(models: list[HistGradientBoostingClassifier], x: np.ndarray) -> np.n
     return np.mean([m.predict_proba(x)[:, 1] for m in models], axis=0)
 
 
-def auc_two_samples(a: np.ndarray, b: np.ndarray, cfg: dict[str, Any], seed: int,
-                    test_fraction: float = 0.5) -> float:
-    """Classifier two-sample test: AUC of separating ``a`` from ``b`` on held-out halves.
-
-    0.5 means the samples are indistinguishable to the classifier.
-    """
-    from hepchain.core.metrics import roc_auc
-
-    rng = np.random.default_rng(seed)
-    ia, ib = rng.permutation(len(a)), rng.permutation(len(b))
-    na, nb = int(len(a) * (1 - test_fraction)), int(len(b) * (1 - test_fraction))
-    models = train_ensemble(a[ia[:na]], b[ib[:nb]], cfg, seed)
-    score = predict(models, np.concatenate([a[ia[na:]], b[ib[nb:]]]))
-    y = np.r_[np.ones(len(a) - na), np.zeros(len(b) - nb)]
-    return roc_auc(y, score)
+def fitter(cfg: dict[str, Any]) -> Fit:
+    """The ensemble as the classifier of :func:`hepchain.core.twosample.c2st`:
+    ``c2st(a, b, fitter(cfg), seed=seed)`` tests whether ``a`` and ``b`` can be told apart."""
+    def fit(x1: np.ndarray, x0: np.ndarray, seed: int) -> Scorer:
+        models = train_ensemble(x1, x0, cfg, seed)
+        return lambda x: predict(models, x)
+    return fit

@@ -1,7 +1,8 @@
 """Conditional normalizing flows p(x | c) with zuko: MAF (affine) and NSF (rational-quadratic
 splines), trained by maximum likelihood through the project's Trainer.
 
-Features and context are standardised inside the module (NSF splines live on [−5, 5]);
+Features and context are standardised inside the module (``core.standardise``, statistics
+kept as buffers so they are saved with the model; NSF splines live on [−5, 5]);
 :meth:`ConditionalFlow.log_prob` returns the density of the *original* variables, including the
 Jacobian of the standardisation, so log-likelihoods of different flows are comparable.
 """
@@ -17,6 +18,7 @@ import zuko
 from torch import Tensor, nn
 
 from hepchain.core.errors import UsageError
+from hepchain.core.standardise import Standardiser
 from hepchain.core.trainer import History, TrainConfig, Trainer
 
 KINDS = ("maf", "nsf")
@@ -31,10 +33,9 @@ class ConditionalFlow(nn.Module):
         if kind not in KINDS:
             raise UsageError(f"Unknown flow {kind!r}; use one of {KINDS}.")
         x, c = np.asarray(x, np.float32), np.asarray(c, np.float32)
-        self.register_buffer("x_mean", torch.from_numpy(x.mean(0)))
-        self.register_buffer("x_std", torch.from_numpy(x.std(0) + 1e-6))
-        self.register_buffer("c_mean", torch.from_numpy(c.mean(0)))
-        self.register_buffer("c_std", torch.from_numpy(c.std(0) + 1e-6))
+        for name, scaler in (("x", Standardiser.fit(x)), ("c", Standardiser.fit(c))):
+            self.register_buffer(f"{name}_mean", torch.tensor(scaler.mean, dtype=torch.float32))
+            self.register_buffer(f"{name}_std", torch.tensor(scaler.scale, dtype=torch.float32))
         common = {"context": c.shape[1], "transforms": transforms, "hidden_features": list(hidden)}
         if kind == "maf":
             self.flow = zuko.flows.MAF(x.shape[1], randperm=True, **common)

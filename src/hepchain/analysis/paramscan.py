@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from hepchain.analysis import features, flows, massfit, plots
-from hepchain.analysis.classifier import auc_two_samples
+from hepchain.analysis.classifier import fitter
 from hepchain.analysis.samples import cached_spec, make_sample
-from hepchain.core import metrics
+from hepchain.core import metrics, twosample
 from hepchain.core.cache import find_cached
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Result
@@ -147,9 +147,9 @@ class ParamScanStudy(Study):
                 tag, theta = f"({mx:.0f}, {my:.0f}) GeV", truth[(mx, my)]
                 xs = flows.sample(model, np.tile(theta, (len(x), 1)), run_seed)
                 add(f"flow vs MC AUC at {tag}", "flow interpolation",
-                    auc_two_samples(xs, x, config["classifier"], run_seed))
+                    twosample.c2st(xs, x, fitter(config["classifier"]), seed=run_seed).value)
                 add(f"marginal KS at {tag}", "flow interpolation",
-                    np.mean([_ks(xs[:, j], x[:, j]) for j in range(x.shape[1])]))
+                    twosample.ks_statistic(xs, x).mean())
                 fit = massfit.gradient_fit(model, x, lo, hi, **config["fit"])
                 pulls = np.abs(fit.theta - theta) / res[(mx, my)]
                 worst = max(worst, float(pulls.max()))
@@ -162,7 +162,8 @@ class ParamScanStudy(Study):
                 if r == 0:
                     nearest = min(train, key=lambda p: np.hypot(*(np.array(p) / 1000 - theta)))
                     add(f"flow vs MC AUC at {tag}", f"nearest grid point {nearest}",
-                        auc_two_samples(train[nearest], x, config["classifier"], run_seed))
+                        twosample.c2st(train[nearest], x, fitter(config["classifier"]),
+                                       seed=run_seed).value)
                     path = plots.marginals({"generated (held out)": x, "flow samples": xs},
                                            names, workdir / f"interp_{mx:.0f}_{my:.0f}.png",
                                            title=f"interpolation at (m_X, m_Y) = {tag}")
@@ -284,8 +285,3 @@ def _check_scan_settings(config: dict[str, Any]) -> None:
         raise UsageError("mc_grids must be a list of {points: [n_X, n_Y]} (optionally with "
                          f"events_per_point), got {grids!r}.")
 
-
-def _ks(a: np.ndarray, b: np.ndarray) -> float:
-    from scipy.stats import ks_2samp
-
-    return float(ks_2samp(a, b).statistic)

@@ -27,6 +27,7 @@ from hepchain.accelerator.ipknob.simulator import Noise
 from hepchain.core.dataset import Manifest, ShardedDataset, ShardTask, build_dataset
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.executors import Executor
+from hepchain.core.standardise import Standardiser
 
 GENERATOR = "hepchain.ipknob.simulator"
 PROCESS = "ipknob_scans"
@@ -229,25 +230,22 @@ class KnobScalers:
     """Per-knob standard scalers of the six channels (the knob channel's also maps the set
     value), fitted on training scans and kept with the data so outputs map back to knob units."""
 
-    mean: dict[str, list[float]]
-    std: dict[str, list[float]]
+    by_knob: dict[str, Standardiser]
 
     @classmethod
     def fit(cls, data: ScanData, idx: np.ndarray) -> KnobScalers:
-        mean, std = {}, {}
-        for knob in np.unique(data.knob[idx]):
-            x = data.x[idx[data.knob[idx] == knob]]  # (n, 6, S)
-            mean[str(knob)] = x.mean(axis=(0, 2)).tolist()
-            std[str(knob)] = np.maximum(x.std(axis=(0, 2)), 1e-12).tolist()
-        return cls(mean, std)
+        """One :class:`Standardiser` per knob over its training scans' samples (n, 6, S)."""
+        return cls({str(knob): Standardiser.fit(
+                        data.x[idx[data.knob[idx] == knob]].transpose(0, 2, 1))
+                    for knob in np.unique(data.knob[idx])})
 
     def _params(self, knobs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        missing = sorted(set(knobs) - set(self.mean))
+        missing = sorted(set(knobs) - set(self.by_knob))
         if missing:
             raise DataError(f"No scaler for knob(s) {missing}; the training scans must include "
                             "every knob that is evaluated.")
-        mu = np.array([self.mean[k] for k in knobs])
-        sd = np.array([self.std[k] for k in knobs])
+        mu = np.array([self.by_knob[k].mean for k in knobs])
+        sd = np.array([self.by_knob[k].scale for k in knobs])
         return mu, sd
 
     def transform(self, x: np.ndarray, knobs: np.ndarray) -> np.ndarray:
@@ -265,4 +263,5 @@ class KnobScalers:
         return np.asarray(values) * sd[:, -1] + mu[:, -1]
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps({"mean": self.mean, "std": self.std}, indent=1))
+        Path(path).write_text(json.dumps({k: v.state_dict() for k, v in self.by_knob.items()},
+                                         indent=1))

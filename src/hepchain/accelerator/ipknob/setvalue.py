@@ -98,7 +98,7 @@ def run_split(data: ScanData, split: Split, cfg: dict[str, Any], seed: int,
     outcome.predictions.update(baseline_predictions(data, split.test))
     truth = data.set_value[split.test]
     knobs, step = data.knob[split.test], data.step[split.test]
-    outcome.step_norm = float(np.mean(step / np.array([scalers.std[k][-1] for k in knobs])))
+    outcome.step_norm = float(np.mean(step / np.array([scalers.by_knob[k].scale[-1] for k in knobs])))
     for name, pred in outcome.predictions.items():
         outcome.l1_norm[name] = metrics.l1(scalers.knob_to_norm(pred, knobs), y_norm[split.test])
         err_steps = np.abs(pred - truth) / step

@@ -21,6 +21,7 @@ from hepchain.accelerator.linac.generative import (
 from hepchain.accelerator.linac.lattice import END_ACTUATORS
 from hepchain.accelerator.linac.machine import END_ANGLE, END_K1
 from hepchain.core.errors import DataError
+from hepchain.core.standardise import Standardiser
 from hepchain.core.trainer import History, TrainConfig, Trainer
 
 SCREEN = ("E_SCR.x", "E_SCR.sigma_x", "E_SCR.y", "E_SCR.sigma_y")
@@ -29,25 +30,6 @@ ENVIRONMENT = ("ENV.tilt", "ENV.T_out")
 REQUIRED = (*SCREEN, *END_ACTUATORS, "M_SCR.x", "M_SCR.sigma_x", "M_SCR.y", "M_SCR.sigma_y",
             "SPEC.energy", *ENVIRONMENT)
 END_SCALE = np.array([END_K1] * 3 + [END_ANGLE * 1e3] * 2)  # log units -> normalised
-
-
-@dataclass
-class Standardizer:
-    """Per-column mean and std of the training rows (std of constant columns set to 1)."""
-
-    mean: np.ndarray
-    std: np.ndarray
-
-    @classmethod
-    def fit(cls, x: np.ndarray) -> Standardizer:
-        std = x.std(0)
-        return cls(x.mean(0), np.where(std > 1e-9, std, 1.0))
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return (x - self.mean) / self.std
-
-    def inverse(self, z: np.ndarray) -> np.ndarray:
-        return z * self.std + self.mean
 
 
 def _tensor(x: np.ndarray) -> torch.Tensor:
@@ -94,10 +76,10 @@ def sample_gan(gan: GAN, n: int, seed: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def sample_latent_gan(vae: VAE, gan: GAN, z_scale: Standardizer, n: int, seed: int
+def sample_latent_gan(vae: VAE, gan: GAN, z_scale: Standardiser, n: int, seed: int
                       ) -> np.ndarray:
     """VAE encoder -> GAN in latent space -> VAE decoder (the seed's fix for mode collapse)."""
-    z = z_scale.inverse(sample_gan(gan, n, seed))
+    z = z_scale.inverse_transform(sample_gan(gan, n, seed))
     return vae.decode(_tensor(z)).numpy()
 
 
@@ -136,11 +118,11 @@ def screen_targets(frame: pd.DataFrame) -> np.ndarray:
 
 
 def conditional_arrays(frame: pd.DataFrame, ctx_cols: list[str], n_modes: int,
-                       ctx_scale: Standardizer, y_scale: Standardizer) -> ConditionalData:
+                       ctx_scale: Standardiser, y_scale: Standardiser) -> ConditionalData:
     u = frame[list(END_ACTUATORS)].to_numpy(float) / END_SCALE
     onehot = np.eye(n_modes)[frame["mode"].to_numpy()]
-    ctx = np.concatenate([ctx_scale(frame[ctx_cols].to_numpy(float)), onehot], 1)
-    return ConditionalData(u, ctx, y_scale(screen_targets(frame)))
+    ctx = np.concatenate([ctx_scale.transform(frame[ctx_cols].to_numpy(float)), onehot], 1)
+    return ConditionalData(u, ctx, y_scale.transform(screen_targets(frame)))
 
 
 def fit_cvae(train: ConditionalData, val: ConditionalData, cfg: dict[str, Any], seed: int,
@@ -155,11 +137,11 @@ def fit_cvae(train: ConditionalData, val: ConditionalData, cfg: dict[str, Any], 
 
 
 @torch.no_grad()
-def cvae_screen_mae(model: ConditionalVAE, data: ConditionalData, y_scale: Standardizer
+def cvae_screen_mae(model: ConditionalVAE, data: ConditionalData, y_scale: Standardiser
                     ) -> np.ndarray:
     """MAE [mm] of the prior-mean prediction of each of (mu_x, sigma_x, mu_y, sigma_y)."""
-    pred = y_scale.inverse(model(_tensor(data.cond)).numpy())
-    true = y_scale.inverse(data.y)
+    pred = y_scale.inverse_transform(model(_tensor(data.cond)).numpy())
+    true = y_scale.inverse_transform(data.y)
     for y in (pred, true):
         y[:, [1, 3]] = np.exp(y[:, [1, 3]])
     return np.abs(pred - true).mean(0)

@@ -13,11 +13,12 @@ lists/floats, saved inside the model file and the ONNX metadata.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from hepchain.core.errors import DataError
+from hepchain.core.standardise import Standardiser
 from hepchain.reco.btag.schema import JET_INPUTS, TRACK_INPUTS
 from hepchain.reco.btag.table import JetTable
 
@@ -45,10 +46,8 @@ class Preprocessor:
 
     track_features: list[str]
     jet_features: list[str]
-    track_mean: list[float]
-    track_std: list[float]
-    jet_mean: list[float]
-    jet_std: list[float]
+    track: Standardiser
+    jet: Standardiser
     max_tracks: int
     clip: float = 5.0
 
@@ -57,11 +56,9 @@ class Preprocessor:
         """Standardisation constants from the (training) ``table``'s real tracks."""
         if not table.mask.any():
             raise DataError("The training jets have no tracks; check the track selection.")
-        trk = _transform(table.tracks, TRACK_INPUTS)[table.mask]
-        jet = _transform(table.jet, JET_INPUTS)
         return cls(list(TRACK_INPUTS), list(JET_INPUTS),
-                   trk.mean(0).tolist(), np.maximum(trk.std(0), 1e-6).tolist(),
-                   jet.mean(0).tolist(), np.maximum(jet.std(0), 1e-6).tolist(),
+                   Standardiser.fit(_transform(table.tracks, TRACK_INPUTS)[table.mask]),
+                   Standardiser.fit(_transform(table.jet, JET_INPUTS)),
                    table.mask.shape[1], clip)
 
     def transform(self, table: JetTable) -> tuple[np.ndarray, np.ndarray]:
@@ -69,21 +66,25 @@ class Preprocessor:
         if table.tracks.shape[-1] != len(self.track_features):
             raise DataError(f"Expected {len(self.track_features)} track features "
                             f"({self.track_features}), got {table.tracks.shape[-1]}.")
-        trk = (_transform(table.tracks, TRACK_INPUTS) - np.asarray(self.track_mean)) / np.asarray(
-            self.track_std)
+        trk = self.track.transform(_transform(table.tracks, TRACK_INPUTS))
         trk = np.clip(trk, -self.clip, self.clip) * table.mask[..., None]
-        jet = (_transform(table.jet, JET_INPUTS) - np.asarray(self.jet_mean)) / np.asarray(self.jet_std)
-        jet = np.clip(jet, -self.clip, self.clip)
+        jet = np.clip(self.jet.transform(_transform(table.jet, JET_INPUTS)), -self.clip, self.clip)
         if not (np.isfinite(trk).all() and np.isfinite(jet).all()):
             raise DataError("Track or jet inputs contain NaN or inf; check the input file.")
         return trk.astype(np.float32), jet.astype(np.float32)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"track_features": self.track_features, "jet_features": self.jet_features,
+                "track": self.track.state_dict(), "jet": self.jet.state_dict(),
+                "max_tracks": self.max_tracks, "clip": self.clip}
 
     @classmethod
     def from_dict(cls, data: dict) -> Preprocessor:
-        return cls(**data)
+        if not {"track", "jet"} <= set(data):
+            raise DataError("The saved preprocessing has no track/jet standardisers (a tagger "
+                            "saved before hepchain's core Standardiser); retrain and save it again.")
+        return cls(**{**data, "track": Standardiser.from_state_dict(data["track"]),
+                      "jet": Standardiser.from_state_dict(data["jet"])})
 
 
 def _transform(x: np.ndarray, names: tuple[str, ...] | list[str]) -> np.ndarray:

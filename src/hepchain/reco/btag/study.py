@@ -18,6 +18,7 @@ from hepchain.core import plotting
 from hepchain.core.errors import UsageError
 from hepchain.core.result import Reference, Result
 from hepchain.core.seeding import derive_seed, seed_everything
+from hepchain.core.standardise import Standardiser
 from hepchain.core.study import Study
 from hepchain.nn.mlp import MLP
 from hepchain.reco.btag import evaluate
@@ -84,8 +85,9 @@ class BTagStudy(Study):
         test = tabs["test"]
         scores["IP3D-like"] = templates.jet_llr(test.track("sd0"), test.track("sz0"), test.mask)
         hl = {k: high_level_features(t, templates, config["sv"]) for k, t in tabs.items()}
-        mean, std = hl["train"].mean(0), hl["train"].std(0) + 1e-6
-        hl_t = {k: torch.from_numpy(((v - mean) / std).astype(np.float32)) for k, v in hl.items()}
+        hl_scale = Standardiser.fit(hl["train"])
+        hl_t = {k: torch.from_numpy(hl_scale.transform(v).astype(np.float32))
+                for k, v in hl.items()}
         y_t = {k: torch.from_numpy(v) for k, v in labs.items()}
         sv_eff = {name: float(hl["test"][labs["test"] == i, HL_FEATURES.index("sv_found")].mean())
                   for i, name in enumerate(classes)}
