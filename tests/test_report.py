@@ -14,6 +14,7 @@ from hepchain.core.report import (
     BEGIN_MARK,
     END_MARK,
     RunRecord,
+    SeedCount,
     generated_part,
     markdown_section,
     markdown_tables,
@@ -44,8 +45,10 @@ def _toy_result() -> Result:
 
 
 def _record(result: Result, tmp_path: Path, seeds: int = 3) -> RunRecord:
-    counts = {(m.name, m.method): seeds for m in result.metrics}
-    counts[("B-hadron c*tau", "decay length")] = 1  # measured in seed 0 only
+    counts = {(m.name, m.method): SeedCount(seeds, seeds) for m in result.metrics}
+    counts[("max SIC", "ANODE")] = SeedCount(seeds, 0)  # NaN in every seed
+    counts[("rejection @ 99%", "IP3D")] = SeedCount(seeds, seeds - 1)  # one seed NaN
+    counts[("B-hadron c*tau", "decay length")] = SeedCount(1, 1)  # measured in seed 0 only
     return RunRecord(result, counts if seeds > 1 else {}, tmp_path / "results" / "toy-quick")
 
 
@@ -62,10 +65,10 @@ def test_bench_table_states_spread_seeds_limits_and_references(tmp_path):
             in lines)
     assert ("| light rejection @ 70% | GN1 | > 250 | 3 | "
             "1.8 (reference, different dataset: GN2 paper) |" in lines)
-    assert "| max SIC | ANODE | n/a | 3 |  |" in lines
-    assert "| rejection @ 99% | IP3D | ∞ | 3 |  |" in lines
+    assert "| max SIC | ANODE | n/a (3 of 3 seeds not finite) † | 0 |  |" in lines
+    assert "| rejection @ 99% | IP3D | ∞ (1 of 3 seeds not finite) | 2 |  |" in lines
     assert "| B-hadron c*tau | decay length | 0.47 ± 0.03 mm † | 1 |  |" in lines
-    assert lines[-1].startswith("† measured in one seed only")
+    assert lines[-1].startswith("† finite in at most one seed")
     assert not NON_FINITE_TEXT.search(text)
 
 
@@ -95,13 +98,15 @@ def test_results_json_without_machine_still_loads(tmp_path):
 def test_seeds_json_decides_which_rows_are_seed_spreads(tmp_path):
     res = _toy_result()
     res.save(tmp_path)
-    per_seed = [{"metrics": [{"name": "AUC", "method": "logistic"}]} for _ in range(3)]
-    per_seed[0]["metrics"].append({"name": "B-hadron c*tau", "method": "decay length"})
+    per_seed = [{"metrics": [{"name": "AUC", "method": "logistic", "value": v}]}
+                for v in (0.9, float("nan"), 0.92)]
+    per_seed[0]["metrics"].append({"name": "B-hadron c*tau", "method": "decay length",
+                                   "value": 0.47})
     (tmp_path / "seeds.json").write_text(json.dumps(per_seed))
     record = RunRecord.load(tmp_path)
     assert record.is_bench
-    assert record.seeds_per_row == {("AUC", "logistic"): 3,
-                                    ("B-hadron c*tau", "decay length"): 1}
+    assert record.seed_counts == {("AUC", "logistic"): SeedCount(3, 2),
+                                  ("B-hadron c*tau", "decay length"): SeedCount(1, 1)}
     (tmp_path / "seeds.json").write_text("[{\"metrics\": 3}]")
     with pytest.raises(DataError, match="not a valid hepchain seeds file"):
         RunRecord.load(tmp_path)

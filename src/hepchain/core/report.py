@@ -117,12 +117,21 @@ END_MARK = "<!-- generated:end -->"
 
 
 @dataclass(frozen=True)
+class SeedCount:
+    """How many seeds of a bench measured one (metric, method) row, and how many of those
+    gave a finite value."""
+
+    present: int
+    finite: int
+
+
+@dataclass(frozen=True)
 class RunRecord:
-    """One run or bench directory: its (aggregate) result, how many seeds hold each
-    (metric, method) row (from ``seeds.json``; empty for a single run) and its path."""
+    """One run or bench directory: its (aggregate) result, the per-row seed counts read
+    from ``seeds.json`` (empty for a single run) and its path."""
 
     result: Result
-    seeds_per_row: dict[tuple[str, str], int]
+    seed_counts: dict[tuple[str, str], SeedCount]
     path: Path
 
     @classmethod
@@ -130,15 +139,16 @@ class RunRecord:
         """Read ``results.json`` (and ``seeds.json`` when present) from ``run_dir``."""
         path = Path(run_dir)
         result = Result.load(path)
-        counts: dict[tuple[str, str], int] = {}
+        counts: dict[tuple[str, str], SeedCount] = {}
         seeds_file = path / "seeds.json"
         if seeds_file.is_file():
             try:
-                runs = json.loads(seeds_file.read_text())
-                for run in runs:
-                    for key in {(m["name"], m["method"]) for m in run.get("metrics", [])}:
-                        counts[key] = counts.get(key, 0) + 1
-            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+                for run in json.loads(seeds_file.read_text()):
+                    for m in run["metrics"]:
+                        key, ok = (m["name"], m["method"]), math.isfinite(float(m["value"]))
+                        old = counts.get(key, SeedCount(0, 0))
+                        counts[key] = SeedCount(old.present + 1, old.finite + ok)
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                 raise DataError(f"{seeds_file} is not a valid hepchain seeds file ({exc}).") \
                     from exc
         return cls(result, counts, path)
@@ -146,7 +156,7 @@ class RunRecord:
     @property
     def is_bench(self) -> bool:
         """True when the result aggregates several seeds (a ``hepchain <study> bench``)."""
-        return max(self.seeds_per_row.values(), default=0) > 1
+        return max((c.present for c in self.seed_counts.values()), default=0) > 1
 
 
 def _number(x: float) -> str:
@@ -156,9 +166,10 @@ def _number(x: float) -> str:
     return _fmt(x, 3)
 
 
-def _value_cell(m: Metric) -> str:
+def _value_cell(m: Metric, count: SeedCount | None = None) -> str:
     """``value ± spread``, ``> x`` / ``< x`` for a one-sided limit (``Metric.limit``, when the
-    installed Metric has it), ``n/a`` for NaN and how many seeds were not finite."""
+    installed Metric has it), ``n/a`` for NaN, and how many seeds were not finite (from
+    ``count`` when the per-seed results are known, else ``Metric.n_nonfinite``)."""
     value = m.value
     if value is None or math.isnan(value):
         text = "n/a"
@@ -170,9 +181,13 @@ def _value_cell(m: Metric) -> str:
             text += f" ± {_number(m.std)}"
     if m.unit and text != "n/a":
         text += f" {m.unit}"
-    bad = getattr(m, "n_nonfinite", 0)
+    if count is not None:
+        bad, total = count.present - count.finite, count.present
+    else:
+        bad = getattr(m, "n_nonfinite", 0)
+        total = bad + m.n
     if bad:
-        text += f" ({bad} of {bad + m.n} seeds NaN/inf)"
+        text += f" ({bad} of {total} seeds not finite)"
     return text
 
 
@@ -224,18 +239,19 @@ def markdown_section(run: RunRecord, relative_to: Path) -> str:
                   "|---|---|---|---|"]
     one_seed = False
     for m in res.metrics:
-        cells = [_md(m.name), _md(m.method), _md(_value_cell(m))]
-        if run.is_bench:
-            if run.seeds_per_row.get((m.name, m.method), 0) > 1:
-                cells.append(str(m.n))
-            else:
+        count = run.seed_counts.get((m.name, m.method)) if run.is_bench else None
+        cells = [_md(m.name), _md(m.method), _md(_value_cell(m, count))]
+        if count is not None:
+            if count.finite < 2:
                 cells[2] += " †"
-                cells.append("1")
                 one_seed = True
+            cells.append(str(count.finite))
+        elif run.is_bench:  # a row the per-seed file does not hold
+            cells.append("")
         cells.append(_md(_reference_cell(m)))
         lines.append("| " + " | ".join(cells) + " |")
     if one_seed:
-        lines += ["", "† measured in one seed only: ± is the error stored by that run."]
+        lines += ["", "† finite in at most one seed: ± is the error stored by that run."]
     return "\n".join(lines)
 
 
