@@ -237,20 +237,20 @@ def markdown_section(run: RunRecord, relative_to: Path) -> str:
     else:
         lines += ["| metric | method | value ± error stored by the run | reference |",
                   "|---|---|---|---|"]
-    one_seed = False
+    footnote = False
     for m in res.metrics:
         count = run.seed_counts.get((m.name, m.method)) if run.is_bench else None
         cells = [_md(m.name), _md(m.method), _md(_value_cell(m, count))]
         if count is not None:
             if count.finite < 2:
                 cells[2] += " †"
-                one_seed = True
+                footnote = True
             cells.append(str(count.finite))
         elif run.is_bench:  # a row the per-seed file does not hold
             cells.append("")
         cells.append(_md(_reference_cell(m)))
         lines.append("| " + " | ".join(cells) + " |")
-    if one_seed:
+    if footnote:
         lines += ["", "† finite in at most one seed: ± is the error stored by that run."]
     return "\n".join(lines)
 
@@ -263,22 +263,26 @@ def markdown_tables(run_dirs: list[str | Path], relative_to: Path) -> str:
     return "\n\n".join(sections)
 
 
-def splice_generated(page: str, generated: str, name: str = "the page") -> str:
-    """``page`` with the text between its generated markers replaced by ``generated``."""
+def _generated_span(page: str, name: str) -> tuple[int, int]:
+    """Start and end offsets of the text between the one pair of generated markers."""
     begin, end = page.find(BEGIN_MARK), page.find(END_MARK)
     if begin < 0 or end < begin or page.count(BEGIN_MARK) > 1 or page.count(END_MARK) > 1:
         raise DataError(f"{name} needs exactly one '{BEGIN_MARK}' line followed by one "
                         f"'{END_MARK}' line around the generated tables.")
-    return page[:begin + len(BEGIN_MARK)] + "\n" + generated + "\n" + page[end:]
+    return begin + len(BEGIN_MARK), end
 
 
-def generated_part(page: str) -> str:
+def splice_generated(page: str, generated: str, name: str = "the page") -> str:
+    """``page`` with the text between its generated markers replaced by ``generated``."""
+    start, end = _generated_span(page, name)
+    return page[:start] + "\n" + generated + "\n" + page[end:]
+
+
+def generated_part(page: str, name: str = "the page") -> str:
     """The text between the generated markers of ``page`` (what :func:`splice_generated`
     wrote there)."""
-    begin, end = page.find(BEGIN_MARK), page.find(END_MARK)
-    if begin < 0 or end < begin:
-        raise DataError(f"The page has no '{BEGIN_MARK}' … '{END_MARK}' block.")
-    return page[begin + len(BEGIN_MARK):end].strip("\n")
+    start, end = _generated_span(page, name)
+    return page[start:end].strip("\n")
 
 
 def write_markdown(out: str | Path, run_dirs: list[str | Path]) -> Path:
