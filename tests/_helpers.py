@@ -30,9 +30,9 @@ def blobs(n: int, seed: int, shift: float = 1.5) -> tuple[torch.Tensor, torch.Te
 
 def bayes_auc(shift: float = 1.5, dim: int = 4) -> float:
     """The best possible AUC on :func:`blobs`: two unit-covariance Gaussians whose means differ
-    by ``shift`` on each of ``dim`` axes are separated best by the sum of the coordinates, whose
-    class means differ by Δ = shift·√dim in units of its (unit) standard deviation, so
-    AUC = Φ(Δ/√2) = ½·(1 + erf(Δ/2))."""
+    by ``shift`` on each of ``dim`` axes are separated best by the sum of the coordinates; its
+    class means differ by shift·dim and its standard deviation is √dim in both classes, so the
+    separation is Δ = shift·√dim standard deviations and AUC = Φ(Δ/√2) = ½·(1 + erf(Δ/2))."""
     return 0.5 * (1.0 + math.erf(shift * math.sqrt(dim) / 2.0))
 
 
