@@ -49,12 +49,9 @@ def machine_info() -> dict[str, str | int | float]:
     """The computer running this process: ``cpu`` model name, usable ``cores`` and total
     ``memory_gb`` [GiB] (Linux /proc and sysconf; other systems give what ``platform`` knows)."""
     cpu = platform.processor() or platform.machine() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f
-                        if line.startswith("model name")), cpu)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:  # Linux only
+        cpu = next((line.split(":", 1)[1].strip() for line in f
+                    if line.startswith("model name")), cpu)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     info: dict[str, str | int | float] = {"cpu": cpu, "cores": int(cores or 1)}
     with contextlib.suppress(ValueError, OSError, AttributeError):  # sysconf: POSIX only

@@ -67,7 +67,8 @@ def study_section(result: Result, base: Path) -> str:
     parts += [_img(base / f) for f in result.figures]
     prov = {"command": p.command, "git": p.git_revision, "started": p.started,
             "wall_time_s": round(p.wall_time_s, 1), "peak_memory_mb": round(p.peak_memory_mb),
-            "seeds": p.seeds, "versions": p.versions, "config": p.config, "datasets": p.datasets}
+            "seeds": p.seeds, "machine": p.machine, "versions": p.versions, "config": p.config,
+            "datasets": p.datasets}
     parts.append("<details><summary>provenance</summary><pre>"
                  f"{html.escape(json.dumps(prov, indent=2, default=str))}</pre></details>")
     return "\n".join(parts)
