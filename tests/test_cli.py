@@ -55,12 +55,15 @@ def test_toy_reference_is_the_bayes_auc_of_the_blobs(shift):
 
 
 def test_run_writes_results_with_provenance(toy_study, tmp_path):
-    assert run_cli(["toy", "run", "--workdir", str(tmp_path), "--seed", "2"]) == 0
+    # 100 full-batch steps: the preset's 10 leave some seeds unconverged (AUC 0.89 at seed 3)
+    assert run_cli(["toy", "run", "--workdir", str(tmp_path), "--seed", "2", "--set",
+                    "train={epochs: 100, lr: 0.05, progress: false}"]) == 0
     res = Result.load(tmp_path)
     auc = res.get("AUC", "logistic")
     assert auc.reference.value == pytest.approx(bayes_auc()) and auc.reference.same_dataset
-    # the test third of 600 events holds ~100 per class; a logistic regression is the Bayes
-    # classifier's family here, so it may fall short of the optimum only by its training error
+    # the test third of 600 events holds ~100 per class; a converged logistic regression is
+    # the Bayes classifier (a linear score), so it differs from the optimum by the test-set
+    # fluctuation only (seeds 0-7 measured within 1.4 standard errors)
     se = auc_standard_error(auc.reference.value, 100, 100)
     assert auc.reference.value - 4 * se < auc.value < auc.reference.value + 3 * se
     prov = res.provenance
