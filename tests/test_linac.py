@@ -253,7 +253,7 @@ def test_packed_discriminator_sees_a_dropped_mode_a_single_sample_one_cannot():
     packs of m samples is sure exactly when a pack holds such a sample, so its AUC is
     q + (1 − q)/2 with q = 1 − (1 − p)^m: 0.625 for one sample, 0.842 for packs of four. The
     trained discriminators must reach these bounds within 0.03 (≈ 4 standard errors of the
-    AUC on 8000 test samples; seeds 0–2 measured within 0.01), so packing must beat the best
+    AUC on 8000 test samples; seeds 0–7 measured within 0.01), so packing must beat the best
     any single-sample discriminator can do."""
     auc = {}
     for pack in (1, 4):
