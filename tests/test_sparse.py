@@ -101,20 +101,33 @@ def test_sparse_study_end_to_end(tmp_path) -> None:
     result = run_study("sparse", "quick", tmp_path, seed=0, overrides=overrides)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["study"] == "sparse"
-    none = result.get("σ/E at 2.5 GeV", "no reduction")
-    assert none.n == 2 and none.reference.value == pytest.approx(17.59)
-    assert result.get("σ/E at 5 GeV", "random 34%").value > 0
+    sigma = {label: result.get("σ/E at 2.5 GeV", label)
+             for label in ("no reduction", "random 34%", "learned (LOUPE) 34%")}
+    # seed 000's Table 1 is another detector: marked as such, never as our own data
+    assert all(not m.reference.same_dataset for m in sigma.values())
+    assert result.get("σ/E at 2.5 GeV", "regular 34%").reference is None  # not in the seed
+    # the recovered fraction is computed from the table's own rows, ours and the seed's
+    rec = result.get("fraction of random's loss recovered at 2.5 GeV", "learned (LOUPE)")
+    none, rand, loupe = sigma.values()
+    assert rec.value == pytest.approx((rand.value - loupe.value) / (rand.value - none.value))
+    assert rec.reference.value == pytest.approx(
+        (rand.reference.value - loupe.reference.value)
+        / (rand.reference.value - none.reference.value))
     assert any("Goal" in n for n in result.notes)
     for fig in result.figures:
         assert (tmp_path / fig).is_file()
     assert (tmp_path / "pattern_loupe_34.npy").is_file()
     assert len(result.provenance.datasets) == 3
     assert any("LOUPE slope chosen on validation" in n for n in result.notes)
+    # sampling calorimeter physics: the layer-sum stochastic term agrees with the SiD design
+    # within 3 fit errors, and a linear calibration of it is linear within 4 standard errors
+    # of the mean response at the worst-resolved (lowest) test energy
+    stoch = result.get("stochastic term a (σ/E = a/√E ⊕ b)", "layer sum + linear")
+    assert abs(stoch.value - stoch.reference.value) < 3 * stoch.std
     linear = result.get("linearity: max |<E_pred/E> − 1| over test energies",
                         "layer sum + linear")
-    assert 0 <= linear.value < 0.05  # a linear calibration of a linear detector
-    for e in (1, 2.5, 5):
-        assert result.get(f"full-sim showers/s at {e:g} GeV", "EM cascade MC (numba)").value > 0
+    e_low, n_test = min(overrides["test_energies"]), overrides["n_test_per_energy"]
+    assert linear.value < 4 * stoch.value / np.sqrt(e_low) / np.sqrt(n_test)
     tuned = result.get("t_max at 5 GeV", "fast sim, tuned").value  # tuned on interleaved data
     assert abs(tuned - result.get("t_max at 5 GeV", "full sim").value) < 1.0
     assert (tmp_path / "fastsim_tuned.json").is_file()

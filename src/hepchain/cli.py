@@ -117,17 +117,30 @@ def demo(study: list[str] | None = typer.Option(None, "--study", help="Only thes
 
 
 @app.command()
-def report(directory: Path = typer.Argument(..., help="Directory with results.json files."),
-           out: Path | None = typer.Option(None, help="Where to write index.html.")) -> None:
-    """Collect every results.json below DIRECTORY into one HTML report."""
-    from hepchain.core.report import build_report, collect_results
+def report(directories: list[Path] = typer.Argument(
+               ..., help="Run or demo directories with results.json files."),
+           out: Path | None = typer.Option(None, help="Where to write index.html."),
+           markdown: Path | None = typer.Option(
+               None, help="Rewrite the generated tables of this markdown page (e.g. "
+                          "docs/benchmarks.md) from the results.json of each directory.")
+           ) -> None:
+    """Collect every results.json below DIRECTORIES into one HTML report, or with
+    --markdown PAGE write one table per run directory between PAGE's generated markers."""
+    from hepchain.core.report import build_report, collect_results, write_markdown
 
-    if not directory.is_dir():
-        raise UsageError(f"{directory} is not a directory; pass a run or demo directory.")
-    results = collect_results(directory)
+    for directory in directories:
+        if not directory.is_dir():
+            raise UsageError(f"{directory} is not a directory; pass a run or demo directory.")
+    if markdown is not None:
+        console.print(f"tables: {write_markdown(markdown, directories)}")
+        return
+    if out is None and len(directories) > 1:
+        raise UsageError("Several directories were given; pass --out for the HTML report.")
+    results = [r for directory in directories for r in collect_results(directory)]
     if not results:
-        raise UsageError(f"No results.json found below {directory}; run a study first.")
-    page = build_report(results, out or directory)
+        raise UsageError(f"No results.json found below {', '.join(map(str, directories))}; "
+                         "run a study first.")
+    page = build_report(results, out or directories[0])
     console.print(f"report: {page}")
 
 

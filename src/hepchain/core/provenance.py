@@ -1,8 +1,12 @@
-"""Provenance capture: package versions, git revision, wall time and peak memory."""
+"""Provenance capture: package versions, git revision, machine, wall time and peak memory."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import platform
 import resource
+import shlex
 import subprocess
 import sys
 import time
@@ -41,6 +45,31 @@ def git_revision(path: Path | None = None) -> str:
         return "unknown"
 
 
+def machine_info() -> dict[str, str | int | float]:
+    """The computer running this process: ``cpu`` model name, usable ``cores`` and total
+    ``memory_gb`` [GiB] (Linux /proc and sysconf; other systems give what ``platform`` knows)."""
+    cpu = platform.processor() or platform.machine() or "unknown"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:  # Linux only
+        cpu = next((line.split(":", 1)[1].strip() for line in f
+                    if line.startswith("model name")), cpu)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    info: dict[str, str | int | float] = {"cpu": cpu, "cores": int(cores or 1)}
+    with contextlib.suppress(ValueError, OSError, AttributeError):  # sysconf: POSIX only
+        info["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+                                  / 2**30, 1)
+    return info
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """The command that started this process, quoted for a shell, with the CLI entry point
+    (``.../hepchain`` or ``.../hepchain/cli.py`` run with ``python -m``) written ``hepchain``."""
+    args = list(sys.argv if argv is None else argv)
+    entry = Path(args[0]) if args else Path()
+    if entry.name == "hepchain" or (entry.name == "cli.py" and entry.parent.name == "hepchain"):
+        args[0] = "hepchain"
+    return shlex.join(args)
+
+
 def peak_memory_mb() -> float:
     """Peak resident memory of this process and its finished children, in MB."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -58,7 +87,8 @@ class ProvenanceRecorder:
 
     def __init__(self, config: dict, seeds: list[int], command: str = "") -> None:
         self.provenance = Provenance(config=config, seeds=list(seeds),
-                                     command=command or " ".join(sys.argv))
+                                     command=command or command_line(),
+                                     machine=machine_info())
 
     def __enter__(self) -> ProvenanceRecorder:
         self._t0 = time.perf_counter()

@@ -1,7 +1,10 @@
-"""The HTML report: every study's metrics table, figures and provenance on one page.
+"""Reports of results.json files: the HTML page and the generated tables of the docs.
 
 ``build_report(results, out_dir)`` writes ``out_dir/index.html`` with images embedded
 (base64), so the page is self-contained and can be mailed or archived as one file.
+``write_markdown(page, run_dirs)`` rewrites the block between ``<!-- generated:begin -->``
+and ``<!-- generated:end -->`` of a markdown page (``docs/benchmarks.md``) with one table
+per run, so no figure of the docs is typed by hand.
 """
 
 from __future__ import annotations
@@ -9,10 +12,14 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
+from hepchain.core.errors import DataError, UsageError
 from hepchain.core.io import atomic_write_text
-from hepchain.core.result import Result
+from hepchain.core.result import Metric, Result, _fmt
 
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;color:#222}
@@ -60,7 +67,8 @@ def study_section(result: Result, base: Path) -> str:
     parts += [_img(base / f) for f in result.figures]
     prov = {"command": p.command, "git": p.git_revision, "started": p.started,
             "wall_time_s": round(p.wall_time_s, 1), "peak_memory_mb": round(p.peak_memory_mb),
-            "seeds": p.seeds, "versions": p.versions, "config": p.config, "datasets": p.datasets}
+            "seeds": p.seeds, "machine": p.machine, "versions": p.versions, "config": p.config,
+            "datasets": p.datasets}
     parts.append("<details><summary>provenance</summary><pre>"
                  f"{html.escape(json.dumps(prov, indent=2, default=str))}</pre></details>")
     return "\n".join(parts)
@@ -101,3 +109,188 @@ def collect_results(directory: str | Path) -> list[Result]:
         r.workdir = str(f.parent)
         results.append(r)
     return results
+
+
+# --- markdown: the generated figures tables of docs/benchmarks.md -------------------------
+
+BEGIN_MARK = "<!-- generated:begin -->"
+END_MARK = "<!-- generated:end -->"
+
+
+@dataclass(frozen=True)
+class SeedCount:
+    """How many seeds of a bench measured one (metric, method) row, and how many of those
+    gave a finite value."""
+
+    present: int
+    finite: int
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run or bench directory: its (aggregate) result, the per-row seed counts read
+    from ``seeds.json`` (empty for a single run) and its path."""
+
+    result: Result
+    seed_counts: dict[tuple[str, str], SeedCount]
+    path: Path
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> RunRecord:
+        """Read ``results.json`` (and ``seeds.json`` when present) from ``run_dir``."""
+        path = Path(run_dir)
+        result = Result.load(path)
+        counts: dict[tuple[str, str], SeedCount] = {}
+        seeds_file = path / "seeds.json"
+        if seeds_file.is_file():
+            try:
+                for run in json.loads(seeds_file.read_text()):
+                    for m in run["metrics"]:
+                        key, ok = (m["name"], m["method"]), math.isfinite(float(m["value"]))
+                        old = counts.get(key, SeedCount(0, 0))
+                        counts[key] = SeedCount(old.present + 1, old.finite + ok)
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise DataError(f"{seeds_file} is not a valid hepchain seeds file ({exc}).") \
+                    from exc
+        return cls(result, counts, path)
+
+    @property
+    def is_bench(self) -> bool:
+        """True when the result aggregates several seeds (a ``hepchain <study> bench``)."""
+        return max((c.present for c in self.seed_counts.values()), default=0) > 1
+
+
+def _number(x: float) -> str:
+    """A finite number as text; infinities as ∞ (never ``inf``/``nan`` in the page)."""
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    return _fmt(x, 3)
+
+
+def _value_cell(m: Metric, count: SeedCount | None = None) -> str:
+    """``value ± spread``, ``> x`` / ``< x`` for a one-sided limit (``Metric.limit``, when the
+    installed Metric has it), ``n/a`` for NaN, and how many seeds were not finite (from
+    ``count`` when the per-seed results are known, else ``Metric.n_nonfinite``)."""
+    value = m.value
+    if value is None or math.isnan(value):
+        text = "n/a"
+    elif getattr(m, "limit", None) in ("lower", "upper"):
+        text = f"{'>' if m.limit == 'lower' else '<'} {_number(value)}"
+    else:
+        text = _number(value)
+        if m.std is not None and math.isfinite(m.std) and math.isfinite(value):
+            text += f" ± {_number(m.std)}"
+    if m.unit and text != "n/a":
+        text += f" {m.unit}"
+    if count is not None:
+        bad, total = count.present - count.finite, count.present
+    else:
+        bad = getattr(m, "n_nonfinite", 0)
+        total = bad + m.n
+    if bad:
+        text += f" ({bad} of {total} seeds not finite)"
+    return text
+
+
+def _reference_cell(m: Metric) -> str:
+    ref = m.reference
+    if ref is None or ref.value is None or math.isnan(ref.value):
+        return ""
+    return f"{_number(ref.value)} ({ref.label})"
+
+
+def _md(text: str) -> str:
+    """Text safe inside a markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _machine_text(machine: dict) -> str:
+    if not machine:
+        return "not recorded"
+    parts = [str(machine.get("cpu", "unknown CPU"))]
+    if "cores" in machine:
+        parts.append(f"{machine['cores']} cores")
+    if "memory_gb" in machine:
+        parts.append(f"{machine['memory_gb']:g} GiB memory")
+    return ", ".join(parts)
+
+
+def markdown_section(run: RunRecord, relative_to: Path) -> str:
+    """The markdown of one run: heading, command, preset, seeds, date, machine and a table
+    metric | method | value ± spread | (seeds) | reference. Paths are written relative to
+    ``relative_to`` (the folder of the page), so the text does not depend on where it is
+    built."""
+    res, prov = run.result, run.result.provenance
+    where = Path(os.path.relpath(run.path.resolve(), relative_to.resolve())).as_posix()
+    seeds = ", ".join(str(s) for s in prov.seeds) or "not recorded"
+    lines = [f"### {res.study} — {res.preset} preset",
+             "",
+             f"Results: [{where}/results.json]({where}/results.json) · "
+             f"preset: {res.preset} · seeds: {seeds} (n = {len(prov.seeds)}) · "
+             f"date: {prov.started[:10] or 'not recorded'} · git: {prov.git_revision} · "
+             f"wall time: {prov.wall_time_s:.0f} s · machine: {_machine_text(prov.machine)}",
+             "",
+             f"Command: `{prov.command or 'not recorded'}`",
+             ""]
+    if run.is_bench:
+        lines += ["| metric | method | value ± std over seeds | seeds | reference |",
+                  "|---|---|---|---|---|"]
+    else:
+        lines += ["| metric | method | value ± error stored by the run | reference |",
+                  "|---|---|---|---|"]
+    footnote = False
+    for m in res.metrics:
+        count = run.seed_counts.get((m.name, m.method)) if run.is_bench else None
+        cells = [_md(m.name), _md(m.method), _md(_value_cell(m, count))]
+        if count is not None:
+            if count.finite < 2:
+                cells[2] += " †"
+                footnote = True
+            cells.append(str(count.finite))
+        elif run.is_bench:  # a row the per-seed file does not hold
+            cells.append("")
+        cells.append(_md(_reference_cell(m)))
+        lines.append("| " + " | ".join(cells) + " |")
+    if footnote:
+        lines += ["", "† finite in at most one seed: ± is the error stored by that run."]
+    return "\n".join(lines)
+
+
+def markdown_tables(run_dirs: list[str | Path], relative_to: Path) -> str:
+    """The generated block (without markers): one section per run directory, in order."""
+    if not run_dirs:
+        raise UsageError("Pass at least one run directory with a results.json.")
+    sections = [markdown_section(RunRecord.load(d), relative_to) for d in run_dirs]
+    return "\n\n".join(sections)
+
+
+def _generated_span(page: str, name: str) -> tuple[int, int]:
+    """Start and end offsets of the text between the one pair of generated markers."""
+    begin, end = page.find(BEGIN_MARK), page.find(END_MARK)
+    if begin < 0 or end < begin or page.count(BEGIN_MARK) > 1 or page.count(END_MARK) > 1:
+        raise DataError(f"{name} needs exactly one '{BEGIN_MARK}' line followed by one "
+                        f"'{END_MARK}' line around the generated tables.")
+    return begin + len(BEGIN_MARK), end
+
+
+def splice_generated(page: str, generated: str, name: str = "the page") -> str:
+    """``page`` with the text between its generated markers replaced by ``generated``."""
+    start, end = _generated_span(page, name)
+    return page[:start] + "\n" + generated + "\n" + page[end:]
+
+
+def generated_part(page: str, name: str = "the page") -> str:
+    """The text between the generated markers of ``page`` (what :func:`splice_generated`
+    wrote there)."""
+    start, end = _generated_span(page, name)
+    return page[start:end].strip("\n")
+
+
+def write_markdown(out: str | Path, run_dirs: list[str | Path]) -> Path:
+    """Rewrite the generated block of ``out`` (created with only that block if it does not
+    exist) from the ``results.json`` of ``run_dirs``; the prose around it is kept."""
+    path = Path(out)
+    generated = markdown_tables(run_dirs, path.parent)
+    page = path.read_text() if path.is_file() else f"{BEGIN_MARK}\n{END_MARK}\n"
+    atomic_write_text(path, splice_generated(page, generated, str(path)))
+    return path

@@ -69,7 +69,11 @@ def _fmt(x: float, digits: int) -> str:
 
 @dataclass
 class Provenance:
-    """Where a number came from: config, versions, git revision, seeds, data, cost."""
+    """Where a number came from: config, versions, git revision, seeds, data, cost.
+
+    ``machine`` describes the computer that ran it (``cpu`` model, usable ``cores``,
+    ``memory_gb`` in GiB); results written before it was recorded load with ``{}``.
+    """
 
     config: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
@@ -80,6 +84,7 @@ class Provenance:
     peak_memory_mb: float = 0.0
     started: str = ""
     command: str = ""
+    machine: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -1,0 +1,156 @@
+"""The generated markdown tables of docs/benchmarks.md (`hepchain report --markdown`)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from hepchain.core.errors import DataError
+from hepchain.core.provenance import command_line
+from hepchain.core.report import (
+    BEGIN_MARK,
+    END_MARK,
+    RunRecord,
+    SeedCount,
+    generated_part,
+    markdown_section,
+    markdown_tables,
+    splice_generated,
+)
+from hepchain.core.result import Provenance, Reference, Result
+from test_cli import run_cli
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+NON_FINITE_TEXT = re.compile(r"\b(nan|inf|infinity)\b", re.IGNORECASE)
+MACHINE = {"cpu": "Toy CPU 3000", "cores": 2, "memory_gb": 7.5}
+
+
+def _toy_result() -> Result:
+    res = Result(study="toy", preset="quick", provenance=Provenance(
+        seeds=[0, 1, 2], started="2026-12-01T10:00:00+00:00", git_revision="abc123",
+        command="hepchain toy bench --preset quick --seeds 3", wall_time_s=12.3,
+        machine=MACHINE))
+    res.add("AUC", "logistic", 0.912, std=0.011, n=3,
+            reference=Reference(0.983, "Bayes AUC", same_dataset=True))
+    rej = res.add("light rejection @ 70%", "GN1", 250.0, n=3,
+                  reference=Reference(1.8, "GN2 paper"))
+    rej.limit = "lower"  # a Metric field of the seed layer; set as an attribute here
+    res.add("max SIC", "ANODE", float("nan"), std=float("nan"), n=3)
+    res.add("rejection @ 99%", "IP3D", float("inf"), std=float("nan"), n=3)
+    res.add("B-hadron c*tau", "decay length", 0.47, std=0.03, n=213, unit="mm")
+    return res
+
+
+def _record(result: Result, tmp_path: Path, seeds: int = 3) -> RunRecord:
+    counts = {(m.name, m.method): SeedCount(seeds, seeds) for m in result.metrics}
+    counts[("max SIC", "ANODE")] = SeedCount(seeds, 0)  # NaN in every seed
+    counts[("rejection @ 99%", "IP3D")] = SeedCount(seeds, seeds - 1)  # one seed NaN
+    counts[("B-hadron c*tau", "decay length")] = SeedCount(1, 1)  # measured in seed 0 only
+    return RunRecord(result, counts if seeds > 1 else {}, tmp_path / "results" / "toy-quick")
+
+
+def test_bench_table_states_spread_seeds_limits_and_references(tmp_path):
+    text = markdown_section(_record(_toy_result(), tmp_path), tmp_path)
+    lines = text.splitlines()
+    assert lines[0] == "### toy — quick preset"
+    assert "seeds: 0, 1, 2 (n = 3)" in text and "date: 2026-12-01" in text
+    assert "machine: Toy CPU 3000, 2 cores, 7.5 GiB memory" in text
+    assert "Command: `hepchain toy bench --preset quick --seeds 3`" in text
+    assert "[results/toy-quick/results.json](results/toy-quick/results.json)" in text
+    assert "| metric | method | value ± std over seeds | seeds | reference |" in lines
+    assert ("| AUC | logistic | 0.912 ± 0.011 | 3 | 0.983 (reference: Bayes AUC) |"
+            in lines)
+    assert ("| light rejection @ 70% | GN1 | > 250 | 3 | "
+            "1.8 (reference, different dataset: GN2 paper) |" in lines)
+    assert "| max SIC | ANODE | n/a (3 of 3 seeds not finite) † | 0 |  |" in lines
+    assert "| rejection @ 99% | IP3D | ∞ (1 of 3 seeds not finite) | 2 |  |" in lines
+    assert "| B-hadron c*tau | decay length | 0.47 ± 0.03 mm † | 1 |  |" in lines
+    assert lines[-1].startswith("† finite in at most one seed")
+    assert not NON_FINITE_TEXT.search(text)
+
+
+def test_single_run_table_says_the_error_is_the_stored_one(tmp_path):
+    res = _toy_result()
+    res.provenance.machine = {}  # a results.json written before the machine was recorded
+    text = markdown_section(_record(res, tmp_path, seeds=1), tmp_path)
+    assert "| metric | method | value ± error stored by the run | reference |" in text
+    assert "| AUC | logistic | 0.912 ± 0.011 | 0.983 (reference: Bayes AUC) |" in text
+    assert "machine: not recorded" in text and "†" not in text
+
+
+def test_command_is_recorded_as_typed():
+    assert (command_line(["/venv/lib/site-packages/hepchain/cli.py", "toy", "bench", "--set",
+                          "data.n=3 000"]) == "hepchain toy bench --set 'data.n=3 000'")
+    assert command_line(["/venv/bin/hepchain", "list"]) == "hepchain list"
+    assert command_line(["/venv/bin/pytest", "-q"]) == "/venv/bin/pytest -q"
+
+
+def test_results_json_without_machine_still_loads(tmp_path):
+    data = _toy_result().to_dict()
+    del data["provenance"]["machine"]
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    assert Result.load(tmp_path).provenance.machine == {}
+
+
+def test_seeds_json_decides_which_rows_are_seed_spreads(tmp_path):
+    res = _toy_result()
+    res.save(tmp_path)
+    per_seed = [{"metrics": [{"name": "AUC", "method": "logistic", "value": v}]}
+                for v in (0.9, float("nan"), 0.92)]
+    per_seed[0]["metrics"].append({"name": "B-hadron c*tau", "method": "decay length",
+                                   "value": 0.47})
+    (tmp_path / "seeds.json").write_text(json.dumps(per_seed))
+    record = RunRecord.load(tmp_path)
+    assert record.is_bench
+    assert record.seed_counts == {("AUC", "logistic"): SeedCount(3, 2),
+                                  ("B-hadron c*tau", "decay length"): SeedCount(1, 1)}
+    (tmp_path / "seeds.json").write_text("[{\"metrics\": 3}]")
+    with pytest.raises(DataError, match="not a valid hepchain seeds file"):
+        RunRecord.load(tmp_path)
+
+
+def test_splice_replaces_only_the_generated_block():
+    page = f"# Benchmarks\n\nprose before\n\n{BEGIN_MARK}\nold table\n{END_MARK}\n\nprose after\n"
+    new = splice_generated(page, "| a | b |")
+    assert new.startswith("# Benchmarks\n\nprose before\n\n") and new.endswith("prose after\n")
+    assert generated_part(new) == "| a | b |" and "old table" not in new
+    assert splice_generated(new, "| a | b |") == new
+    with pytest.raises(DataError, match="exactly one"):
+        splice_generated("no markers here", "x")
+    with pytest.raises(DataError, match="exactly one"):
+        splice_generated(f"{END_MARK}\n{BEGIN_MARK}\n", "x")
+
+
+def test_cli_writes_tables_between_the_markers(toy_study, tmp_path):
+    assert run_cli(["toy", "bench", "--preset", "quick", "--seeds", "2",
+                    "--workdir", str(tmp_path / "results" / "toy-bench")]) == 0
+    assert run_cli(["toy", "run", "--workdir", str(tmp_path / "results" / "toy-run")]) == 0
+    page = tmp_path / "benchmarks.md"
+    page.write_text(f"Hand-written intro.\n\n{BEGIN_MARK}\n{END_MARK}\n\nHand-written end.\n")
+    runs = [str(tmp_path / "results" / d) for d in ("toy-bench", "toy-run")]
+    assert run_cli(["report", "--markdown", str(page), *runs]) == 0
+    text = page.read_text()
+    assert text.startswith("Hand-written intro.") and text.endswith("Hand-written end.\n")
+    block = generated_part(text)
+    assert block.index("value ± std over seeds") < block.index("value ± error stored by the run")
+    assert "seeds: 0, 1 (n = 2)" in block and "| AUC | logistic |" in block
+    assert "(results/toy-bench/results.json)" in block  # relative to the page
+    assert block == markdown_tables(runs, tmp_path)
+    assert run_cli(["report", "--markdown", str(page), str(tmp_path / "missing")]) == 2
+    (tmp_path / "bare.md").write_text("no markers\n")
+    assert run_cli(["report", "--markdown", str(tmp_path / "bare.md"), runs[0]]) == 1
+    assert (tmp_path / "bare.md").read_text() == "no markers\n"
+
+
+def test_benchmarks_page_is_generated_from_docs_results():
+    """A hand edit of a generated figure in docs/benchmarks.md, or a results.json in
+    docs/results/ without the page rebuilt, fails here. Rebuild with
+    `hepchain report --markdown docs/benchmarks.md docs/results/*`."""
+    runs = sorted(p for p in (DOCS / "results").iterdir() if p.is_dir())
+    assert runs, "docs/results/ holds no run directories"
+    page = (DOCS / "benchmarks.md").read_text()
+    assert generated_part(page) == markdown_tables(runs, DOCS)
+    assert not NON_FINITE_TEXT.search(generated_part(page))
