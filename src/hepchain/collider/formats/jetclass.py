@@ -68,8 +68,24 @@ def write_jetclass(jets: ak.Array, path: str | Path, label: str) -> Path:
     return path
 
 
-def read_jetclass(path: str | Path) -> ak.Array:
-    """Read a JetClass-style ROOT file (public JetClass, weaver output or
+def count_jets(path: str | Path) -> int:
+    """Number of jets (tree entries) in a JetClass-style ROOT file."""
+    import uproot
+
+    if not Path(path).is_file():
+        raise DataError(f"{path} does not exist; pass a JetClass ROOT file.")
+    try:
+        with uproot.open(path) as fh:
+            if TREE not in fh:
+                raise DataError(f"{path} has no '{TREE}' tree; it is not a JetClass file.")
+            return int(fh[TREE].num_entries)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"Cannot read {path} as ROOT ({exc}).") from exc
+
+
+def read_jetclass(path: str | Path, start: int | None = None,
+                  stop: int | None = None) -> ak.Array:
+    """Jets ``start:stop`` of a JetClass-style ROOT file (public JetClass, weaver output or
     :func:`write_jetclass`); see the module docstring for required and optional branches."""
     import uproot
 
@@ -89,7 +105,8 @@ def read_jetclass(path: str | Path) -> ak.Array:
                                 "layout.")
             optional = [b for b in (*_PART.values(), *_FLAGS, *_JET.values(), "jet_energy")
                         if b in names and b not in _FOUR.values()]
-            arrays = tree.arrays([*_FOUR.values(), *_LABEL_BRANCHES, *optional])
+            arrays = tree.arrays([*_FOUR.values(), *_LABEL_BRANCHES, *optional],
+                                 entry_start=start, entry_stop=stop)
     except (OSError, ValueError) as exc:
         raise DataError(f"Cannot read {path} as ROOT ({exc}).") from exc
     onehot = np.stack([ak.to_numpy(arrays[b]).astype(np.int64) for b in _LABEL_BRANCHES], 1)

@@ -21,8 +21,10 @@ pickle that names any class or function is refused, so nothing in the file can e
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import pickletools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,16 +108,15 @@ def _read_table(group: Any, where: str, rows: slice) -> dict[str, np.ndarray]:
     return {name: columns[name] for name in order if name in columns}
 
 
-def read_frame(path: str | Path, key: str, *, start: int | None = None, stop: int | None = None,
-               what: str = "pandas HDF5") -> dict[str, np.ndarray]:
-    """The columns (in frame order, native dtypes) of rows ``start:stop`` of the DataFrame
-    saved under ``key``, in either pandas layout; ``what`` names the expected file in errors."""
+@contextlib.contextmanager
+def _frame(path: str | Path, key: str, what: str) -> Iterator[tuple[Any, str, bytes]]:
+    """The HDF5 group of the DataFrame under ``key``, its name for errors, and its
+    pandas_type (b"frame" or b"frame_table"); one sentence for a file not in either layout."""
     import h5py
 
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p} does not exist; pass a {what} file.")
-    where = f"{p}:{key}"
     try:
         with h5py.File(p, "r") as fh:
             if key not in fh:
@@ -123,15 +124,27 @@ def read_frame(path: str | Path, key: str, *, start: int | None = None, stop: in
                                 f"DataFrame was saved under, or a {what} file.")
             group = fh[key]
             kind = group.attrs.get("pandas_type") if isinstance(group, h5py.Group) else None
-            rows = slice(start, stop)
-            if kind == b"frame":
-                return _read_fixed(group, where, rows)
-            if kind == b"frame_table":
-                return _read_table(group, where, rows)
-            raise DataError(f"{where} is not a pandas DataFrame (no pandas_type 'frame' or "
-                            f"'frame_table'); pass a {what} file.")
+            if kind not in (b"frame", b"frame_table"):
+                raise DataError(f"{p}:{key} is not a pandas DataFrame (no pandas_type 'frame' "
+                                f"or 'frame_table'); pass a {what} file.")
+            yield group, f"{p}:{key}", bytes(kind)
     except OSError as exc:
         raise DataError(f"Cannot read {p} as HDF5 ({exc}).") from exc
+
+
+def n_rows(path: str | Path, key: str, what: str = "pandas HDF5") -> int:
+    """Number of rows of the DataFrame saved under ``key`` (either layout)."""
+    with _frame(path, key, what) as (group, _, kind):
+        return int(group["axis1" if kind == b"frame" else "table"].shape[0])
+
+
+def read_frame(path: str | Path, key: str, *, start: int | None = None, stop: int | None = None,
+               what: str = "pandas HDF5") -> dict[str, np.ndarray]:
+    """The columns (in frame order, native dtypes) of rows ``start:stop`` of the DataFrame
+    saved under ``key``, in either pandas layout; ``what`` names the expected file in errors."""
+    with _frame(path, key, what) as (group, where, kind):
+        read = _read_fixed if kind == b"frame" else _read_table
+        return read(group, where, slice(start, stop))
 
 
 def _set_text(obj: Any, name: str, text: str) -> None:

@@ -49,11 +49,12 @@ def write_toptagging(four: np.ndarray, is_signal: np.ndarray, path: str | Path,
     return pandas_hdf.write_frame(path, columns, KEY)
 
 
-def read_toptagging(path: str | Path) -> dict[str, np.ndarray]:
-    """Read a landscape file (fixed or table format): ``four`` (n, n_const, 4) as
-    (E, px, py, pz) [GeV] and ``is_signal`` (n,), plus ``truth`` (n, 4) [GeV] and ``ttv`` (n,)
-    when present."""
-    columns = pandas_hdf.read_frame(path, KEY, what=WHAT)
+def read_toptagging(path: str | Path, start: int | None = None,
+                    stop: int | None = None) -> dict[str, np.ndarray]:
+    """Jets ``start:stop`` of a landscape file (fixed or table format): ``four``
+    (n, n_const, 4) as (E, px, py, pz) [GeV] and ``is_signal`` (n,), plus ``truth`` (n, 4)
+    [GeV] and ``ttv`` (n,) when present."""
+    columns = pandas_hdf.read_frame(path, KEY, start=start, stop=stop, what=WHAT)
     n_const = 0
     while f"E_{n_const}" in columns:
         n_const += 1
