@@ -242,6 +242,10 @@ def test_convert_our_events_to_the_public_layouts(top_qcd_dir: Path, top_qcd: ak
     np.testing.assert_allclose(np.hypot(feats["px"][:, 0], feats["py"][:, 0]),
                                ak.to_numpy(two["fatjets"][:, 0]["pt"]), rtol=1e-6)
     np.testing.assert_array_equal(feats["label"], ak.to_numpy(two["is_signal"]))
+    top = read_toptagging(convert(top_qcd_dir, tmp_path / "top.h5", "toptagging-h5"))
+    jet_pt = np.hypot(top["four"][:, :, 1].sum(axis=1), top["four"][:, :, 2].sum(axis=1))
+    assert len(jet_pt) > 0 and np.all((jet_pt > 550) & (jet_pt < 650))  # landscape window
+    assert set(top["is_signal"]) <= {0, 1}
     with pytest.raises(UsageError, match="holds collider events, which convert to "
                                          "jetclass-root, toptagging-h5, lhco-h5"):
         convert(top_qcd_dir, tmp_path / "x.h5", "calochallenge-h5")
