@@ -16,7 +16,7 @@ from hepchain.collider.formats.jetclass import LABELS, read_jetclass
 from hepchain.collider.formats.toptagging import N_CONST, read_toptagging
 from hepchain.convert import convert
 from hepchain.core.dataset import ShardedDataset
-from hepchain.core.errors import UsageError
+from hepchain.core.errors import DataError, UsageError
 
 SMALL_ECAL = {"n_thin": "3", "n_thick": "2", "n_pix": "8", "energies": "1,2", "sim": "fast"}
 
@@ -76,6 +76,9 @@ def test_unsupported_pairs_are_one_sentence(showers_dir, tmp_path, capsys) -> No
     h5 = convert(showers_dir, tmp_path / "ours.h5", "calochallenge-h5")
     with pytest.raises(UsageError, match="converts only to --to hepchain"):
         convert(h5, tmp_path / "x.h5", "toptagging-h5")
+    (tmp_path / "notes.txt").write_text("not data")
+    with pytest.raises(DataError, match="neither a ROOT nor an HDF5 file"):
+        convert(tmp_path / "notes.txt", tmp_path / "z", "hepchain")
     with pytest.raises(SystemExit) as exit_info:
         main(["convert", str(showers_dir), str(tmp_path / "y.h5"), "--to", "lhco-h5"])
     assert exit_info.value.code == 2

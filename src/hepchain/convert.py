@@ -63,13 +63,13 @@ def detect_layout(path: Path) -> str:
         with h5py.File(path, "r") as fh:
             keys = set(fh)
     except OSError:
-        raise UsageError(f"{path} is neither a ROOT nor an HDF5 file; pass a JetClass ROOT, "
+        raise DataError(f"{path} is neither a ROOT nor an HDF5 file; pass a JetClass ROOT, "
                          "top-tagging, LHCO or CaloChallenge file.") from None
     for key, layout in (("table", "toptagging-h5"), ("df", "lhco-h5"),
                         ("showers", "calochallenge-h5")):
         if key in keys:
             return layout
-    raise UsageError(f"{path} has HDF5 keys {sorted(keys)}, none of 'table' (top tagging), "
+    raise DataError(f"{path} has HDF5 keys {sorted(keys)}, none of 'table' (top tagging), "
                      "'df' (LHCO) or 'showers' (CaloChallenge); it is not a known public layout.")
 
 
