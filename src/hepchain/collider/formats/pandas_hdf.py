@@ -71,14 +71,28 @@ def _refuse_pickled(dataset: Any, where: str, what: str) -> None:
                         "numbers or fixed-width strings (e.g. df[col].astype(float)).")
 
 
+def _damaged(where: str, what: str) -> DataError:
+    return DataError(f"{where} is a pandas frame without {what}; the file is damaged or not "
+                     "written by pandas.")
+
+
+def _name_list(attribute: Any, where: str) -> list[str]:
+    """A PyTables attribute that pickles a list of column names, as strings."""
+    names = literal_pickle(bytes(attribute), where)
+    if not isinstance(names, list) or not all(isinstance(n, str | int) for n in names):
+        raise _damaged(where, "a list of column names in its attributes")
+    return [str(n) for n in names]
+
+
 def _read_fixed(group: Any, where: str, rows: slice) -> dict[str, np.ndarray]:
     if "axis0" not in group:
-        raise DataError(f"{where} is a pandas frame without its column axis; the file is "
-                        "damaged or not written by pandas.")
+        raise _damaged(where, "its column axis")
     _refuse_pickled(group["axis0"], where, "the column index")
     order = _names(group["axis0"][...])
     columns: dict[str, np.ndarray] = {}
     for k in range(int(group.attrs.get("nblocks", 0))):
+        if f"block{k}_items" not in group or f"block{k}_values" not in group:
+            raise _damaged(where, f"block {k}")
         items, values = group[f"block{k}_items"], group[f"block{k}_values"]
         _refuse_pickled(items, where, f"the names of block {k}")
         names = _names(items[...])
@@ -89,9 +103,8 @@ def _read_fixed(group: Any, where: str, rows: slice) -> dict[str, np.ndarray]:
 
 
 def _read_table(group: Any, where: str, rows: slice) -> dict[str, np.ndarray]:
-    if "table" not in group:
-        raise DataError(f"{where} is a pandas table frame without its 'table' dataset; the file "
-                        "is damaged or not written by pandas.")
+    if "table" not in group or group["table"].dtype.names is None:
+        raise _damaged(where, "its 'table' dataset")
     table = group["table"]
     data = table[rows]
     columns: dict[str, np.ndarray] = {}
@@ -99,12 +112,16 @@ def _read_table(group: Any, where: str, rows: slice) -> dict[str, np.ndarray]:
         kind = table.attrs.get(f"{field}_kind")
         if field == "index" or kind is None:
             continue
-        names = literal_pickle(bytes(kind), where)
         values = data[field].reshape(len(data), -1)
-        columns.update({str(name): values[:, i] for i, name in enumerate(names)})
-    axes = literal_pickle(bytes(group.attrs["non_index_axes"]), where) \
-        if "non_index_axes" in group.attrs else [(1, list(columns))]
-    order = [str(c) for c in axes[0][1]]
+        names = _name_list(kind, where)
+        if len(names) != values.shape[1]:
+            raise _damaged(where, f"one name per column of {field}")
+        columns.update({name: values[:, i] for i, name in enumerate(names)})
+    axes = literal_pickle(bytes(group.attrs.get("non_index_axes", b"N.")), where)
+    try:  # [(1, [column names in frame order])]
+        order = [str(c) for c in axes[0][1]]
+    except (TypeError, IndexError, KeyError):
+        order = list(columns)
     return {name: columns[name] for name in order if name in columns}
 
 
@@ -161,11 +178,11 @@ def write_frame(path: str | Path, columns: dict[str, np.ndarray], key: str) -> P
     import h5py
 
     arrays = {name: np.asarray(v) for name, v in columns.items()}
-    n_rows = len(next(iter(arrays.values()))) if arrays else 0
+    length = len(next(iter(arrays.values()))) if arrays else 0
     blocks: dict[np.dtype, list[str]] = {}
     for name, values in arrays.items():
-        if values.shape != (n_rows,) or values.dtype.kind not in "biuf":
-            raise DataError(f"Column {name!r} must be a 1-D numeric array of {n_rows} rows "
+        if values.shape != (length,) or values.dtype.kind not in "biuf":
+            raise DataError(f"Column {name!r} must be a 1-D numeric array of {length} rows "
                             f"(got {values.dtype} {values.shape}).")
         blocks.setdefault(values.dtype, []).append(name)
     path = Path(path)
@@ -177,7 +194,7 @@ def write_frame(path: str | Path, columns: dict[str, np.ndarray], key: str) -> P
             _set_text(group, name, text)
         group.attrs["ndim"], group.attrs["nblocks"] = 2, len(blocks)
         axes = (("axis0", np.array([c.encode() for c in arrays]), "string"),
-                ("axis1", np.arange(n_rows, dtype=np.int64), "integer"))
+                ("axis1", np.arange(length, dtype=np.int64), "integer"))
         for name, data, kind in axes:
             _set_text(group.create_dataset(name, data=data), "kind", kind)
         for k, names in enumerate(blocks.values()):
