@@ -6,15 +6,16 @@ Branches (tree ``tree``; GeV, mm, rad). Required, as a weaver model needs them::
     label_QCD label_Hbb label_Hcc label_Hgg label_H4q label_Hqql label_Zqq label_Wqq
     label_Tbqq label_Tbl                                          (one-hot, per jet)
 
-Read when present (all written by :func:`write_jetclass`)::
+Read when present (written by :func:`write_jetclass` unless noted)::
 
     part_deta part_dphi part_d0val part_d0err part_dzval part_dzerr part_charge
     part_isChargedHadron part_isNeutralHadron part_isPhoton part_isElectron part_isMuon
-    jet_pt jet_eta jet_phi jet_energy jet_sdmass jet_tau1 jet_tau2 jet_tau3
+    jet_pt jet_eta jet_phi jet_energy jet_nparticles jet_sdmass jet_tau1 jet_tau2 jet_tau3
+    jet_tau4                                   (public JetClass only; the writer has no tau4)
 
 The reader returns an ``ak.Array`` of jets with hepchain names: ``label`` (index into
 :data:`LABELS`) and ``constituents`` with ``px, py, pz, e``, plus whichever of ``pt, eta, phi,
-energy, msd, tau1..3`` (jet) and ``deta, dphi, d0, d0err, dz, dzerr, charge, pid``
+energy, n_particles, msd, tau1..4`` (jet) and ``deta, dphi, d0, d0err, dz, dzerr, charge, pid``
 (constituents; ``pid`` from the ``part_is*`` flags) the file has; absent branches are absent
 fields, never filled in.
 """
@@ -39,6 +40,8 @@ _FLAGS = {"part_isChargedHadron": 211, "part_isNeutralHadron": 130, "part_isPhot
           "part_isElectron": 11, "part_isMuon": 13}
 _JET = {"pt": "jet_pt", "eta": "jet_eta", "phi": "jet_phi", "msd": "jet_sdmass",
         "tau1": "jet_tau1", "tau2": "jet_tau2", "tau3": "jet_tau3"}
+_JET_READ = {**_JET, "energy": "jet_energy", "n_particles": "jet_nparticles",
+             "tau4": "jet_tau4"}
 _LABEL_BRANCHES = tuple(f"label_{n}" for n in LABELS)
 
 
@@ -103,7 +106,7 @@ def read_jetclass(path: str | Path, start: int | None = None,
                 raise DataError(f"{path} lacks the JetClass branches {missing[:4]} (constituent "
                                 "four-momenta and one-hot labels); it is not in the weaver "
                                 "layout.")
-            optional = [b for b in (*_PART.values(), *_FLAGS, *_JET.values(), "jet_energy")
+            optional = [b for b in (*_PART.values(), *_FLAGS, *_JET_READ.values())
                         if b in names and b not in _FOUR.values()]
             arrays = tree.arrays([*_FOUR.values(), *_LABEL_BRANCHES, *optional],
                                  entry_start=start, entry_stop=stop)
@@ -121,7 +124,6 @@ def read_jetclass(path: str | Path, start: int | None = None,
         for name in flags:
             pid = ak.where(arrays[name] > 0.5, _FLAGS[name], pid)
         const["pid"] = pid
-    jet = {f: arrays[b] for f, b in {**_JET, "energy": "jet_energy"}.items()
-           if b in arrays.fields}
+    jet = {f: arrays[b] for f, b in _JET_READ.items() if b in arrays.fields}
     return ak.zip({**jet, "label": np.argmax(onehot, axis=1), "constituents": ak.zip(const)},
                   depth_limit=1)
