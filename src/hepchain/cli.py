@@ -165,6 +165,31 @@ def generate(process: str = typer.Argument(..., help="Process / dataset name."),
     console.print(f"{manifest.n_written} events in {len(manifest.shards)} shards -> {out}")
 
 
+@app.command()
+def convert(src: Path = typer.Argument(..., help="A hepchain dataset directory or a public "
+                                       "data file."),
+            dst: Path = typer.Argument(..., help="The output file (public layouts) or dataset "
+                                       "directory (--to hepchain)."),
+            to: str = typer.Option(..., "--to", help="jetclass-root, toptagging-h5, lhco-h5, "
+                                   "calochallenge-h5, or hepchain (public file -> our layout)."),
+            label: str | None = typer.Option(None, help="JetClass class of every jet "
+                                             "(jetclass-root; default: the dataset's label)."),
+            binning: Path | None = typer.Option(None, help="CaloChallenge binning XML: needed "
+                                                "to read a CaloChallenge file; when writing "
+                                                "one, the voxels (default: cylindrical bins "
+                                                "of the pixel size)."),
+            particle: str | None = typer.Option(None, help="Particle of the binning XML when "
+                                                "it holds several."),
+            shard_size: int = typer.Option(10_000, help="Rows per shard (--to hepchain).")) -> None:
+    """Convert our datasets to public layouts (JetClass ROOT, top-tagging / LHCO / CaloChallenge
+    HDF5) and public files into our dataset layout (--to hepchain)."""
+    from hepchain.convert import convert as run_convert
+
+    out = run_convert(src, dst, to, label=label, binning=binning, particle=particle,
+                      shard_size=shard_size)
+    console.print(f"{src} -> {out} ({to})")
+
+
 data_app = typer.Typer(help="Show and remove the cached datasets (root: --root, else "
                        "$HEPCHAIN_DATA, else data/).", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -285,11 +310,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         from hepchain.studies import REGISTRY
 
-        builtin = {"list", "demo", "report", "generate", "data", "--help", "-h"}
+        builtin = {"list", "demo", "report", "generate", "convert", "data", "--help", "-h"}
         if argv and not argv[0].startswith("-") and argv[0] not in builtin | set(REGISTRY):
             known = ", ".join(sorted(REGISTRY)) or "none registered yet"
             raise UsageError(f"Unknown study or command {argv[0]!r}; commands: list, demo, "
-                             f"report, generate, data; studies: {known}.")
+                             f"report, generate, convert, data; studies: {known}.")
         build_app(argv)(args=argv, prog_name="hepchain")
     except HepchainError as exc:
         if os.environ.get("HEPCHAIN_DEBUG"):

@@ -1,17 +1,23 @@
 """JetClass-style ROOT files (weaver branch names), one entry per jet, via uproot.
 
-Branches written and read (tree ``tree``; GeV, mm, rad)::
+Branches (tree ``tree``; GeV, mm, rad). Required, as a weaver model needs them::
 
-    part_px part_py part_pz part_energy part_deta part_dphi part_d0val part_d0err
-    part_dzval part_dzerr part_charge part_isChargedHadron part_isNeutralHadron part_isPhoton
-    part_isElectron part_isMuon                                  (jagged, one list per jet)
-    jet_pt jet_eta jet_phi jet_energy jet_nparticles jet_sdmass jet_tau1 jet_tau2 jet_tau3
+    part_px part_py part_pz part_energy                          (jagged, one list per jet)
     label_QCD label_Hbb label_Hcc label_Hgg label_H4q label_Hqql label_Zqq label_Wqq
     label_Tbqq label_Tbl                                          (one-hot, per jet)
 
-The reader returns an ``ak.Array`` of jets with hepchain names (``pt, eta, phi, energy,
-msd, tau1..3, label`` (index into :data:`LABELS`) and ``constituents`` with ``px, py, pz, e,
-deta, dphi, d0, d0err, dz, dzerr, charge, pid``).
+Read when present (written by :func:`write_jetclass` unless noted)::
+
+    part_deta part_dphi part_d0val part_d0err part_dzval part_dzerr part_charge
+    part_isChargedHadron part_isNeutralHadron part_isPhoton part_isElectron part_isMuon
+    jet_pt jet_eta jet_phi jet_energy jet_nparticles jet_sdmass jet_tau1 jet_tau2 jet_tau3
+    jet_tau4                                   (public JetClass only; the writer has no tau4)
+
+The reader returns an ``ak.Array`` of jets with hepchain names: ``label`` (index into
+:data:`LABELS`) and ``constituents`` with ``px, py, pz, e``, plus whichever of ``pt, eta, phi,
+energy, n_particles, msd, tau1..4`` (jet) and ``deta, dphi, d0, d0err, dz, dzerr, charge, pid``
+(constituents; ``pid`` from the ``part_is*`` flags) the file has; absent branches are absent
+fields, never filled in.
 """
 
 from __future__ import annotations
@@ -26,13 +32,17 @@ from hepchain.core.io import atomic_path
 
 LABELS = ("QCD", "Hbb", "Hcc", "Hgg", "H4q", "Hqql", "Zqq", "Wqq", "Tbqq", "Tbl")
 TREE = "tree"
-_PART = {"px": "part_px", "py": "part_py", "pz": "part_pz", "e": "part_energy",
-         "deta": "part_deta", "dphi": "part_dphi", "d0": "part_d0val", "d0err": "part_d0err",
-         "dz": "part_dzval", "dzerr": "part_dzerr", "charge": "part_charge"}
+_FOUR = {"px": "part_px", "py": "part_py", "pz": "part_pz", "e": "part_energy"}
+_PART = {**_FOUR, "deta": "part_deta", "dphi": "part_dphi", "d0": "part_d0val",
+         "d0err": "part_d0err", "dz": "part_dzval", "dzerr": "part_dzerr",
+         "charge": "part_charge"}
 _FLAGS = {"part_isChargedHadron": 211, "part_isNeutralHadron": 130, "part_isPhoton": 22,
           "part_isElectron": 11, "part_isMuon": 13}
 _JET = {"pt": "jet_pt", "eta": "jet_eta", "phi": "jet_phi", "msd": "jet_sdmass",
         "tau1": "jet_tau1", "tau2": "jet_tau2", "tau3": "jet_tau3"}
+_JET_READ = {**_JET, "energy": "jet_energy", "n_particles": "jet_nparticles",
+             "tau4": "jet_tau4"}
+_LABEL_BRANCHES = tuple(f"label_{n}" for n in LABELS)
 
 
 def write_jetclass(jets: ak.Array, path: str | Path, label: str) -> Path:
@@ -61,8 +71,25 @@ def write_jetclass(jets: ak.Array, path: str | Path, label: str) -> Path:
     return path
 
 
-def read_jetclass(path: str | Path) -> ak.Array:
-    """Read a JetClass-style ROOT file (public JetClass or :func:`write_jetclass` output)."""
+def count_jets(path: str | Path) -> int:
+    """Number of jets (tree entries) in a JetClass-style ROOT file."""
+    import uproot
+
+    if not Path(path).is_file():
+        raise DataError(f"{path} does not exist; pass a JetClass ROOT file.")
+    try:
+        with uproot.open(path) as fh:
+            if TREE not in fh:
+                raise DataError(f"{path} has no '{TREE}' tree; it is not a JetClass file.")
+            return int(fh[TREE].num_entries)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"Cannot read {path} as ROOT ({exc}).") from exc
+
+
+def read_jetclass(path: str | Path, start: int | None = None,
+                  stop: int | None = None) -> ak.Array:
+    """Jets ``start:stop`` of a JetClass-style ROOT file (public JetClass, weaver output or
+    :func:`write_jetclass`); see the module docstring for required and optional branches."""
     import uproot
 
     path = Path(path)
@@ -73,23 +100,30 @@ def read_jetclass(path: str | Path) -> ak.Array:
             if TREE not in fh:
                 raise DataError(f"{path} has no '{TREE}' tree; it is not a JetClass file.")
             tree = fh[TREE]
-            need = [*_PART.values(), *_FLAGS, *_JET.values(), "jet_energy",
-                    *(f"label_{n}" for n in LABELS)]
             names = set(tree.keys())
-            missing = [b for b in need if b not in names]
+            missing = [b for b in (*_FOUR.values(), *_LABEL_BRANCHES) if b not in names]
             if missing:
-                raise DataError(f"{path} lacks JetClass branches {missing[:3]}; "
-                                "it is not in the weaver layout.")
-            arrays = tree.arrays(need)
+                raise DataError(f"{path} lacks the JetClass branches {missing[:4]} (constituent "
+                                "four-momenta and one-hot labels); it is not in the weaver "
+                                "layout.")
+            optional = [b for b in (*_PART.values(), *_FLAGS, *_JET_READ.values())
+                        if b in names and b not in _FOUR.values()]
+            arrays = tree.arrays([*_FOUR.values(), *_LABEL_BRANCHES, *optional],
+                                 entry_start=start, entry_stop=stop)
     except (OSError, ValueError) as exc:
         raise DataError(f"Cannot read {path} as ROOT ({exc}).") from exc
-    pid = ak.zeros_like(arrays["part_px"], dtype=np.int64)
-    for name, code in _FLAGS.items():
-        pid = ak.where(arrays[name] > 0.5, code, pid)
-    const = {f: arrays[b] for f, b in _PART.items()}
-    const["pid"] = pid
-    onehot = np.stack([ak.to_numpy(arrays[f"label_{n}"]).astype(float) for n in LABELS], 1)
-    return ak.zip({
-        **{f: arrays[b] for f, b in _JET.items()}, "energy": arrays["jet_energy"],
-        "label": np.argmax(onehot, axis=1), "constituents": ak.zip(const),
-    }, depth_limit=1)
+    onehot = np.stack([ak.to_numpy(arrays[b]).astype(np.int64) for b in _LABEL_BRANCHES], 1)
+    bad = np.flatnonzero(onehot.sum(axis=1) != 1)
+    if len(bad):
+        raise DataError(f"{path}: jet {bad[0]} has {onehot[bad[0]].sum()} labels set, not one; "
+                        "the label_* branches must be one-hot.")
+    const = {f: arrays[b] for f, b in _PART.items() if b in arrays.fields}
+    flags = [name for name in _FLAGS if name in arrays.fields]
+    if flags:
+        pid = ak.zeros_like(arrays["part_px"], dtype=np.int64)
+        for name in flags:
+            pid = ak.where(arrays[name] > 0.5, _FLAGS[name], pid)
+        const["pid"] = pid
+    jet = {f: arrays[b] for f, b in _JET_READ.items() if b in arrays.fields}
+    return ak.zip({**jet, "label": np.argmax(onehot, axis=1), "constituents": ak.zip(const)},
+                  depth_limit=1)

@@ -1,13 +1,8 @@
 """Reader (and a small writer, for tests) of the LHC Olympics 2020 R&D HDF5 files.
 
-The public files are pandas DataFrames stored with ``DataFrame.to_hdf(key="df")`` in the
-*fixed* format, which this module reads with h5py (no PyTables needed)::
-
-    /df                      group, attrs pandas_type="frame", nblocks=K
-    /df/axis0                column names (bytes)
-    /df/axis1                row index (int64)
-    /df/block{k}_items       the column names held by block k
-    /df/block{k}_values      (N, n_items) values of block k
+The public files are pandas DataFrames stored with ``DataFrame.to_hdf(key="df")``; both
+pandas layouts (*fixed*, as distributed, and *table*) are read with h5py by
+:mod:`hepchain.collider.formats.pandas_hdf`, which refuses columns that would need pickle.
 
 Two layouts exist (Zenodo 2629073 / 4536377):
 
@@ -23,69 +18,39 @@ from pathlib import Path
 
 import numpy as np
 
+from hepchain.collider.formats import pandas_hdf
 from hepchain.core.errors import DataError
-from hepchain.core.io import atomic_path
 
 JET_COLUMNS = ("px", "py", "pz", "m", "tau1", "tau2", "tau3")
 FEATURE_COLUMNS = tuple(f"{c}j{j}" for j in (1, 2) for c in JET_COLUMNS)
 N_HADRONS = 700
-
-
-def _decode(names: np.ndarray) -> list[str]:
-    return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+WHAT = "LHC Olympics R&D HDF5"
 
 
 def read_frame(path: str | Path, key: str = "df", start: int | None = None,
                stop: int | None = None) -> tuple[list[str], np.ndarray]:
-    """Column names and the (rows, columns) float64 values of a fixed-format pandas frame."""
-    import h5py
-
+    """Column names and the (rows, columns) float64 values of a pandas frame (either layout)."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"No LHCO file at {p}; download it from Zenodo (record 4536377) or "
                         "check the path.")
-    try:
-        with h5py.File(p, "r") as fh:
-            if key not in fh:
-                raise DataError(f"{p} has no '{key}' table (keys: {list(fh)}); pass the key "
-                                "the DataFrame was saved under.")
-            grp = fh[key]
-            if "table" in grp or "block0_values" not in grp:
-                raise DataError(f"{p}:{key} is not a pandas fixed-format frame; re-save it "
-                                "with DataFrame.to_hdf(path, key, format='fixed').")
-            columns = _decode(grp["axis0"][...])
-            position = {c: i for i, c in enumerate(columns)}
-            n_rows = grp["axis1"].shape[0]
-            sl = slice(start, stop)
-            values = np.empty((len(range(*sl.indices(n_rows))), len(columns)))
-            for k in range(int(grp.attrs.get("nblocks", 1))):
-                items = _decode(grp[f"block{k}_items"][...])
-                block = np.asarray(grp[f"block{k}_values"][sl], dtype=np.float64)
-                values[:, [position[c] for c in items]] = block
-    except OSError as exc:
-        raise DataError(f"Cannot read {p} as HDF5 ({exc}).") from exc
-    return columns, values
+    columns = pandas_hdf.read_frame(p, key, start=start, stop=stop, what=WHAT)
+    text = [c for c, v in columns.items() if v.dtype.kind not in "biuf"]
+    if text:
+        raise DataError(f"{p}:{key} has non-numeric columns {text[:3]}; it is not an "
+                        "LHCO R&D file.")
+    n_rows = len(next(iter(columns.values()))) if columns else 0
+    values = np.empty((n_rows, len(columns)))
+    for i, v in enumerate(columns.values()):
+        values[:, i] = v
+    return list(columns), values
 
 
 def write_frame(path: str | Path, columns: list[str], values: np.ndarray,
                 key: str = "df") -> None:
     """Write ``values`` (rows, columns) in the pandas fixed layout (one float64 block)."""
-    import h5py
-
     values = np.asarray(values, dtype=np.float64)
-    names = np.array([c.encode() for c in columns])
-    with atomic_path(Path(path)) as tmp, h5py.File(tmp, "w") as fh:
-        grp = fh.create_group(key)
-        for name, val in (("pandas_type", b"frame"), ("pandas_version", b"0.15.2"),
-                          ("encoding", b"UTF-8"), ("errors", b"strict"),
-                          ("axis0_variety", b"regular"), ("axis1_variety", b"regular")):
-            grp.attrs[name] = val
-        grp.attrs["ndim"], grp.attrs["nblocks"] = 2, 1
-        grp.create_dataset("axis0", data=names).attrs["kind"] = b"string"
-        grp.create_dataset("axis1", data=np.arange(len(values), dtype=np.int64)
-                           ).attrs["kind"] = b"integer"
-        grp.create_dataset("block0_items", data=names).attrs["kind"] = b"string"
-        grp.create_dataset("block0_values", data=values).attrs["transposed"] = 1
+    pandas_hdf.write_frame(path, {c: values[:, i] for i, c in enumerate(columns)}, key)
 
 
 def read_features(path: str | Path, key: str = "df", start: int | None = None,

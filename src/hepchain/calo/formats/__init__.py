@@ -1,0 +1,1 @@
+"""Calorimeter community formats: the CaloChallenge HDF5 layout and its binning XML."""
