@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import copy
 import difflib
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -37,17 +40,38 @@ _KIND_NAMES = {"bool": ("true or false", "true/false values"), "int": ("an integ
                "list": ("a list", "lists"), "mapping": ("a mapping", "mappings")}
 
 
+def config_file(study: str) -> Traversable | None:
+    """Where ``study``'s presets are written: ``hepchain/configs/<study>.yaml`` for a built-in
+    study, else ``<study>.yaml`` beside the module its registry entry names (a plugin's presets
+    travel with its code); None if neither exists. Nothing is imported but that module's
+    parent packages."""
+    packaged = resources.files("hepchain.configs").joinpath(f"{study}.yaml")
+    if packaged.is_file():
+        return packaged
+    from hepchain.studies import REGISTRY
+
+    module = REGISTRY.get(study, "").partition(":")[0]
+    try:
+        spec = importlib.util.find_spec(module) if module else None
+    except ModuleNotFoundError:
+        spec = None
+    if spec is None or spec.origin is None:
+        return None
+    beside = Path(spec.origin).with_name(f"{study}.yaml")
+    return beside if beside.is_file() else None
+
+
 def has_config_file(study: str) -> bool:
-    """Whether the package holds ``configs/<study>.yaml``."""
-    return resources.files("hepchain.configs").joinpath(f"{study}.yaml").is_file()
+    """Whether ``study`` keeps its presets in a YAML file (see :func:`config_file`)."""
+    return config_file(study) is not None
 
 
 def read_config_file(study: str) -> dict[str, Any]:
-    """The parsed ``configs/<study>.yaml`` (presets and ``help``), exactly as written."""
-    if not has_config_file(study):
+    """The parsed presets file of ``study`` (presets and ``help``), exactly as written."""
+    path = config_file(study)
+    if path is None:
         raise UsageError(f"Study {study!r} has no configs/{study}.yaml to read its presets from.")
-    text = resources.files("hepchain.configs").joinpath(f"{study}.yaml").read_text()
-    data = yaml.safe_load(text) or {}
+    data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, Mapping):
         raise UsageError(f"configs/{study}.yaml must be a mapping of presets and help.")
     return dict(data)
