@@ -212,7 +212,8 @@ def gaussian_core_fit(x: ArrayLike, n_sigma: float = 2.0, max_iter: int = 20,
 
 def _covariance_errors(nll, p: np.ndarray) -> tuple[float, float] | None:
     """√diag of the inverse Hessian of ``nll`` at ``p``; None unless it is positive definite."""
-    hess = _numeric_hessian(nll, p)
+    with np.errstate(invalid="ignore", divide="ignore"):  # steps beyond σ > 0 give NaN
+        hess = _numeric_hessian(nll, p)
     if not np.all(np.isfinite(hess)):
         return None
     try:

@@ -14,9 +14,12 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from hepchain.core.metrics import Rejection
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,14 @@ class Result:
         metric = Metric(name=name, method=method, value=float(value), **kwargs)
         self.metrics.append(metric)
         return metric
+
+    def add_rejection(self, name: str, method: str, rejection: Rejection,
+                      **kwargs: Any) -> Metric:
+        """Append a background rejection: 1/ε_B ± its binomial error, or a lower limit
+        (``limit="lower"``, no std) when no background passed the cut."""
+        if rejection.is_lower_limit:
+            return self.add(name, method, rejection.rejection, limit="lower", **kwargs)
+        return self.add(name, method, rejection.rejection, std=rejection.error, **kwargs)
 
     def add_seeds(self, name: str, method: str, values: list[float] | np.ndarray,
                   **kwargs: Any) -> Metric:
