@@ -111,3 +111,35 @@ def train_blobs(ckpt_dir: str, out: str, epochs: int = 6, seed: int = 3,
     Trainer(model, loss_fn, cfg, checkpoint_dir=ckpt_dir).fit((x[:600], y[:600]),
                                                              (x[600:], y[600:]))
     torch.save(model.state_dict(), out)
+
+
+class SeedOutcomesStudy(Study):
+    """Test-only: what a seed gives depends on the seed, to exercise bench's aggregation.
+
+    ``x`` is finite, NaN or inf by seed (``x_values``); ``rejection`` comes from
+    ``metrics.rejection_at_efficiency`` and is a lower limit for the seeds in ``limit_seeds``
+    (no background passes); seeds in ``fail_seeds`` raise a DataError.
+    """
+
+    name = "outcomes"
+    description = "test-only study whose outcome depends on the seed"
+    seed_doc = "-"
+
+    def presets(self) -> dict[str, dict]:
+        return {"quick": {"x_values": [1.0, float("nan"), float("inf"), 3.0],
+                          "limit_seeds": [1], "fail_seeds": [3]}}
+
+    def run(self, config: dict, workdir: Path, seed: int) -> Result:
+        from hepchain.core.errors import DataError
+
+        if seed in config["fail_seeds"]:
+            raise DataError(f"seed {seed} has no data.")
+        result = Result(study=self.name, preset="")
+        result.add("x", "toy", config["x_values"][seed])
+        signal = 100.0 + np.arange(50)
+        n_pass = 0 if seed in config["limit_seeds"] else 1 + seed  # background above the cut
+        background = np.r_[np.full(n_pass, 200.0), np.zeros(100 - n_pass)]
+        y = np.r_[np.ones(signal.size), np.zeros(background.size)]
+        rej = metrics.rejection_at_efficiency(y, np.r_[signal, background], 0.5)
+        result.add_rejection("rejection", "toy", rej, higher_is_better=True)
+        return result
