@@ -253,3 +253,11 @@ def test_bad_settings_fail_before_any_generation(tmp_path, override):
     with pytest.raises(UsageError):
         run_study("anomaly", "quick", tmp_path / "run", overrides=override)
     assert not (tmp_path / "data").exists()
+
+
+def test_anomaly_run_is_one_seed_reproducible_per_seed(tmp_path):
+    from _helpers import assert_seed_reproducible
+
+    path = tmp_path / "toy.h5"
+    write_toy_lhco(path, np.random.default_rng(8), 3000, 500)
+    assert_seed_reproducible("anomaly", tiny_overrides(path), tmp_path)
