@@ -88,7 +88,7 @@ class IPKnobStudy(Study):
                        reference=Reference(REF_NORM[m], SEED_SOURCE) if m in REF_NORM else None)
         for m in methods:
             result.add(L1_STEP, m, outcome.l1_step[m], std=_sem(err_steps[m]),
-                       n=err_steps[m].size, unit="steps", higher_is_better=False,
+                       unit="steps", higher_is_better=False,
                        reference=Reference(REF_STEP[m], SEED_SOURCE + ", quoted as % of "
                                            "the mean step") if m in REF_STEP else None)
         result.add("mean scan step (normalised knob units)", "test scans", outcome.step_norm,
@@ -118,7 +118,7 @@ class IPKnobStudy(Study):
         diff = err_steps["max L_sp"] - err_steps["CNN"]
         mean, sem = float(diff.mean()), _sem(diff)
         result.add("max L_sp minus CNN test L1 (paired per test scan)", "CNN", mean, std=sem,
-                   n=int(diff.size), unit="steps", higher_is_better=True)
+                   unit="steps", higher_is_better=True)
         cnn = result.get(L1_STEP, "CNN")
         clear = mean > 2 * sem
         result.notes.append(
