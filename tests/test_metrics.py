@@ -141,6 +141,10 @@ def test_fit_resolution_recovers_known_terms():
     truth = metrics.resolution_function(e, 0.17, 0.01, 0.05)
     fit = metrics.fit_resolution(e, truth, 0.01 * truth)
     assert (fit.a, fit.b, fit.c) == pytest.approx((0.17, 0.01, 0.05), abs=2e-3)
+    failed = np.r_[0.01 * truth[:-1], np.nan]  # the last point's core fit failed
+    garbage = np.r_[truth[:-1], 5.0]  # its σ/E would pull the fit far off
+    kept = metrics.fit_resolution(e, garbage, failed)
+    assert (kept.a, kept.b, kept.c) == pytest.approx((0.17, 0.01, 0.05), abs=2e-3)
     fit2 = metrics.fit_resolution(e, metrics.resolution_function(e, 0.2, 0.02), 0.01 * truth,
                                   noise_term=False)
     assert (fit2.a, fit2.b, fit2.c) == pytest.approx((0.2, 0.02, 0.0), abs=1e-4)

@@ -259,10 +259,15 @@ def resolution_function(energy: np.ndarray, a: float, b: float, c: float = 0.0) 
 
 def fit_resolution(energy: ArrayLike, rel_sigma: ArrayLike, rel_sigma_error: ArrayLike,
                    noise_term: bool = True) -> ResolutionFit:
-    """Least-squares fit of σ/E(E) to a/√E ⊕ b ⊕ c/E (``noise_term=False`` fixes c = 0)."""
+    """Least-squares fit of σ/E(E) to a/√E ⊕ b ⊕ c/E (``noise_term=False`` fixes c = 0).
+
+    Points whose σ/E or error is not finite (a failed :func:`gaussian_core_fit`) are left out.
+    """
     e = np.asarray(energy, dtype=float)
     y = np.asarray(rel_sigma, dtype=float)
     err = np.asarray(rel_sigma_error, dtype=float)
+    ok = np.isfinite(e) & np.isfinite(y) & np.isfinite(err)
+    e, y, err = e[ok], y[ok], err[ok]
     if noise_term:
         f = resolution_function
         p0, lower = [0.15, 0.01, 0.01], [0.0, 0.0, 0.0]
@@ -271,7 +276,8 @@ def fit_resolution(energy: ArrayLike, rel_sigma: ArrayLike, rel_sigma_error: Arr
             return resolution_function(en, a, b, 0.0)
         p0, lower = [0.15, 0.01], [0.0, 0.0]
     if e.size < len(p0):
-        raise ValueError(f"fit_resolution needs at least {len(p0)} energy points, got {e.size}.")
+        raise ValueError(f"fit_resolution needs at least {len(p0)} energy points with a "
+                         f"finite σ/E and error, got {e.size}.")
     popt, pcov = optimize.curve_fit(f, e, y, p0=p0, sigma=err, absolute_sigma=True,
                                     bounds=(lower, np.inf), maxfev=20000)
     perr = np.sqrt(np.clip(np.diag(pcov), 0, None))
