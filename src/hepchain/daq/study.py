@@ -97,7 +97,7 @@ class SparseStudy(Study):
             cpts = resolution_points(e_te, predict(cnn, x_te))
             series["CNN (all pixels)"] = cpts
             sig["CNN"] = _percent(cpts)
-        rng = np.random.default_rng(s)
+        rng = np.random.default_rng(derive_seed(seed, "random patterns"))
         for rate in cfg["rates"]:
             for kind in cfg["patterns"]:
                 if rate == 0.0:
