@@ -168,3 +168,55 @@ class TwoTrainerStudy(Study):
             result.add("best validation loss", method, hist.best_value)
             result.add("epochs trained", method, len(hist.epochs))
         return result
+
+
+class SeedOutcomesStudy(Study):
+    """Test-only: what a seed gives depends on the seed, to exercise bench's aggregation.
+
+    ``x`` is finite, NaN or inf by seed (``x_values``); ``rejection`` comes from
+    ``metrics.rejection_at_efficiency`` and is a lower limit for the seeds in ``limit_seeds``
+    (no background passes); seeds in ``fail_seeds`` raise a DataError.
+    """
+
+    name = "outcomes"
+    description = "test-only study whose outcome depends on the seed"
+    seed_doc = "-"
+
+    def presets(self) -> dict[str, dict]:
+        return {"quick": {"x_values": [1.0, float("nan"), float("inf"), 3.0],
+                          "limit_seeds": [1], "fail_seeds": [3]}}
+
+    def run(self, config: dict, workdir: Path, seed: int) -> Result:
+        from hepchain.core.errors import DataError
+
+        if seed in config["fail_seeds"]:
+            raise DataError(f"seed {seed} has no data.")
+        result = Result(study=self.name, preset="")
+        result.add("x", "toy", config["x_values"][seed])
+        signal = 100.0 + np.arange(50)
+        n_pass = 0 if seed in config["limit_seeds"] else 1 + seed  # background above the cut
+        background = np.r_[np.full(n_pass, 200.0), np.zeros(100 - n_pass)]
+        y = np.r_[np.ones(signal.size), np.zeros(background.size)]
+        rej = metrics.rejection_at_efficiency(y, np.r_[signal, background], 0.5)
+        result.add_rejection("rejection", "toy", rej, higher_is_better=True)
+        return result
+
+
+def measured_values(result: Result) -> dict[tuple[str, str], float]:
+    """Every (metric, method) -> value of a result except timings and compute costs, which
+    differ between identical runs."""
+    timing = ("time", "seconds", "compute", "/s")
+    return {(m.name, m.method): m.value for m in result.metrics
+            if not any(t in m.name for t in timing)}
+
+
+def assert_seed_reproducible(study: str, overrides: dict, tmp_path: Path) -> None:
+    """Seed 0 twice gives identical measured values; seed 1 gives different ones."""
+    from hepchain.core.study import run_study
+
+    runs = [measured_values(run_study(study, "quick", tmp_path / f"run{i}", seed=seed,
+                                      overrides=overrides))
+            for i, seed in enumerate((0, 0, 1))]
+    np.testing.assert_equal(runs[0], runs[1])  # NaN == NaN here
+    assert runs[0].keys() == runs[2].keys()
+    assert any(runs[0][k] != runs[2][k] for k in runs[0] if np.isfinite(runs[0][k]))

@@ -212,3 +212,12 @@ def test_bo_one_knob_improves_luminosity():
     session = Session(col, "bo", dwell_s=10, bg_limit=1.5)
     trace = bo_one_knob(session, ["LER_R1"], 8, BOSettings(restarts=2, raw_samples=32), rng)
     assert trace.n == 8 and trace.final > start + 0.5 * (1 - start)
+
+
+def test_ipknob_run_is_one_split_reproducible_per_seed(config, tmp_path):
+    """The run seed chooses the split: same seed -> identical numbers, other seed -> others."""
+    from _helpers import assert_seed_reproducible
+
+    overrides = {"n_scans": 150, "split": {"n_train": 60, "n_val": 15, "n_test": 20},
+                 "train.epochs": 3, "tuning": {}}
+    assert_seed_reproducible("ipknob", overrides, tmp_path)

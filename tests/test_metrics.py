@@ -51,10 +51,20 @@ def test_rejection_counts_and_binomial_error():
     assert rej.rejection == pytest.approx(1 / stats.norm.sf(t), rel=4 * rej.error / rej.rejection)
 
 
-def test_rejection_infinite_when_no_background_passes():
-    y = np.r_[np.ones(10), np.zeros(10)]
-    s = np.r_[np.arange(10) + 100.0, np.arange(10)]
-    assert np.isinf(metrics.rejection_at_efficiency(y, s, 0.5).rejection)
+def test_rejection_is_a_clopper_pearson_lower_limit_when_no_background_passes():
+    from scipy import stats
+
+    y = np.r_[np.ones(10), np.zeros(40)]
+    s = np.r_[np.arange(10) + 100.0, np.arange(40)]  # every background scores below the cut
+    rej = metrics.rejection_at_efficiency(y, s, 0.5)
+    # one-sided 68 % Clopper-Pearson upper limit on eps_B for 0 of 40: Beta(1, 40) quantile
+    eps_up = stats.beta.ppf(0.68, 1, 40)
+    assert rej.is_lower_limit and np.isnan(rej.error)
+    assert rej.rejection == pytest.approx(1 / eps_up, rel=1e-12)
+    assert pytest.approx(1 - (1 - 1 / rej.rejection) ** 40) == 0.68  # P(0 pass | eps_up) = 32 %
+    one_passes = metrics.rejection_at_efficiency(y, np.r_[s[:10], 150.0, s[11:]], 0.5)
+    assert not one_passes.is_lower_limit and one_passes.rejection == pytest.approx(40.0)
+    assert rej.rejection < one_passes.rejection  # the limit is weaker than one passing event
 
 
 def test_sic_definition_and_min_background(scored):
@@ -95,6 +105,29 @@ def test_gaussian_core_fit_recovers_core_under_tails():
     assert plain_std > 1.5 * fit.sigma  # the core fit is what removes the tails
 
 
+def test_gaussian_core_fit_recovers_sigma_within_its_error_and_is_valid():
+    fit = metrics.gaussian_core_fit(np.random.default_rng(11).normal(0.3, 0.7, 4000))
+    assert fit.valid and np.isfinite(fit.sigma_error) and fit.sigma_error > 0
+    assert abs(fit.sigma - 0.7) < 3 * fit.sigma_error
+    assert abs(fit.mean - 0.3) < 3 * fit.mean_error
+
+
+@pytest.mark.parametrize("values", [np.zeros(200), np.r_[np.full(100, 2.5), [2.5 + 1e-13] * 5]],
+                         ids=["constant", "zero width"])
+def test_gaussian_core_fit_flags_a_failed_fit(values):
+    """A sample without width has no positive-definite Hessian: flagged, errors NaN."""
+    fit = metrics.gaussian_core_fit(values)
+    assert not fit.valid
+    assert np.isnan(fit.mean_error) and np.isnan(fit.sigma_error)
+
+
+def test_covariance_errors_refuse_a_saddle_point():
+    """An indefinite Hessian (saddle) has no covariance; sqrt(abs(cov)) used to hide it."""
+    assert metrics._covariance_errors(lambda p: p[0] ** 2 - p[1] ** 2, np.ones(2)) is None
+    errors = metrics._covariance_errors(lambda p: p[0] ** 2 + p[1] ** 2 / 4, np.ones(2))
+    assert errors == pytest.approx((np.sqrt(0.5), np.sqrt(2.0)), rel=1e-4)  # NLL = χ²/2
+
+
 def test_gaussian_core_fit_errors_match_toy_spread():
     rng = np.random.default_rng(7)
     fits = [metrics.gaussian_core_fit(rng.normal(0, 1, 2000)) for _ in range(40)]
@@ -108,6 +141,10 @@ def test_fit_resolution_recovers_known_terms():
     truth = metrics.resolution_function(e, 0.17, 0.01, 0.05)
     fit = metrics.fit_resolution(e, truth, 0.01 * truth)
     assert (fit.a, fit.b, fit.c) == pytest.approx((0.17, 0.01, 0.05), abs=2e-3)
+    failed = np.r_[0.01 * truth[:-1], np.nan]  # the last point's core fit failed
+    garbage = np.r_[truth[:-1], 5.0]  # its σ/E would pull the fit far off
+    kept = metrics.fit_resolution(e, garbage, failed)
+    assert (kept.a, kept.b, kept.c) == pytest.approx((0.17, 0.01, 0.05), abs=2e-3)
     fit2 = metrics.fit_resolution(e, metrics.resolution_function(e, 0.2, 0.02), 0.01 * truth,
                                   noise_term=False)
     assert (fit2.a, fit2.b, fit2.c) == pytest.approx((0.2, 0.02, 0.0), abs=1e-4)

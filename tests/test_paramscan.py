@@ -99,3 +99,19 @@ def test_bad_scan_settings_are_refused_before_generation(override, message, tmp_
     with pytest.raises(UsageError, match=message):
         run_study("paramscan", "quick", tmp_path / "run", overrides=override)
     assert not (tmp_path / "data").exists()  # nothing generated
+
+
+def test_paramscan_run_is_one_seed_reproducible_per_seed(tmp_path):
+    """Tiny grid (its own MC grid, so the events are generated once, cached under the test's HEPCHAIN_DATA)."""
+    from _helpers import assert_seed_reproducible
+
+    overrides = {"data": {"seed": 2, "workers": 1,
+                          "shard_size": 40, "mwprime": 3500, "events_per_point": 40,
+                          "events_heldout": 40},
+                 "grid": {"mx": [300, 500], "my": [60, 120]}, "heldout": [[400, 90]],
+                 "mc_grids": [{"points": [2, 2]}], "scan_bins": [3],
+                 "flow": {"kind": "maf", "transforms": 1, "hidden": [16]},
+                 "train": {"epochs": 2, "batch_size": 64, "progress": False},
+                 "fit": {"starts": 1, "steps": 5, "prescan_points": 3},
+                 "classifier": {"members": 1, "max_iter": 10, "max_leaf_nodes": 7}}
+    assert_seed_reproducible("paramscan", overrides, tmp_path)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from hepchain.core.errors import UsageError
+from hepchain.core.metrics import roc_auc
 from hepchain.core.study import get_study, run_study
 from hepchain.daq.learned import GumbelTopK, LoupeMask, learn_pattern
 from hepchain.daq.patterns import (
@@ -79,7 +80,11 @@ def test_learned_pattern_finds_the_informative_pixels(kind: str) -> None:
                                     mask_cfg={})
     assert pattern.shape == scores.shape == (1, 5, 8) and pattern.sum() == 8
     hits = int((torch.as_tensor(pattern.ravel()) & informative).sum())
-    assert hits >= 6  # chance: 1.6 of 8 on average, P(hits >= 6) ~ 2e-4
+    # measured over training seeds 0-9: Gumbel top-k keeps 8 of 8 every time; LOUPE keeps 4-7
+    # of 8 but ranks the informative pixels first (score AUC 0.84-0.98)
+    auc = roc_auc(informative.numpy(), np.asarray(scores).ravel())
+    assert auc > 0.8  # chance: the AUC of 8 vs 32 random scores has σ ≈ 0.12, P(> 0.8) ≈ 0.5 %
+    assert hits >= (6 if kind == "gumbel" else 4)  # chance: 1.6 of 8, P(>= 6) 2e-4, P(>= 4) 4 %
 
 
 def test_study_config_errors() -> None:
@@ -93,8 +98,7 @@ def test_study_config_errors() -> None:
 def test_sparse_study_end_to_end(tmp_path) -> None:
     overrides = {"geometry": {"pixel": 5.1, "n_pix": 4}, "n_train": 300, "n_val": 100,
                  "n_test_per_energy": 60, "e_min": 1.0, "e_max": 6.0,
-                 "test_energies": [1.0, 2.5, 5.0], "rates": [0.0, 0.5], "seeds": 2,
-                 "curve_seeds": 1, "model": {"hidden": [8]},
+                 "test_energies": [1.0, 2.5, 5.0], "rates": [0.0, 0.5], "model": {"hidden": [8]},
                  "train": {"epochs": 3, "batch_size": 64, "progress": False},
                  "mask_train": {"epochs": 3, "batch_size": 64, "progress": False},
                  "speed_showers": 2}
@@ -113,6 +117,8 @@ def test_sparse_study_end_to_end(tmp_path) -> None:
     assert rec.reference.value == pytest.approx(
         (rand.reference.value - loupe.reference.value)
         / (rand.reference.value - none.reference.value))
+    # one run is one seed; its error is the test set's own statistics (bench gives the spread)
+    assert none.n == 1 and np.isfinite(none.std)
     assert any("Goal" in n for n in result.notes)
     for fig in result.figures:
         assert (tmp_path / fig).is_file()

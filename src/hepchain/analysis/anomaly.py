@@ -29,12 +29,15 @@ from hepchain.analysis.samples import load_lhco, make_sample, rng_for
 from hepchain.core import metrics, plotting, twosample
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Reference, Result
+from hepchain.core.seeding import derive_seed
 from hepchain.core.study import Study
 
 REF_SOURCE = ("LHCO R&D, S/B≈0.6%, CATHODE repo performance_comparison.png "
               "(generative.md §1.6)")
 REFERENCES = {"CATHODE": 14.0, "ANODE": 6.5, "supervised": 17.0, "idealized AD": 14.5,
               "CWoLa": 10.75}
+REF_S_OVER_B = 0.006  # injected S/B in the SR at which REFERENCES were measured
+REF_S_OVER_B_TOLERANCE = 0.25  # relative: a row at S/B within ±25 % of it gets the reference
 
 HIGHER_IS_BETTER = {"max SIC": True, "AUC": True, "SB test NLL": False,
                     "samples vs SR background AUC": None, "marginal KS": False,
@@ -131,7 +134,8 @@ def run_methods(roles: Roles, names: list[str], window: Window, config: dict[str
     for kind in config["flows"]:
         fcfg = {**config["flow"], "kind": kind}
         sb_flow = detectors.fit_density(x[sb], m[sb], fcfg, config["train"], seed)
-        sr_flow = detectors.fit_density(x[sr], m[sr], fcfg, config["train"], seed + 1)
+        sr_flow = detectors.fit_density(x[sr], m[sr], fcfg, config["train"],
+                                        derive_seed(seed, "SR flow"))
         nll = -np.mean(detectors.flows.log_prob(sb_flow.model, x_td[test_sb],
                                                 m_td[test_sb, None]))
         scorers[f"ANODE ({kind.upper()})"] = detectors.anode(sb_flow, sr_flow, window)
@@ -175,8 +179,6 @@ def validate(config: dict[str, Any]) -> None:
     """UsageError for settings that would only fail after the (slow) event generation."""
     from hepchain.analysis.flows import KINDS
 
-    if int(config["seeds"]) < 1:
-        raise UsageError(f"seeds must be >= 1, got {config['seeds']}.")
     if not config["s_over_b"] or min(float(v) for v in config["s_over_b"]) < 0:
         raise UsageError(f"s_over_b must be a non-empty list of values >= 0, got "
                          f"{config['s_over_b']}.")
@@ -191,20 +193,46 @@ def validate(config: dict[str, Any]) -> None:
         raise UsageError("bump.keep fractions must be in (0, 1].")
 
 
-def spline_finding(values: dict[tuple[str, str], list[float]], s_over_b: list[float]) -> str:
+def spline_finding(values: dict[tuple[str, str], float], s_over_b: list[float]) -> str:
     """The seed's question in one sentence: does the spline flow's better density (lower
-    held-out NLL) give a better anomaly detector (higher max SIC)?"""
-    mean = lambda key: float(np.nanmean(values[key]))  # noqa: E731
-    nll = {k: mean(("SB test NLL", f"flow {k}")) for k in ("MAF", "NSF")}
+    held-out NLL) give a better anomaly detector (higher max SIC)? (One run seed; ``bench``
+    gives the spread over seeds.)"""
+    nll = {k: values[("SB test NLL", f"flow {k}")] for k in ("MAF", "NSF")}
     parts = [f"SB test NLL MAF {nll['MAF']:.3f} vs NSF {nll['NSF']:.3f} nats/event"]
     for sob in s_over_b:
         for method in ("ANODE", "CATHODE"):
-            sic = {k: mean((f"max SIC, S/B={sob:.2%}", f"{method} ({k})")) for k in ("MAF", "NSF")}
+            sic = {k: values[(f"max SIC, S/B={sob:.2%}", f"{method} ({k})")]
+                   for k in ("MAF", "NSF")}
             parts.append(f"{method} max SIC at S/B={sob:.2%}: MAF {sic['MAF']:.2f} vs "
                          f"NSF {sic['NSF']:.2f}")
-    n = len(values[("SB test NLL", "flow MAF")])
-    return (f"Seed 001 question (standard features, mean over {n} run seed{'s' * (n > 1)}): "
-            + "; ".join(parts) + ".")
+    return ("Seed 001 question (standard features, this run seed; compare over seeds with "
+            "bench): " + "; ".join(parts) + ".")
+
+
+def reference_note(s_over_b: list[float]) -> str | None:
+    """Why the literature max SIC is not beside rows whose S/B differs from its S/B (None when
+    every row matches)."""
+    off = [float(s) for s in s_over_b if not reference_applies(float(s))]
+    if not off:
+        return None
+    return (f"Literature max SIC ({', '.join(f'{k} {v:g}' for k, v in REFERENCES.items())}; "
+            f"{REF_SOURCE}) was measured at injected S/B ≈ {REF_S_OVER_B:.1%} in the SR on "
+            "the LHCO R&D set (1M background events, 1000 signal events); it is shown only "
+            f"beside rows within ±{REF_S_OVER_B_TOLERANCE:.0%} of that S/B, so not beside the "
+            f"rows at S/B = {', '.join(f'{s:.2%}' for s in off)}.")
+
+
+def reference_applies(s_over_b: float) -> bool:
+    """Whether a row at injected ``s_over_b`` matches the conditions of REFERENCES."""
+    return abs(s_over_b / REF_S_OVER_B - 1.0) <= REF_S_OVER_B_TOLERANCE
+
+
+def literature_reference(metric: str, method: str, s_over_b: float) -> Reference | None:
+    """The literature max SIC of ``method`` where its S/B matches ``s_over_b``, else None."""
+    base = method.split(" (")[0]
+    if metric != "max SIC" or base not in REFERENCES or not reference_applies(s_over_b):
+        return None
+    return Reference(REFERENCES[base], REF_SOURCE)
 
 
 class AnomalyStudy(Study):
@@ -227,59 +255,53 @@ class AnomalyStudy(Study):
                                "background sample")
         result = Result(study=self.name, preset="")
         result.provenance.datasets = manifests
-        n_seeds = int(config["seeds"])
         feature_sets = {k: list(v) for k, v in config["feature_sets"].items()}
-        values: dict[tuple[str, str], list[float]] = {}
-        first_scores: dict[float, dict[str, np.ndarray]] = {}
-        first_labels: dict[float, np.ndarray] = {}
+        values: dict[tuple[str, str], float] = {}
+        refs: dict[tuple[str, str], Reference] = {}
+        scores_by_sob: dict[float, dict[str, np.ndarray]] = {}
+        labels: dict[float, np.ndarray] = {}
         first_sob = config["s_over_b"][0]
-        for r in range(n_seeds):
-            run_seed = seed * 1000 + r
-            for sob in config["s_over_b"]:
-                roles = make_roles(bkg, sig, window, float(sob), config["split"], run_seed,
-                                   test_bkg)
-                for fs, names in feature_sets.items():
-                    figdir = workdir / fs if (r == 0 and sob == first_sob) else None
-                    rows, scores = run_methods(roles, names, window, config, run_seed, figdir)
-                    suffix = "" if fs == "standard" else f" [{fs}]"
-                    if r == 0:
-                        first_labels[sob] = roles.test_sr.label
-                        first_scores.setdefault(sob, {}).update(
-                            {k + suffix: v for k, v in scores.items()})
-                    for method, row in rows.items():
-                        is_flow = method.startswith("flow")
-                        if is_flow and sob != first_sob:
-                            continue
-                        for metric, value in row.items():
-                            name = metric if is_flow else f"{metric}, S/B={sob:.2%}"
-                            values.setdefault((name, method + suffix), []).append(float(value))
-        self._report(result, values, config, cost, time.perf_counter() - t0)
-        self._figures(result, workdir, first_scores, first_labels, values, config)
+        for sob in config["s_over_b"]:
+            roles = make_roles(bkg, sig, window, float(sob), config["split"], seed, test_bkg)
+            labels[sob] = roles.test_sr.label
+            for fs, names in feature_sets.items():
+                figdir = workdir / fs if sob == first_sob else None
+                rows, scores = run_methods(roles, names, window, config, seed, figdir)
+                suffix = "" if fs == "standard" else f" [{fs}]"
+                scores_by_sob.setdefault(sob, {}).update(
+                    {k + suffix: v for k, v in scores.items()})
+                for method, row in rows.items():
+                    is_flow = method.startswith("flow")
+                    if is_flow and sob != first_sob:
+                        continue
+                    for metric, value in row.items():
+                        name = metric if is_flow else f"{metric}, S/B={sob:.2%}"
+                        values[(name, method + suffix)] = float(value)
+                        ref = literature_reference(metric, method, float(sob))
+                        if ref is not None:
+                            refs[(name, method + suffix)] = ref
+        self._report(result, values, refs, cost, time.perf_counter() - t0)
+        self._figures(result, workdir, scores_by_sob, labels, values, config)
         result.notes.append(
             "Background and signal come from the collider provider (Pythia 8 + detector "
-            "response) unless data.lhco_file is set; references are from the LHCO R&D set "
-            "(different dataset, different statistics). Bump Z ignores the background-fit "
+            "response) unless data.lhco_file is set. Bump Z ignores the background-fit "
             "uncertainty.")
+        note = reference_note(config["s_over_b"])
+        if note:
+            result.notes.append(note)
         if {"maf", "nsf"} <= set(config["flows"]):
             result.notes.append(spline_finding(values, config["s_over_b"]))
         return result
 
     @staticmethod
-    def _report(result: Result, values: dict[tuple[str, str], list[float]],
-                config: dict[str, Any], cost: dict, wall: float) -> None:
-        for (name, method), vals in values.items():
-            ref = None
-            base = method.split(" (")[0].split(" [")[0]
-            if name.startswith("max SIC") and base in REFERENCES:
-                ref = Reference(REFERENCES[base], REF_SOURCE)
+    def _report(result: Result, values: dict[tuple[str, str], float],
+                refs: dict[tuple[str, str], Reference], cost: dict, wall: float) -> None:
+        for (name, method), value in values.items():
             better = HIGHER_IS_BETTER.get(name.split(",")[0], True)  # bump Z: higher
             unit = "nats/event" if "NLL" in name else ("s" if "seconds" in name else "")
-            finite = [v for v in vals if np.isfinite(v)]  # bump fits can fail (too few events)
-            if finite:
-                result.add_seeds(name, method, finite, reference=ref, unit=unit,
-                                 higher_is_better=better)
-            else:
-                result.add(name, method, float("nan"), n=0, reference=ref, unit=unit)
+            # bump fits can fail (too few events): NaN, counted as no finite value
+            result.add(name, method, value, n=int(np.isfinite(value)),
+                       reference=refs.get((name, method)), unit=unit, higher_is_better=better)
         for role, c in cost.items():
             result.add(f"{role} generation time", "Pythia 8 + detector", c["seconds"], unit="s")
             result.add(f"{role} events selected / generated", "LHCO selection",
@@ -288,20 +310,20 @@ class AnomalyStudy(Study):
 
     @staticmethod
     def _figures(result: Result, workdir: Path, scores: dict[float, dict[str, np.ndarray]],
-                 labels: dict[float, np.ndarray], values: dict, config: dict[str, Any]) -> None:
+                 labels: dict[float, np.ndarray], values: dict[tuple[str, str], float],
+                 config: dict[str, Any]) -> None:
         for sob, by_method in scores.items():
             path = plotting.sic_curves({k: (labels[sob], v) for k, v in by_method.items()},
                                        workdir / f"sic_{plotting.slug(f'{sob:.4f}')}.png",
-                                       title=f"SIC, injected S/B = {sob:.2%} (seed 0)")
+                                       title=f"SIC, injected S/B = {sob:.2%}")
             result.figures.append(path.name)
         if len(config["s_over_b"]) > 1:
-            curves = {}
             sobs = [float(s) for s in config["s_over_b"]]
             methods = {m for (n, m) in values if n.startswith("max SIC")}
-            for method in sorted(methods):
-                ys = [np.array(values[(f"max SIC, S/B={s:.2%}", method)]) for s in sobs]
-                curves[method] = (np.array(sobs) * 100, np.array([y.mean() for y in ys]),
-                                  np.array([y.std(ddof=1) if y.size > 1 else 0 for y in ys]))
+            curves = {method: (np.array(sobs) * 100,
+                               np.array([values[(f"max SIC, S/B={s:.2%}", method)]
+                                         for s in sobs]), None)
+                      for method in sorted(methods)}
             path = plots.series(curves, workdir / "max_sic_vs_sob.png", "injected S/B [%]",
                                 "max SIC", logx=True)
             result.figures.append(path.name)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+from hepchain.core.seeding import derive_seed
 from hepchain.core.twosample import Fit, Scorer
 
 
@@ -33,7 +34,7 @@ def train_ensemble(x1: np.ndarray, x0: np.ndarray, cfg: dict[str, Any],
             max_iter=int(cfg.get("max_iter", 200)), learning_rate=float(cfg.get("learning_rate", 0.1)),
             max_leaf_nodes=int(cfg.get("max_leaf_nodes", 31)), early_stopping=True,
             validation_fraction=float(cfg.get("validation_fraction", 0.3)),
-            n_iter_no_change=10, random_state=seed * 1000 + k)
+            n_iter_no_change=10, random_state=derive_seed(seed, "member", k))
         clf.fit(x, y, sample_weight=w)
         models.append(clf)
     return models

@@ -31,6 +31,7 @@ from hepchain.core import metrics, twosample
 from hepchain.core.cache import find_cached
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Result
+from hepchain.core.seeding import derive_seed
 from hepchain.core.study import Study
 
 
@@ -90,12 +91,13 @@ def mass_resolution(x: np.ndarray, names: list[str], theta: np.ndarray,
 
     Only jets within ±``window`` (relative) of the true mass ``theta`` = (m_X, m_Y) [TeV]
     enter, so that events whose X decay is not contained in the jet (a second, low-mass
-    population) do not inflate the width.
+    population) do not inflate the width. A failed core fit gives NaN.
     """
     out = []
     for name, mass in (("mj2", theta[0]), ("mj1", theta[1])):
         v = x[:, names.index(name)]
-        out.append(metrics.gaussian_core_fit(v[np.abs(v - mass) < window * mass]).sigma)
+        core = metrics.gaussian_core_fit(v[np.abs(v - mass) < window * mass])
+        out.append(core.sigma if core.valid else float("nan"))
     return np.array(out)
 
 
@@ -129,57 +131,60 @@ class ParamScanStudy(Study):
                                 for p, v in train.items()])
         truth = {p: np.array(p) / 1000 for p in held}
         res = {p: mass_resolution(x, names, truth[p]) for p, x in tests.items()}
-        rows: dict[tuple[str, str], list[float]] = {}
-        add = lambda name, method, v: rows.setdefault((name, method), []).append(float(v))  # noqa: E731
-        t_train, flow_worst = [], []
-        for r in range(int(config["seeds"])):
-            run_seed = seed * 1000 + r
-            rng = np.random.default_rng(run_seed)
-            perm = rng.permutation(len(x_all))
-            n_val = len(perm) // 5
-            t0 = time.perf_counter()
-            model, _ = flows.fit_flow(x_all[perm[n_val:]], c_all[perm[n_val:]],
-                                      x_all[perm[:n_val]], c_all[perm[:n_val]],
-                                      config["flow"], config["train"], run_seed)
-            t_train.append(time.perf_counter() - t0)
-            worst = 0.0
-            for (mx, my), x in tests.items():
-                tag, theta = f"({mx:.0f}, {my:.0f}) GeV", truth[(mx, my)]
-                xs = flows.sample(model, np.tile(theta, (len(x), 1)), run_seed)
-                add(f"flow vs MC AUC at {tag}", "flow interpolation",
-                    twosample.c2st(xs, x, fitter(config["classifier"]), seed=run_seed).value)
-                add(f"marginal KS at {tag}", "flow interpolation",
-                    twosample.ks_statistic(xs, x).mean())
-                fit = massfit.gradient_fit(model, x, lo, hi, **config["fit"])
-                pulls = np.abs(fit.theta - theta) / res[(mx, my)]
-                worst = max(worst, float(pulls.max()))
-                for j, label in enumerate(("m_X", "m_Y")):
-                    add(f"|fit - true| / resolution, {label} at {tag}", "flow gradient fit",
-                        pulls[j])
-                    add(f"{label} fit at {tag}", "flow gradient fit", fit.theta[j] * 1000)
-                    add(f"{label} fit error at {tag}", "flow gradient fit", fit.error[j] * 1000)
-                add("fit time per pseudo-dataset", "flow gradient fit", fit.seconds)
-                if r == 0:
-                    nearest = min(train, key=lambda p: np.hypot(*(np.array(p) / 1000 - theta)))
-                    add(f"flow vs MC AUC at {tag}", f"nearest grid point {nearest}",
-                        twosample.c2st(train[nearest], x, fitter(config["classifier"]),
-                                       seed=run_seed).value)
-                    path = plots.marginals({"generated (held out)": x, "flow samples": xs},
-                                           names, workdir / f"interp_{mx:.0f}_{my:.0f}.png",
-                                           title=f"interpolation at (m_X, m_Y) = {tag}")
-                    result.figures.append(path.name)
-            flow_worst.append(worst)
+        rows: dict[tuple[str, str], float] = {}
+
+        def add(name: str, method: str, value: float) -> None:
+            rows[(name, method)] = float(value)
+
+        rng = np.random.default_rng(derive_seed(seed, "validation split"))
+        perm = rng.permutation(len(x_all))
+        n_val = len(perm) // 5
+        t0 = time.perf_counter()
+        model, _ = flows.fit_flow(x_all[perm[n_val:]], c_all[perm[n_val:]],
+                                  x_all[perm[:n_val]], c_all[perm[:n_val]],
+                                  config["flow"], config["train"], seed)
+        t_train = time.perf_counter() - t0
+        flow_worst, fit_seconds = 0.0, []
+        for (mx, my), x in tests.items():
+            tag, theta = f"({mx:.0f}, {my:.0f}) GeV", truth[(mx, my)]
+            xs = flows.sample(model, np.tile(theta, (len(x), 1)), seed)
+            add(f"flow vs MC AUC at {tag}", "flow interpolation",
+                twosample.c2st(xs, x, fitter(config["classifier"]), seed=seed).value)
+            add(f"marginal KS at {tag}", "flow interpolation",
+                twosample.ks_statistic(xs, x).mean())
+            fit = massfit.gradient_fit(model, x, lo, hi, **config["fit"])
+            pulls = np.abs(fit.theta - theta) / res[(mx, my)]
+            flow_worst = float(np.max([flow_worst, *pulls]))  # NaN (failed fit) propagates
+            for j, label in enumerate(("m_X", "m_Y")):
+                add(f"|fit - true| / resolution, {label} at {tag}", "flow gradient fit",
+                    pulls[j])
+                add(f"{label} fit at {tag}", "flow gradient fit", fit.theta[j] * 1000)
+                add(f"{label} fit error at {tag}", "flow gradient fit", fit.error[j] * 1000)
+            fit_seconds.append(fit.seconds)
+            nearest = min(train, key=lambda p: np.hypot(*(np.array(p) / 1000 - theta)))
+            add(f"flow vs MC AUC at {tag}", f"nearest grid point {nearest}",
+                twosample.c2st(train[nearest], x, fitter(config["classifier"]),
+                                   seed=seed).value)
+            path = plots.marginals({"generated (held out)": x, "flow samples": xs},
+                                   names, workdir / f"interp_{mx:.0f}_{my:.0f}.png",
+                                   title=f"interpolation at (m_X, m_Y) = {tag}")
+            result.figures.append(path.name)
         for (mx, my), r_xy in res.items():
             for j, label in enumerate(("m_X", "m_Y")):
                 result.add(f"jet-mass resolution {label} at ({mx:.0f}, {my:.0f}) GeV",
-                           "Gaussian core of held-out events", r_xy[j] * 1000, unit="GeV")
-        fit_t = np.mean(rows[("fit time per pseudo-dataset", "flow gradient fit")])
-        flow_cost = float(np.sum(t_grid) + np.mean(t_train) + fit_t)
+                           "Gaussian core of held-out events", r_xy[j] * 1000, unit="GeV",
+                           n=int(np.isfinite(r_xy[j])))
+        if not np.all(np.isfinite(list(res.values()))):
+            result.notes.append("A Gaussian-core fit of a jet-mass peak failed (NaN resolution); "
+                                "the pulls at that held-out point are NaN.")
+        fit_t = float(np.mean(fit_seconds))
+        add("fit time per pseudo-dataset", "flow gradient fit", fit_t)
+        flow_cost = float(np.sum(t_grid) + t_train + fit_t)
         mc = [self._mc_scan(config, workdir, points, events, tests, truth, res, names, add,
                             result.provenance.datasets) for points, events in mc_grids]
-        for (name, method), vals in rows.items():
+        for (name, method), value in rows.items():
             unit = "s" if "time" in name else ("GeV" if name.startswith(("m_X", "m_Y")) else "")
-            result.add_seeds(name, method, vals, unit=unit)
+            result.add(name, method, value, unit=unit, n=int(np.isfinite(value)))
         self._compute_summary(result, workdir, config, grid, n_point, t_grid, t_train, fit_t,
                               flow_cost, flow_worst, mc)
         return result
@@ -209,7 +214,7 @@ class ParamScanStudy(Study):
             for p, x in tests.items():
                 scan = massfit.grid_scan(templates, x[:, cols], edges)
                 fits[p], scan_s = scan.theta[::-1], scan_s + scan.seconds  # keyed (m_Y, m_X)
-            worst = max(float((np.abs(f - truth[p]) / res[p]).max()) for p, f in fits.items())
+            worst = float(np.max([np.abs(f - truth[p]) / res[p] for p, f in fits.items()]))
             add(f"worst |fit - true| / resolution with {bins} template bins",
                 f"MC grid scan {grid_name}", worst)
             if best is None or worst < best[0]:
@@ -228,27 +233,25 @@ class ParamScanStudy(Study):
     def _compute_summary(result, workdir, config, grid, n_point, t_grid, t_train, fit_t,
                          flow_cost, flow_worst, mc) -> None:
         """Accuracy vs compute of the flow and every MC grid, and the equal-accuracy ratio."""
-        sd = lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else None  # noqa: E731
         result.add("grid generation time", f"flow's grid, {len(grid)} points x {n_point} events",
                    float(np.sum(t_grid)), unit="s")
-        result.add("flow training time", "flow (once, all grid points)", float(np.mean(t_train)),
-                   std=sd(t_train), n=len(t_train), unit="s")
+        result.add("flow training time", "flow (once, all grid points)", t_train, unit="s")
         result.add("worst |fit - true| / resolution over held-out points", "flow gradient fit",
-                   float(np.mean(flow_worst)), std=sd(flow_worst), n=len(flow_worst))
+                   flow_worst)
         result.add("total compute (generation + training + one fit)", "flow gradient fit",
                    flow_cost, unit="s")
         for label, cost, worst in mc:
             result.add("worst |fit - true| / resolution over held-out points", label, worst)
             result.add("total compute (generation + training + one fit)", label, cost, unit="s")
         path = plots.series(
-            {"flow gradient fit": ([flow_cost], [np.mean(flow_worst)], [sd(flow_worst) or 0.0]),
+            {"flow gradient fit": ([flow_cost], [flow_worst], None),
              "MC grid scans": ([c for _, c, _ in mc], [w for _, _, w in mc], None)},
             workdir / "accuracy_vs_compute.png", "compute: generation + training + one fit [s]",
             "worst |fit - true| / resolution", logx=True,
             title="resolution-level accuracy: worst pull <= 1")
         result.figures.append(path.name)
         good = [(cost, label) for label, cost, worst in mc if worst <= 1.0]
-        if np.mean(flow_worst) > 1.0:
+        if not flow_worst <= 1.0:  # NaN (failed resolution fit) counts as not within
             verdict = "the flow fit is not within the resolution at every held-out point"
         elif good:
             cost, label = min(good)
@@ -269,7 +272,8 @@ class ParamScanStudy(Study):
             f"Flow grid: {len(grid)} points x {n_point} events; held-out points "
             f"{config['heldout']}. Every MC grid is generated separately over the same mass box "
             "and timed in the same run. Resolution-level accuracy: |fit - true| <= jet-mass "
-            "resolution for both masses at every held-out point (flow: mean over seeds).")
+            "resolution for both masses at every held-out point (one run seed; bench gives the "
+            "spread over seeds).")
         result.notes.append("Goal (>= 100x less compute than the MC grid scan at resolution-"
                             f"level accuracy): {verdict}.")
 

@@ -41,6 +41,7 @@ from hepchain.calo.geometry import (
 )
 from hepchain.calo.validation import stochastic_fit, visible_response
 from hepchain.core.errors import UsageError
+from hepchain.core.seeding import derive_seed
 
 Z_W, Z_SI = 74.0, 14.0
 E_HAT = 1.0 / (1.0 + 0.007 * (Z_W - Z_SI))
@@ -169,7 +170,7 @@ def tune(geometry: ECalGeometry, energies_gev: np.ndarray, showers: np.ndarray, 
                             visible_scale=float(scale))
 
     for i in range(iterations):
-        fast = simulate_fast(geometry, e_fast, seed=seed + i, params=params())
+        fast = simulate_fast(geometry, e_fast, seed=derive_seed(seed, "tune", i), params=params())
         coeffs = coeffs + target - _profile_lines(geometry, e_fast, fast)
         sampling = math.sqrt(max(sampling**2 + a_full**2 - stochastic_fit(e_fast, fast).a**2,
                                  0.0))

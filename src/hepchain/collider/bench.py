@@ -16,6 +16,7 @@ from pathlib import Path
 from hepchain.collider.produce import produce, shard_settings
 from hepchain.collider.pythia import make_pythia
 from hepchain.core.executors import LocalExecutor
+from hepchain.core.seeding import derive_seed
 
 
 @dataclass
@@ -50,7 +51,7 @@ def _timed_produce(process: str, out: Path, n_events: int, seed: int, workers: i
         # one tiny shard per worker first: process start-up, imports and numba compilation
         # are paid once per worker, not per event, so they are kept out of the rate
         warm = out.with_name(out.name + "-warmup")
-        produce(process, warm, n_events=2 * workers, seed=seed + 1, executor=ex,
+        produce(process, warm, n_events=2 * workers, seed=derive_seed(seed, "warm-up"), executor=ex,
                 shard_size=2, progress=False)
         shutil.rmtree(warm, ignore_errors=True)
         start = time.perf_counter()

@@ -15,6 +15,7 @@ from hepchain.core.dataset import ShardedDataset
 from hepchain.core.errors import UsageError
 from hepchain.core.metrics import gaussian_core_fit
 from hepchain.core.result import Reference, Result
+from hepchain.core.seeding import derive_seed
 from hepchain.core.study import Study
 
 M_TOP, M_W, M_TAU = 172.5, 80.377, 1.777  # GeV (PDG)
@@ -98,7 +99,8 @@ class ColliderStudy(Study):
         from hepchain.collider import bench
 
         result = Result(study=self.name, preset="")
-        ttbar = cached_dataset("ttbar", n_events=int(config["ttbar_events"]), seed=seed + 1,
+        ttbar = cached_dataset("ttbar", n_events=int(config["ttbar_events"]),
+                               seed=derive_seed(seed, "ttbar"),
                                options={"decay": config["ttbar_decay"], "mu": config["mu"]},
                                shard_size=int(config["shard_size"]),
                                workers=int(config["workers"]))
@@ -120,7 +122,8 @@ class ColliderStudy(Study):
         return result
 
     def _tracking(self, result: Result, workdir: Path, n_events: int, seed: int) -> None:
-        pythia, p, charge = _truth_sample("ttbar", n_events, seed + 2)
+        pythia, p, charge = _truth_sample("ttbar", n_events,
+                                          derive_seed(seed, "tracking") % 900_000_000)
         tc = validation.track_check(p, charge, seed)
         for name, pull in (("d0", tc.pull_d0), ("z0", tc.pull_z0)):
             core = gaussian_core_fit(pull)
@@ -158,7 +161,7 @@ class ColliderStudy(Study):
     def _tau(self, result: Result, workdir: Path, n_events: int, seed: int) -> None:
         if n_events <= 0:
             return
-        _, p, _ = _truth_sample("H_tautau", n_events, seed + 3)
+        _, p, _ = _truth_sample("H_tautau", n_events, derive_seed(seed, "tau") % 900_000_000)
         mvis = validation.tau_visible_mass(p)
         result.add("tau visible mass below m_tau", "H -> tau tau", float(np.mean(mvis < M_TAU)),
                    n=len(mvis), reference=Reference(1.0, "kinematics", True))

@@ -43,15 +43,24 @@ def roc_auc(y_true: ArrayLike, score: ArrayLike, weights: ArrayLike | None = Non
     return float(np.trapezoid(tpr, fpr))
 
 
+REJECTION_LIMIT_CL = 0.68
+"""Confidence level of the one-sided Clopper–Pearson limit used when no background passes."""
+
+
 @dataclass(frozen=True)
 class Rejection:
-    """Background rejection 1/ε_B at a signal efficiency, with its binomial uncertainty."""
+    """Background rejection 1/ε_B at a signal efficiency, with its binomial uncertainty.
+
+    With ``is_lower_limit`` the rejection is a one-sided lower limit (``error`` is NaN): no
+    background event passed the cut, see :func:`rejection_at_efficiency`.
+    """
 
     efficiency: float
     rejection: float
     error: float
     threshold: float
     n_background: int
+    is_lower_limit: bool = False
 
 
 def rejection_at_efficiency(y_true: ArrayLike, score: ArrayLike, efficiency: float) -> Rejection:
@@ -59,7 +68,9 @@ def rejection_at_efficiency(y_true: ArrayLike, score: ArrayLike, efficiency: flo
 
     The threshold is the signal-score quantile; ε_B counts background with score ≥ threshold.
     σ(ε_B) = sqrt(ε_B (1 − ε_B) / N_B) and σ(1/ε_B) = σ(ε_B)/ε_B². With no background passing,
-    the rejection is infinite (reported as ``inf``).
+    the result is a lower limit (``is_lower_limit``, NaN error): 1/ε_up, where ε_up is the
+    one-sided Clopper–Pearson upper limit on ε_B at ``REJECTION_LIMIT_CL`` = 68 % confidence
+    for 0 passing out of N_B, ε_up = 1 − (1 − 0.68)^(1/N_B) (the 68 % quantile of Beta(1, N_B)).
     """
     if not 0.0 < efficiency <= 1.0:
         raise ValueError(f"efficiency must be in (0, 1], got {efficiency}.")
@@ -70,7 +81,9 @@ def rejection_at_efficiency(y_true: ArrayLike, score: ArrayLike, efficiency: flo
     n_pass = int((bkg >= threshold).sum())
     eps_b = n_pass / bkg.size
     if n_pass == 0:
-        return Rejection(efficiency, float("inf"), float("inf"), threshold, bkg.size)
+        eps_up = -np.expm1(np.log1p(-REJECTION_LIMIT_CL) / bkg.size)
+        return Rejection(efficiency, float(1.0 / eps_up), float("nan"), threshold, bkg.size,
+                         is_lower_limit=True)
     err_eps = np.sqrt(eps_b * (1.0 - eps_b) / bkg.size)
     return Rejection(efficiency, 1.0 / eps_b, float(err_eps / eps_b**2), threshold, bkg.size)
 
@@ -136,13 +149,19 @@ def l2(pred: ArrayLike, true: ArrayLike) -> float:
 
 @dataclass(frozen=True)
 class GaussianCore:
-    """Mean and width of the Gaussian core of a distribution, with statistical errors."""
+    """Mean and width of the Gaussian core of a distribution, with statistical errors.
+
+    ``valid`` is False when the fit failed: the minimiser did not converge or the Hessian of
+    the likelihood at the minimum is not positive definite. The errors are then NaN and
+    ``mean`` / ``sigma`` are the last iterate, not a measurement.
+    """
 
     mean: float
     sigma: float
     mean_error: float
     sigma_error: float
     n_core: int
+    valid: bool = True
 
 
 def gaussian_core_fit(x: ArrayLike, n_sigma: float = 2.0, max_iter: int = 20,
@@ -151,8 +170,9 @@ def gaussian_core_fit(x: ArrayLike, n_sigma: float = 2.0, max_iter: int = 20,
 
     Each iteration fits a normal distribution truncated to [μ − nσ, μ + nσ] by maximum
     likelihood to the values inside the window, then moves the window. Starts from the median
-    and the IQR-based width. Errors come from the inverse Hessian of the truncated likelihood.
-    Used for the resolution of (E_pred − E)/E.
+    and the IQR-based width. Errors come from the inverse Hessian of the truncated likelihood;
+    a failed fit (minimiser failure, or a Hessian that is not positive definite) is returned
+    with ``valid=False`` and NaN errors. Used for the resolution of (E_pred − E)/E.
     """
     v = np.asarray(x, dtype=float)
     v = v[np.isfinite(v)]
@@ -161,6 +181,7 @@ def gaussian_core_fit(x: ArrayLike, n_sigma: float = 2.0, max_iter: int = 20,
     mu = float(np.median(v))
     sigma = float(stats.iqr(v) / 1.349) or float(v.std()) or 1e-12
     core = v
+    minimised = True
     for _ in range(max_iter):
         lo, hi = mu - n_sigma * sigma, mu + n_sigma * sigma
         core = v[(v >= lo) & (v <= hi)]
@@ -175,18 +196,32 @@ def gaussian_core_fit(x: ArrayLike, n_sigma: float = 2.0, max_iter: int = 20,
 
         res = optimize.minimize(nll, x0=[mu, np.log(sigma)], method="Nelder-Mead",
                                 options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 2000})
+        minimised = bool(res.success) and bool(np.all(np.isfinite(res.x)))
         new_mu, new_sigma = float(res.x[0]), float(np.exp(res.x[1]))
         converged = abs(new_mu - mu) < tol * sigma and abs(new_sigma - sigma) < tol * sigma
         mu, sigma = new_mu, new_sigma
-        if converged:
+        if converged or not minimised:
             break
-    hess = _numeric_hessian(lambda p: nll(np.array([p[0], np.log(p[1])])), np.array([mu, sigma]))
+    errors = _covariance_errors(
+        lambda p: nll(np.array([p[0], np.log(p[1])])), np.array([mu, sigma])
+    ) if minimised and sigma > 0 else None
+    if errors is None:
+        return GaussianCore(mu, sigma, float("nan"), float("nan"), int(core.size), valid=False)
+    return GaussianCore(mu, sigma, errors[0], errors[1], int(core.size))
+
+
+def _covariance_errors(nll, p: np.ndarray) -> tuple[float, float] | None:
+    """√diag of the inverse Hessian of ``nll`` at ``p``; None unless it is positive definite."""
+    with np.errstate(invalid="ignore", divide="ignore"):  # steps beyond σ > 0 give NaN
+        hess = _numeric_hessian(nll, p)
+    if not np.all(np.isfinite(hess)):
+        return None
     try:
-        cov = np.linalg.inv(hess)
-        mu_err, sigma_err = float(np.sqrt(abs(cov[0, 0]))), float(np.sqrt(abs(cov[1, 1])))
+        np.linalg.cholesky(hess)  # positive definite Hessian <=> positive definite covariance
     except np.linalg.LinAlgError:
-        mu_err, sigma_err = sigma / np.sqrt(core.size), sigma / np.sqrt(2 * core.size)
-    return GaussianCore(mu, sigma, mu_err, sigma_err, int(core.size))
+        return None
+    cov = np.linalg.inv(hess)
+    return float(np.sqrt(cov[0, 0])), float(np.sqrt(cov[1, 1]))
 
 
 def _numeric_hessian(f, p: np.ndarray, rel: float = 1e-3) -> np.ndarray:
@@ -224,10 +259,15 @@ def resolution_function(energy: np.ndarray, a: float, b: float, c: float = 0.0) 
 
 def fit_resolution(energy: ArrayLike, rel_sigma: ArrayLike, rel_sigma_error: ArrayLike,
                    noise_term: bool = True) -> ResolutionFit:
-    """Least-squares fit of σ/E(E) to a/√E ⊕ b ⊕ c/E (``noise_term=False`` fixes c = 0)."""
+    """Least-squares fit of σ/E(E) to a/√E ⊕ b ⊕ c/E (``noise_term=False`` fixes c = 0).
+
+    Points whose σ/E or error is not finite (a failed :func:`gaussian_core_fit`) are left out.
+    """
     e = np.asarray(energy, dtype=float)
     y = np.asarray(rel_sigma, dtype=float)
     err = np.asarray(rel_sigma_error, dtype=float)
+    ok = np.isfinite(e) & np.isfinite(y) & np.isfinite(err)
+    e, y, err = e[ok], y[ok], err[ok]
     if noise_term:
         f = resolution_function
         p0, lower = [0.15, 0.01, 0.01], [0.0, 0.0, 0.0]
@@ -236,7 +276,8 @@ def fit_resolution(energy: ArrayLike, rel_sigma: ArrayLike, rel_sigma_error: Arr
             return resolution_function(en, a, b, 0.0)
         p0, lower = [0.15, 0.01], [0.0, 0.0]
     if e.size < len(p0):
-        raise ValueError(f"fit_resolution needs at least {len(p0)} energy points, got {e.size}.")
+        raise ValueError(f"fit_resolution needs at least {len(p0)} energy points with a "
+                         f"finite σ/E and error, got {e.size}.")
     popt, pcov = optimize.curve_fit(f, e, y, p0=p0, sigma=err, absolute_sigma=True,
                                     bounds=(lower, np.inf), maxfev=20000)
     perr = np.sqrt(np.clip(np.diag(pcov), 0, None))

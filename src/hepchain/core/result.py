@@ -14,9 +14,12 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from hepchain.core.metrics import Rejection
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,18 @@ class Reference:
         return f"{kind}: {self.source}"
 
 
+LIMITS = ("lower", "upper")
+
+
 @dataclass
 class Metric:
-    """One number of one method, with its spread over seeds and an optional reference."""
+    """One number of one method, with its spread over seeds and an optional reference.
+
+    ``n`` counts the finite values behind ``value``; ``n_nonfinite`` the seeds whose value was
+    NaN or ±inf (left out of ``value`` and ``std``, shown by :meth:`formatted`). With
+    ``limit`` = "lower" ("upper") ``value`` is a one-sided limit: the true value is above
+    (below) it and ``std`` is None.
+    """
 
     name: str
     method: str
@@ -50,14 +62,26 @@ class Metric:
     unit: str = ""
     reference: Reference | None = None
     higher_is_better: bool | None = None
+    limit: str | None = None
+    n_nonfinite: int = 0
+
+    def __post_init__(self) -> None:
+        if self.limit not in (None, *LIMITS):
+            raise ValueError(f"Metric.limit must be None, 'lower' or 'upper', got {self.limit!r}.")
 
     def formatted(self, digits: int = 3) -> str:
-        """The value as text, ``mean ± std`` when a spread is known."""
+        """The value as text: ``mean ± std`` when a spread is known, ``> x`` / ``< x`` for a
+        limit, and how many seeds were NaN/inf when some were."""
         if self.value is None or (isinstance(self.value, float) and math.isnan(self.value)):
-            return "n/a"
-        text = _fmt(self.value, digits)
-        if self.std is not None:
-            text += f" ± {_fmt(self.std, digits)}"
+            text = "n/a"
+        else:
+            text = _fmt(self.value, digits)
+            if self.limit is not None:
+                text = f"{'>' if self.limit == 'lower' else '<'} {text}"
+            elif self.std is not None:
+                text += f" ± {_fmt(self.std, digits)}"
+        if self.n_nonfinite:
+            text += f" ({self.n_nonfinite} seed{'s' * (self.n_nonfinite > 1)} NaN/inf)"
         return text
 
 
@@ -79,6 +103,7 @@ class Provenance:
     versions: dict[str, str] = field(default_factory=dict)
     git_revision: str = "unknown"
     seeds: list[int] = field(default_factory=list)
+    failed_seeds: list[dict[str, Any]] = field(default_factory=list)  # {"seed", "error"}
     datasets: list[dict[str, Any]] = field(default_factory=list)
     wall_time_s: float = 0.0
     peak_memory_mb: float = 0.0
@@ -105,6 +130,14 @@ class Result:
         metric = Metric(name=name, method=method, value=float(value), **kwargs)
         self.metrics.append(metric)
         return metric
+
+    def add_rejection(self, name: str, method: str, rejection: Rejection,
+                      **kwargs: Any) -> Metric:
+        """Append a background rejection: 1/ε_B ± its binomial error, or a lower limit
+        (``limit="lower"``, no std) when no background passed the cut."""
+        if rejection.is_lower_limit:
+            return self.add(name, method, rejection.rejection, limit="lower", **kwargs)
+        return self.add(name, method, rejection.rejection, std=rejection.error, **kwargs)
 
     def add_seeds(self, name: str, method: str, values: list[float] | np.ndarray,
                   **kwargs: Any) -> Metric:

@@ -22,6 +22,7 @@ import contextlib
 import copy
 import importlib
 import json
+import traceback
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -124,44 +125,94 @@ def run_study(name: str, preset: str = "quick", workdir: str | Path | None = Non
     return result
 
 
-def aggregate(results: list[Result]) -> Result:
-    """Combine runs of one study with different seeds into mean ± std per (metric, method)."""
+def aggregate(results: list[Result], failures: dict[int, str] | None = None) -> Result:
+    """Combine runs of one study with different seeds into one Result.
+
+    Per (metric, method): ``value`` and ``std`` (ddof=1) are the mean and spread over the seeds
+    whose value is finite, ``n`` counts them and ``n_nonfinite`` counts the seeds that gave NaN
+    or ±inf (if every seed did, ``value`` is their common non-finite value, else NaN). A metric
+    of one seed only keeps its own ``std`` and ``n`` (e.g. a test-set statistical error).
+
+    Limits are aggregated conservatively: if any seed's value is a one-sided limit, the
+    aggregate is a limit of the same side, equal to the mean over seeds with every limit taken
+    at its bound (each such seed's true value lies beyond its bound, so the true seed mean
+    does too) and without a std; lower and upper limits mixed give NaN. ``failures`` (seed ->
+    error sentence) are recorded in ``provenance.failed_seeds`` and in the notes.
+    """
     first = results[0]
     merged = Result(study=first.study, preset=first.preset, workdir=first.workdir)
     groups: dict[tuple[str, str], list[Metric]] = {}
     for res in results:
         for m in res.metrics:
             groups.setdefault((m.name, m.method), []).append(m)
-    for (name, method), rows in groups.items():
-        vals = np.array([r.value for r in rows], dtype=float)
-        ref = rows[0]
-        merged.add(name, method, float(np.nanmean(vals)),
-                   std=float(np.nanstd(vals, ddof=1)) if len(vals) > 1 else ref.std,
-                   n=len(vals) if len(vals) > 1 else ref.n, unit=ref.unit,
-                   reference=ref.reference, higher_is_better=ref.higher_is_better)
+    for rows in groups.values():
+        merged.metrics.append(_aggregate_metric(rows))
     merged.provenance = copy.deepcopy(first.provenance)  # the per-seed runs stay as they were
     merged.provenance.seeds = sorted({s for r in results for s in r.provenance.seeds})
     merged.provenance.wall_time_s = sum(r.provenance.wall_time_s for r in results)
+    merged.provenance.failed_seeds = [{"seed": s, "error": e}
+                                      for s, e in sorted((failures or {}).items())]
     merged.notes = list(dict.fromkeys(n for r in results for n in r.notes))
+    merged.notes += [f"seed {s} failed and is not in the aggregate: {e}"
+                     for s, e in sorted((failures or {}).items())]
     return merged
 
 
+def _aggregate_metric(rows: list[Metric]) -> Metric:
+    """One (metric, method) over seeds; see :func:`aggregate` for the rules."""
+    ref = rows[0]
+    vals = np.array([r.value for r in rows], dtype=float)
+    finite = np.isfinite(vals)
+    limits = {r.limit for r, ok in zip(rows, finite, strict=True) if ok and r.limit}
+    out = Metric(name=ref.name, method=ref.method, value=float("nan"), std=None,
+                 n=int(finite.sum()), unit=ref.unit, reference=ref.reference,
+                 higher_is_better=ref.higher_is_better, n_nonfinite=int((~finite).sum()))
+    if not finite.any():
+        kinds = {str(v) for v in vals}
+        out.value = float(vals[0]) if len(kinds) == 1 else float("nan")
+    elif len(rows) == 1:
+        out.value, out.std, out.n, out.limit = ref.value, ref.std, ref.n, ref.limit
+    elif len(limits) > 1:
+        out.value = float("nan")  # lower and upper limits mixed: no bound on the mean
+    else:
+        out.value = float(vals[finite].mean())
+        out.limit = limits.pop() if limits else None
+        out.std = None if out.limit or out.n < 2 else float(vals[finite].std(ddof=1))
+    return out
+
+
+def _error_sentence(exc: BaseException) -> str:
+    """The first line of an exception as one sentence (user errors are already one)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text if isinstance(exc, HepchainError) else f"{type(exc).__name__}: {text}".rstrip(": ")
+
+
 def _run_seed(args: tuple[str, str, str, Path, int, dict[str, Any] | None]
-              ) -> tuple[int, Result]:
-    """One bench seed -> (seed, result); in a worker process the study's registry entry is
-    re-registered, so studies registered at run time (plugins, tests) run there too."""
+              ) -> tuple[int, Result | str]:
+    """One bench seed -> (seed, result), or (seed, error sentence) when the run raised, so that
+    one failing seed does not stop the others (its traceback goes to ``<seed dir>/error.txt``).
+    In a worker process the study's registry entry is re-registered, so studies registered at
+    run time (plugins, tests) run there too."""
     name, entry, preset, workdir, seed, overrides = args
     _registry().setdefault(name, entry)
-    return seed, run_study(name, preset, workdir, seed=seed, overrides=overrides)
+    try:
+        return seed, run_study(name, preset, workdir, seed=seed, overrides=overrides)
+    except Exception as exc:  # any failure is recorded per seed; bench_study reports it
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        (Path(workdir) / "error.txt").write_text(traceback.format_exc())
+        return seed, _error_sentence(exc)
 
 
 def bench_study(name: str, preset: str = "paper", workdir: str | Path | None = None,
                 seeds: int = 3, overrides: dict[str, Any] | None = None, jobs: int = 1
                 ) -> Result:
-    """Run ``seeds`` independent seeds of a study and aggregate them (mean ± std).
+    """Run seeds 0 … ``seeds`` − 1 of a study (one :meth:`Study.run` each) and aggregate them.
 
-    Each seed runs in ``<workdir>/seed<N>``, ``jobs`` seeds at a time in separate processes;
-    the aggregate ``results.json`` and one box plot per metric are written in ``workdir``.
+    This is the one place that runs several seeds. Each seed runs in ``<workdir>/seed<N>``,
+    ``jobs`` seeds at a time in separate processes; the aggregate ``results.json`` (see
+    :func:`aggregate`), one box plot per metric (finite values) and ``seeds.json`` (every
+    successful seed's result) are written in ``workdir``. A seed that fails is recorded with
+    its error sentence and left out; if every seed fails, HepchainError (exit code 1).
     """
     from hepchain.core import plotting
     from hepchain.core.executors import LocalExecutor
@@ -173,21 +224,27 @@ def bench_study(name: str, preset: str = "paper", workdir: str | Path | None = N
     tasks = [(name, _registry()[name], preset, wd / f"seed{s}", s, overrides)
              for s in range(seeds)]
     with LocalExecutor(min(jobs, seeds)) as ex:
-        runs = [r for _, r in sorted(ex.map(_run_seed, tasks), key=lambda sr: sr[0])]
-    merged = aggregate(runs)
+        outcomes = sorted(ex.map(_run_seed, tasks), key=lambda sr: sr[0])
+    runs = [(s, r) for s, r in outcomes if isinstance(r, Result)]
+    failures = {s: r for s, r in outcomes if isinstance(r, str)}
+    if not runs:
+        raise HepchainError(f"Every seed of {name} failed (seed 0: {failures[0]}); tracebacks "
+                            f"are in {wd}/seed*/error.txt.")
+    merged = aggregate([r for _, r in runs], failures)
     merged.workdir = str(wd)
     for metric_name in merged.metric_names():
         per_method: dict[str, list[float]] = {}
-        for r in runs:
+        for _, r in runs:
             for m in r.metrics:
-                if m.name == metric_name:
+                if m.name == metric_name and np.isfinite(m.value):
                     per_method.setdefault(m.method, []).append(m.value)
+        if not per_method:
+            continue
         fig = plotting.box_plot(per_method, ylabel=metric_name,
                                 path=wd / f"box_{plotting.slug(metric_name)}.png")
         merged.figures.append(fig.name)
-    for r in runs:
-        merged.figures.extend(f"seed{r.provenance.seeds[0]}/{f}" for f in r.figures)
+    for s, r in runs:
+        merged.figures.extend(f"seed{s}/{f}" for f in r.figures)
     merged.save(wd)
-    (wd / "seeds.json").write_text(json.dumps([r.to_dict() for r in runs], default=str))
+    (wd / "seeds.json").write_text(json.dumps([r.to_dict() for _, r in runs], default=str))
     return merged
-

@@ -43,7 +43,7 @@ from hepchain.core.errors import DataError, TrainingError, UsageError
 from hepchain.core.io import atomic_path
 from hepchain.core.losses import LossWeighting, StaticWeights
 from hepchain.core.progress import console, progress_bar
-from hepchain.core.seeding import seed_everything
+from hepchain.core.seeding import derive_seed, seed_everything
 
 LossFn = Callable[[nn.Module, Any], "Tensor | dict[str, Tensor]"]
 MetricFn = Callable[[nn.Module, DataLoader], dict[str, float]]
@@ -176,7 +176,7 @@ class Trainer:
         raise UsageError(f"Unknown schedule {c.schedule!r}; use none, cosine, onecycle, plateau.")
 
     def _loader(self, data: Dataset, shuffle: bool, epoch: int = 0) -> DataLoader:
-        gen = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
+        gen = torch.Generator().manual_seed(derive_seed(self.config.seed, "shuffle", epoch))
         return DataLoader(data, batch_size=self.config.batch_size, shuffle=shuffle,
                           generator=gen, collate_fn=self.collate_fn)
 

@@ -36,7 +36,7 @@ from hepchain.daq.learned import learn_pattern
 from hepchain.daq.patterns import PATTERNS, n_keep, random_pattern, regular_pattern, validate_rate
 from hepchain.daq.plots import pattern_pictures, reduction_curves
 from hepchain.reco.calibration.baseline import LinearCalibration, weighted_layer_sum
-from hepchain.reco.calibration.evaluate import fit_points, resolution_points
+from hepchain.reco.calibration.evaluate import EnergyPoint, fit_points, resolution_points
 from hepchain.reco.calibration.models import CNNRegressor, MLPRegressor
 from hepchain.reco.calibration.train import fit_regressor, predict, to_inputs
 
@@ -69,7 +69,7 @@ class SparseStudy(Study):
         hidden = list(cfg["model"]["hidden"])
         tcfg = cfg["train"]
 
-        def calib(pattern: np.ndarray, s: int) -> dict[float, float]:
+        def calib(pattern: np.ndarray, s: int) -> dict[float, tuple[float, float]]:
             trainer = _fit_on_pattern(pattern, train, val, hidden, tcfg, s)
             return _sigmas(e_te, predict(trainer, x_te * torch.as_tensor(pattern,
                                                                          dtype=torch.float32)))
@@ -79,55 +79,47 @@ class SparseStudy(Study):
         lin = LinearCalibration().fit(weighted_layer_sum(s_tr, weights), e_tr)
         base_pts = resolution_points(e_te, lin(weighted_layer_sum(s_te, weights)))
         series = {"layer sum + linear": base_pts}
-        sig: dict[str, dict[float, list[float]]] = {}  # method -> energy -> per-seed σ [%]
-        curves: dict[str, dict[float, dict[float, list[float]]]] = {}  # pattern->rate->E->σ
+        # method -> energy -> (σ/E, its test-set error) [%] at the table rate
+        sig: dict[str, dict[float, tuple[float, float]]] = {}
+        curves: dict[str, dict[float, dict[float, tuple[float, float]]]] = {}  # pattern->rate->E
         rate34 = cfg["table_rate"]
         pct34 = f"{100 * rate34:.0f}%"
         pictures: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if "loupe" in cfg["patterns"]:
             cfg["mask"] = {**cfg["mask"], "slope": _choose_slope(cfg, train, val, hidden, seed,
                                                                  result)}
-        for i in range(cfg["seeds"]):
-            s = derive_seed(seed, "train", i)
-            trainer = fit_regressor(MLPRegressor(int(np.prod(shape)), hidden), train, val,
-                                    tcfg, s)
-            pts = resolution_points(e_te, predict(trainer, x_te))
-            if i == 0:
-                series["MLP (all pixels)"] = pts
-            _push(sig, "none", {p.energy: 100 * p.resolution for p in pts})
-            if cfg["cnn"]:
-                cnn = fit_regressor(CNNRegressor(geometry.n_layers), train, val, tcfg, s)
-                cpts = resolution_points(e_te, predict(cnn, x_te))
-                if i == 0:
-                    series["CNN (all pixels)"] = cpts
-                _push(sig, "CNN", {p.energy: 100 * p.resolution for p in cpts})
-            rates = cfg["rates"] if i < cfg["curve_seeds"] else [rate34]
-            rng = np.random.default_rng(s)
-            for rate in rates:
-                for kind in cfg["patterns"]:
-                    if rate == 0.0:
-                        res = _last(sig, "none")
-                    else:
-                        pattern, scores = _pattern(kind, rate, shape, rng, train, val, hidden,
-                                                   cfg, s)
-                        res = calib(pattern, s)
-                        if kind in ("loupe", "gumbel") and rate == rate34 and i == 0:
-                            pictures[kind] = (scores, pattern)
-                            np.save(workdir / f"pattern_{kind}_{round(100 * rate)}.npy", pattern)
-                    for e, v in res.items():
-                        curves.setdefault(kind, {}).setdefault(rate, {}).setdefault(
-                            e, []).append(v)
-                    if rate == rate34:
-                        _push(sig, kind, res)
-            if cfg["autoencoder"]:
-                kept = n_keep(int(np.prod(shape)), rate34)
-                latent = kept if cfg["ae_latent_max"] is None else min(kept,
-                                                                         int(cfg["ae_latent_max"]))
-                if i == 0:
-                    result.notes.append(f"Autoencoder code: {latent} numbers (the {pct34} "
-                                        f"pattern reads out {kept} pixels).")
-                pred = autoencoder_calibration(train, val, x_te, latent, hidden, tcfg, s)
-                _push(sig, "autoencoder", _sigmas(e_te, pred))
+        s = derive_seed(seed, "train")
+        trainer = fit_regressor(MLPRegressor(int(np.prod(shape)), hidden), train, val, tcfg, s)
+        pts = resolution_points(e_te, predict(trainer, x_te))
+        series["MLP (all pixels)"] = pts
+        sig["none"] = _percent(pts)
+        if cfg["cnn"]:
+            cnn = fit_regressor(CNNRegressor(geometry.n_layers), train, val, tcfg, s)
+            cpts = resolution_points(e_te, predict(cnn, x_te))
+            series["CNN (all pixels)"] = cpts
+            sig["CNN"] = _percent(cpts)
+        rng = np.random.default_rng(derive_seed(seed, "random patterns"))
+        for rate in cfg["rates"]:
+            for kind in cfg["patterns"]:
+                if rate == 0.0:
+                    res = sig["none"]
+                else:
+                    pattern, scores = _pattern(kind, rate, shape, rng, train, val, hidden, cfg, s)
+                    res = calib(pattern, s)
+                    if kind in ("loupe", "gumbel") and rate == rate34:
+                        pictures[kind] = (scores, pattern)
+                        np.save(workdir / f"pattern_{kind}_{round(100 * rate)}.npy", pattern)
+                curves.setdefault(kind, {})[rate] = res
+                if rate == rate34:
+                    sig[kind] = res
+        if cfg["autoencoder"]:
+            kept = n_keep(int(np.prod(shape)), rate34)
+            latent = kept if cfg["ae_latent_max"] is None else min(kept,
+                                                                     int(cfg["ae_latent_max"]))
+            result.notes.append(f"Autoencoder code: {latent} numbers (the {pct34} "
+                                f"pattern reads out {kept} pixels).")
+            pred = autoencoder_calibration(train, val, x_te, latent, hidden, tcfg, s)
+            sig["autoencoder"] = _sigmas(e_te, pred)
         _report(result, cfg, sig, series, curves, pictures, workdir)
         if cfg["validate_physics"]:
             _physics(result, cfg, geometry, e_te, s_te, workdir, seed)
@@ -164,17 +156,13 @@ def _choose_slope(cfg: dict[str, Any], train, val, hidden: list[int], seed: int,
     return best
 
 
-def _last(sig: dict[str, dict[float, list[float]]], method: str) -> dict[float, float]:
-    return {e: v[-1] for e, v in sig[method].items()}
+def _sigmas(e_true: np.ndarray, e_pred: np.ndarray) -> dict[float, tuple[float, float]]:
+    return _percent(resolution_points(e_true, e_pred))
 
 
-def _push(sig: dict, method: str, values: dict[float, float]) -> None:
-    for e, v in values.items():
-        sig.setdefault(method, {}).setdefault(e, []).append(v)
-
-
-def _sigmas(e_true: np.ndarray, e_pred: np.ndarray) -> dict[float, float]:
-    return {p.energy: 100 * p.resolution for p in resolution_points(e_true, e_pred)}
+def _percent(points: list[EnergyPoint]) -> dict[float, tuple[float, float]]:
+    """energy [GeV] -> (σ/E, its statistical error on the test showers) [%]."""
+    return {p.energy: (100 * p.resolution, 100 * p.resolution_error) for p in points}
 
 
 def _pattern(kind: str, rate: float, shape: tuple[int, int, int], rng: np.random.Generator,
@@ -223,24 +211,24 @@ def _report(result: Result, cfg: dict[str, Any], sig, series, curves, pictures,
                   f"autoencoder code (compression reference, not real-time) {pct}", None)]
         for key, label, refv in rows:
             if key in sig:
-                result.add_seeds(name, label, sig[key][energy], unit="%",
-                                 higher_is_better=False,
-                                 reference=Reference(refv, SEED_SRC) if refv else None)
+                value, error = sig[key][energy]
+                result.add(name, label, value, std=error, unit="%", higher_is_better=False,
+                           reference=Reference(refv, SEED_SRC) if refv else None)
         if "random" in sig and "none" in sig:
-            mean = {k: float(np.mean(v[energy])) for k, v in sig.items()}
+            sigma = {k: v[energy][0] for k, v in sig.items()}
             for kind in ("loupe", "gumbel"):
                 if kind not in sig:
                     continue
-                rec = (mean["random"] - mean[kind]) / (mean["random"] - mean["none"])
+                rec = (sigma["random"] - sigma[kind]) / (sigma["random"] - sigma["none"])
                 seed_rec = (ref["random"] - ref["learned"]) / (ref["random"] - ref["none"]) \
                     if ref else None
                 result.add(f"fraction of random's loss recovered at {energy:g} GeV",
-                           LABELS[kind], rec, n=cfg["seeds"], higher_is_better=True,
+                           LABELS[kind], rec, higher_is_better=True,
                            reference=Reference(seed_rec, SEED_SRC) if ref else None)
                 verdict = "reached" if rec >= 0.5 else "NOT reached"
                 result.notes.append(
-                    f"Goal (recover >= half of random's loss at {pct}, {energy:g} GeV, from the "
-                    f"seed-mean σ): {LABELS[kind]} recovers {rec:.2f} of it -> {verdict}.")
+                    f"Goal (recover >= half of random's loss at {pct}, {energy:g} GeV, this run "
+                    f"seed): {LABELS[kind]} recovers {rec:.2f} of it -> {verdict}.")
     for label, pts in series.items():
         result.add("linearity: max |<E_pred/E> − 1| over test energies", label,
                    max(abs(p.bias) for p in pts), higher_is_better=False)
@@ -264,10 +252,9 @@ def _report(result: Result, cfg: dict[str, Any], sig, series, curves, pictures,
         lines = {}
         for kind, per_rate in curves.items():
             rates = sorted(per_rate)
-            vals = [np.array(per_rate[r][energy]) for r in rates]
-            lines[LABELS[kind]] = (np.array(rates), np.array([v.mean() for v in vals]),
-                                   np.array([v.std(ddof=1) if v.size > 1 else 0 for v in vals]))
-        none = float(np.mean(sig["none"][energy]))
+            vals = np.array([per_rate[r][energy] for r in rates])  # (rates, [σ, error])
+            lines[LABELS[kind]] = (np.array(rates), vals[:, 0], vals[:, 1])
+        none = sig["none"][energy][0]
         result.figures.append(reduction_curves(
             lines, workdir / f"resolution_vs_reduction_{energy:g}GeV.png", energy, none).name)
     for kind, (scores, pattern) in pictures.items():
@@ -327,8 +314,7 @@ def _physics(result: Result, cfg: dict[str, Any], geometry: ECalGeometry, e_te: 
 
 
 REQUIRED = ("geometry", "particle", "spread_mm", "e_min", "e_max", "test_energies",
-            "table_energies", "n_train", "n_val", "n_test_per_energy", "shard_size", "seeds",
-            "curve_seeds", "rates", "table_rate", "patterns", "model", "train", "mask_train",
+            "table_energies", "n_train", "n_val", "n_test_per_energy", "shard_size", "rates", "table_rate", "patterns", "model", "train", "mask_train",
             "mask", "cnn", "autoencoder", "ae_latent_max", "validate_physics", "speed_showers",
             "threads")
 
@@ -351,8 +337,6 @@ def _validated(config: dict[str, Any]) -> dict[str, Any]:
         raise UsageError("Energies must be > 0 GeV; fix test_energies / e_min.")
     if not set(cfg["table_energies"]) <= set(cfg["test_energies"]):
         raise UsageError("table_energies must be a subset of test_energies.")
-    if int(cfg["seeds"]) < 1 or not 1 <= int(cfg["curve_seeds"]) <= int(cfg["seeds"]):
-        raise UsageError("Need seeds >= 1 and 1 <= curve_seeds <= seeds.")
     if not math.isfinite(float(cfg["spread_mm"])) or float(cfg["spread_mm"]) < 0:
         raise UsageError("spread_mm must be a finite value >= 0 mm.")
     return cfg

@@ -21,6 +21,7 @@ from hepchain.core.cache import cached_dataset
 from hepchain.core.errors import UsageError
 from hepchain.core.executors import LocalExecutor
 from hepchain.core.result import Reference, Result
+from hepchain.core.seeding import derive_seed
 from hepchain.core.standardise import Standardiser
 from hepchain.core.study import Study
 from hepchain.core.trainer import TrainConfig
@@ -140,7 +141,7 @@ class LinacStudy(Study):
         result.add("VAE reconstruction MSE reduction", "VAE improved vs baseline",
                    100 * (base - better) / base, unit="%", higher_is_better=True)
 
-        samples = {"plain GAN": surrogates.sample_gan(gan, n, seed + 1)}
+        samples = {"plain GAN": surrogates.sample_gan(gan, n, derive_seed(seed, "samples"))}
         for key, label in (("vae_baseline", "VAE(baseline)+latent GAN"),
                            ("vae_improved", "VAE(improved)+latent GAN")):
             z_tr = surrogates.latents(vaes[key], x_tr)
@@ -149,7 +150,8 @@ class LinacStudy(Study):
             lgan, h = surrogates.fit_gan(z_scale.transform(z_tr), z_va, config["latent_gan"], seed,
                                          device)
             hists[f"latent GAN ({key})"] = h.epochs
-            samples[label] = surrogates.sample_latent_gan(vaes[key], lgan, z_scale, n, seed + 1)
+            samples[label] = surrogates.sample_latent_gan(vaes[key], lgan, z_scale, n,
+                                                          derive_seed(seed, "samples"))
 
         space = sm.ModeSpace.fit(x_tr, train["mode"].to_numpy(), n_modes,
                                  components=mc["pca_components"], seed=seed)

@@ -28,12 +28,13 @@ def confusion(cm: np.ndarray, names: Sequence[str], path: str | Path, title: str
 
 def rejection_vs_pt(values: Mapping[str, Sequence[metrics.Rejection | None]],
                     edges: Sequence[float], path: str | Path, ylabel: str) -> Path:
-    """Rejection (with binomial errors) per jet-pT bin [GeV], one series per tagger."""
+    """Rejection (with binomial errors) per jet-pT bin [GeV], one series per tagger; bins
+    where it is only a lower limit (no background jet passed) are left out."""
     fig, ax = plt.subplots()
     centres = 0.5 * (np.asarray(edges[:-1]) + np.asarray(edges[1:]))
     half = 0.5 * np.diff(edges)
     for k, (name, rows) in enumerate(values.items()):
-        ok = [i for i, r in enumerate(rows) if r is not None and np.isfinite(r.rejection)]
+        ok = [i for i, r in enumerate(rows) if r is not None and not r.is_lower_limit]
         ax.errorbar(centres[ok] * (1 + 0.02 * k), [rows[i].rejection for i in ok],
                     xerr=half[ok], yerr=[rows[i].error for i in ok], fmt="o", label=name)
     ax.set(xscale="log", yscale="log", xlabel="jet pT [GeV]", ylabel=ylabel)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hepchain.core import plotting
+from hepchain.core import metrics, plotting
 from hepchain.core.errors import UsageError
 from hepchain.core.result import Reference, Result
 from hepchain.core.seeding import derive_seed, seed_everything
@@ -156,18 +156,16 @@ class BTagStudy(Study):
         rej = {name: evaluate.rejections(label, s, classes, effs) for name, s in scores.items()}
         for (bkg, eff) in rej[BASELINE]:
             for name, r in rej.items():
-                result.add(f"{bkg} rejection @ {eff:.0%} b-eff", name, r[(bkg, eff)].rejection,
-                           std=r[(bkg, eff)].error, higher_is_better=True)
+                result.add_rejection(f"{bkg} rejection @ {eff:.0%} b-eff", name, r[(bkg, eff)],
+                                     higher_is_better=True)
         for bkg, ref in (("light", 1.8), ("c", 3.5)):
             for name, r in rej.items():
                 if name.startswith(FULL):
-                    ratio = _ratio(r[(bkg, effs[0])].rejection,
-                                   rej[BASELINE][(bkg, effs[0])].rejection)
+                    ratio = _ratio(r[(bkg, effs[0])], rej[BASELINE][(bkg, effs[0])])
                     result.add(f"{bkg} rejection ratio to {BASELINE} @ {effs[0]:.0%}", name,
                                ratio, higher_is_better=True, reference=Reference(ref, GN2_REF))
         if FULL in rej and f"{FULL} no-aux" in rej:
-            gain = _ratio(rej[FULL][("light", effs[0])].rejection,
-                          rej[f"{FULL} no-aux"][("light", effs[0])].rejection)
+            gain = _ratio(rej[FULL][("light", effs[0])], rej[f"{FULL} no-aux"][("light", effs[0])])
             result.add(f"aux-task gain (light rej. {FULL} / {FULL} no-aux) @ {effs[0]:.0%}",
                        FULL, gain, higher_is_better=True)
         b = classes.index("b")
@@ -186,8 +184,8 @@ class BTagStudy(Study):
         for name, rows in per_pt.items():
             for lo, hi, r in zip(edges[:-1], edges[1:], rows, strict=True):
                 if r is not None:
-                    result.add(f"light rejection @ {effs[0]:.0%}, pT {lo:g}-{hi:g} GeV", name,
-                               r.rejection, std=r.error, higher_is_better=True)
+                    result.add_rejection(f"light rejection @ {effs[0]:.0%}, pT {lo:g}-{hi:g} GeV",
+                                         name, r, higher_is_better=True)
         result.figures.append(rejection_vs_pt(per_pt, edges, workdir / "rejection_vs_pt.png",
                                               f"light rejection @ {effs[0]:.0%} b-eff").name)
         if FULL in scores:
@@ -231,6 +229,6 @@ class BTagStudy(Study):
         result.add("ONNX vs torch max |Δp|", FULL, diff, higher_is_better=False)
 
 
-def _ratio(a: float, b: float) -> float:
-    """a / b, NaN when either rejection is infinite (no background jet passed the cut)."""
-    return a / b if np.isfinite(a) and np.isfinite(b) else float("nan")
+def _ratio(a: metrics.Rejection, b: metrics.Rejection) -> float:
+    """a / b, NaN when either rejection is only a lower limit (no background jet passed)."""
+    return float("nan") if a.is_lower_limit or b.is_lower_limit else a.rejection / b.rejection
