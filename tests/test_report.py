@@ -243,8 +243,8 @@ def test_html_report_opens_with_one_card_per_study(tmp_path):
     assert text.index("card-other") < text.index("<h2 id='toy'>")  # summary before details
     visible = " ".join(parser.text)
     assert "Can a toy answer a question?" in visible
-    assert parser.items == ["✓ AUC at least 0.9: met — measured 0.912 ± 0.011 (n=3)",
-                            "✗ AUC at most 0.5: not met — measured 0.912 ± 0.011 (n=3)",
+    assert parser.items == ["✓ AUC at least 0.9: met — measured 0.912 ± 0.011",
+                            "✗ AUC at most 0.5: not met — measured 0.912 ± 0.011",
                             "– max SIC in [1, 20]: not measured in this run",
                             "– not run: not measured in this run"]
     assert "key figure: key_panels.png" in visible
@@ -256,8 +256,10 @@ def test_html_tables_define_every_spread_and_show_no_non_finite_text(tmp_path):
     visible = " ".join(parser.text)
     assert not NON_FINITE_TEXT.search(visible), NON_FINITE_TEXT.search(visible)
     assert "n/a" not in visible
-    assert {"± std over n runs", "± stat. error",
-            "ours (± std over n runs, or stat. error where n = 1)"} <= set(parser.headers)
+    # the toy aggregates seeds 0-2; "other" is a single run, whose ± the footnote defines
+    assert {"± std over 3 seeds", "ours ± std over 3 seeds", "± as stored by the run †"} \
+        <= set(parser.headers)
+    assert "† ± as stored by the run: the std over its n repetitions" in visible
     assert "> 250" in visible and "∞" in visible  # a lower limit, and the infinite rejection
     assert "<details><summary>all 5 metrics</summary>" in text
     assert "td.num{text-align:right;font-family:ui-monospace,monospace;white-space:nowrap}" \

@@ -30,9 +30,9 @@ from hepchain.core.result import Metric, Result, _fmt
 from hepchain.core.summary import Goal, Summary, summarise
 
 WIDE_ASPECT = 1.7  # figures wider than this (multi-panel) take the full report width
-SPREAD_HEADER = "± std over n runs"
-ERROR_HEADER = "± stat. error"
-CARD_HEADER = "ours (± std over n runs, or stat. error where n = 1)"
+STORED_SPREAD = ("± as stored by the run: the std over its n repetitions (seeds or data "
+                 "splits) where the study repeats a measurement, else a statistical error "
+                 "(binomial, or of a mean over n entries)")
 
 
 def _png_size(data: bytes) -> tuple[int, int] | None:
@@ -68,51 +68,67 @@ def _value_text(m: Metric) -> str:
     return f"{text} {m.unit}".strip() if m.unit else text
 
 
-def _spread(m: Metric) -> tuple[str, str]:
-    """(``± std over n runs``, ``± stat. error``) cells: a spread with n > 1 is the std over
-    those n runs (seeds or splits), with n = 1 it is the run's statistical error."""
+def _spread(m: Metric) -> str:
+    """The ``± x`` cell: empty for a limit, a non-finite value or spread."""
     if m.std is None or not math.isfinite(m.std) or _value_text(m) == "" \
             or getattr(m, "limit", None) in ("lower", "upper"):
-        return "", ""
-    return (f"± {_number(m.std)}", "") if m.n > 1 else ("", f"± {_number(m.std)}")
+        return ""
+    return f"± {_number(m.std)}"
+
+
+def spread_header(result: Result) -> str:
+    """What ± means in ``result``'s tables: the std over its seeds for an aggregate of
+    several seeds (``hepchain <study> bench``), else what the run stored (a footnote says)."""
+    seeds = len(result.provenance.seeds)
+    return f"± std over {seeds} seeds" if seeds > 1 else "± as stored by the run †"
 
 
 def _ours(m: Metric) -> str:
-    """A compact ``value ± spread (n=…)`` for the summary card."""
-    text = _value_text(m)
-    spread, error = _spread(m)
-    if spread:
-        text += f" {spread} (n={m.n})"
-    elif error:
-        text += f" {error}"
-    return text
+    """A compact ``value ± spread unit`` for the summary card."""
+    value, spread = _value_text(m), _spread(m)
+    if not spread:
+        return value
+    number, _, unit = value.partition(" ") if m.unit else (value, "", "")
+    return f"{number} {spread} {unit}".strip()
 
 
-def _reference_html(m: Metric) -> str:
-    text = _reference_cell(m)
-    if not text:
+def _footnote(result: Result, short: bool = False) -> str:
+    """The footnote that defines ± of a single run (none for an aggregate of seeds)."""
+    if len(result.provenance.seeds) > 1:
         return ""
-    value, _, label = text.partition(" (")
-    return f"{html.escape(value)} <span class='ref'>({html.escape(label)}</span>"
+    text = ("± as stored by the run: a std over its repetitions or a statistical error; see "
+            "the study's table") if short else STORED_SPREAD
+    return f"<p class='foot'>† {html.escape(text)}.</p>"
+
+
+def _reference_html(m: Metric, short: bool = False) -> str:
+    """The reference cell; ``short`` keeps the value and puts the source in a tooltip."""
+    ref = m.reference
+    if ref is None or ref.value is None or math.isnan(ref.value):
+        return ""
+    value, label = html.escape(_number(ref.value)), html.escape(ref.label)
+    if short:
+        where = "same data" if ref.same_dataset else "other data"
+        return f"<span title='{label}'>{value} <span class='ref'>({where})</span></span>"
+    return f"{value} <span class='ref'>({label})</span>"
 
 
 def _table(result: Result) -> str:
-    rows = [f"<table><tr><th>metric</th><th>method</th><th>value</th><th>{SPREAD_HEADER}</th>"
-            f"<th>n</th><th>{ERROR_HEADER}</th><th>reference</th></tr>"]
+    rows = ["<table><tr><th>metric</th><th>method</th><th>value</th>"
+            f"<th>{html.escape(spread_header(result))}</th><th>n</th><th>reference</th></tr>"]
     for m in result.metrics:
-        spread, error = _spread(m)
         rows.append(f"<tr><td>{html.escape(m.name)}</td><td>{html.escape(m.method)}</td>"
                     f"<td class='num'>{html.escape(_value_text(m))}</td>"
-                    f"<td class='num'>{html.escape(spread)}</td><td class='num'>{m.n}</td>"
-                    f"<td class='num'>{html.escape(error)}</td><td>{_reference_html(m)}</td></tr>")
-    rows.append("</table>")
+                    f"<td class='num'>{html.escape(_spread(m))}</td><td class='num'>{m.n}</td>"
+                    f"<td>{_reference_html(m)}</td></tr>")
+    rows.append("</table>" + _footnote(result))
     return "\n".join(rows)
 
 
 def _goal_item(goal: Goal) -> str:
     mark, css, verdict = {True: ("✓", "met", "met"), False: ("✗", "missed", "not met"),
                           None: ("–", "unmeasured", "not measured in this run")}[goal.met]
-    measured = "; ".join(f"{_ours(m)}" + (f" ({m.method})" if len(goal.rows) > 1 else "")
+    measured = "; ".join(_ours(m) + (f" ({m.method})" if len(goal.rows) > 1 else "")
                          for m in goal.rows if _value_text(m))
     measured = f" — measured {html.escape(measured)}" if measured else ""
     return (f"<li class='{css}'>{mark} {html.escape(goal.text)}: <b>{verdict}</b>"
@@ -131,12 +147,16 @@ def summary_card(result: Result, summary: Summary, base: Path) -> str:
     if summary.question:
         parts.append(f"<p class='question'>{html.escape(summary.question)}</p>")
     if summary.headlines:
-        parts.append(f"<table><tr><th>metric</th><th>method</th><th>{CARD_HEADER}</th>"
-                     "<th>reference</th></tr>")
+        header = html.escape(f"ours {spread_header(result)}")
+        parts.append("<table><colgroup><col style='width:26%'><col style='width:15%'>"
+                     "<col style='width:35%'><col style='width:24%'></colgroup>"
+                     f"<tr><th>metric</th><th>method</th><th>{header}</th>"
+                     "<th>reference (hover: source)</th></tr>")
         parts += [f"<tr><td>{html.escape(m.name)}</td><td>{html.escape(m.method)}</td>"
-                  f"<td class='num'>{html.escape(_ours(m))}</td><td>{_reference_html(m)}</td>"
-                  "</tr>" for m in summary.headlines]
-        parts.append("</table>")
+                  f"<td class='num'>{html.escape(_ours(m))}</td>"
+                  f"<td class='refcell'>{_reference_html(m, short=True)}</td></tr>"
+                  for m in summary.headlines]
+        parts.append("</table>" + _footnote(result, short=True))
     if summary.goals:
         parts.append("<ul class='goals'>" + "".join(map(_goal_item, summary.goals)) + "</ul>")
     if summary.figure:
