@@ -291,7 +291,8 @@ def test_every_study_declares_its_summary():
     from hepchain.studies import REGISTRY
 
     declarations = load_declarations()
-    assert set(REGISTRY) <= set(declarations)
+    missing = set(REGISTRY) - set(declarations)
+    assert not missing, f"declare the report card of {missing} in configs/summaries.yaml"
     for name in REGISTRY:
         spec = declarations[name]
         assert spec["question"].endswith("?") and spec["headlines"] and spec["figure"], name
