@@ -27,9 +27,9 @@ FEATURE_AXES = {
 def marginals(samples: Mapping[str, np.ndarray], names: Sequence[str], path: Path,
               title: str = "") -> Path:
     """One panel per feature: normalised histograms of each (N, d) sample in ``samples``;
-    at most three panels a row, so each stays legible at report width."""
-    ncol = min(len(names), 3)
-    nrow = int(np.ceil(len(names) / ncol))
+    at most three panels a row, rows filled evenly, so each stays legible at report width."""
+    nrow = -(-len(names) // 3)
+    ncol = -(-len(names) // nrow)
     fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 3.4 * nrow), squeeze=False)
     ref = next(iter(samples.values()))
     for j, name in enumerate(names):
