@@ -148,8 +148,8 @@ def summary_card(result: Result, summary: Summary, base: Path) -> str:
         parts.append(f"<p class='question'>{html.escape(summary.question)}</p>")
     if summary.headlines:
         header = html.escape(f"ours {spread_header(result)}")
-        parts.append("<table><colgroup><col style='width:26%'><col style='width:15%'>"
-                     "<col style='width:35%'><col style='width:24%'></colgroup>"
+        parts.append("<table><colgroup><col style='width:25%'><col style='width:18%'>"
+                     "<col style='width:34%'><col style='width:23%'></colgroup>"
                      f"<tr><th>metric</th><th>method</th><th>{header}</th>"
                      "<th>reference (hover: source)</th></tr>")
         parts += [f"<tr><td>{html.escape(m.name)}</td><td>{html.escape(m.method)}</td>"
