@@ -283,6 +283,8 @@ def test_summary_goals_use_every_matching_row():
     assert [m.method for m in summary.headlines] == ["logistic", "GN1"]
     verdicts = {g.text: (g.met, [m.method for m in g.rows]) for g in summary.goals}
     assert verdicts["AUC at least 0.9"] == (False, ["logistic", "other"])  # 0.4 fails it
+    best = {"toy": {"goals": [{**TOY_DECLARATION["toy"]["goals"][0], "require": "any"}]}}
+    assert summarise(res, best).goals[0].met is True  # the logistic row's 0.912 suffices
     assert verdicts["max SIC in [1, 20]"] == (None, ["ANODE"])  # NaN: not measured
     assert verdicts["not run"] == (None, [])
 
@@ -299,6 +301,7 @@ def test_every_study_declares_its_summary():
         for goal in spec.get("goals", []):
             assert {"text", "metric", "method"} <= set(goal), (name, goal)
             assert "at_least" in goal or "at_most" in goal, (name, goal)
+            assert goal.get("require", "all") in ("all", "any"), (name, goal)
 
 
 @pytest.mark.parametrize("run", sorted(p.name for p in (DOCS / "results").iterdir()))

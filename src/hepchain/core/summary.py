@@ -28,8 +28,9 @@ SUMMARIES_FILE = "summaries.yaml"
 class Goal:
     """A goal of the study's issue and the measured rows it is judged on.
 
-    ``met`` is True when every matching row's central value lies within the bounds, False
-    when one does not, and None when the run measured no finite matching row.
+    ``met`` is True when every matching row's central value lies within the bounds (with
+    ``require: any``, when at least one does: "the best controller reaches ..."), False when
+    not, and None when the run measured no finite matching row.
     """
 
     text: str
@@ -79,10 +80,15 @@ def _goal(result: Result, spec: Mapping[str, Any]) -> Goal:
     if low is None and high is None:
         raise UsageError(f"Goal {spec.get('text')!r} of configs/{SUMMARIES_FILE} needs "
                          "at_least or at_most.")
+    require = spec.get("require", "all")
+    if require not in ("all", "any"):
+        raise UsageError(f"Goal {spec.get('text')!r} of configs/{SUMMARIES_FILE}: require must "
+                         f"be all or any, got {require!r}.")
     met = None
     if measured:
-        met = all((low is None or m.value >= low) and (high is None or m.value <= high)
-                  for m in measured)
+        met = (all if require == "all" else any)(
+            (low is None or m.value >= low) and (high is None or m.value <= high)
+            for m in measured)
     return Goal(str(spec["text"]), rows, met)
 
 
