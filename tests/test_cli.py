@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
+import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +127,146 @@ def test_results_json_roundtrip(toy_study, tmp_path):
     run_cli(["toy", "run", "--workdir", str(tmp_path)])
     data = json.loads((tmp_path / "results.json").read_text())
     assert Result.from_dict(data).to_dict() == data
+
+
+# --- a user mistake is one sentence; Ctrl-C says how to resume; start-up is instant ---------
+
+def _one_sentence(err: str) -> None:
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_setting_of_wrong_type_is_one_sentence_and_makes_no_workdir(toy_study, tmp_path,
+                                                                     capsys):
+    workdir = tmp_path / "new" / "run"
+    assert run_cli(["toy", "run", "--set", "n=abc", "--workdir", str(workdir)]) == 2
+    err = capsys.readouterr().err
+    _one_sentence(err)
+    assert "n must be an integer" in err and not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("command", [["toy", "run", "--workdir"], ["toy", "bench", "--workdir"],
+                                     ["demo", "--out"], ["generate", "ttbar", "-n", "5", "--out"]])
+def test_workdir_that_is_a_file_or_unwritable_is_one_sentence(command, toy_study, tmp_path,
+                                                              capsys):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    for where, says in ((a_file, "is a file, not a directory"),
+                        (a_file / "sub", "is a file, not a directory"),
+                        (Path("/proc/hepchain-test/run"), "cannot write in /proc")):
+        assert run_cli([*command, str(where)]) == 2
+        err = capsys.readouterr().err
+        _one_sentence(err)
+        assert says in err
+    assert a_file.read_text() == "not a directory" and not Path("/proc/hepchain-test").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_shard_size_zero_is_refused_not_replaced(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "hepchain.cli", "generate", "ttbar", "-n", "10",
+                           "--shard-size", "0", "--out", str(tmp_path / "ds")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--shard-size" in proc.stderr and "greater than or equal to 1" in proc.stderr
+    assert not (tmp_path / "ds").exists()
+
+
+@pytest.mark.parametrize(("command", "target", "says"), [
+    (["toy", "run"], "hepchain.core.study.run_study", "continue from their last completed epoch"),
+    (["toy", "bench"], "hepchain.core.study.bench_study", "cut short continue from their"),
+    (["generate", "ttbar", "-n", "5"], "hepchain.producers.find_producer",
+     "complete shards are kept"),
+])
+def test_ctrl_c_says_that_the_same_command_resumes(command, target, says, toy_study, tmp_path,
+                                                   capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(target, interrupted)
+    flag = "--out" if command[0] == "generate" else "--workdir"
+    assert run_cli([*command, flag, str(tmp_path / "wd")]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted. Run the same command again to resume" in err and says in err
+
+
+def _seconds(args: list[str], runs: int = 2) -> float:
+    """Wall time of ``python ARGS``, the best of ``runs`` (to be fair to a busy machine)."""
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, *args], check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def test_list_and_help_start_instantly_without_importing_studies():
+    """`hepchain list` took 8 s and `--help` 3.5 s when they imported every study (torch,
+    Pythia, cheetah); now they import typer, rich and YAML only (a study's own `--help`
+    imports that study, for its own verbs). Bound, measured in the same run: at most 3 s over
+    a bare `python -c pass`, or half of `import torch` when the machine is so loaded that
+    this is more."""
+    baseline = _seconds(["-c", "pass"])
+    torch_import = _seconds(["-c", "import torch"], runs=1)
+    bound = max(3.0, 0.5 * (torch_import - baseline))
+    for args in (["list"], ["--help"]):
+        took = _seconds(["-m", "hepchain.cli", *args]) - baseline
+        assert took < bound, (args, took, baseline, torch_import)
+    probe = ("import sys\nfrom hepchain.cli import main\n"
+             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+             "heavy = ('numpy', 'torch', 'hepchain.core.study', 'hepchain.collider.study')\n"
+             "print([m for m in heavy if m in sys.modules])")
+    for args in (["list"], ["--help"], ["ipknob", "settings"]):
+        proc = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True,
+                              text=True, check=True)
+        assert proc.stdout.strip().splitlines()[-1] == "[]", (args, proc.stdout[-300:])
+
+
+def test_list_reads_studies_without_importing_them(capsys):
+    assert run_cli(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "ipknob" in out and "004" in out and "quick, paper" in out
+    from hepchain.studies import REGISTRY, study_info
+
+    info = study_info("ipknob")
+    module, _, attr = REGISTRY["ipknob"].partition(":")
+    study_class = getattr(importlib.import_module(module), attr)
+    assert (info.description, info.seed_doc) == (study_class.description, study_class.seed_doc)
+
+
+def test_help_lists_processes_and_points_to_settings(toy_study, capsys):
+    proc = subprocess.run([sys.executable, "-m", "hepchain.cli", "generate", "--help"],
+                          capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+    from hepchain.producers import process_catalogue
+
+    catalogue = process_catalogue()
+    assert {"ttbar", "ecal_fixed", "ipknob_scans", "linac_oplog"} <= set(catalogue)
+    for name, text in catalogue.items():
+        assert f"{name}: {text}" in proc.stdout
+    assert run_cli(["toy", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "test-only logistic regression" in out and "hepchain toy settings" in out
+
+
+def test_static_value_reads_literals_and_refuses_computed_values(tmp_path, monkeypatch):
+    from hepchain.core.static import static_value
+
+    (tmp_path / "static_probe.py").write_text(
+        "import math\nNAME = 'a'\nTABLE: dict = {NAME: 'first', 'b': ('x' 'y')}\n"
+        "COMPUTED = {k: 1 for k in 'ab'}\nLATER = math.pi\n"
+        "class Thing:\n    label = ('one ' 'line')\n    size = len('abc')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert static_value("static_probe", "TABLE") == {"a": "first", "b": "xy"}
+    assert static_value("static_probe", "label", "Thing") == "one line"
+    for name, owner in (("COMPUTED", None), ("LATER", None), ("size", "Thing"),
+                        ("absent", None), ("label", "Other")):
+        with pytest.raises(LookupError):
+            static_value("static_probe", name, owner)
+    assert "static_probe" not in sys.modules
+
+
+def test_package_import_is_lazy():
+    code = ("import sys, hepchain\nbefore = 'numpy' in sys.modules\n"
+            "hepchain.Result\nprint(before, 'numpy' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert proc.stdout.split() == ["False", "True"]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from hepchain.core.errors import DataError
 from hepchain.core.provenance import command_line
@@ -15,12 +19,14 @@ from hepchain.core.report import (
     END_MARK,
     RunRecord,
     SeedCount,
+    build_report,
     generated_part,
     markdown_section,
     markdown_tables,
     splice_generated,
 )
 from hepchain.core.result import Provenance, Reference, Result
+from hepchain.core.summary import load_declarations, matching, summarise
 from test_cli import run_cli
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -154,3 +160,156 @@ def test_benchmarks_page_is_generated_from_docs_results():
     page = (DOCS / "benchmarks.md").read_text()
     assert generated_part(page) == markdown_tables(runs, DOCS)
     assert not NON_FINITE_TEXT.search(generated_part(page))
+
+
+# --- the HTML report: summary cards first, clean tables, figures that decode -----------------
+
+TOY_DECLARATION = {"toy": {
+    "question": "Can a toy answer a question?",
+    "headlines": [{"metric": "AUC", "method": "logistic"},
+                  {"metric": "light rejection @ *", "method": "GN1"}],
+    "goals": [{"text": "AUC at least 0.9", "metric": "AUC", "method": "*", "at_least": 0.9},
+              {"text": "AUC at most 0.5", "metric": "AUC", "method": "*", "at_most": 0.5},
+              {"text": "max SIC in [1, 20]", "metric": "max SIC", "method": "ANODE",
+               "at_least": 1, "at_most": 20},
+              {"text": "not run", "metric": "nothing", "method": "*", "at_least": 0}],
+    "figure": "key_*.png"}}
+
+
+class _Page(HTMLParser):
+    """Collects the visible text, the cards and the embedded images of a report page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: list[str] = []
+        self.cards: list[str] = []
+        self.images: list[tuple[str, str]] = []  # (src, class of the enclosing figure)
+        self.headers: list[str] = []
+        self.items: list[str] = []  # the text of each <li>
+        self._skip = self._in_th = self._in_li = False
+        self._figure_class = ""
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self._skip = tag in ("script", "style")
+        self._in_th = tag == "th"
+        if tag == "li":
+            self._in_li = True
+            self.items.append("")
+        if tag == "article":
+            self.cards.append(attrs.get("id") or attrs.get("class", ""))
+        if tag == "figure":
+            self._figure_class = attrs.get("class") or ""
+        if tag == "img" and "src" in attrs:
+            self.images.append((attrs["src"], self._figure_class))
+
+    def handle_endtag(self, tag):
+        self._skip = self._in_th = False
+        self._in_li = self._in_li and tag != "li"
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.text.append(data)
+        if self._in_th:
+            self.headers.append(data)
+        if self._in_li:
+            self.items[-1] += data
+
+
+def _png(path: Path, width: int, height: int) -> str:
+    Image.new("RGB", (width, height), (200, 30, 30)).save(path)
+    return path.name
+
+
+def _page(tmp_path: Path) -> tuple[_Page, str]:
+    toy = _toy_result()
+    toy.workdir = str(tmp_path / "toy")
+    Path(toy.workdir).mkdir()
+    toy.figures = [_png(Path(toy.workdir) / "roc.png", 400, 300),
+                   _png(Path(toy.workdir) / "key_panels.png", 900, 300)]
+    other = Result(study="other", preset="quick", workdir=str(tmp_path / "other"))
+    other.add("x", "y", 1.0)
+    page = build_report([toy, other], tmp_path / "report", failures={"broken": "no data."},
+                        declarations=TOY_DECLARATION)
+    parser = _Page()
+    text = page.read_text()
+    parser.feed(text)
+    return parser, text
+
+
+def test_html_report_opens_with_one_card_per_study(tmp_path):
+    parser, text = _page(tmp_path)
+    assert parser.cards[:3] == ["card failed", "card-toy", "card-other"]
+    assert text.index("card-other") < text.index("<h2 id='toy'>")  # summary before details
+    visible = " ".join(parser.text)
+    assert "Can a toy answer a question?" in visible
+    assert parser.items == ["✓ AUC at least 0.9: met — measured 0.912 ± 0.011",
+                            "✗ AUC at most 0.5: not met — measured 0.912 ± 0.011",
+                            "– max SIC in [1, 20]: not measured in this run",
+                            "– not run: not measured in this run"]
+    assert "key figure: key_panels.png" in visible
+    assert "failed: no data." in visible
+
+
+def test_html_tables_define_every_spread_and_show_no_non_finite_text(tmp_path):
+    parser, text = _page(tmp_path)
+    visible = " ".join(parser.text)
+    assert not NON_FINITE_TEXT.search(visible), NON_FINITE_TEXT.search(visible)
+    assert "n/a" not in visible
+    # the toy aggregates seeds 0-2; "other" is a single run, whose ± the footnote defines
+    assert {"± std over 3 seeds", "ours ± std over 3 seeds", "± as stored by the run †"} \
+        <= set(parser.headers)
+    assert "† ± as stored by the run: the std over its n repetitions" in visible
+    assert "> 250" in visible and "∞" in visible  # a lower limit, and the infinite rejection
+    assert "<details><summary>all 5 metrics</summary>" in text
+    assert "td.num{text-align:right;font-family:ui-monospace,monospace;white-space:nowrap}" \
+        in text
+
+
+def test_html_figures_decode_and_wide_ones_take_the_width(tmp_path):
+    parser, _ = _page(tmp_path)
+    assert len(parser.images) == 3  # the key figure on the card, then both in the details
+    for src, _ in parser.images:
+        head, _, data = src.partition(",")
+        assert head == "data:image/png;base64"
+        Image.open(io.BytesIO(base64.b64decode(data))).verify()
+    assert [cls for _, cls in parser.images] == ["wide", "", "wide"]  # key figure: 3:1
+
+
+def test_summary_goals_use_every_matching_row():
+    res = _toy_result()
+    res.add("AUC", "other", 0.4)
+    summary = summarise(res, TOY_DECLARATION)
+    assert [m.method for m in summary.headlines] == ["logistic", "GN1"]
+    verdicts = {g.text: (g.met, [m.method for m in g.rows]) for g in summary.goals}
+    assert verdicts["AUC at least 0.9"] == (False, ["logistic", "other"])  # 0.4 fails it
+    best = {"toy": {"goals": [{**TOY_DECLARATION["toy"]["goals"][0], "require": "any"}]}}
+    assert summarise(res, best).goals[0].met is True  # the logistic row's 0.912 suffices
+    assert verdicts["max SIC in [1, 20]"] == (None, ["ANODE"])  # NaN: not measured
+    assert verdicts["not run"] == (None, [])
+
+
+def test_every_study_declares_its_summary():
+    from hepchain.studies import REGISTRY
+
+    declarations = load_declarations()
+    missing = set(REGISTRY) - set(declarations)
+    assert not missing, f"declare the report card of {missing} in configs/summaries.yaml"
+    for name in REGISTRY:
+        spec = declarations[name]
+        assert spec["question"].endswith("?") and spec["headlines"] and spec["figure"], name
+        for goal in spec.get("goals", []):
+            assert {"text", "metric", "method"} <= set(goal), (name, goal)
+            assert "at_least" in goal or "at_most" in goal, (name, goal)
+            assert goal.get("require", "all") in ("all", "any"), (name, goal)
+
+
+@pytest.mark.parametrize("run", sorted(p.name for p in (DOCS / "results").iterdir()))
+def test_declared_headlines_match_the_stored_runs(run):
+    """The stored runs of docs/results/ hold every headline a study declares, so a renamed
+    metric cannot silently empty its card."""
+    result = Result.load(DOCS / "results" / run)
+    spec = load_declarations()[result.study]
+    for h in spec["headlines"]:
+        assert matching(result, h["metric"], h["method"]), (run, h)
+    assert summarise(result).figure is not None

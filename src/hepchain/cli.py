@@ -1,13 +1,21 @@
 """The ``hepchain`` command line: ``list``, ``demo``, ``report``, ``generate`` and
-``hepchain <study> run|bench`` for every registered study."""
+``hepchain <study> run|bench|settings`` for every registered study.
+
+Start-up imports only typer, rich and YAML: studies, producers and their dependencies
+(torch, Pythia, ...) are imported by the command that uses them, so ``hepchain list`` and
+``--help`` answer at once.
+"""
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +61,45 @@ def parse_sets(pairs: list[str] | None) -> dict[str, Any]:
     return out
 
 
+def usable_dir(path: Path | None, option: str) -> None:
+    """UsageError unless ``path`` is a directory this process can write in, or can be made as
+    one (its deepest existing ancestor is a writable directory); nothing is left behind."""
+    if path is None:
+        return
+    existing = path.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{option} {path}: {existing} is a file, not a directory; pass a "
+                         "directory (it is made if it does not exist).")
+    try:
+        probe = tempfile.mkdtemp(prefix=".hepchain-probe-", dir=existing)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot write in {existing} ({exc.strerror}); pass "
+                         "a directory you can write in.") from None
+    os.rmdir(probe)
+
+
+def resumes(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Decorate a command so that Ctrl-C prints that running the same command again resumes
+    (``what`` says how) and exits with 130, the shell's code for an interrupt."""
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> None:
+            try:
+                command(*args, **kwargs)
+            except KeyboardInterrupt:
+                err_console.print(f"[bold red]interrupted.[/bold red] Run the same command "
+                                  f"again to resume: {what}.", soft_wrap=True)
+                raise typer.Exit(130) from None
+        return wrapper
+    return decorate
+
+
+TRAININGS_RESUME = ("trainings continue from their last completed epoch and cached datasets "
+                    "are reused")
+
+
 def _yaml_text(value: Any) -> str:
     """``value`` as one line of YAML, the way ``--set`` reads it back."""
     text = yaml.safe_dump(value, default_flow_style=True, width=10**9, sort_keys=False).strip()
@@ -62,21 +109,23 @@ def _yaml_text(value: Any) -> str:
 @app.command("list")
 def list_cmd() -> None:
     """List the registered studies with a one-line description and their seed document."""
-    from hepchain.core.study import list_studies
+    from hepchain.studies import study_infos
 
-    studies = list_studies()
-    if not studies:
+    infos = study_infos()
+    if not infos:
         console.print("No studies are registered yet.")
         return
-    table = Table(title="hepchain studies")
+    table = Table(title="hepchain studies", caption="hepchain STUDY --help: its commands; "
+                  "hepchain STUDY settings: every setting and its meaning.")
     for col in ("study", "seed", "description", "presets"):
         table.add_column(col)
-    for name, study in studies.items():
-        table.add_row(name, study.seed_doc, study.description, ", ".join(study.presets()))
+    for info in infos:
+        table.add_row(info.name, info.seed_doc, info.description, ", ".join(info.presets))
     console.print(table)
 
 
 @app.command()
+@resumes(f"each study's {TRAININGS_RESUME}")
 def demo(study: list[str] | None = typer.Option(None, "--study", help="Only these studies."),
          out: Path = typer.Option(Path("reports/demo"), help="Report directory.")) -> None:
     """Run every study's quick preset and write OUT/index.html with tables and plots."""
@@ -87,6 +136,7 @@ def demo(study: list[str] | None = typer.Option(None, "--study", help="Only thes
     names = list(study) if study else list(REGISTRY)
     for name in names:
         get_study(name)  # unknown names fail before anything runs
+    usable_dir(out, "--out")
     if not names:
         console.print("No studies are registered yet; writing an empty report.")
     results, failures = [], {}
@@ -136,6 +186,7 @@ def report(directories: list[Path] = typer.Argument(
         return
     if out is None and len(directories) > 1:
         raise UsageError("Several directories were given; pass --out for the HTML report.")
+    usable_dir(out or directories[0], "--out")
     results = [r for directory in directories for r in collect_results(directory)]
     if not results:
         raise UsageError(f"No results.json found below {', '.join(map(str, directories))}; "
@@ -144,20 +195,23 @@ def report(directories: list[Path] = typer.Argument(
     console.print(f"report: {page}")
 
 
-@app.command()
-def generate(process: str = typer.Argument(..., help="Process / dataset name."),
-             events: int = typer.Option(..., "--events", "-n", help="Number of events."),
+@app.command(epilog="The processes are listed by hepchain generate --help.")
+@resumes("complete shards are kept and only the missing ones are generated")
+def generate(process: str = typer.Argument(..., help="Process / dataset name (listed below)."),
+             events: int = typer.Option(..., "--events", "-n", min=1, help="Number of events."),
              out: Path = typer.Option(..., help="Output dataset directory."),
              seed: int = typer.Option(1, help="Run seed (shard seeds derive from it)."),
-             workers: int = typer.Option(1, help="Local worker processes."),
+             workers: int = typer.Option(1, min=1, help="Local worker processes."),
              scheduler: str | None = typer.Option(None, help="Dask scheduler, tcp://host:port."),
-             shard_size: int | None = typer.Option(None, help="Events per shard."),
+             shard_size: int | None = typer.Option(
+                 None, min=1, help="Events per shard (default: the producer's)."),
              set_: list[str] | None = typer.Option(None, "--set", help="Setting key=value.")) -> None:
     """Generate a dataset (Parquet/HDF5 shards + manifest.json); re-running resumes."""
     from hepchain.core.executors import make_executor
     from hepchain.producers import find_producer
 
     producer = find_producer(process)
+    usable_dir(out, "--out")
     options = {k: str(v) for k, v in parse_sets(set_).items()}
     with make_executor(workers, scheduler) as ex:
         manifest = producer.produce(process, out, n_events=events, seed=seed, executor=ex,
@@ -227,24 +281,31 @@ def data_rm(key: str = typer.Argument(..., help="Unique key prefix or directory 
     console.print(f"removed {entry.path} ({entry.bytes / 1e6:.2f} MB)")
 
 
-def _study_app(name: str, description: str) -> typer.Typer:
-    sub = typer.Typer(help=description, no_args_is_help=True)
-    see = f"See `hepchain {name} settings` for every setting."
+def _study_app(name: str, about: tuple[str, str] | None) -> typer.Typer:
+    """The sub-app of study ``name``; its help is the study's ``(description, seed_doc)``."""
+    see = f"See `hepchain {name} settings` for every setting and its meaning."
+    summary = escape(f"{about[0]} (seed document {about[1]}).") if about else f"Study {name!r}."
+    sub = typer.Typer(help=f"{summary} Run, bench, settings and its own verbs. {see}",
+                      no_args_is_help=True)
     set_help = "Override a setting: dotted key=YAML value (train.epochs=3); repeatable."
 
     @sub.command("run", help=f"Run the study once and write results.json and figures. {see}")
+    @resumes(TRAININGS_RESUME)
     def run_cmd(preset: str = typer.Option("quick", help="quick or paper."),
                 workdir: Path | None = typer.Option(None, help="Run directory."),
                 seed: int = typer.Option(0, help="Random seed."),
                 set_: list[str] | None = typer.Option(None, "--set", help=set_help)) -> None:
         from hepchain.core.study import run_study
 
+        usable_dir(workdir, "--workdir")
         res = run_study(name, preset, workdir, seed=seed, overrides=parse_sets(set_))
         console.print(res.table())
         console.print(f"results: {Path(res.workdir) / 'results.json'}")
 
     @sub.command("bench", help="Run several seeds, aggregate mean ± std, write results.json "
                                f"and box plots. {see}")
+    @resumes("seeds that were cut short continue from their checkpoints; completed seeds run "
+             "again")
     def bench_cmd(preset: str = typer.Option("paper", help="quick or paper."),
                   seeds: int = typer.Option(3, help="Number of seeds."),
                   jobs: int = typer.Option(1, help="Seeds run at a time (processes)."),
@@ -252,6 +313,7 @@ def _study_app(name: str, description: str) -> typer.Typer:
                   set_: list[str] | None = typer.Option(None, "--set", help=set_help)) -> None:
         from hepchain.core.study import bench_study
 
+        usable_dir(workdir, "--workdir")
         res = bench_study(name, preset, workdir, seeds=seeds, overrides=parse_sets(set_),
                           jobs=jobs)
         console.print(res.table())
@@ -262,8 +324,7 @@ def _study_app(name: str, description: str) -> typer.Typer:
                      set_: list[str] | None = typer.Option(
                          None, "--set", help="Show the settings with this override applied "
                                              "(checked as run does).")) -> None:
-        """Print every setting (dotted key), its value, the presets that change it and its
-        meaning."""
+        """Print every setting: dotted key, value, presets that change it, meaning."""
         from hepchain.core import config
 
         if config.has_config_file(name):
@@ -289,19 +350,40 @@ def _study_app(name: str, description: str) -> typer.Typer:
     return sub
 
 
+def _list_processes() -> None:
+    """Put the producible processes into the help of ``generate``."""
+    from hepchain.producers import process_catalogue
+
+    lines = [escape(f"{name}: {text}") for name, text in sorted(process_catalogue().items())]
+    for info in app.registered_commands:
+        if info.callback is not None and info.callback.__name__ == "generate":
+            info.epilog = "Processes (--set KEY=VALUE changes their settings):\n\n" + \
+                "\n\n".join(lines)
+
+
 def build_app(argv: list[str]) -> typer.Typer:
     """Attach one sub-app per registered study; study-specific verbs are loaded only for the
     study named on the command line (and not for its ``settings``), so other studies'
-    dependencies stay unimported."""
-    from hepchain.core.study import get_study
-    from hepchain.studies import REGISTRY
+    dependencies stay unimported; the processes are listed only for ``generate``."""
+    from hepchain.studies import REGISTRY, static_about
 
     for name in REGISTRY:
-        sub = _study_app(name, f"Study {name!r}: run, bench, settings and its own verbs.")
+        sub = _study_app(name, static_about(name))
         if argv[:1] == [name] and argv[1:2] != ["settings"]:  # settings stays light
+            from hepchain.core.study import get_study
+
             get_study(name).add_commands(sub)
         app.add_typer(sub, name=name)
+    if argv[:1] == ["generate"]:
+        _list_processes()
     return app
+
+
+def _builtin_commands() -> set[str]:
+    """The names of the top-level commands and groups (not studies)."""
+    names = {info.name or info.callback.__name__.removesuffix("_cmd")
+             for info in app.registered_commands if info.callback is not None}
+    return names | {info.name for info in app.registered_groups if info.name}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -310,11 +392,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         from hepchain.studies import REGISTRY
 
-        builtin = {"list", "demo", "report", "generate", "convert", "data", "--help", "-h"}
+        builtin = _builtin_commands()
         if argv and not argv[0].startswith("-") and argv[0] not in builtin | set(REGISTRY):
             known = ", ".join(sorted(REGISTRY)) or "none registered yet"
-            raise UsageError(f"Unknown study or command {argv[0]!r}; commands: list, demo, "
-                             f"report, generate, convert, data; studies: {known}.")
+            raise UsageError(f"Unknown study or command {argv[0]!r}; commands: "
+                             f"{', '.join(sorted(builtin))}; studies: {known}.")
         build_app(argv)(args=argv, prog_name="hepchain")
     except HepchainError as exc:
         if os.environ.get("HEPCHAIN_DEBUG"):

@@ -38,6 +38,23 @@ def find_producer(process: str):  # -> module with PROCESSES and produce()
     raise UsageError(f"Unknown process {process!r}; known processes: {listing}.")
 
 
+def process_catalogue() -> dict[str, str]:
+    """Every producible process and its one-line description, by name. ``PROCESSES`` is read
+    from each provider's source where it is a literal, so listing imports only the providers
+    that compute it."""
+    import importlib
+
+    from hepchain.core.static import static_value
+
+    catalogue: dict[str, str] = {}
+    for path in PROVIDERS:
+        try:
+            catalogue.update(static_value(path, "PROCESSES"))
+        except LookupError:
+            catalogue.update(importlib.import_module(path).PROCESSES)
+    return catalogue
+
+
 def merge_options(process: str, defaults: dict[str, Any],
                   options: dict[str, Any] | None) -> dict[str, Any]:
     """``defaults`` with each option replacing its whole top-level key; string values are read

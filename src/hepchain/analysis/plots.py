@@ -10,12 +10,26 @@ import numpy as np
 
 from hepchain.core import plotting
 
+# symbol and unit of each feature of hepchain.analysis.features (masses in TeV)
+FEATURE_AXES = {
+    "mjj": ("$m_{jj}$", "TeV"),
+    "mj1": ("$m_{J1}$ (lighter jet)", "TeV"),
+    "mj2": ("$m_{J2}$ (heavier jet)", "TeV"),
+    "dmj": (r"$\Delta m_J = m_{J2} - m_{J1}$", "TeV"),
+    "tau21_j1": (r"$\tau_{21}$ of J1", ""),
+    "tau21_j2": (r"$\tau_{21}$ of J2", ""),
+    "tau32_j1": (r"$\tau_{32}$ of J1", ""),
+    "tau32_j2": (r"$\tau_{32}$ of J2", ""),
+    "delta_r": (r"$\Delta R(J1, J2)$", ""),
+}
+
 
 def marginals(samples: Mapping[str, np.ndarray], names: Sequence[str], path: Path,
               title: str = "") -> Path:
-    """One panel per feature: normalised histograms of each (N, d) sample in ``samples``."""
-    ncol = min(len(names), 4)
-    nrow = int(np.ceil(len(names) / ncol))
+    """One panel per feature: normalised histograms of each (N, d) sample in ``samples``;
+    at most three panels a row, rows filled evenly, so each stays legible at report width."""
+    nrow = -(-len(names) // 3)
+    ncol = -(-len(names) // nrow)
     fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 3.4 * nrow), squeeze=False)
     ref = next(iter(samples.values()))
     for j, name in enumerate(names):
@@ -23,7 +37,9 @@ def marginals(samples: Mapping[str, np.ndarray], names: Sequence[str], path: Pat
         edges = np.linspace(*np.percentile(ref[:, j], [0.5, 99.5]), 41)
         for label, x in samples.items():
             ax.hist(x[:, j], bins=edges, histtype="step", density=True, lw=1.4, label=label)
-        ax.set_xlabel(name)
+        symbol, unit = FEATURE_AXES.get(name, (name, ""))
+        ax.set(xlabel=f"{symbol} [{unit}]" if unit else symbol,
+               ylabel=f"density [1/{unit}]" if unit else "density")
     for ax in axes.flat[len(names):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=8)

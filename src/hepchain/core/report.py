@@ -1,7 +1,11 @@
 """Reports of results.json files: the HTML page and the generated tables of the docs.
 
-``build_report(results, out_dir)`` writes ``out_dir/index.html`` with images embedded
-(base64), so the page is self-contained and can be mailed or archived as one file.
+``build_report(results, out_dir)`` writes ``out_dir/index.html`` (layout and style in
+``report_template.html``) with images embedded (base64), so the page is self-contained and
+can be mailed or archived as one file. It opens with one summary card per study
+(:mod:`hepchain.core.summary`); the detail tables follow, collapsed, with every ± defined by
+its column (std over the n runs, or the run's statistical error), one-sided limits as
+``> x``, and empty cells where a value is not finite.
 ``write_markdown(page, run_dirs)`` rewrites the block between ``<!-- generated:begin -->``
 and ``<!-- generated:end -->`` of a markdown page (``docs/benchmarks.md``) with one table
 per run, so no figure of the docs is typed by hand.
@@ -14,57 +18,166 @@ import html
 import json
 import math
 import os
+import struct
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
+from string import Template
 
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.io import atomic_write_text
 from hepchain.core.result import Metric, Result, _fmt
+from hepchain.core.summary import Goal, Summary, summarise
 
-_CSS = """
-body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;color:#222}
-h1{border-bottom:2px solid #345}h2{margin-top:2em;color:#345}
-table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
-th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}th{background:#eef}
-td.num{text-align:right;font-family:monospace}.ref{color:#666;font-style:italic}
-figure{display:inline-block;margin:0.5em;vertical-align:top}
-figure img{max-width:540px;border:1px solid #ddd}figcaption{font-size:0.8em;color:#555}
-details{margin:1em 0}pre{background:#f6f6f6;padding:0.5em;overflow-x:auto;font-size:0.8em}
-.note{background:#ffd;padding:0.3em 0.6em;border-left:3px solid #cc5}
-"""
+WIDE_ASPECT = 1.7  # figures wider than this (multi-panel) take the full report width
+STORED_SPREAD = ("± as stored by the run: the std over its n repetitions (seeds or data "
+                 "splits) where the study repeats a measurement, else a statistical error "
+                 "(binomial, or of a mean over n entries)")
 
 
-def _img(path: Path) -> str:
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) in pixels from a PNG header, None for anything else."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 24:
+        return None
+    return struct.unpack(">II", data[16:24])
+
+
+def _img(path: Path, caption: str | None = None) -> str:
+    """A figure embedded as base64; wide (multi-panel) figures get the full width."""
     if not path.is_file():
         return f"<p class='note'>missing figure {html.escape(str(path))}</p>"
-    data = base64.b64encode(path.read_bytes()).decode()
-    return (f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(path.name)}'>"
-            f"<figcaption>{html.escape(path.name)}</figcaption></figure>")
+    data = path.read_bytes()
+    size = _png_size(data)
+    wide = " class='wide'" if size and size[0] > WIDE_ASPECT * size[1] else ""
+    mime = "image/png" if size else "image/svg+xml" if path.suffix == ".svg" else "image/png"
+    return (f"<figure{wide}><img src='data:{mime};base64,{base64.b64encode(data).decode()}' "
+            f"alt='{html.escape(path.name)}'><figcaption>"
+            f"{html.escape(caption or path.name)}</figcaption></figure>")
+
+
+def _value_text(m: Metric) -> str:
+    """The central value with its unit: ``> x`` / ``< x`` for a one-sided limit
+    (``Metric.limit``, where the installed Metric has it), ``∞`` for an infinity, and an empty
+    string for NaN (never ``nan``/``inf`` in the page)."""
+    value = m.value
+    if value is None or math.isnan(value):
+        return ""
+    text = _number(value)
+    if getattr(m, "limit", None) in ("lower", "upper"):
+        text = f"{'>' if m.limit == 'lower' else '<'} {text}"
+    return f"{text} {m.unit}".strip() if m.unit else text
+
+
+def _spread(m: Metric) -> str:
+    """The ``± x`` cell: empty for a limit, a non-finite value or spread."""
+    if m.std is None or not math.isfinite(m.std) or _value_text(m) == "" \
+            or getattr(m, "limit", None) in ("lower", "upper"):
+        return ""
+    return f"± {_number(m.std)}"
+
+
+def spread_header(result: Result) -> str:
+    """What ± means in ``result``'s tables: the std over its seeds for an aggregate of
+    several seeds (``hepchain <study> bench``), else what the run stored (a footnote says)."""
+    seeds = len(result.provenance.seeds)
+    return f"± std over {seeds} seeds" if seeds > 1 else "± as stored by the run †"
+
+
+def _ours(m: Metric) -> str:
+    """A compact ``value ± spread unit`` for the summary card."""
+    value, spread = _value_text(m), _spread(m)
+    if not spread:
+        return value
+    number, _, unit = value.partition(" ") if m.unit else (value, "", "")
+    return f"{number} {spread} {unit}".strip()
+
+
+def _footnote(result: Result, short: bool = False) -> str:
+    """The footnote that defines ± of a single run (none for an aggregate of seeds)."""
+    if len(result.provenance.seeds) > 1:
+        return ""
+    text = ("± as stored by the run: a std over its repetitions or a statistical error; see "
+            "the study's table") if short else STORED_SPREAD
+    return f"<p class='foot'>† {html.escape(text)}.</p>"
+
+
+def _reference_html(m: Metric, short: bool = False) -> str:
+    """The reference cell; ``short`` keeps the value and puts the source in a tooltip."""
+    ref = m.reference
+    if ref is None or ref.value is None or math.isnan(ref.value):
+        return ""
+    value, label = html.escape(_number(ref.value)), html.escape(ref.label)
+    if short:
+        where = "same data" if ref.same_dataset else "other data"
+        return f"<span title='{label}'>{value} <span class='ref'>({where})</span></span>"
+    return f"{value} <span class='ref'>({label})</span>"
 
 
 def _table(result: Result) -> str:
-    rows = ["<table><tr><th>metric</th><th>method</th><th>value</th><th>seeds</th>"
-            "<th>reference</th></tr>"]
+    rows = ["<table><tr><th>metric</th><th>method</th><th>value</th>"
+            f"<th>{html.escape(spread_header(result))}</th><th>n</th><th>reference</th></tr>"]
     for m in result.metrics:
-        name = f"{m.name} [{m.unit}]" if m.unit else m.name
-        ref = ""
-        if m.reference is not None:
-            ref = (f"{m.reference.value:.4g} <span class='ref'>"
-                   f"({html.escape(m.reference.label)})</span>")
-        rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(m.method)}</td>"
-                    f"<td class='num'>{html.escape(m.formatted())}</td><td>{m.n}</td>"
-                    f"<td>{ref}</td></tr>")
-    rows.append("</table>")
+        rows.append(f"<tr><td>{html.escape(m.name)}</td><td>{html.escape(m.method)}</td>"
+                    f"<td class='num'>{html.escape(_value_text(m))}</td>"
+                    f"<td class='num'>{html.escape(_spread(m))}</td><td class='num'>{m.n}</td>"
+                    f"<td>{_reference_html(m)}</td></tr>")
+    rows.append("</table>" + _footnote(result))
     return "\n".join(rows)
 
 
+def _goal_item(goal: Goal) -> str:
+    mark, css, verdict = {True: ("✓", "met", "met"), False: ("✗", "missed", "not met"),
+                          None: ("–", "unmeasured", "not measured in this run")}[goal.met]
+    measured = "; ".join(_ours(m) + (f" ({m.method})" if len(goal.rows) > 1 else "")
+                         for m in goal.rows if _value_text(m))
+    measured = f" — measured {html.escape(measured)}" if measured else ""
+    return (f"<li class='{css}'>{mark} {html.escape(goal.text)}: <b>{verdict}</b>"
+            f"{measured}</li>")
+
+
+def summary_card(result: Result, summary: Summary, base: Path) -> str:
+    """The summary card of one study: question, headline numbers beside their references,
+    goals with their verdicts and the key figure."""
+    p = result.provenance
+    seeds = ", ".join(map(str, p.seeds)) or "not recorded"
+    parts = [f"<article class='card' id='card-{html.escape(result.study)}'>"
+             f"<h3><a href='#{html.escape(result.study)}'>{html.escape(result.study)}</a> "
+             f"<small>{html.escape(result.preset)} preset · seeds {html.escape(seeds)} · "
+             f"{p.wall_time_s:.0f} s</small></h3>"]
+    if summary.question:
+        parts.append(f"<p class='question'>{html.escape(summary.question)}</p>")
+    if summary.headlines:
+        header = html.escape(f"ours {spread_header(result)}")
+        parts.append("<table><colgroup><col style='width:25%'><col style='width:18%'>"
+                     "<col style='width:34%'><col style='width:23%'></colgroup>"
+                     f"<tr><th>metric</th><th>method</th><th>{header}</th>"
+                     "<th>reference (hover: source)</th></tr>")
+        parts += [f"<tr><td>{html.escape(m.name)}</td><td>{html.escape(m.method)}</td>"
+                  f"<td class='num'>{html.escape(_ours(m))}</td>"
+                  f"<td class='refcell'>{_reference_html(m, short=True)}</td></tr>"
+                  for m in summary.headlines]
+        parts.append("</table>" + _footnote(result, short=True))
+    if summary.goals:
+        parts.append("<ul class='goals'>" + "".join(map(_goal_item, summary.goals)) + "</ul>")
+    if summary.figure:
+        parts.append(_img(base / summary.figure, f"key figure: {summary.figure}"))
+    parts.append("</article>")
+    return "".join(parts)
+
+
 def study_section(result: Result, base: Path) -> str:
-    """The HTML block of one study: table, notes, figures, provenance."""
+    """The detail block of one study: its metrics table (collapsed), notes, figures,
+    provenance."""
     p = result.provenance
     parts = [f"<h2 id='{html.escape(result.study)}'>{html.escape(result.study)} "
-             f"<small>({html.escape(result.preset)})</small></h2>", _table(result)]
+             f"<small>({html.escape(result.preset)})</small></h2>",
+             f"<details><summary>all {len(result.metrics)} metrics</summary>"
+             f"{_table(result)}</details>"]
     parts += [f"<p class='note'>{html.escape(n)}</p>" for n in result.notes]
-    parts += [_img(base / f) for f in result.figures]
+    if result.figures:
+        parts.append(f"<details open><summary>{len(result.figures)} figures (click one for "
+                     "full size)</summary><div class='figures'>"
+                     + "".join(_img(base / f) for f in result.figures) + "</div></details>")
     prov = {"command": p.command, "git": p.git_revision, "started": p.started,
             "wall_time_s": round(p.wall_time_s, 1), "peak_memory_mb": round(p.peak_memory_mb),
             "seeds": p.seeds, "machine": p.machine, "versions": p.versions, "config": p.config,
@@ -75,23 +188,32 @@ def study_section(result: Result, base: Path) -> str:
 
 
 def build_report(results: list[Result], out_dir: str | Path, title: str = "hepchain report",
-                 failures: dict[str, str] | None = None) -> Path:
-    """Write ``out_dir/index.html`` for ``results`` (each with its ``workdir``) and return it."""
+                 failures: dict[str, str] | None = None,
+                 declarations: dict | None = None) -> Path:
+    """Write ``out_dir/index.html`` for ``results`` (each with its ``workdir``) and return it:
+    a summary card per study (``declarations`` default to ``configs/summaries.yaml``), then
+    each study's collapsed tables, figures and provenance."""
     out = Path(out_dir)
     body = [f"<h1>{html.escape(title)}</h1>"]
     if not results and not failures:
         body.append("<p class='note'>No studies are registered yet, so there is nothing to "
                     "report. Studies add themselves in <code>hepchain/studies.py</code>.</p>")
-    if results:
-        body.append("<ul>" + "".join(f"<li><a href='#{html.escape(r.study)}'>"
-                                     f"{html.escape(r.study)}</a></li>" for r in results) + "</ul>")
-    for name, message in (failures or {}).items():
-        body.append(f"<h2>{html.escape(name)}</h2><p class='note'>failed: "
-                    f"{html.escape(message)}</p>")
+    else:
+        body.append("<p class='lead'>One card per study: the seed's question, the headline "
+                    "numbers beside their references, the goals (✓ met, ✗ not met, – not "
+                    "measured in this run; judged on central values) and the key figure. "
+                    "Click a study for its full table, figures and provenance.</p>")
+    cards = [f"<article class='card failed'><h3>{html.escape(name)}</h3><p>failed: "
+             f"{html.escape(message)}</p></article>" for name, message in (failures or {}).items()]
+    cards += [summary_card(r, summarise(r, declarations), Path(r.workdir) if r.workdir else out)
+              for r in results]
+    if cards:
+        body.append("<section class='cards'>" + "".join(cards) + "</section>")
     for r in results:
         body.append(study_section(r, Path(r.workdir) if r.workdir else out))
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-            f"</title><style>{_CSS}</style></head><body>{''.join(body)}</body></html>")
+    template = Template(resources.files("hepchain.core").joinpath("report_template.html")
+                        .read_text())
+    page = template.substitute(title=html.escape(title), body="\n".join(body))
     path = out / "index.html"
     atomic_write_text(path, page)
     return path

@@ -80,7 +80,8 @@ def get_study(name: str) -> Study:
 
 
 def list_studies() -> dict[str, Study]:
-    """All registered studies, by name."""
+    """All registered studies, by name (this imports every study and its dependencies;
+    :func:`hepchain.studies.study_infos` lists them without)."""
     return {name: get_study(name) for name in _registry()}
 
 

@@ -39,7 +39,7 @@ def mismatch_gallery(data: ScanData, idx: Sequence[int], predictions: Mapping[st
         ax.axis("off")
     axes.ravel()[0].legend(fontsize=7)
     fig.supxlabel("knob value [knob units]")
-    fig.supylabel("L_sp")
+    fig.supylabel(r"$L_\mathrm{sp}$ [$10^{31}$ cm$^{-2}$ s$^{-1}$ mA$^{-2}$]")
     fig.tight_layout()
     return plotting.save(fig, path)
 
