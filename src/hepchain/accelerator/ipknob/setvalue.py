@@ -39,6 +39,7 @@ class SeedOutcome:
     lumi_ratio: dict[str, float] = field(default_factory=dict)
     step_norm: float = float("nan")
     ws_weights: np.ndarray | None = None
+    strongest_baseline: str = ""  # the baseline with the lowest validation L1 (steps)
     histories: dict[str, list[dict[str, float]]] = field(default_factory=dict)
 
 
@@ -56,6 +57,13 @@ def baseline_predictions(data: ScanData, idx: np.ndarray) -> dict[str, np.ndarra
         out["fit L_sp^-2"].append(peak_fit(u, lsp, "inverse_square"))
         out["Gaussian fit"].append(peak_fit(u, lsp, "gaussian"))
     return {k: np.array(v) for k, v in out.items()}
+
+
+def strongest_baseline(data: ScanData, idx: np.ndarray) -> str:
+    """The baseline with the lowest mean L1 (scan steps) on the scans ``idx`` (validation)."""
+    l1 = {name: float(np.mean(np.abs(pred - data.set_value[idx]) / data.step[idx]))
+          for name, pred in baseline_predictions(data, idx).items()}
+    return min(l1, key=l1.__getitem__)
 
 
 def lumi_ratio(data: ScanData, idx: np.ndarray, values: np.ndarray,
@@ -96,6 +104,7 @@ def run_split(data: ScanData, split: Split, cfg: dict[str, Any], seed: int,
         if isinstance(model, WeightedSum):
             outcome.ws_weights = model.channel_weights().numpy()
     outcome.predictions.update(baseline_predictions(data, split.test))
+    outcome.strongest_baseline = strongest_baseline(data, split.val)
     truth = data.set_value[split.test]
     knobs, step = data.knob[split.test], data.step[split.test]
     outcome.step_norm = float(np.mean(step / np.array([scalers.by_knob[k].scale[-1] for k in knobs])))
