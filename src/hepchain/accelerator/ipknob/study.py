@@ -33,7 +33,7 @@ from hepchain.core.study import Study
 SEED_SOURCE = "seed 004 (SuperKEKB 2024 scans, 50 test scans)"
 L1_NORM = "test L1 (normalised knob units)"
 L1_STEP = "test L1 (scan steps)"
-LUMI = "L_sp at set value / at hidden optimum"
+LUMI = "L_sp at set value / best L_sp of the scanned knob"
 REF_NORM = {"CNN": 0.16, "WS": 0.19}
 REF_STEP = {"CNN": 0.8, "WS": 0.9}
 
