@@ -299,7 +299,7 @@ def test_bo_one_knob_improves_luminosity():
 def test_stopping_count_uses_only_the_methods_own_estimate(monkeypatch):
     """Nelder–Mead's incumbent estimate and the stopping count are the same when the truth the
     trace is scored with is replaced by nonsense: the count never reads the true L_sp."""
-    from hepchain.accelerator.ipknob.tuning import Session, nelder_mead
+    from hepchain.accelerator.ipknob.tuning import Session, Trace, nelder_mead
 
     def run() -> tuple[list[float], list[float]]:
         rng = np.random.default_rng(4)
@@ -315,8 +315,6 @@ def test_stopping_count_uses_only_the_methods_own_estimate(monkeypatch):
     believed_blind, fraction_blind = run()
     assert believed == believed_blind and fraction != fraction_blind
     assert np.all(np.diff(believed) >= 0)  # the best measured L_sp never decreases
-    from hepchain.accelerator.ipknob.tuning import Trace
-
     level = float(np.median(believed))
     trace = Trace("nm", fraction=fraction_blind, believed=believed_blind)
     assert trace.first_believing(level) == 1 + int(np.argmax(np.asarray(believed) >= level))
