@@ -11,8 +11,15 @@ import yaml
 
 from hepchain.accelerator.ipknob.dataset import Filters, KnobScalers, prepare, resample
 from hepchain.accelerator.ipknob.logs import SCHEMA, load_scan_log
-from hepchain.accelerator.ipknob.luminosity import luminosity
-from hepchain.accelerator.ipknob.machine import KNOB_NAMES, Machine, knob_index, knob_terms
+from hepchain.accelerator.ipknob.luminosity import blowup, luminosity
+from hepchain.accelerator.ipknob.machine import (
+    KNOB_NAMES,
+    Machine,
+    effective_offsets,
+    knob_index,
+    knob_scales,
+    knob_terms,
+)
 from hepchain.accelerator.ipknob.operators import Operator, operators_from_config
 from hepchain.accelerator.ipknob.scan import ScanPlan, simulate_scan, step_means
 from hepchain.accelerator.ipknob.simulator import Collider, Noise
@@ -59,6 +66,56 @@ def test_beam_beam_lowers_specific_luminosity_with_current():
     col = Collider(Machine(), rng, np.zeros(12), np.zeros(12), np.array([1.2, 1.0]), Noise())
     lsp = col.response(np.zeros((2, 12)), np.array([[0.3, 0.25], [1.2, 1.0]]))["lsp"]
     assert lsp[1] < 0.9 * lsp[0]
+
+
+def test_beam_beam_blowup_follows_the_opposite_beam():
+    """B of one beam grows with the other beam's charge and falls with the other beam's size;
+    its own charge and size do not enter."""
+    m = Machine()
+    nominal = m.bunch_population(np.array([r.current for r in m.rings]))
+    her_charge = np.array([0.5, 1.0, 1.5])[:, None] * np.array([0.0, 1.0]) + np.array([1.0, 0.0])
+    b = blowup(np.zeros(2), nominal * her_charge, m)
+    assert np.all(np.diff(b[:, 0]) > 0) and np.allclose(b[:, 1], b[0, 1])
+    her_bigger = blowup(np.array([0.0, m.rings[1].sigma_y0**2]), nominal, m)
+    ler_bigger = blowup(np.array([m.rings[0].sigma_y0**2, 0.0]), nominal, m)
+    assert her_bigger[0] < b[1, 0] and her_bigger[1] == pytest.approx(b[1, 1])
+    assert ler_bigger[1] < b[1, 1] and ler_bigger[0] == pytest.approx(b[1, 0])
+
+
+def test_crosstalk_moves_the_partner_term_and_the_one_knob_optimum():
+    """Changing LER R1 alone also moves LER η_y* (by ``crosstalk`` knob scales), so the η scan's
+    best value moves to −2c/(1+c²) times the R1 error instead of staying at the hidden optimum."""
+    c = 0.15
+    m = Machine(crosstalk=c)
+    scales = knob_scales(m)
+    r1, eta = knob_index("LER_R1"), knob_index("LER_ETAY")
+    z = np.zeros(12)
+    z[r1] = 1.0
+    moved = effective_offsets(z * scales, m) / scales
+    assert moved[eta] == pytest.approx(c) and np.count_nonzero(moved) == 2
+    grid = np.linspace(-0.6, 0.6, 241)
+    offsets = np.zeros((grid.size, 12))
+    offsets[:, r1] = scales[r1]
+    offsets[:, eta] = grid * scales[eta]
+    for machine, expected in [(m, -2 * c / (1 + c * c)), (Machine(crosstalk=0.0), 0.0)]:
+        col = Collider(machine, np.random.default_rng(0), np.zeros(12), np.zeros(12),
+                       np.array([1.2, 1.0]), Noise())
+        lsp = col.response(offsets, np.array([1.2, 1.0]))["lsp"]
+        assert grid[np.argmax(lsp)] == pytest.approx(expected, abs=0.01)
+
+
+@pytest.mark.parametrize("corr_s", [10.0, 0.0])
+def test_readout_noise_autocorrelation_matches_the_setting(corr_s):
+    """The correlated L_sp noise has lag-1 autocorrelation exp(−1 s/corr_s), also across
+    successive runs; corr_s = 0 is white noise."""
+    noise = Noise(lsp=0.0, lsp_corr=0.01, corr_s=corr_s, drift=0.0, abort_per_s=0.0)
+    col = Collider(Machine(), np.random.default_rng(5), np.zeros(12), np.zeros(12),
+                   np.array([1.2, 1.0]), noise)
+    lsp = np.concatenate([col.run(np.zeros((400, 12)))["lsp"] for _ in range(10)])
+    x = lsp / lsp.mean() - 1
+    lag1 = np.corrcoef(x[:-1], x[1:])[0, 1]
+    assert lag1 == pytest.approx(noise.ar_coefficient, abs=0.03)
+    assert x.std() == pytest.approx(0.01, rel=0.15)
 
 
 def test_background_rises_far_from_optimum():
@@ -112,7 +169,10 @@ def test_filters_drop_zero_abort_and_edge(scans):
     bad = [dict(scans[0], set_value=0.0), dict(scans[1], aborted=True),
            dict(scans[2], set_value=float(np.min(scans[2]["knob_value"])))]
     data = prepare(bad + scans[3:], 100, Filters())
-    assert data.dropped == {"set value 0": 1, "beam abort": 1, "set value at scan edge": 1}
+    expected = prepare(scans[3:], 100, Filters()).dropped  # the operators' own edge choices
+    for why in ("set value 0", "beam abort", "set value at scan edge"):
+        expected[why] = expected.get(why, 0) + 1
+    assert data.dropped == expected
     assert data.x.shape[1:] == (6, 100)
 
 
@@ -179,6 +239,28 @@ def test_operator_choice_tracks_the_peak(scans):
     assert len(errs) >= 5 and np.median(errs) < 1.0
 
 
+def _synthetic_scan(n_steps: int = 9, dwell: int = 10) -> dict[str, np.ndarray]:
+    """Noise-free scan: L_sp peaked at knob 0, LER background rising for knob > −2 (steps of 1)."""
+    u = np.repeat(np.linspace(-4, 4, n_steps), dwell)
+    flat = np.ones_like(u)
+    return {"knob_value": u, "lsp": 1 / np.sqrt(1 + u**2 / 8), "ler_size": flat,
+            "her_size": flat, "ler_background": 1 + 0.05 * np.clip(u + 2, 0, None),
+            "her_background": flat}
+
+
+def test_operator_profiles_choose_differently_on_the_same_scan():
+    """An operator who weighs background sets the knob on the low-background side of the L_sp
+    peak; one who only follows L_sp sets it at the peak."""
+    scan = _synthetic_scan()
+    rng = np.random.default_rng(0)
+    exact = {"resolution": 0.0, "noise": 0.0, "conservatism": 0.0}
+    lumi = Operator("L_sp only", size_weight=0.0, bg_weight=0.0, **exact).choose(scan, rng)
+    careful = Operator("background", size_weight=0.0, bg_weight=4.0, bg_tolerance=0.03,
+                       **exact).choose(scan, rng)
+    assert abs(lumi) < 0.25
+    assert careful < lumi - 0.5
+
+
 def test_models_learn_the_operators_choice(config, tmp_path):
     """On a small simulated set, CNN and WS beat predicting the scan centre."""
     from hepchain.accelerator.ipknob.dataset import generate_scans, read_scans
@@ -212,6 +294,30 @@ def test_bo_one_knob_improves_luminosity():
     session = Session(col, "bo", dwell_s=10, bg_limit=1.5)
     trace = bo_one_knob(session, ["LER_R1"], 8, BOSettings(restarts=2, raw_samples=32), rng)
     assert trace.n == 8 and trace.final > start + 0.5 * (1 - start)
+
+
+def test_stopping_count_uses_only_the_methods_own_estimate(monkeypatch):
+    """Nelder–Mead's incumbent estimate and the stopping count are the same when the truth the
+    trace is scored with is replaced by nonsense: the count never reads the true L_sp."""
+    from hepchain.accelerator.ipknob.tuning import Session, Trace, nelder_mead
+
+    def run() -> tuple[list[float], list[float]]:
+        rng = np.random.default_rng(4)
+        k = knob_index("HER_R2")
+        col = Collider(Machine(), rng, np.zeros(12), np.zeros(12), np.array([1.2, 1.0]),
+                       Noise(drift=0.0, abort_per_s=0.0))
+        col.setting[k] = col.scales[k]
+        trace = nelder_mead(Session(col, "nm", dwell_s=5, bg_limit=2.0), ["HER_R2"], 12)
+        return trace.believed, trace.fraction
+
+    believed, fraction = run()
+    monkeypatch.setattr(Collider, "lsp_fraction", lambda self, setting: -1.0)
+    believed_blind, fraction_blind = run()
+    assert believed == believed_blind and fraction != fraction_blind
+    assert np.all(np.diff(believed) >= 0)  # the best measured L_sp never decreases
+    level = float(np.median(believed))
+    trace = Trace("nm", fraction=fraction_blind, believed=believed_blind)
+    assert trace.first_believing(level) == 1 + int(np.argmax(np.asarray(believed) >= level))
 
 
 def test_ipknob_run_is_one_split_reproducible_per_seed(config, tmp_path):

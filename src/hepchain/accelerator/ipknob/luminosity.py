@@ -24,16 +24,19 @@ _N_S = 241  # integration points over ±6 luminous lengths
 def blowup(size2: np.ndarray, populations: np.ndarray, machine: Machine) -> np.ndarray:
     """Vertical beam-beam blow-up factor B per ring, shape (..., 2).
 
-    B_i = 1 + κ (N_j / N_j,ref) sqrt(σ_i,ref / σ_i): the opposite bunch's population N_j
-    relative to its nominal, stronger for smaller beams (beam-beam parameter ∝ N/σ_y);
-    κ = ``machine.bb_kappa``. Phenomenological, as required by reference §6.5.
+    The beam-beam parameter of beam i is made by the *opposite* beam j,
+    ξ_y,i ∝ N_j / (σ_y,j Σ_x), so B_i = 1 + κ (N_j / N_j,ref)(σ_j,ref / σ_j), with σ_j the
+    opposite beam's IP size including its knob term ``size2`` and κ = ``machine.bb_kappa``
+    (the blow-up of each beam at nominal populations and design sizes). Phenomenological
+    (linear in ξ), as reference §6.5 asks for.
     """
     n = np.asarray(populations, float)
     n_ref = machine.bunch_population(np.array([r.current for r in machine.rings]))
     sig0 = np.array([r.sigma_y0 for r in machine.rings])
     sig = np.sqrt(sig0**2 + np.asarray(size2, float))
-    other = n[..., ::-1] / n_ref[::-1]
-    return 1.0 + machine.bb_kappa * other * np.sqrt(sig0 / sig)
+    other_charge = n[..., ::-1] / n_ref[::-1]
+    other_density = sig0[::-1] / sig[..., ::-1]
+    return 1.0 + machine.bb_kappa * other_charge * other_density
 
 
 def luminosity(size2: np.ndarray, div2: np.ndarray, populations: np.ndarray,

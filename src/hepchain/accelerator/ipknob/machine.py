@@ -11,6 +11,16 @@ knob from its (hidden) optimum adds to the vertical beam at the IP
 - divergence knobs (r3, r4, η'): σ_y'² += ε_x β_x* δr3² + ε_x/β_x* δr4² + (σ_δ δη')²
 
 and the divergence term widens the beam along the luminous region, σ_y²(s) += σ_y'² s².
+
+Knob cross-talk (:func:`effective_offsets`): the knobs are not orthogonal. A skew-quadrupole
+(R) knob acting where the horizontal dispersion is non-zero also makes vertical dispersion, and
+the η knob's orbit bumps through sextupoles also make coupling, so in knob scales a change z of
+R1 or R2 (R3 or R4) moves η_y* (η_y') by ``crosstalk``·z and a change of η_y* (η_y') moves R1
+(R3) by ``crosstalk``·z. The IP parameters are then K (u − u*) with K = 1 + cross-talk, so the
+one-knob optimum moves with the other knobs' errors. Non-closure (:func:`nonclosure_emittance`):
+a knob bump that is not perfectly closed leaves a coupling/dispersion wave around the ring,
+seen by the beam-size monitors as ``nonclosure`` times the knob's IP term evaluated at its
+*absolute* setting (minimal at knob 0, not at the luminosity optimum).
 """
 
 from __future__ import annotations
@@ -52,10 +62,12 @@ HER = Ring("HER", 7.007, 4.6e-9, 35e-12, 0.060, 1.0e-3, 5.05e-3, 6.3e-4, 1.0, 15
 class Machine:
     """Collider-wide parameters and the phenomenological (documented) extras.
 
-    ``bb_kappa``: vertical beam-beam blow-up at nominal opposite-bunch population,
-    σ_eff = σ (1 + κ N_other/N_ref sqrt(σ_ref/σ)); 0 gives the purely geometric luminosity.
-    ``leak``: fraction of the IP knob size term that leaks into the ring emittance seen by the
-    beam-size monitor (imperfectly closed knob bumps).
+    ``bb_kappa``: vertical beam-beam blow-up of each beam at nominal bunch populations
+    (see :func:`.luminosity.blowup`); 0 gives the purely geometric luminosity.
+    ``crosstalk``: knob scales of the partner term (η ↔ R) moved per knob scale of a knob.
+    ``nonclosure``: fraction of a knob's IP term, at its absolute setting, that the ring's
+    beam-size monitor sees through the residual wave of the imperfectly closed knob bump.
+    Neither of the last two has a published SuperKEKB value; both are stated assumptions.
     """
 
     rings: tuple[Ring, Ring] = (LER, HER)
@@ -63,7 +75,8 @@ class Machine:
     half_crossing: float = 0.0415  # rad
     n_bunches: int = 2346
     bb_kappa: float = 0.3
-    leak: float = 0.3
+    crosstalk: float = 0.15
+    nonclosure: float = 0.1
     beta_monitor: float = 10.0  # m, β_y at the X-ray beam-size monitors
     background: dict[str, float] = field(default_factory=lambda: {
         "gas": 0.4, "touschek": 0.4, "lumi": 0.2, "ir": 0.3, "pressure": 0.5})
@@ -151,3 +164,35 @@ def knob_scales(machine: Machine) -> np.ndarray:
         c2 = _coefficient2(knob, ring) * (ls2 if knob.is_divergence else 1.0)
         out.append(np.sqrt(ring.eps_y * ring.beta_y / c2))
     return np.array(out)
+
+
+_PARTNERS = {"r1": "eta", "r2": "eta", "eta": "r1", "r3": "etap", "r4": "etap", "etap": "r3"}
+
+
+def crosstalk_matrix(machine: Machine) -> np.ndarray:
+    """K (12, 12) in knob units: IP parameter offsets = K @ knob offsets.
+
+    In knob scales K = 1 + c P, where P[j, k] = 1 if knob j is knob k's partner in the same
+    ring (R1, R2 -> η_y*; η_y* -> R1; R3, R4 -> η_y'; η_y' -> R3) and c = ``machine.crosstalk``.
+    """
+    scales = knob_scales(machine)
+    k = np.eye(12)
+    for i, knob in enumerate(KNOBS):
+        partner = KNOB_NAMES.index(f"{knob.name[:3]}_{_LABEL[_PARTNERS[knob.kind]]}")
+        k[partner, i] += machine.crosstalk * scales[partner] / scales[i]
+    return k
+
+
+def effective_offsets(offsets: np.ndarray, machine: Machine) -> np.ndarray:
+    """IP parameter offsets (..., 12) [knob units] made by knob ``offsets`` (..., 12) from the
+    hidden optimum, with cross-talk (:func:`crosstalk_matrix`)."""
+    return np.asarray(offsets, float) @ crosstalk_matrix(machine).T
+
+
+def nonclosure_emittance(settings: np.ndarray, machine: Machine) -> np.ndarray:
+    """Vertical emittance [m rad] per ring (..., 2) that the monitors see from the residual wave
+    of non-closed knob bumps: ``nonclosure`` × (IP size² + divergence² σ_s² of the knobs at
+    their absolute ``settings`` (..., 12)) / β_y*."""
+    size2, div2 = knob_terms(settings, machine)
+    beta_y = np.array([r.beta_y for r in machine.rings])
+    return machine.nonclosure * (size2 + div2 * machine.luminous_length**2) / beta_y

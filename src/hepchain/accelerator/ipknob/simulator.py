@@ -5,6 +5,12 @@ beam aborts, and 1 Hz readouts with noise.
 each) and returns the readouts an operator sees: specific luminosity, LER/HER beam size at the
 X-ray monitors, LER/HER background rates, currents and luminosity. ``Collider.response`` is the
 noise-free physics (for truth and tests).
+
+Readout noise is relative and has two parts: white (counting statistics, e.g. the 2.3 % of the
+Belle II online luminosity per 1 Hz sample) and correlated, an AR(1) process with correlation
+time ``corr_s`` (x_t = a x_{t−1} + sqrt(1 − a²) e_t, a = exp(−1 s / corr_s); e.g. IP-orbit
+drifts, which the KEKB orbit feedback held to ≲ 1 % of luminosity, reference §6.7). The AR(1)
+state carries over from one ``run`` to the next.
 """
 
 from __future__ import annotations
@@ -12,20 +18,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.signal import lfilter
 
 from hepchain.accelerator.ipknob.backgrounds import background_rates
 from hepchain.accelerator.ipknob.luminosity import blowup, luminosity, specific_luminosity
-from hepchain.accelerator.ipknob.machine import Machine, knob_scales, knob_terms
+from hepchain.accelerator.ipknob.machine import (
+    Machine,
+    effective_offsets,
+    knob_scales,
+    knob_terms,
+    nonclosure_emittance,
+)
 
 
 @dataclass(frozen=True)
 class Noise:
     """Measurement noise, drift and abort levels (reference §6.7)."""
 
-    lsp: float = 0.023  # relative, per 1 Hz sample (Belle II online luminosity, 2.3 %)
-    size: float = 0.015  # relative, X-ray monitor
-    background: float = 0.03  # relative
-    current: float = 0.001  # relative, DCCT
+    lsp: float = 0.023  # relative white, per 1 Hz sample (Belle II online luminosity, 2.3 %)
+    size: float = 0.015  # relative white, X-ray monitor
+    background: float = 0.03  # relative white
+    current: float = 0.001  # relative white, DCCT
+    lsp_corr: float = 0.01  # relative rms of the correlated part (IP-orbit drift, ≲ 1 %)
+    size_corr: float = 0.01  # relative rms of the correlated part of the monitor sizes
+    background_corr: float = 0.03  # relative rms of the correlated part of the backgrounds
+    corr_s: float = 60.0  # correlation time of the correlated readout noise [s]
     drift: float = 0.15  # stationary rms of the optimum's drift, in knob scales
     drift_tau_s: float = 1800.0  # correlation time of the drift
     abort_per_s: float = 5e-5  # beam-abort rate
@@ -33,6 +50,15 @@ class Noise:
     @classmethod
     def from_dict(cls, data: dict | None) -> Noise:
         return cls(**(data or {}))
+
+    @property
+    def ar_coefficient(self) -> float:
+        """Lag-1 (1 s) autocorrelation a = exp(−1/corr_s) of the correlated readout noise."""
+        return float(np.exp(-1.0 / self.corr_s)) if self.corr_s > 0 else 0.0
+
+
+#: readout channels with correlated noise, in the order of ``Collider.corr_state``
+CORRELATED = ("lsp", "luminosity", "ler_size", "her_size", "ler_background", "her_background")
 
 
 class Collider:
@@ -50,26 +76,30 @@ class Collider:
         nominal = machine.bunch_population(np.array([r.current for r in machine.rings]))
         self.lumi_ref = float(luminosity(np.zeros(2), np.zeros(2), nominal, machine))
         self.aborted = False
+        self.corr_state = rng.standard_normal(len(CORRELATED))  # stationary start
 
     @property
     def optimum(self) -> np.ndarray:
         """The hidden optimum now (knob units)."""
         return self.optimum0 + self.drift
 
-    def response(self, offsets: np.ndarray, currents: np.ndarray) -> dict[str, np.ndarray]:
-        """Noise-free machine response to knob ``offsets`` (..., 12) at ``currents`` (..., 2) [A].
+    def response(self, offsets: np.ndarray, currents: np.ndarray,
+                 settings: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Noise-free machine response to knob ``offsets`` (..., 12) from the hidden optimum at
+        ``currents`` (..., 2) [A]; ``settings`` are the absolute knob values (..., 12) that set
+        the non-closure term of the monitors (None: the optimum is at knob 0, settings = offsets).
 
         Returns luminosity [cm⁻² s⁻¹], lsp [10³¹ cm⁻² s⁻¹ mA⁻²], size (monitor σ_y [m], (..., 2))
         and background (rates per ring, (..., 2)).
         """
         m = self.machine
-        size2, div2 = knob_terms(offsets, m)
+        size2, div2 = knob_terms(effective_offsets(offsets, m), m)
         cur = np.asarray(currents, float)
         pops = m.bunch_population(cur)
         lumi = luminosity(size2, div2, pops, m)
         b = blowup(size2, pops, m)
-        eps = np.array([r.eps_y for r in m.rings]) * b**2 + m.leak * size2 / np.array(
-            [r.beta_y for r in m.rings])
+        eps = np.array([r.eps_y for r in m.rings]) * b**2 + nonclosure_emittance(
+            offsets if settings is None else settings, m)
         ring_size = np.sqrt(eps * m.beta_monitor)
         bg = background_rates(cur, ring_size, lumi, size2, div2, m, self.lumi_ref)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -79,7 +109,8 @@ class Collider:
 
     def true_lsp(self, setting: np.ndarray) -> np.ndarray:
         """Noise-free L_sp at ``setting`` (..., 12), now, at the target currents."""
-        return self.response(np.asarray(setting) - self.optimum, self.target)["lsp"]
+        setting = np.asarray(setting, float)
+        return self.response(setting - self.optimum, self.target, setting)["lsp"]
 
     def lsp_fraction(self, setting: np.ndarray) -> np.ndarray:
         """L_sp at ``setting`` relative to L_sp at the hidden optimum (same currents, now)."""
@@ -87,7 +118,8 @@ class Collider:
 
     def true_background(self, setting: np.ndarray) -> np.ndarray:
         """Noise-free background rates (..., 2) at ``setting``, at the target currents."""
-        return self.response(np.asarray(setting) - self.optimum, self.target)["background"]
+        setting = np.asarray(setting, float)
+        return self.response(setting - self.optimum, self.target, setting)["background"]
 
     def _step_state(self) -> None:
         n = self.noise
@@ -119,17 +151,29 @@ class Collider:
             currents[t] = self.currents
             aborted[t] = self.aborted
         self.setting = settings[-1].copy()
-        resp = self.response(offsets, currents)
+        resp = self.response(offsets, currents, settings)
         n, rng = self.noise, self.rng
+        corr = self._correlated(t_len)
+        levels = {"lsp": (n.lsp, n.lsp_corr), "luminosity": (n.lsp, n.lsp_corr),
+                  "ler_size": (n.size, n.size_corr), "her_size": (n.size, n.size_corr),
+                  "ler_background": (n.background, n.background_corr),
+                  "her_background": (n.background, n.background_corr)}
+        truth = {"lsp": resp["lsp"], "luminosity": resp["luminosity"] / 1e34,
+                 "ler_size": resp["size"][:, 0] * 1e6, "her_size": resp["size"][:, 1] * 1e6,
+                 "ler_background": resp["background"][:, 0],
+                 "her_background": resp["background"][:, 1]}
+        out = {"time": np.arange(t_len, dtype=float)}
+        for c, name in enumerate(CORRELATED):
+            white, red = levels[name]
+            out[name] = truth[name] * (1 + white * rng.standard_normal(t_len) + red * corr[:, c])
+        cur = currents * (1 + n.current * rng.standard_normal(currents.shape)) * 1e3
+        return {**out, "ler_current": cur[:, 0], "her_current": cur[:, 1], "aborted": aborted}
 
-        def noisy(x: np.ndarray, rel: float) -> np.ndarray:
-            return x * (1 + rel * rng.standard_normal(x.shape))
-
-        size = noisy(resp["size"], n.size) * 1e6
-        bg = noisy(resp["background"], n.background)
-        cur = noisy(currents, n.current) * 1e3
-        return {"time": np.arange(t_len, dtype=float), "lsp": noisy(resp["lsp"], n.lsp),
-                "ler_size": size[:, 0], "her_size": size[:, 1],
-                "ler_background": bg[:, 0], "her_background": bg[:, 1],
-                "ler_current": cur[:, 0], "her_current": cur[:, 1],
-                "luminosity": noisy(resp["luminosity"], n.lsp) / 1e34, "aborted": aborted}
+    def _correlated(self, t_len: int) -> np.ndarray:
+        """The next ``t_len`` seconds of the unit-variance AR(1) noise, (t_len, channels)."""
+        a = self.noise.ar_coefficient
+        innovations = self.rng.standard_normal((t_len, len(CORRELATED)))
+        out, _ = lfilter([np.sqrt(1 - a * a)], [1.0, -a], innovations, axis=0,
+                         zi=a * self.corr_state[None, :])
+        self.corr_state = out[-1].copy()
+        return out

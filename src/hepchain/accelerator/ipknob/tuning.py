@@ -4,8 +4,12 @@ optimisation (BoTorch) of one knob at a time or all 12 at once, and Nelder–Mea
 Every method works through a :class:`Session`, which counts measurements (one measurement =
 ``dwell_s`` seconds of 1 Hz readouts averaged at one setting), counts background-constraint
 violations (the noise-free background of either ring above ``bg_limit`` times its value at the
-starting setting) and records, after each measurement, the true L_sp fraction (relative to the
-hidden optimum) of the setting the method would leave the machine at if stopped there.
+starting setting) and records, after each measurement, two things about the setting the method
+would leave the machine at if stopped there (its incumbent): the method's own estimate of its
+L_sp from the readouts (``believed``: BO's posterior mean, Nelder–Mead's best measured value,
+the operator's step mean at the chosen set value) and, for evaluation only, its true L_sp
+fraction relative to the hidden optimum (``fraction``). Stopping rules and counts of
+measurements use ``believed`` only; ``fraction`` scores the setting a method returned.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from scipy.optimize import minimize
 
 from hepchain.accelerator.ipknob.machine import KNOB_NAMES, Machine, knob_index
 from hepchain.accelerator.ipknob.operators import Operator
-from hepchain.accelerator.ipknob.scan import linear_scan, random_collider
+from hepchain.accelerator.ipknob.scan import linear_scan, random_collider, step_means
 from hepchain.accelerator.ipknob.simulator import Collider, Noise
 from hepchain.core.progress import track
 from hepchain.core.seeding import derive_seed
@@ -30,10 +34,13 @@ from hepchain.core.seeding import derive_seed
 
 @dataclass
 class Trace:
-    """What one tuning run did: incumbent L_sp fraction per measurement, violations."""
+    """What one tuning run did, per measurement: the incumbent's true L_sp fraction (evaluation
+    only), the method's own estimate of the incumbent's L_sp (NaN before it has one), and the
+    number of background violations."""
 
     method: str
     fraction: list[float] = field(default_factory=list)
+    believed: list[float] = field(default_factory=list)
     violations: int = 0
 
     @property
@@ -44,9 +51,16 @@ class Trace:
     def final(self) -> float:
         return self.fraction[-1]
 
-    def first_reaching(self, level: float) -> float:
-        """Measurements until the incumbent first reaches ``level`` (NaN if never)."""
-        hit = np.flatnonzero(np.asarray(self.fraction) >= level)
+    def at_budget(self, budget: int) -> float:
+        """True L_sp fraction of the setting returned after ``budget`` measurements (NaN if the
+        method used fewer)."""
+        return self.fraction[budget - 1] if 0 < budget <= self.n else float("nan")
+
+    def first_believing(self, level: float) -> float:
+        """Measurements until the method's own estimate of its incumbent first reaches
+        ``level`` (NaN if never): a stopping rule that needs no knowledge of the true L_sp."""
+        with np.errstate(invalid="ignore"):
+            hit = np.flatnonzero(np.asarray(self.believed, float) >= level)
         return float(hit[0] + 1) if hit.size else float("nan")
 
 
@@ -67,8 +81,10 @@ class Session:
         bg = np.array([read["ler_background"].mean(), read["her_background"].mean()])
         return float(read["lsp"].mean()), bg, read
 
-    def record(self, incumbent: np.ndarray) -> None:
+    def record(self, incumbent: np.ndarray, believed: float) -> None:
+        """After a measurement: the incumbent setting and the method's estimate of its L_sp."""
         self.trace.fraction.append(float(self.collider.lsp_fraction(incumbent)))
+        self.trace.believed.append(float(believed))
 
 
 # ---------------------------------------------------------------------------- linear scans
@@ -77,7 +93,8 @@ class Session:
 def operator_scans(session: Session, knobs: list[str], operators: list[Operator],
                    rng: np.random.Generator, half_range: float, n_steps: int) -> Trace:
     """The operators' procedure: scan each knob linearly (±``half_range`` knob scales,
-    ``n_steps`` steps), let a random operator choose the set value, set it, next knob."""
+    ``n_steps`` steps), let a random operator choose the set value, set it, next knob. The
+    operators' estimate of the L_sp they leave is the step mean nearest their set value."""
     c = session.collider
     for knob in knobs:
         k = knob_index(knob)
@@ -92,10 +109,12 @@ def operator_scans(session: Session, knobs: list[str], operators: list[Operator]
         op = operators[int(rng.integers(len(operators)))]
         new = start.copy()
         new[k] = op.choose(scan, rng)
+        u, lsp = step_means(scan["knob_value"], scan["lsp"])
+        belief = session.trace.believed[-1] if session.trace.n else float("nan")
         for _ in range(n_steps - 1):
-            session.record(start)
+            session.record(start, belief)
         c.setting = new
-        session.record(new)
+        session.record(new, float(lsp[np.argmin(np.abs(u - new[k]))]))
     return session.trace
 
 
@@ -169,8 +188,9 @@ def _acquisition(model: Any, x: torch.Tensor, cfg: BOSettings) -> Any:
     raise ValueError(f"unknown acquisition {cfg.acquisition!r}; use 'qlognei' or 'ucb'")
 
 
-def _incumbent(model: Any, x: torch.Tensor) -> torch.Tensor:
-    """Evaluated point with the best posterior-mean L_sp among those predicted feasible."""
+def _incumbent(model: Any, x: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Evaluated point with the best posterior-mean L_sp among those predicted feasible, and
+    that posterior mean (the optimiser's estimate of the incumbent's L_sp)."""
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # jitter notices for near-duplicate points
         mean = model.posterior(x).mean
@@ -178,7 +198,8 @@ def _incumbent(model: Any, x: torch.Tensor) -> torch.Tensor:
     score[mean[:, 1] > 1.0] = -torch.inf
     if torch.isinf(score).all():
         score = mean[:, 0]
-    return x[int(torch.argmax(score))]
+    best = int(torch.argmax(score))
+    return x[best], float(mean[best, 0])
 
 
 def bo_optimise(session: Session, start: np.ndarray, dims: list[int], budget: int,
@@ -201,6 +222,7 @@ def bo_optimise(session: Session, start: np.ndarray, dims: list[int], budget: in
         xs.append(np.clip(0.5 + rng.uniform(-cfg.travel, cfg.travel, d), 0, 1))
     ys: list[list[float]] = []
     incumbent, model = start.copy(), None
+    belief = session.trace.believed[-1] if session.trace.n else float("nan")
     for i in range(budget):
         if i >= len(xs):
             last = xs[-1]
@@ -216,13 +238,16 @@ def bo_optimise(session: Session, start: np.ndarray, dims: list[int], budget: in
             xs.append(cand[0].numpy())
         lsp, bg, _ = session.measure(to_setting(xs[i]))
         ys.append([lsp, float((bg / session.limit).max())])
-        if i >= 1:
+        if i == 0:
+            belief = lsp  # the start, measured once
+        else:
             x_t = torch.as_tensor(np.array(xs[: i + 1]), dtype=torch.double)
             refit = model is None or i < cfg.refit_until or i % cfg.refit_every == 0
             model = _fit_models(x_t, torch.as_tensor(np.array(ys), dtype=torch.double),
                                 cfg.fit_maxiter, previous=None if refit else model)
-            incumbent = to_setting(_incumbent(model, x_t).numpy())
-        session.record(incumbent)
+            best, belief = _incumbent(model, x_t)
+            incumbent = to_setting(best.numpy())
+        session.record(incumbent, belief)
     session.collider.setting = incumbent
     return incumbent
 
@@ -271,7 +296,7 @@ def nelder_mead(session: Session, knobs: list[str], budget: int, step: float = 0
         lsp, _, _ = session.measure(s)
         if lsp > best[0]:
             best[:] = [lsp, s]
-        session.record(best[1])
+        session.record(best[1], best[0])
         return -lsp
 
     simplex = np.vstack([np.zeros(len(dims)), step * np.eye(len(dims))])
