@@ -10,8 +10,9 @@ import torch
 
 from hepchain.core import metrics
 from hepchain.core.errors import DataError, UsageError
+from hepchain.core.result import Result
 from hepchain.nn.attention import AttentionPooling, SetTransformer
-from hepchain.reco.btag import evaluate
+from hepchain.reco.btag import compare, evaluate
 from hepchain.reco.btag.export import export_onnx, load_tagger, onnx_agreement, save_tagger
 from hepchain.reco.btag.highlevel import HL_FEATURES, high_level_features, soft_lepton_features
 from hepchain.reco.btag.ip3d import IPTemplates, llr_features, out_of_fold_llr
@@ -296,6 +297,26 @@ def test_paired_ratio_uses_the_pairing_and_the_common_statistical_error():
     assert same.p_value > 0.01 and abs(same.estimate) < 2
     with pytest.raises(ValueError, match="two finite pairs"):
         metrics.paired_difference([1.0], [2.0])
+
+
+def _seed_result(rejections: dict[str, tuple[float, float]]) -> Result:
+    res = Result(study="btag", preset="quick")
+    for method, (value, err) in rejections.items():
+        res.add("light rejection @ 70% b-eff", method, value, std=err)
+    return res
+
+
+def test_compare_needs_the_goal_outside_the_combined_error():
+    seeds = [(300.0, 640.0, 460.0), (350.0, 690.0, 560.0), (280.0, 590.0, 430.0)]
+    for rel_err, met in ((0.01, True), (0.25, False)):
+        results = [_seed_result({"DL1-like MLP": (d, rel_err * d), "GN1": (g, rel_err * g),
+                                 "GN1 no-aux": (n, rel_err * n)}) for d, g, n in seeds]
+        rows = {(r["numerator"], r["denominator"]): r
+                for r in compare.paired_rejection_ratios(results, 0.7)}
+        gn1 = rows[("GN1", "DL1-like MLP")]
+        assert gn1["ratio"] == pytest.approx(np.exp(np.mean(np.log([g / d for d, g, _ in seeds]))))
+        assert gn1["goal"] == 1.8 and gn1["goal_met"] is met and gn1["n_seeds"] == 3
+        assert rows[("GN1", "GN1 no-aux")]["goal"] == 1.10
 
 
 def test_discriminant_formula():

@@ -10,6 +10,7 @@ with both DL1-like baselines and with the stronger of the two on validation. See
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from hepchain.core.seeding import derive_seed, seed_everything
 from hepchain.core.standardise import Standardiser
 from hepchain.core.study import Study
 from hepchain.nn.mlp import MLP
-from hepchain.reco.btag import evaluate
+from hepchain.reco.btag import compare, evaluate
 from hepchain.reco.btag.data import load_events, select_jets, split_events
 from hepchain.reco.btag.export import export_onnx, onnx_agreement, save_tagger
 from hepchain.reco.btag.highlevel import HL_FEATURES, high_level_features
@@ -169,6 +170,30 @@ class BTagStudy(Study):
         result.notes.append(f"D_b = ln(p_b / (f_c p_c + (1 - f_c) p_light)) with f_c = "
                             f"{config['fc']}; IP3D-like uses its b/light LLR.")
         return result
+
+    def add_commands(self, app: Any) -> None:
+        """``hepchain btag compare BENCH_DIR``: paired rejection ratios over the seeds."""
+        import typer
+
+        @app.command("compare")
+        def compare_cmd(bench_dir: Path = typer.Argument(..., help="A `btag bench` --workdir."),
+                        eff: float = typer.Option(0.70, help="b-jet efficiency of the WP."),
+                        bkg: str = typer.Option("light", help="Background flavour: light or c.")
+                        ) -> None:
+            """Paired GN1 / DL1-like and aux-task ratios over seeds, with significance."""
+            from rich.console import Console
+            from rich.table import Table
+
+            rows = compare.paired_rejection_ratios(compare.load_seeds(bench_dir), eff, bkg)
+            table = Table(title=f"{bkg} rejection ratios @ {eff:.0%} b-eff, paired over seeds")
+            for col in ("ratio", "of", "value ± error", "seeds", "p (vs 1)", "goal", "met"):
+                table.add_column(col)
+            for r in rows:
+                table.add_row(r["numerator"], r["denominator"],
+                              f"{r['ratio']:.2f} ± {r['error']:.2f}", str(r["n_seeds"]),
+                              f"{r['p_vs_1']:.2g}", f"{r['goal']:g}", "yes" if r["goal_met"] else "no")
+            Console().print(table)
+            (Path(bench_dir) / "paired.json").write_text(json.dumps(rows, indent=1))
 
     # ------------------------------------------------------------------ metrics
     @staticmethod
