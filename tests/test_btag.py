@@ -13,6 +13,7 @@ from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Result
 from hepchain.nn.attention import AttentionPooling, SetTransformer
 from hepchain.reco.btag import compare, evaluate
+from hepchain.reco.btag.data import with_lepton_flag
 from hepchain.reco.btag.export import export_onnx, load_tagger, onnx_agreement, save_tagger
 from hepchain.reco.btag.highlevel import HL_FEATURES, high_level_features, soft_lepton_features
 from hepchain.reco.btag.ip3d import IPTemplates, llr_features, out_of_fold_llr
@@ -262,6 +263,19 @@ def test_soft_lepton_features_use_the_identified_lepton():
     assert slt["slt_found"].tolist() == [1.0, 0.0]
     assert slt["slt_ptrel"][0] == pytest.approx(expected, rel=1e-4) and slt["slt_ptrel"][1] == 0
     assert 0 < expected < t["pt"] * np.cosh(t["eta"])
+
+
+def test_lepton_flag_ablation_swaps_the_input_of_every_tagger(toy):
+    jets = toy[:3]
+    truth = ak.values_astype(ak.ones_like(jets.tracks.lepton_id) * 13, np.int64)
+    jets = ak.with_field(jets, ak.with_field(jets.tracks, truth, "truth_lepton"), "tracks")
+    assert with_lepton_flag(jets, "reco") is jets
+    assert ak.all(with_lepton_flag(jets, "truth").tracks.lepton_id == 13)
+    assert ak.all(with_lepton_flag(jets, "none").tracks.lepton_id == 0)
+    with pytest.raises(DataError, match="truth_lepton"):
+        with_lepton_flag(toy[:3], "truth")
+    with pytest.raises(UsageError, match="lepton_flag"):
+        with_lepton_flag(jets, "perfect")
 
 
 def test_working_points_are_set_on_validation_jets():

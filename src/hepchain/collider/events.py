@@ -44,7 +44,7 @@ TRACK_FIELDS = (
     "sigma_d0", "sigma_z0", "sd0", "sz0", "n_pix_hits", "n_sct_hits", "n_ibl_hits",
     "n_bl_hits", "n_ibl_shared", "n_ibl_split", "n_pix_shared", "n_pix_split", "n_sct_shared",
     "n_pix_holes", "n_sct_holes", "lepton_id", "pt", "eta", "phi", "charge", "truth_origin",
-    "truth_vertex")
+    "truth_vertex", "truth_lepton")
 
 
 def _charges(pythia: Any, pid: np.ndarray) -> np.ndarray:
@@ -219,7 +219,7 @@ def reconstruct(pythia: Any, hard: Particles, pileup: Particles | None, n_pu: np
                               ev[g], ghost_p, ghost[g])
     fat = jets.large_r_jets(n_events, pf["event"], pf["px"], pf["py"], pf["pz"], pf["e"],
                             options["fatjet_R"], options["fatjet_ptmin"])
-    jet_tracks = _jet_tracks(trk, cols, small, lepton_id)
+    jet_tracks = _jet_tracks(trk, cols, small, lepton_id, trk_pid)
     leptons = _leptons(trk, lepton_id, pf)
     met_x = -np.bincount(pf["event"], weights=pf["px"], minlength=n_events)
     met_y = -np.bincount(pf["event"], weights=pf["py"], minlength=n_events)
@@ -244,10 +244,11 @@ def reconstruct(pythia: Any, hard: Particles, pileup: Particles | None, n_pu: np
 
 
 def _jet_tracks(trk: tracking.Tracks, cols: dict[str, np.ndarray], small: jets.Jets,
-                lepton_id: np.ndarray) -> dict[str, np.ndarray]:
+                lepton_id: np.ndarray, trk_pid: np.ndarray) -> dict[str, np.ndarray]:
     """Tracks passing the GN1 selection attached to the nearest jet within ΔR < 0.4, with
-    jet-relative and lifetime-signed quantities and the reconstructed ``lepton_id``; flat,
-    sorted by (jet, -pt); ``jet`` = index into ``small``."""
+    jet-relative and lifetime-signed quantities, the reconstructed ``lepton_id`` and the true
+    ``truth_lepton`` (11/13 for true e/μ, else 0); flat, sorted by (jet, -pt); ``jet`` = index
+    into ``small``."""
     sin_t = 1.0 / np.cosh(trk.eta)
     z0st = trk.z0 * sin_t
     sel = ((trk.pt > JET_TRACK_PT_MIN) & (np.abs(trk.d0) < JET_TRACK_D0_MAX)
@@ -289,6 +290,7 @@ def _jet_tracks(trk: tracking.Tracks, cols: dict[str, np.ndarray], small: jets.J
         "pt": trk.pt[t], "eta": trk.eta[t], "phi": trk.phi[t],
         "charge": trk.charge[t].astype(np.int64), "truth_origin": origin,
         "truth_vertex": _vertex_index(trk.event[t], vkey),
+        "truth_lepton": np.where(np.isin(trk_pid[t], (11, 13)), trk_pid[t], 0).astype(np.int64),
     }
     return out
 

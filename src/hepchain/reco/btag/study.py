@@ -27,7 +27,7 @@ from hepchain.core.standardise import Standardiser
 from hepchain.core.study import Study
 from hepchain.nn.mlp import MLP
 from hepchain.reco.btag import compare, evaluate
-from hepchain.reco.btag.data import load_events, select_jets, split_events
+from hepchain.reco.btag.data import load_events, select_jets, split_events, with_lepton_flag
 from hepchain.reco.btag.export import export_onnx, onnx_agreement, save_tagger
 from hepchain.reco.btag.highlevel import HL_FEATURES, high_level_features
 from hepchain.reco.btag.ip3d import IPTemplates, llr_features, out_of_fold_llr
@@ -72,6 +72,7 @@ class BTagStudy(Study):
         result.provenance.datasets.append(manifest.summary())
         sel = config["selection"]
         jets, label, event = select_jets(events, classes, sel["pt_min"], sel["eta_max"])
+        jets = with_lepton_flag(jets, str(config["lepton_flag"]))
         table = build_table(jets, int(config["max_tracks"]))
         split = split_events(event, config["split"], int(config["data"]["seed"]))
         tabs = {k: table.select(m) for k, m in split.items()}
