@@ -61,7 +61,7 @@ def _fit(offsets, d0, z0, phi, s_d0, s_z0, pt, sigma_bs, chi2_cut, n_iter):
         x = 0.0
         y = 0.0
         for _ in range(n_iter):
-            a11 = a12 = a22 = 1.0 / sigma_bs**2
+            a11 = a22 = 1.0 / sigma_bs**2  # beam-spot constraint
             a12 = 0.0
             b1 = b2 = 0.0
             sz = swz = 0.0
