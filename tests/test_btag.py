@@ -10,11 +10,13 @@ import torch
 
 from hepchain.core import metrics
 from hepchain.core.errors import DataError, UsageError
+from hepchain.core.result import Result
 from hepchain.nn.attention import AttentionPooling, SetTransformer
-from hepchain.reco.btag import evaluate
+from hepchain.reco.btag import compare, evaluate
+from hepchain.reco.btag.data import with_lepton_flag
 from hepchain.reco.btag.export import export_onnx, load_tagger, onnx_agreement, save_tagger
-from hepchain.reco.btag.highlevel import HL_FEATURES, high_level_features
-from hepchain.reco.btag.ip3d import IPTemplates
+from hepchain.reco.btag.highlevel import HL_FEATURES, high_level_features, soft_lepton_features
+from hepchain.reco.btag.ip3d import IPTemplates, llr_features, out_of_fold_llr
 from hepchain.reco.btag.labels import edge_labels, jet_labels, origin_class_weights
 from hepchain.reco.btag.models import GN1Tagger, PairHead
 from hepchain.reco.btag.preprocessing import Preprocessor
@@ -107,6 +109,19 @@ def test_edge_labels_exact_small_case():
     expected[0, 1] = expected[1, 0] = expected[2, 3] = expected[3, 2] = 1
     assert torch.equal(target[0], expected)
     assert valid[0].sum() == 5 * 4
+
+
+def test_two_real_tracks_without_vertex_are_not_same_vertex():
+    # pile-up and fake tracks (vertex -1) are common with pile-up and fakes: two of them in
+    # one jet must not be linked, while two tracks of one real vertex are
+    vertex = torch.tensor([[-1, -1, 2, 2, 0]])
+    mask = torch.ones(1, 5, dtype=torch.bool)
+    target, valid = edge_labels(vertex, mask)
+    assert valid[0, 0, 1] and target[0, 0, 1] == 0 and target[0, 1, 0] == 0
+    assert target[0, 2, 3] == 1 and target[0].sum() == 2
+    pairs = evaluate.vertex_metrics(vertex.numpy(), np.array([[0, 1, 3, 3, 2]]),
+                                    target.numpy(), mask.numpy(), np.array([True]))
+    assert pairs["pair_precision"] == 1.0 and pairs["pair_recall"] == 1.0
 
 
 def test_pileup_tracks_get_no_vertex_and_jet_labels():
@@ -206,8 +221,116 @@ def test_ip3d_and_sv_finder_separate_b_from_light(toy):
     found_b = b & (sv["sv_found"] > 0)
     assert (sv["sv_L"][found_b] > 0).mean() > 0.9
     assert np.median(sv["sv_Lsig"][found_b]) > 5
-    hl = high_level_features(table, tmpl)
+    hl = high_level_features(table, llr_features(tmpl, table.track("sd0"), table.track("sz0"),
+                                                 table.mask))
     assert hl.shape == (len(table), len(HL_FEATURES)) and np.isfinite(hl).all()
+
+
+def test_out_of_fold_ip3d_never_uses_a_jets_own_tracks(toy):
+    table = build_table(toy, max_tracks=12)
+    label = jet_labels(table.flavour, CLASSES)
+    event = np.arange(len(table)) // 2  # two jets per event
+    args = (table.track("sd0"), table.track("sz0"), table.mask)
+    oof = out_of_fold_llr(*args, label, event, CLASSES, n_folds=4, seed=0)
+    # relabelling one jet changes the templates its own tracks fill, so an in-sample LLR
+    # of that jet moves; the out-of-fold LLR of that jet (and its event partner) must not
+    j = int(np.flatnonzero(label == 0)[0])
+    flipped = label.copy()
+    flipped[j] = 2
+    oof_flipped = out_of_fold_llr(*args, flipped, event, CLASSES, n_folds=4, seed=0)
+    for name in oof:
+        assert oof_flipped[name][j] == oof[name][j]
+    in_sample = [llr_features(IPTemplates.fit(*args, lab, CLASSES), *args)["ip3d_llr_bl"][j]
+                 for lab in (label, flipped)]
+    assert in_sample[0] != in_sample[1]
+    # the out-of-fold LLR still separates b from light jets
+    bl = label != 1
+    assert metrics.roc_auc(label[bl] == 0, oof["ip3d_llr_bl"][bl]) > 0.85
+    with pytest.raises(UsageError, match="folds"):
+        out_of_fold_llr(*args, label, event, CLASSES, n_folds=1, seed=0)
+
+
+def test_soft_lepton_features_use_the_identified_lepton():
+    jets = ak.to_list(toy_jets(2, seed=5))
+    tracks = jets[0]["tracks"]
+    tracks[1]["lepton_id"] = 13
+    jet_axis = np.array([np.cos(jets[0]["phi"]), np.sin(jets[0]["phi"]), np.sinh(jets[0]["eta"])])
+    t = tracks[1]
+    p = t["pt"] * np.array([np.cos(t["phi"]), np.sin(t["phi"]), np.sinh(t["eta"])])
+    expected = np.linalg.norm(np.cross(p, jet_axis / np.linalg.norm(jet_axis)))
+    table = build_table(ak.Array(jets), max_tracks=20)
+    slt = soft_lepton_features(table)
+    assert slt["slt_found"].tolist() == [1.0, 0.0]
+    assert slt["slt_ptrel"][0] == pytest.approx(expected, rel=1e-4) and slt["slt_ptrel"][1] == 0
+    assert 0 < expected < t["pt"] * np.cosh(t["eta"])
+
+
+def test_lepton_flag_ablation_swaps_the_input_of_every_tagger(toy):
+    jets = toy[:3]
+    truth = ak.values_astype(ak.ones_like(jets.tracks.lepton_id) * 13, np.int64)
+    jets = ak.with_field(jets, ak.with_field(jets.tracks, truth, "truth_lepton"), "tracks")
+    assert with_lepton_flag(jets, "reco") is jets
+    assert ak.all(with_lepton_flag(jets, "truth").tracks.lepton_id == 13)
+    assert ak.all(with_lepton_flag(jets, "none").tracks.lepton_id == 0)
+    with pytest.raises(DataError, match="truth_lepton"):
+        with_lepton_flag(toy[:3], "truth")
+    with pytest.raises(UsageError, match="lepton_flag"):
+        with_lepton_flag(jets, "perfect")
+
+
+def test_working_points_are_set_on_validation_jets():
+    # validation b scores uniform in [0, 1): the 70 % cut is 0.3; the test b scores are
+    # shifted up by 0.1, so the validation cut keeps 80 % of them (a cut tuned on the test
+    # jets would keep exactly 70 %)
+    rng = np.random.default_rng(0)
+    n = 100_000
+    val = (np.r_[np.zeros(n), np.full(n, 2)], np.r_[rng.random(n), rng.random(n) - 0.5])
+    test = (val[0], np.r_[rng.random(n) + 0.1, rng.random(n) - 0.5])
+    rej = evaluate.rejections(val, test, CLASSES, [0.7], ("light",))[("light", 0.7)]
+    assert rej.threshold == pytest.approx(0.3, abs=0.005)
+    assert rej.efficiency == pytest.approx(0.8, abs=0.006)
+    # light scores uniform in [-0.5, 0.5): the fraction above 0.3 is 0.2
+    assert rej.rejection == pytest.approx(5.0, rel=0.05)
+    assert rej.error == pytest.approx(np.sqrt(0.2 * 0.8 / n) / 0.2**2, rel=0.05)
+
+
+def test_paired_ratio_uses_the_pairing_and_the_common_statistical_error():
+    rng = np.random.default_rng(1)
+    base = rng.lognormal(np.log(300), 0.4, 5)           # large seed-to-seed swings ...
+    better = base * 1.3 * rng.lognormal(0, 0.02, 5)     # ... shared by both methods
+    res = metrics.paired_ratio(better, base)
+    assert res.estimate == pytest.approx(1.3, rel=0.03) and res.n == 5
+    assert res.p_value < 1e-3
+    # unpaired, the swings would hide the gain: the spread of each method is ~40 %
+    assert np.std(np.log(base), ddof=1) / np.sqrt(5) > 5 * res.error / res.estimate
+    # a common statistical error of 30 % per ratio (same test set for every seed) is not
+    # averaged down and makes the gain insignificant
+    noisy = metrics.paired_ratio(better, base, rel_stat_error=np.full(5, 0.3))
+    assert noisy.error > 10 * res.error and noisy.p_value > 0.3
+    same = metrics.paired_difference(base, base + rng.normal(0, 1, 5))
+    assert same.p_value > 0.01 and abs(same.estimate) < 2
+    with pytest.raises(ValueError, match="two finite pairs"):
+        metrics.paired_difference([1.0], [2.0])
+
+
+def _seed_result(rejections: dict[str, tuple[float, float]]) -> Result:
+    res = Result(study="btag", preset="quick")
+    for method, (value, err) in rejections.items():
+        res.add("light rejection @ 70% b-eff", method, value, std=err)
+    return res
+
+
+def test_compare_needs_the_goal_outside_the_combined_error():
+    seeds = [(300.0, 640.0, 460.0), (350.0, 690.0, 560.0), (280.0, 590.0, 430.0)]
+    for rel_err, met in ((0.01, True), (0.25, False)):
+        results = [_seed_result({"DL1-like MLP": (d, rel_err * d), "GN1": (g, rel_err * g),
+                                 "GN1 no-aux": (n, rel_err * n)}) for d, g, n in seeds]
+        rows = {(r["numerator"], r["denominator"]): r
+                for r in compare.paired_rejection_ratios(results, 0.7)}
+        gn1 = rows[("GN1", "DL1-like MLP")]
+        assert gn1["ratio"] == pytest.approx(np.exp(np.mean(np.log([g / d for d, g, _ in seeds]))))
+        assert gn1["goal"] == 1.8 and gn1["goal_met"] is met and gn1["n_seeds"] == 3
+        assert rows[("GN1", "GN1 no-aux")]["goal"] == 1.10
 
 
 def test_discriminant_formula():

@@ -10,6 +10,9 @@ Event record (GeV, mm, rad):
   (and ``constituents`` with option ``fatjet_constituents=1``);
 - ``leptons``: isolated electrons and muons (``pt, eta, phi, charge, pdgid``);
 - ``met``, ``met_phi``, ``n_pileup``;
+- ``pv_x, pv_y, pv_z``: the reconstructed primary vertex (:mod:`.vertexing`), which the track
+  impact parameters are measured from, and ``truth_pv_x, truth_pv_y, truth_pv_z`` the true
+  hard-scatter vertex (drawn from the luminous region);
 - ``partons``: the hard process (|status| 22-23: ``pid, pt, eta, phi, mass, parent``, where
   ``parent`` indexes this list, -1 for none);
 - ``is_signal`` (mixed samples such as ``top_qcd`` only).
@@ -22,7 +25,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from hepchain.collider import calorimeter, jets, tracking, trees, truth
+from hepchain.collider import calorimeter, jets, leptonid, tracking, trees, truth, vertexing
 from hepchain.collider.pythia import Particles, concat, generate, make_pythia
 from hepchain.core.dataset import ShardTask
 from hepchain.core.seeding import derive_seed
@@ -35,14 +38,13 @@ JET_TRACK_PT_MIN, JET_TRACK_D0_MAX, JET_TRACK_Z0ST_MAX, JET_TRACK_DR = 0.5, 3.5,
 #: lepton selection: pT > 10 GeV, identification efficiency, isolation (cone, pT ratio max)
 LEPTON_PT_MIN, ISO_DR = 10.0, 0.5
 ISO_MAX = {11: 0.12, 13: 0.25}
-PILEUP_SIGMA_Z = 45.0  # mm, luminous-region length
 TTBB_MIN_B = 4
 TRACK_FIELDS = (
     "qoverp", "deta", "dphi", "d0", "z0sintheta", "sigma_qoverp", "sigma_theta", "sigma_phi",
     "sigma_d0", "sigma_z0", "sd0", "sz0", "n_pix_hits", "n_sct_hits", "n_ibl_hits",
     "n_bl_hits", "n_ibl_shared", "n_ibl_split", "n_pix_shared", "n_pix_split", "n_sct_shared",
     "n_pix_holes", "n_sct_holes", "lepton_id", "pt", "eta", "phi", "charge", "truth_origin",
-    "truth_vertex")
+    "truth_vertex", "truth_lepton")
 
 
 def _charges(pythia: Any, pid: np.ndarray) -> np.ndarray:
@@ -60,13 +62,37 @@ def _select(p: Particles, keep_events: np.ndarray) -> Particles:
     return Particles(offsets=np.concatenate([[0], np.cumsum(counts)]), **fields)
 
 
-def _generate_hard(pythia: Any, process: str, n_events: int) -> Particles:
+def _take(p: Particles, order: np.ndarray) -> Particles:
+    """The events of ``p`` in the order of the event indices ``order``."""
+    counts = np.diff(p.offsets)[order]
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    idx = np.repeat(p.offsets[:-1][order] - offsets[:-1], counts) + np.arange(offsets[-1])
+    fields = {f: getattr(p, f)[idx] for f in Particles.__dataclass_fields__ if f != "offsets"}
+    return Particles(offsets=offsets, **fields)
+
+
+def _draw(gens: list[Any], rng: np.random.Generator, n_events: int) -> Particles:
+    """``n_events`` events; with two generators (a process and its charge conjugate) each
+    event comes from either with probability 1/2, in random order."""
+    if len(gens) == 1:
+        return generate(gens[0], n_events)
+    second = rng.random(n_events) < 0.5
+    n2 = int(second.sum())
+    both = concat([generate(g, n) for g, n in ((gens[0], n_events - n2), (gens[1], n2)) if n])
+    slot = np.empty(n_events, np.int64)  # event i of the output comes from ``both[slot[i]]``
+    slot[~second] = np.arange(n_events - n2)
+    slot[second] = n_events - n2 + np.arange(n2)
+    return _take(both, slot)
+
+
+def _generate_hard(gens: list[Any], rng: np.random.Generator, process: str,
+                   n_events: int) -> Particles:
     """``n_events`` events of ``process`` (ttbb keeps events with >= 4 b-hadron ghosts)."""
     if process != "ttbb":
-        return generate(pythia, n_events)
+        return _draw(gens, rng, n_events)
     chunks, have = [], 0
     while have < n_events:
-        p = generate(pythia, 50)
+        p = _draw(gens, rng, 50)
         _, _, hf = truth.track_labels(p)
         n_b = np.bincount(p.event, weights=truth.ghost_kinds(p, hf) == truth.GHOST_B,
                           minlength=p.n_events)
@@ -95,7 +121,12 @@ def make_events(task: ShardTask) -> ak.Array:
         hard = concat([generate(pythia, n_sig), generate(bkg, task.n_events - n_sig)])
         extra["is_signal"] = (np.arange(task.n_events) < n_sig).astype(np.int64)
     else:
-        hard = _generate_hard(pythia, s["process"], task.n_events)
+        gens = [pythia]
+        if s.get("pythia_conjugate"):
+            gens.append(make_pythia(s["pythia_conjugate"],
+                                    derive_seed(task.seed, "conjugate") % 900_000_000))
+        hard = _generate_hard(gens, np.random.default_rng(derive_seed(task.seed, "w-charge")),
+                              s["process"], task.n_events)
     n_pu = rng.poisson(options["mu"], task.n_events) if options["mu"] > 0 else np.zeros(
         task.n_events, np.int64)
     pileup = None
@@ -116,18 +147,21 @@ def reconstruct(pythia: Any, hard: Particles, pileup: Particles | None, n_pu: np
     final = (hard.status > 0) & ~np.isin(np.abs(hard.pid), INVISIBLE)
     idx = np.flatnonzero(final)
     ev = hard.event
+    true_pv = vertexing.draw_vertices(rng, n_events)
+    at = true_pv[ev[idx]]
     cols = {"event": ev[idx], "pid": hard.pid[idx], "px": hard.px[idx], "py": hard.py[idx],
-            "pz": hard.pz[idx], "e": hard.e[idx], "x": hard.x[idx], "y": hard.y[idx],
-            "z": hard.z[idx], "origin": origin[idx],
+            "pz": hard.pz[idx], "e": hard.e[idx], "x": hard.x[idx] + at[:, 0],
+            "y": hard.y[idx] + at[:, 1], "z": hard.z[idx] + at[:, 2], "origin": origin[idx],
             "vkey": np.where(vparent[idx] >= 0, vparent[idx] + 1, 0)}
     if pileup is not None:
         pu_final = (pileup.status > 0) & ~np.isin(np.abs(pileup.pid), INVISIBLE)
         owner = np.repeat(np.arange(n_events), n_pu)[pileup.event]
-        z_shift = rng.normal(0.0, PILEUP_SIGMA_Z, pileup.n_events)[pileup.event]
+        shift = vertexing.draw_vertices(rng, pileup.n_events)[pileup.event]
         j = np.flatnonzero(pu_final)
         pu = {"event": owner[j], "pid": pileup.pid[j], "px": pileup.px[j], "py": pileup.py[j],
-              "pz": pileup.pz[j], "e": pileup.e[j], "x": pileup.x[j], "y": pileup.y[j],
-              "z": pileup.z[j] + z_shift[j], "origin": np.full(len(j), truth.PILEUP, np.int8),
+              "pz": pileup.pz[j], "e": pileup.e[j], "x": pileup.x[j] + shift[j, 0],
+              "y": pileup.y[j] + shift[j, 1], "z": pileup.z[j] + shift[j, 2],
+              "origin": np.full(len(j), truth.PILEUP, np.int8),
               "vkey": np.full(len(j), -1)}
         order = np.argsort(np.concatenate([cols["event"], pu["event"]]), kind="stable")
         cols = {k: np.concatenate([cols[k], pu[k]])[order] for k in cols}
@@ -141,8 +175,13 @@ def reconstruct(pythia: Any, hard: Particles, pileup: Particles | None, n_pu: np
     trk = tracking.reconstruct(rng, cols["event"][ch], ch, cols["pid"][ch], charge[ch],
                                cols["px"][ch], cols["py"][ch], cols["pz"][ch], cols["x"][ch],
                                cols["y"][ch], cols["z"][ch])
+    trk = tracking.add_fakes(rng, trk)
+    real = trk.src >= 0
+    pv = vertexing.fit_vertices(n_events, trk.event, trk.d0, trk.z0, trk.phi, trk.sigma["d0"],
+                                trk.sigma["z0"], trk.pt)
+    trk.d0, trk.z0 = vertexing.relative_to(pv, trk.event, trk.d0, trk.z0, trk.phi)
     tracked = np.zeros(len(charge), bool)
-    tracked[trk.src] = True
+    tracked[trk.src[real]] = True
     # -- calorimeter: everything visible that is neither tracked nor a muon
     apid = np.abs(cols["pid"])
     dep = ~tracked & (apid != 13)
@@ -150,7 +189,8 @@ def reconstruct(pythia: Any, hard: Particles, pileup: Particles | None, n_pu: np
     tow = calorimeter.towers(rng, cols["event"][dep], cols["e"][dep], eta_all[dep],
                              phi_all[dep], em[dep])
     # -- particle-flow candidates: tracks (pion/lepton mass) + towers (massless)
-    trk_pid = np.abs(cols["pid"][trk.src])
+    trk_pid = np.where(real, np.abs(cols["pid"][trk.src]), 0)  # 0: fake track
+    lepton_id = leptonid.identify(rng, trk_pid, trk.pt, trk.eta)
     mass = np.where(trk_pid == 11, LEPTON_MASS[11], np.where(trk_pid == 13, LEPTON_MASS[13],
                                                              PION_MASS))
     t_px, t_py = trk.pt * np.cos(trk.phi), trk.pt * np.sin(trk.phi)
@@ -179,8 +219,8 @@ def reconstruct(pythia: Any, hard: Particles, pileup: Particles | None, n_pu: np
                               ev[g], ghost_p, ghost[g])
     fat = jets.large_r_jets(n_events, pf["event"], pf["px"], pf["py"], pf["pz"], pf["e"],
                             options["fatjet_R"], options["fatjet_ptmin"])
-    jet_tracks = _jet_tracks(trk, cols, small, trk_pid)
-    leptons = _leptons(rng, trk, trk_pid, pf, tow)
+    jet_tracks = _jet_tracks(trk, cols, small, lepton_id, trk_pid)
+    leptons = _leptons(trk, lepton_id, pf)
     met_x = -np.bincount(pf["event"], weights=pf["px"], minlength=n_events)
     met_y = -np.bincount(pf["event"], weights=pf["py"], minlength=n_events)
     partons = _partons(hard)
@@ -195,15 +235,19 @@ def reconstruct(pythia: Any, hard: Particles, pileup: Particles | None, n_pu: np
         jets_rec = ak.with_field(events["jets"], ak.unflatten(merge, counts), "merge_tree")
         jets_rec = ak.with_field(jets_rec, ak.unflatten(decay, counts), "truth_tree")
         events = ak.with_field(events, jets_rec, "jets")
-    for key, value in (extra or {}).items():
+    vertex_fields = {f"{prefix}pv_{axis}": np.ascontiguousarray(v[:, k])
+                     for prefix, v in (("", pv), ("truth_", true_pv))
+                     for k, axis in enumerate("xyz")}
+    for key, value in {**vertex_fields, **(extra or {})}.items():
         events = ak.with_field(events, value, key)
     return events
 
 
 def _jet_tracks(trk: tracking.Tracks, cols: dict[str, np.ndarray], small: jets.Jets,
-                trk_pid: np.ndarray) -> dict[str, np.ndarray]:
+                lepton_id: np.ndarray, trk_pid: np.ndarray) -> dict[str, np.ndarray]:
     """Tracks passing the GN1 selection attached to the nearest jet within ΔR < 0.4, with
-    jet-relative and lifetime-signed quantities; flat, sorted by (jet, -pt); ``jet`` = index
+    jet-relative and lifetime-signed quantities, the reconstructed ``lepton_id`` and the true
+    ``truth_lepton`` (11/13 for true e/μ, else 0); flat, sorted by (jet, -pt); ``jet`` = index
     into ``small``."""
     sin_t = 1.0 / np.cosh(trk.eta)
     z0st = trk.z0 * sin_t
@@ -233,18 +277,20 @@ def _jet_tracks(trk: tracking.Tracks, cols: dict[str, np.ndarray], small: jets.J
     sign_d0 = np.where(np.sin(trk.phi[t] - small.phi[j]) * d0 >= 0, 1.0, -1.0)
     sign_z0 = np.where((small.eta[j] - trk.eta[t]) * z0 >= 0, 1.0, -1.0)
     src = trk.src[t]
-    origin = cols["origin"][src].astype(np.int64)
-    vkey = cols["vkey"][src]
+    real = src >= 0
+    origin = np.where(real, cols["origin"][src], truth.FAKE).astype(np.int64)
+    vkey = np.where(real, cols["vkey"][src], -1)
     out = {
         "jet": j, "qoverp": trk.qoverp[t], "deta": deta, "dphi": dphi, "d0": d0,
         "z0sintheta": z0st[t], **{f"sigma_{k}": v[t] for k, v in trk.sigma.items()},
         "sd0": sign_d0 * np.abs(d0) / trk.sigma["d0"][t],
         "sz0": sign_z0 * np.abs(z0) / trk.sigma["z0"][t],
         **{k: v[t].astype(np.int64) for k, v in trk.hits.items()},
-        "lepton_id": np.where(trk_pid[t] == 11, 11, np.where(trk_pid[t] == 13, 13, 0)),
+        "lepton_id": lepton_id[t],
         "pt": trk.pt[t], "eta": trk.eta[t], "phi": trk.phi[t],
         "charge": trk.charge[t].astype(np.int64), "truth_origin": origin,
         "truth_vertex": _vertex_index(trk.event[t], vkey),
+        "truth_lepton": np.where(np.isin(trk_pid[t], (11, 13)), trk_pid[t], 0).astype(np.int64),
     }
     return out
 
@@ -262,16 +308,13 @@ def _vertex_index(event: np.ndarray, vkey: np.ndarray) -> np.ndarray:
     return out
 
 
-def _leptons(rng: np.random.Generator, trk: tracking.Tracks, trk_pid: np.ndarray,
-             pf: dict[str, np.ndarray], tow: calorimeter.Towers) -> dict[str, np.ndarray]:
-    """Isolated e/mu: tracked true leptons, pT > 10 GeV, CMS-card identification efficiency,
-    relative isolation (sum pT of other candidates with pT > 0.5 GeV in ΔR < 0.5)."""
-    cand = np.flatnonzero(np.isin(trk_pid, (11, 13)) & (trk.pt > LEPTON_PT_MIN))
-    pid = trk_pid[cand]
-    a_eta = np.abs(trk.eta[cand])
-    eff = np.where(pid == 13, np.where(a_eta <= 2.4, 0.95, 0.0),
-                   np.where(a_eta <= 1.5, 0.95, np.where(a_eta <= 2.5, 0.85, 0.0)))
-    cand = cand[rng.random(len(cand)) < eff]
+def _leptons(trk: tracking.Tracks, lepton_id: np.ndarray, pf: dict[str, np.ndarray]
+             ) -> dict[str, np.ndarray]:
+    """Isolated e/mu: tracks identified as leptons (:mod:`.leptonid`: CMS-card efficiency
+    above 10 GeV, hadron fakes) with pT > 10 GeV and relative isolation (sum pT of other
+    candidates with pT > 0.5 GeV in ΔR < 0.5) below ISO_MAX; ``pdgid`` is the identified
+    flavour."""
+    cand = np.flatnonzero((lepton_id > 0) & (trk.pt > LEPTON_PT_MIN))
     pf_pt = np.hypot(pf["px"], pf["py"])
     pf_eta = np.arcsinh(pf["pz"] / np.maximum(pf_pt, 1e-12))
     pf_phi = np.arctan2(pf["py"], pf["px"])
@@ -280,11 +323,11 @@ def _leptons(rng: np.random.Generator, trk: tracking.Tracks, trk_pid: np.ndarray
         lo, hi = np.searchsorted(pf["event"], [trk.event[c], trk.event[c] + 1])
         dr = np.hypot(pf_eta[lo:hi] - trk.eta[c], _delta_phi(pf_phi[lo:hi], trk.phi[c]))
         cone = (dr < ISO_DR) & (dr > 1e-6) & (pf_pt[lo:hi] > 0.5)
-        keep[k] = pf_pt[lo:hi][cone].sum() / trk.pt[c] < ISO_MAX[int(trk_pid[c])]
+        keep[k] = pf_pt[lo:hi][cone].sum() / trk.pt[c] < ISO_MAX[int(lepton_id[c])]
     c = cand[keep]
     return {"event": trk.event[c], "pt": trk.pt[c], "eta": trk.eta[c], "phi": trk.phi[c],
             "charge": trk.charge[c].astype(np.int64),
-            "pdgid": (-np.sign(trk.charge[c]) * trk_pid[c]).astype(np.int64)}
+            "pdgid": (-np.sign(trk.charge[c]) * lepton_id[c]).astype(np.int64)}
 
 
 def _partons(hard: Particles) -> dict[str, np.ndarray]:

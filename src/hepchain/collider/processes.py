@@ -35,6 +35,9 @@ COMMON_OPTIONS: dict[str, tuple[Any, type, str]] = {
 
 _W_HADRONIC = ("24:onMode = off", "24:onIfAny = 1 2 3 4 5")
 _SEMILEPTONIC = ("24:onMode = off", "24:onPosIfAny = 1 2 3 4 5", "24:onNegIfAny = 11 13 15")
+#: the charge conjugate of _SEMILEPTONIC: W+ leptonic, W- hadronic
+_CONJUGATE = {"24:onPosIfAny = 1 2 3 4 5": "24:onPosIfAny = 11 13 15",
+              "24:onNegIfAny = 11 13 15": "24:onNegIfAny = 1 2 3 4 5"}
 
 
 @dataclass(frozen=True)
@@ -240,6 +243,16 @@ def resolve(name: str, options: dict[str, str] | None = None) -> tuple[Process, 
 def pythia_settings(name: str, values: dict[str, Any]) -> list[str]:
     """All Pythia setting strings of process ``name`` with typed option ``values``."""
     return [*BASE_SETTINGS, *CATALOGUE[name].build(values)]
+
+
+def conjugate_settings(settings: list[str]) -> list[str] | None:
+    """The charge-conjugate Pythia settings of a process whose W decays depend on the W
+    charge (semileptonic: W+ hadronic, W- leptonic), or None for a charge-symmetric process.
+    Events are drawn from both with probability 1/2 each (:mod:`.events`), so W+ and W- are
+    leptonic equally often."""
+    if not any(line in _CONJUGATE for line in settings):
+        return None
+    return [_CONJUGATE.get(line, line) for line in settings]
 
 
 def background_settings(name: str, values: dict[str, Any]) -> list[str] | None:

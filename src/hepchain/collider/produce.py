@@ -19,6 +19,9 @@ from hepchain.core.executors import Executor
 
 GENERATOR = "pythia8mc+hepchain.collider"
 DEFAULT_SHARD_SIZE = 500
+#: version of the detector model (tracking, lepton ID, vertexing); part of the dataset
+#: settings so that a cached dataset made by another version is regenerated
+DETECTOR_VERSION = 2
 
 #: producible names and one-line descriptions
 PROCESSES: dict[str, str] = {name: p.description for name, p in processes.CATALOGUE.items()}
@@ -27,8 +30,9 @@ PROCESSES: dict[str, str] = {name: p.description for name, p in processes.CATALO
 def shard_settings(name: str, options: dict[str, str] | None = None) -> dict[str, Any]:
     """The dataset settings of process ``name`` (validated options and Pythia strings)."""
     _, values = processes.resolve(name, options)
-    return {"process": name, "options": values,
-            "pythia": processes.pythia_settings(name, values),
+    pythia = processes.pythia_settings(name, values)
+    return {"process": name, "options": values, "detector": DETECTOR_VERSION,
+            "pythia": pythia, "pythia_conjugate": processes.conjugate_settings(pythia),
             "pythia_background": processes.background_settings(name, values),
             "pythia_base": list(processes.BASE_SETTINGS)}
 
@@ -38,9 +42,9 @@ def check_settings(settings: dict[str, Any]) -> None:
     shard is written (raises UsageError)."""
     from hepchain.collider.pythia import make_pythia
 
-    make_pythia(settings["pythia"], 1)
-    if settings["pythia_background"]:
-        make_pythia(settings["pythia_background"], 1)
+    for key in ("pythia", "pythia_conjugate", "pythia_background"):
+        if settings.get(key):
+            make_pythia(settings[key], 1)
 
 
 def produce(name: str, out: str | Path, *, n_events: int, seed: int,

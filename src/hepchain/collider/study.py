@@ -129,8 +129,8 @@ class ColliderStudy(Study):
             core = gaussian_core_fit(pull)
             result.add(f"{name} pull core width (closure check)", "tracks vs truth", core.sigma,
                        std=core.sigma_error, n=core.n_core,
-                       reference=Reference(1.0, "1 by construction: smeared with this sigma",
-                                           True))
+                       reference=Reference(1.0, "≈ 1: smeared with sigma(true p), "
+                                           "divided by sigma(measured p)", True))
         ratio = gaussian_core_fit(tc.pt_rel / tc.res_expected)
         result.add("pT pull core width (closure check)", "tracks vs card sigma(pT)/pT",
                    ratio.sigma, std=ratio.sigma_error, n=ratio.n_core,

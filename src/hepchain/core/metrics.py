@@ -78,14 +78,21 @@ def rejection_at_efficiency(y_true: ArrayLike, score: ArrayLike, efficiency: flo
     s = np.asarray(score, dtype=float)
     sig, bkg = s[y], s[~y]
     threshold = float(np.quantile(sig, 1.0 - efficiency, method="inverted_cdf"))
-    n_pass = int((bkg >= threshold).sum())
-    eps_b = n_pass / bkg.size
+    return rejection_from_counts(int((bkg >= threshold).sum()), bkg.size, efficiency, threshold)
+
+
+def rejection_from_counts(n_pass: int, n_background: int, efficiency: float,
+                          threshold: float) -> Rejection:
+    """1/ε_B ± binomial error from ``n_pass`` of ``n_background`` events passing a cut, or the
+    68 % CL lower limit when none passes (see :func:`rejection_at_efficiency`)."""
     if n_pass == 0:
-        eps_up = -np.expm1(np.log1p(-REJECTION_LIMIT_CL) / bkg.size)
-        return Rejection(efficiency, float(1.0 / eps_up), float("nan"), threshold, bkg.size,
-                         is_lower_limit=True)
-    err_eps = np.sqrt(eps_b * (1.0 - eps_b) / bkg.size)
-    return Rejection(efficiency, 1.0 / eps_b, float(err_eps / eps_b**2), threshold, bkg.size)
+        eps_up = -np.expm1(np.log1p(-REJECTION_LIMIT_CL) / n_background)
+        return Rejection(efficiency, float(1.0 / eps_up), float("nan"), threshold,
+                         n_background, is_lower_limit=True)
+    eps_b = n_pass / n_background
+    err_eps = np.sqrt(eps_b * (1.0 - eps_b) / n_background)
+    return Rejection(efficiency, 1.0 / eps_b, float(err_eps / eps_b**2), threshold,
+                     n_background)
 
 
 def rejection_curve(y_true: ArrayLike, score: ArrayLike,
@@ -286,3 +293,63 @@ def fit_resolution(energy: ArrayLike, rel_sigma: ArrayLike, rel_sigma_error: Arr
     c, c_err = (popt[2], perr[2]) if noise_term else (0.0, 0.0)
     return ResolutionFit(float(popt[0]), float(popt[1]), float(c), float(perr[0]),
                          float(perr[1]), float(c_err), chi2)
+
+
+# ---------------------------------------------------------------------------- paired comparisons
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """A paired comparison of two methods over seeds (or other matched pairs).
+
+    ``estimate`` is the mean difference, or for :func:`paired_ratio` the geometric-mean ratio;
+    ``error`` its standard error (seed spread / √n, combined in quadrature with the
+    statistical error common to all pairs when one is given); ``z`` = (estimate − null) /
+    error; ``p_value`` two-sided (Student t with n − 1 degrees of freedom without a common
+    error, normal with one).
+    """
+
+    estimate: float
+    error: float
+    n: int
+    z: float
+    p_value: float
+
+
+def paired_difference(a: ArrayLike, b: ArrayLike, stat_error: ArrayLike | None = None,
+                      null: float = 0.0) -> PairedComparison:
+    """Mean of a_i − b_i over matched pairs i and its significance against ``null``.
+
+    ``stat_error`` (per pair, optional) is the statistical error of a_i − b_i from the finite
+    test set. When every pair is evaluated on the *same* test set that error does not average
+    down over the pairs, so its mean square is added to the squared standard error of the
+    mean; the test is then normal. Needs at least two pairs.
+    """
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if d.size < 2 or not np.isfinite(d).all():
+        raise ValueError("paired_difference needs at least two finite pairs.")
+    var = d.var(ddof=1) / d.size
+    if stat_error is not None:
+        var += float(np.mean(np.asarray(stat_error, dtype=float) ** 2))
+    err = float(np.sqrt(var))
+    est = float(d.mean())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.float64(est - null) / err
+    dist = stats.t(df=d.size - 1) if stat_error is None else stats.norm
+    p = 2 * dist.sf(abs(z))
+    return PairedComparison(est, err, int(d.size), float(z), float(p))
+
+
+def paired_ratio(a: ArrayLike, b: ArrayLike, rel_stat_error: ArrayLike | None = None,
+                 null: float = 1.0) -> PairedComparison:
+    """Geometric-mean ratio exp(mean ln(a_i / b_i)) over matched pairs and its significance
+    against the ratio ``null`` (e.g. 1, or a goal such as 1.8).
+
+    Works on ln(a_i/b_i) with :func:`paired_difference`; ``rel_stat_error`` is the relative
+    statistical error of each ratio a_i/b_i (the error of its logarithm). ``estimate`` and
+    ``error`` are returned on the ratio scale (error by the delta method: ratio × σ_ln).
+    """
+    log_r = np.log(np.asarray(a, dtype=float) / np.asarray(b, dtype=float))
+    res = paired_difference(log_r, np.zeros_like(log_r), rel_stat_error, np.log(null))
+    ratio = float(np.exp(res.estimate))
+    return PairedComparison(ratio, ratio * res.error, res.n, res.z, res.p_value)

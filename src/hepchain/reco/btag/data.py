@@ -51,6 +51,26 @@ def select_jets(events: ak.Array, classes: list[str], pt_min: float, eta_max: fl
     return jets[keep], label[keep], event[keep]
 
 
+LEPTON_FLAGS: tuple[str, ...] = ("reco", "truth", "none")
+
+
+def with_lepton_flag(jets: ak.Array, mode: str) -> ak.Array:
+    """``jets`` whose track ``lepton_id`` (the lepton input of every tagger) is the detector's
+    reconstructed flag (``reco``, unchanged), the true e/μ flavour ``truth_lepton`` (``truth``:
+    perfect identification, an ablation that sizes what the reconstructed ID costs) or 0
+    (``none``)."""
+    if mode not in LEPTON_FLAGS:
+        raise UsageError(f"lepton_flag must be one of {', '.join(LEPTON_FLAGS)}, got {mode!r}.")
+    if mode == "reco":
+        return jets
+    if mode == "truth":
+        require_fields(jets, ("truth_lepton",))
+        flag = jets.tracks.truth_lepton
+    else:
+        flag = ak.zeros_like(jets.tracks.lepton_id)
+    return ak.with_field(jets, ak.with_field(jets.tracks, flag, "lepton_id"), "tracks")
+
+
 def split_events(event: np.ndarray, fractions: dict[str, float], seed: int
                  ) -> dict[str, np.ndarray]:
     """Boolean jet masks ``train``/``val``/``test``, all jets of an event in the same set."""

@@ -31,32 +31,68 @@ def discriminant(probs: np.ndarray, classes: list[str] | tuple[str, ...], fc: fl
     return np.log(p["b"] + eps) - np.log(fc * p["c"] + (1 - fc) * light + eps)
 
 
-def rejections(label: np.ndarray, score: np.ndarray, classes: list[str] | tuple[str, ...],
-               efficiencies: list[float], backgrounds: tuple[str, ...] = ("light", "c")
+def rejection_at_cut(is_signal: np.ndarray, score: np.ndarray, threshold: float,
+                     target: float) -> metrics.Rejection:
+    """Background rejection 1/ε_B ± binomial error of the cut ``score ≥ threshold`` (set on
+    other jets, e.g. validation), a 68 % CL lower limit when no background jet passes;
+    ``efficiency`` is the signal efficiency reached on these jets (``target`` when it cannot
+    be measured: no signal jet)."""
+    sig, bkg = score[is_signal], score[~is_signal]
+    eff = float((sig >= threshold).mean()) if sig.size else target
+    return metrics.rejection_from_counts(int((bkg >= threshold).sum()), bkg.size, eff, threshold)
+
+
+def working_point(label: np.ndarray, score: np.ndarray, b: int, bkg: int,
+                  efficiency: float) -> float:
+    """Cut on ``score`` keeping ``efficiency`` of the b-jets (class ``b``) among the b and
+    ``bkg`` jets of ``label`` (the validation jets)."""
+    sel = (label == b) | (label == bkg)
+    return metrics.rejection_at_efficiency(label[sel] == b, score[sel], efficiency).threshold
+
+
+def rejections(val: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
+               classes: list[str] | tuple[str, ...], efficiencies: list[float],
+               backgrounds: tuple[str, ...] = ("light", "c")
                ) -> dict[tuple[str, float], metrics.Rejection]:
-    """Rejection of each background flavour at each b-efficiency (binomial errors)."""
+    """Rejection of each background flavour on the test jets at working points set on the
+    validation jets (``val`` and ``test`` are ``(label, score)``), binomial errors."""
     b = classes.index("b")
     out = {}
     for bkg in backgrounds:
         k = classes.index(bkg)
-        sel = (label == b) | (label == k)
+        sel = (test[0] == b) | (test[0] == k)
         for eff in efficiencies:
-            out[(bkg, eff)] = metrics.rejection_at_efficiency(label[sel] == b, score[sel], eff)
+            cut = working_point(*val, b, k, eff)
+            out[(bkg, eff)] = rejection_at_cut(test[0][sel] == b, test[1][sel], cut, eff)
     return out
 
 
-def rejection_vs_pt(label: np.ndarray, score: np.ndarray, pt: np.ndarray,
+def selection_score(rej: metrics.Rejection) -> float:
+    """Rejection with half a count added, (N_B + ½) / (N_pass + ½): finite when no
+    background passes, used to pick the strongest baseline on validation jets."""
+    n_pass = 0.0 if rej.is_lower_limit else rej.n_background / rej.rejection
+    return (rej.n_background + 0.5) / (n_pass + 0.5)
+
+
+def rejection_vs_pt(val: tuple[np.ndarray, np.ndarray, np.ndarray],
+                    test: tuple[np.ndarray, np.ndarray, np.ndarray],
                     classes: list[str] | tuple[str, ...], edges: list[float], eff: float,
                     bkg: str = "light") -> list[metrics.Rejection | None]:
-    """Light (or c) rejection at a b-efficiency in each jet-pT bin [GeV] (the cut is tuned per
-    bin, i.e. flat efficiency); None where a bin lacks signal or background jets."""
+    """Light (or c) rejection at a b-efficiency in each jet-pT bin [GeV]: ``val`` and
+    ``test`` are ``(label, score, pt)``; the cut is set per bin on the validation jets (flat
+    efficiency) and applied to the test jets; None where a bin lacks b or background jets."""
     b, k = classes.index("b"), classes.index(bkg)
     out: list[metrics.Rejection | None] = []
     for lo, hi in itertools.pairwise(edges):
-        sel = (pt >= lo) & (pt < hi) & ((label == b) | (label == k))
-        yb = label[sel] == b
-        out.append(metrics.rejection_at_efficiency(yb, score[sel], eff)
-                   if yb.any() and (~yb).any() else None)
+        in_bin = [(pt >= lo) & (pt < hi) & ((lab == b) | (lab == k)) for lab, _, pt in (val, test)]
+        ok = all((lab[m] == b).any() and (lab[m] != b).any()
+                 for (lab, _, _), m in zip((val, test), in_bin, strict=True))
+        if not ok:
+            out.append(None)
+            continue
+        cut = working_point(val[0][in_bin[0]], val[1][in_bin[0]], b, k, eff)
+        lab, score = test[0][in_bin[1]], test[1][in_bin[1]]
+        out.append(rejection_at_cut(lab == b, score, cut, eff))
     return out
 
 

@@ -5,6 +5,11 @@ Templates are 2D histograms of (s_d0, s_z0) — lifetime-signed transverse and l
 significances — for the tracks of each jet flavour in the training set, binned in
 u = sign(s) ln(1 + |s|) (over/underflow folded into the edge bins) with a pseudo-count per bin.
 The jet discriminant is ``LLR = Σ_tracks ln(p_b(s_d0, s_z0) / p_x(s_d0, s_z0))``.
+
+As a *feature* of the jets the templates were filled from (DL1-like inputs of the training
+jets), the LLR is taken out of fold (:func:`out_of_fold_llr`): the training events are split
+into folds and each fold's LLRs come from templates filled from the other folds only, so a
+jet's own tracks never enter the templates that score it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hepchain.core.errors import DataError
+from hepchain.core.errors import DataError, UsageError
 
 
 def _u(s: np.ndarray) -> np.ndarray:
@@ -56,6 +61,44 @@ class IPTemplates:
                 den: str = "light") -> np.ndarray:
         """Σ over real tracks of the per-track LLR, (N,)."""
         return (self.track_llr(sd0, sz0, num, den) * mask).sum(axis=1)
+
+
+#: the LLR features: name -> (numerator, denominator) flavour
+LLR_FEATURES: dict[str, tuple[str, str]] = {"ip3d_llr_bl": ("b", "light"),
+                                            "ip3d_llr_bc": ("b", "c")}
+
+
+def llr_features(templates: IPTemplates, sd0: np.ndarray, sz0: np.ndarray,
+                 mask: np.ndarray) -> dict[str, np.ndarray]:
+    """The :data:`LLR_FEATURES` columns, (N,) each, from ``templates``."""
+    return {name: templates.jet_llr(sd0, sz0, mask, num, den)
+            for name, (num, den) in LLR_FEATURES.items()}
+
+
+def out_of_fold_llr(sd0: np.ndarray, sz0: np.ndarray, mask: np.ndarray, labels: np.ndarray,
+                    groups: np.ndarray, classes: tuple[str, ...] | list[str], n_folds: int,
+                    seed: int, **template_kw) -> dict[str, np.ndarray]:
+    """:data:`LLR_FEATURES` of training jets from templates that never saw them.
+
+    ``groups`` (N,) are event numbers: the events are shuffled with ``seed`` and dealt into
+    ``n_folds`` folds (all jets of an event in one fold); each fold is scored with templates
+    filled from the other ``n_folds − 1`` folds (``template_kw`` as in :meth:`IPTemplates.fit`).
+    """
+    if n_folds < 2:
+        raise UsageError(f"ip3d.folds must be at least 2, got {n_folds}.")
+    events, inverse = np.unique(groups, return_inverse=True)
+    fold_of_event = np.empty(len(events), np.int64)
+    fold_of_event[np.random.default_rng(seed).permutation(len(events))] = (
+        np.arange(len(events)) % n_folds)
+    fold = fold_of_event[inverse.ravel()]
+    out = {name: np.zeros(len(labels)) for name in LLR_FEATURES}
+    for k in range(n_folds):
+        held, rest = fold == k, fold != k
+        t = IPTemplates.fit(sd0[rest], sz0[rest], mask[rest], labels[rest], classes,
+                            **template_kw)
+        for name, values in llr_features(t, sd0[held], sz0[held], mask[held]).items():
+            out[name][held] = values
+    return out
 
 
 def _clip(u: np.ndarray, edges: np.ndarray) -> np.ndarray:
