@@ -23,12 +23,12 @@ from hepchain.core.result import Result
 from hepchain.core.standardise import Standardiser
 from hepchain.core.trainer import TrainConfig, Trainer
 
-MODES = [{"name": "high", "energy_gev": 3.0, "charge_nc": 1.0, "emittance_um": 20.0,
+MODES = [{"name": "high", "energy_gev": 2.5, "charge_nc": 1.0, "emittance_um": 20.0,
           "share": 0.6},
          {"name": "low", "energy_gev": 1.5, "charge_nc": 0.5, "emittance_um": 50.0,
           "share": 0.4}]
-SETTINGS = {"machine": {"n_cells": 8, "screen_every": 4, "machine_seed": 0, "unit_mv": 400.0,
-                        "modes": MODES},
+SETTINGS = {"machine": {"n_cells": 8, "screen_every": 4, "structure_m": 16.0, "machine_seed": 0,
+                        "gradient_mv_m": 21.0, "tide_urad": 0.07, "modes": MODES},
             "block_minutes": 60.0, "tuning_fraction": 0.5, "scan_range": 0.6,
             "touch_up": 0.02, "feedback_every": 5, "feedback_gain": 0.3}
 
@@ -89,7 +89,7 @@ def test_orbit_feedback_restores_golden_orbit(machine):
 def test_modes_reach_their_energies(machine):
     r = machine.track(np.array([0, 1]), machine.nominal[[0, 1]], machine.quiet(2))
     energies = r["energy"] / 1e9
-    assert energies[0] == pytest.approx(3.0, rel=0.02)
+    assert energies[0] == pytest.approx(2.5, rel=0.02)
     assert energies[1] == pytest.approx(1.5, rel=0.02)
 
 
