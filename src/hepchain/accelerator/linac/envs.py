@@ -39,7 +39,8 @@ from hepchain.accelerator.linac.machine import Machine
 from hepchain.core.errors import UsageError
 
 N_ACT = len(END_ACTUATORS)
-TARGET_TRIES = 20  # batches of 64 random settings searched for a target in range
+TARGET_TRIES = 5  # batches of 64 random settings searched for a target in range per state
+STATE_TRIES = 20  # states tried per episode before giving up on the target ranges
 
 
 @dataclass(frozen=True)
@@ -123,9 +124,10 @@ class SteeringEnv(gym.Env):
         obs = np.concatenate([self.beam - self.target, self.target, self.u])
         return np.clip(obs, -1e3, 1e3).astype(np.float32)
 
-    def random_target(self) -> np.ndarray:
-        """A target beam [mm] in the randomisation's ranges that the end section can make: the
-        noise-free screen beam of the first uniformly random setting that lands in range."""
+    def random_target(self) -> np.ndarray | None:
+        """A target beam [mm] in the randomisation's ranges that the end section can make in
+        the current state: the noise-free screen beam of the first uniformly random setting
+        that lands in range (None if none of ``TARGET_TRIES`` x 64 settings does)."""
         r = self.randomise
         for _ in range(TARGET_TRIES):
             beams = self._beam(self.np_random.uniform(-1, 1, (64, N_ACT)))
@@ -134,22 +136,32 @@ class SteeringEnv(gym.Env):
                   & ((sizes >= r.target_size_mm[0]) & (sizes <= r.target_size_mm[1])).all(1))
             if ok.any():
                 return beams[np.flatnonzero(ok)[0]]
-        raise UsageError("No reachable target beam lies within +-"
-                         f"{r.target_position_mm} mm and sizes {r.target_size_mm} mm; widen "
-                         "rl.randomise.target_position_mm or target_size_mm.")
+        return None
 
     def reset(self, *, seed: int | None = None, options: dict | None = None
               ) -> tuple[np.ndarray, dict]:
+        """A new episode; with random targets, a state that cannot reach the target ranges is
+        replaced by another (UsageError if ``STATE_TRIES`` states in a row cannot)."""
         super().reset(seed=seed)
-        mode, self.set_point = self._new_state()
-        u0 = self.set_point + self.np_random.uniform(-self.start_spread, self.start_spread,
-                                                     N_ACT)
-        self.target = self.targets[mode]
         self.steps = 0
-        err = self.measure(u0)
-        if self.randomise.targets:  # after the first reading, which anchors LearnedEnv's DR
-            self.target = self.random_target()
-            err = self.error()
+        for _ in range(STATE_TRIES):
+            mode, self.set_point = self._new_state()
+            u0 = self.set_point + self.np_random.uniform(-self.start_spread,
+                                                         self.start_spread, N_ACT)
+            self.target = self.targets[mode]
+            err = self.measure(u0)
+            if not self.randomise.targets:
+                break
+            target = self.random_target()  # after the first reading: LearnedEnv's DR anchor
+            if target is not None:
+                self.target = target
+                err = self.error()
+                break
+        else:
+            r = self.randomise
+            raise UsageError(f"No reachable target beam lies within +-{r.target_position_mm} "
+                             f"mm with sizes in {r.target_size_mm} mm in {STATE_TRIES} states; "
+                             "widen rl.randomise.target_position_mm or target_size_mm.")
         return self._obs(), {"mae": err, "success": err < self.tolerance}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
