@@ -4,6 +4,8 @@ Every method gets the same machine states (``MachineEnv.reset(seed=...)``) and t
 of ``max_steps`` screen readings after the initial one. Per episode we record the MAE after
 each reading; an episode succeeds at the first reading with MAE < tolerance.
 
+* recall: set the actuators to the mode's stored set point (one reading) — what an operator's
+  saved settings give; every controller has to beat it;
 * RL: a stable-baselines3 policy acting deterministically (one reading per action);
 * BO: BoTorch ``SingleTaskGP`` on -log10(MAE) with LogEI, 5 initial readings, each new point
   restricted to +-``trust`` (normalised units) around the best so far (as in rl-vs-bo);
@@ -30,6 +32,13 @@ from hepchain.core.errors import UsageError
 class Episode:
     errors: list[float]  # MAE [mm] after each reading (index 0: initial reading)
     tolerance: float
+    budget: int  # readings allowed after the initial one
+
+    @property
+    def steps(self) -> int:
+        """Readings to tolerance; the whole budget for an episode that never gets there."""
+        step = self.success_step
+        return self.budget if step is None else step
 
     @property
     def success_step(self) -> int | None:
@@ -42,12 +51,23 @@ class Episode:
 
 
 def summarise(episodes: list[Episode]) -> dict[str, float]:
-    """Success rate, median steps to success (successful episodes) and median best MAE [mm]
-    (best reading of the episode, the rl-vs-bo ``eval.py`` definition)."""
-    steps = [e.success_step for e in episodes if e.success_step is not None]
-    return {"success_rate": len(steps) / len(episodes),
-            "median_steps": float(np.median(steps)) if steps else float("nan"),
+    """Success rate with its binomial error, median steps to tolerance over all episodes (a
+    failure counts as the whole budget) and median best MAE [um] (best reading of the
+    episode, the rl-vs-bo ``eval.py`` definition)."""
+    rate = float(np.mean([e.success_step is not None for e in episodes]))
+    return {"success_rate": rate,
+            "success_rate_err": float(np.sqrt(rate * (1 - rate) / len(episodes))),
+            "median_steps": float(np.median([e.steps for e in episodes])),
             "median_final_mae_um": 1e3 * float(np.median([e.best for e in episodes]))}
+
+
+def paired_gain(episodes: list[Episode], baseline: list[Episode]) -> tuple[float, float]:
+    """Success-rate gain over ``baseline`` on the same states (same order), with the standard
+    error of the mean of the per-state differences (a paired comparison)."""
+    diff = np.array([(a.success_step is not None) - (b.success_step is not None)
+                     for a, b in zip(episodes, baseline, strict=True)], float)
+    err = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+    return float(diff.mean()), float(err)
 
 
 class _Done(Exception):
@@ -72,7 +92,16 @@ def run_policy(env: SteeringEnv, act: Callable[[np.ndarray], np.ndarray], seed: 
         obs, _, term, trunc, info = env.step(act(obs))
         errors.append(info["mae"])
         done = term or trunc
-    return Episode(errors, env.tolerance)
+    return Episode(errors, env.tolerance, env.max_steps)
+
+
+def run_recall(env: SteeringEnv, seed: int) -> Episode:
+    """Return to the mode's stored set point: one reading, no feedback from the screen."""
+    _, info = env.reset(seed=seed)
+    errors = [info["mae"]]
+    if not info["success"]:
+        errors.append(env.measure(env.set_point))
+    return Episode(errors, env.tolerance, env.max_steps)
 
 
 def run_random(env: SteeringEnv, seed: int) -> Episode:
@@ -85,7 +114,7 @@ def run_random(env: SteeringEnv, seed: int) -> Episode:
             f(rng.uniform(-1, 1, N_ACT))
     except _Done:
         pass
-    return Episode(errors, env.tolerance)
+    return Episode(errors, env.tolerance, env.max_steps)
 
 
 def run_nelder_mead(env: SteeringEnv, seed: int) -> Episode:
@@ -98,7 +127,7 @@ def run_nelder_mead(env: SteeringEnv, seed: int) -> Episode:
         minimize(f, u0, method="Nelder-Mead",
                  options={"maxfev": 10 * env.max_steps, "initial_simplex": simplex,
                           "xatol": 1e-6, "fatol": 1e-9})
-    return Episode(errors, env.tolerance)
+    return Episode(errors, env.tolerance, env.max_steps)
 
 
 def run_bo(env: SteeringEnv, seed: int, n_init: int = 5, trust: float = 0.2) -> Episode:
@@ -140,7 +169,7 @@ def run_bo(env: SteeringEnv, seed: int, n_init: int = 5, trust: float = 0.2) -> 
             xs.append(x)
     except _Done:
         pass
-    return Episode(errors[: env.max_steps + 1], env.tolerance)
+    return Episode(errors[: env.max_steps + 1], env.tolerance, env.max_steps)
 
 
 def train_agent(algo: str, env: SteeringEnv, timesteps: int, seed: int,
@@ -166,18 +195,20 @@ def train_agent(algo: str, env: SteeringEnv, timesteps: int, seed: int,
 
 
 def evaluate(env: SteeringEnv, method: str, seeds: list[int], agent=None) -> list[Episode]:
-    """Run ``method`` (rl, bo, nelder_mead, random) on the states picked by ``seeds``."""
+    """Run ``method`` (rl, recall, bo, nelder_mead, random) on the states picked by
+    ``seeds``."""
     if method == "rl":
         act = lambda obs: agent.predict(obs, deterministic=True)[0]  # noqa: E731
         return [run_policy(env, act, s) for s in seeds]
-    runner = {"bo": run_bo, "nelder_mead": run_nelder_mead, "random": run_random}[method]
+    runner = {"recall": run_recall, "bo": run_bo, "nelder_mead": run_nelder_mead,
+              "random": run_random}[method]
     return [runner(env, s) for s in seeds]
 
 
 @dataclass
 class Task:
     """One controller on a list of machine states: ``method`` is rl (an agent of ``algo``
-    trained ``timesteps`` steps on ``train_env`` first), bo, nelder_mead or random."""
+    trained ``timesteps`` steps on ``train_env`` first), recall, bo, nelder_mead or random."""
 
     label: str
     method: str

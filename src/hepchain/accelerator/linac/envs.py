@@ -1,6 +1,6 @@
-"""gymnasium environments for the daily end-section task: after drifts (and a disturbed end
-section) bring the beam on the target screen ``E_SCR`` back to the mode's operating beam
-(mu_x, sigma_x, mu_y, sigma_y), an ARES-EA-like task with per-mode targets.
+"""gymnasium environments for the end-section task: after drifts (and a disturbed end section)
+bring the beam on the target screen ``E_SCR`` to a target beam (mu_x, sigma_x, mu_y, sigma_y),
+an ARES-EA-like task.
 
 * actions: changes of the five end-section actuators (E_Q1..3 k1, E_CV/E_CH angle) in
   normalised units, ``u <- clip(u + action_scale * a, -1, 1)``;
@@ -12,12 +12,19 @@ section) bring the beam on the target screen ``E_SCR`` back to the mode's operat
 :class:`MachineEnv` tracks the cheetah machine in randomised drift states;
 :class:`LearnedEnv` replaces the machine by the conditional VAE learned from the logs.
 Episodes start from the mode's set point plus a uniform disturbance of +-``start_spread``
-(normalised units) on every actuator. Targets are the modes' operating beams taken from the
-operations log (median of the normal-operation rows), the same in both environments.
+(normalised units) on every actuator. With ``Randomisation.targets`` each episode draws its own
+target, as ARES does (centroids within +-``target_position_mm``, sizes within
+``target_size_mm``), reachable by construction: the screen beam of a uniformly random actuator
+setting, kept when it lies in those ranges. Without it the targets are the modes' operating
+beams from the operations log (median of the normal-operation rows), which returning to the
+mode's stored set point already meets: the ``recall`` baseline of :mod:`control`.
+:class:`MachineEnv` also randomises per episode the beam entering the end section and the
+misalignments of its quadrupoles.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import cheetah
@@ -27,10 +34,43 @@ import torch
 from torch import Tensor
 
 from hepchain.accelerator.linac.generative import ConditionalVAE
-from hepchain.accelerator.linac.lattice import END_ACTUATORS
+from hepchain.accelerator.linac.lattice import END_ACTUATORS, END_QUADS
 from hepchain.accelerator.linac.machine import Machine
+from hepchain.core.errors import UsageError
 
 N_ACT = len(END_ACTUATORS)
+TARGET_TRIES = 5  # batches of 64 random settings searched for a target in range per state
+STATE_TRIES = 20  # states tried per episode before giving up on the target ranges
+
+
+@dataclass(frozen=True)
+class Randomisation:
+    """What each episode draws anew (zero / False: off, the old fixed task).
+
+    ``targets``: a random target per episode, centroids within +-``target_position_mm`` and
+    sizes within ``target_size_mm`` = (low, high) [mm]. The others act on the machine only: the
+    beam entering the end section is shifted by U(+-``beam_offset_mm``) and
+    U(+-``beam_angle_urad``) per plane and its sizes scaled by U(1 +- ``beam_size_spread``);
+    the end-section quadrupoles are misaligned by U(+-``misalignment_mm``) per plane on top of
+    the drift state's misalignment.
+    """
+
+    targets: bool = False
+    target_position_mm: float = 2.0
+    target_size_mm: tuple[float, float] = (0.0, 2.0)
+    beam_offset_mm: float = 0.0
+    beam_angle_urad: float = 0.0
+    beam_size_spread: float = 0.0
+    misalignment_mm: float = 0.0
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> Randomisation:
+        """From the ``rl.randomise`` block of a preset."""
+        low, high = (float(v) for v in cfg["target_size_mm"])
+        if not 0 <= low < high:
+            raise UsageError(f"rl.randomise.target_size_mm must be [low, high] with "
+                             f"0 <= low < high (mm), got {cfg['target_size_mm']}.")
+        return cls(**{**cfg, "target_size_mm": (low, high)})
 
 
 class SteeringEnv(gym.Env):
@@ -40,8 +80,10 @@ class SteeringEnv(gym.Env):
 
     def __init__(self, targets: np.ndarray, tolerance_mm: float = 0.04, max_steps: int = 50,
                  action_scale: float = 0.25, start_spread: float = 0.3,
-                 success_bonus: float = 5.0, screen_noise_mm: float = 0.005) -> None:
+                 success_bonus: float = 5.0, screen_noise_mm: float = 0.005,
+                 randomise: Randomisation | None = None) -> None:
         self.targets = np.asarray(targets, float)
+        self.randomise = randomise or Randomisation()
         self.start_spread = start_spread
         self.tolerance = tolerance_mm
         self.max_steps = max_steps
@@ -51,6 +93,7 @@ class SteeringEnv(gym.Env):
         self.action_space = gym.spaces.Box(-1.0, 1.0, (N_ACT,), np.float32)
         self.observation_space = gym.spaces.Box(-1e3, 1e3, (8 + N_ACT,), np.float32)
         self.u = np.zeros(N_ACT)
+        self.set_point = np.zeros(N_ACT)
         self.target = np.zeros(4)
         self.beam = np.zeros(4)
         self.steps = 0
@@ -81,14 +124,44 @@ class SteeringEnv(gym.Env):
         obs = np.concatenate([self.beam - self.target, self.target, self.u])
         return np.clip(obs, -1e3, 1e3).astype(np.float32)
 
+    def random_target(self) -> np.ndarray | None:
+        """A target beam [mm] in the randomisation's ranges that the end section can make in
+        the current state: the noise-free screen beam of the first uniformly random setting
+        that lands in range (None if none of ``TARGET_TRIES`` x 64 settings does)."""
+        r = self.randomise
+        for _ in range(TARGET_TRIES):
+            beams = self._beam(self.np_random.uniform(-1, 1, (64, N_ACT)))
+            sizes = beams[:, [1, 3]]
+            ok = ((np.abs(beams[:, [0, 2]]) <= r.target_position_mm).all(1)
+                  & ((sizes >= r.target_size_mm[0]) & (sizes <= r.target_size_mm[1])).all(1))
+            if ok.any():
+                return beams[np.flatnonzero(ok)[0]]
+        return None
+
     def reset(self, *, seed: int | None = None, options: dict | None = None
               ) -> tuple[np.ndarray, dict]:
+        """A new episode; with random targets, a state that cannot reach the target ranges is
+        replaced by another (UsageError if ``STATE_TRIES`` states in a row cannot)."""
         super().reset(seed=seed)
-        mode, u_set = self._new_state()
-        u0 = u_set + self.np_random.uniform(-self.start_spread, self.start_spread, N_ACT)
-        self.target = self.targets[mode]
         self.steps = 0
-        err = self.measure(u0)
+        for _ in range(STATE_TRIES):
+            mode, self.set_point = self._new_state()
+            u0 = self.set_point + self.np_random.uniform(-self.start_spread,
+                                                         self.start_spread, N_ACT)
+            self.target = self.targets[mode]
+            err = self.measure(u0)
+            if not self.randomise.targets:
+                break
+            target = self.random_target()  # after the first reading: LearnedEnv's DR anchor
+            if target is not None:
+                self.target = target
+                err = self.error()
+                break
+        else:
+            r = self.randomise
+            raise UsageError(f"No reachable target beam lies within +-{r.target_position_mm} "
+                             f"mm with sizes in {r.target_size_mm} mm in {STATE_TRIES} states; "
+                             "widen rl.randomise.target_position_mm or target_size_mm.")
         return self._obs(), {"mae": err, "success": err < self.tolerance}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
@@ -104,14 +177,17 @@ class SteeringEnv(gym.Env):
 
 class MachineEnv(SteeringEnv):
     """The task on the cheetah machine; ``n_states`` drift states are sampled up front from
-    ``state_seed`` (use different seeds for training and evaluation)."""
+    ``state_seed`` (use different seeds for training and evaluation). Each state keeps the beam
+    at ``M_SCR``, the end-section misalignments and the design energy the end-section magnets
+    are set for, so energy drifts change their kicks (:mod:`lattice`)."""
 
     def __init__(self, machine: Machine, targets: np.ndarray, n_states: int = 64,
                  state_seed: int = 0, **kwargs: Any) -> None:
         super().__init__(targets, **kwargs)
         self.machine = machine
         rng = np.random.default_rng(state_seed)
-        mus, covs, energies, modes = [], [], [], []
+        mus, covs, energies, modes, mis, design = [], [], [], [], [], []
+        end_quads = [machine.lattice.quads.index(q) for q in END_QUADS]
         for _ in range(max(1, n_states // 16)):
             n = min(16, n_states)
             t = np.sort(rng.uniform(0, 1440, n))
@@ -120,25 +196,43 @@ class MachineEnv(SteeringEnv):
             settings = machine.settle(m, machine.nominal[m], state)
             beam, _ = machine.track_linac(m, settings, state)
             mus.append(beam.mu), covs.append(beam.cov), energies.append(beam.energy)
-            modes.append(m)
+            modes.append(m), mis.append(state.misalignment[:, end_quads])
+            design.append(machine.design(settings)[END_QUADS[0]])
         self.mu, self.cov = torch.cat(mus), torch.cat(covs)
         self.energy, self.modes = torch.cat(energies), np.concatenate(modes)
+        self.misalignment = np.concatenate(mis)  # (states, end quads, 2) [m]
+        self.design_energy = torch.cat(design)  # [eV], the same for all end-section magnets
         self.index = 0
+        self.episode_mu, self.episode_cov = self.mu[0], self.cov[0]
+        self.episode_misalignment = self.misalignment[0]
 
     def _new_state(self) -> tuple[int, np.ndarray]:
-        self.index = int(self.np_random.integers(len(self.modes)))
-        mode = int(self.modes[self.index])
+        self.index = i = int(self.np_random.integers(len(self.modes)))
+        r, rand = self.randomise, self.np_random
+        shift = np.array([r.beam_offset_mm * 1e-3, r.beam_angle_urad * 1e-6] * 2)
+        mu = self.mu[i].clone()
+        mu[:4] += torch.as_tensor(rand.uniform(-1, 1, 4) * shift, dtype=mu.dtype)
+        size = rand.uniform(1 - r.beam_size_spread, 1 + r.beam_size_spread, 2)
+        scale = torch.as_tensor(np.r_[np.repeat(size, 2), np.ones(3)], dtype=mu.dtype)
+        self.episode_mu = mu
+        self.episode_cov = self.cov[i] * scale[:, None] * scale[None, :]
+        self.episode_misalignment = self.misalignment[i] + rand.uniform(
+            -1, 1, self.misalignment[i].shape) * r.misalignment_mm * 1e-3
+        mode = int(self.modes[i])
         return mode, self.machine.to_unit(self.machine.nominal[mode, self.machine.end_idx])
 
     def _beam(self, u: np.ndarray) -> np.ndarray:
         n, i = len(u), self.index
-        beam = cheetah.ParameterBeam(self.mu[i].expand(n, 7).clone(),
-                                     self.cov[i].expand(n, 7, 7).clone(),
+        beam = cheetah.ParameterBeam(self.episode_mu.expand(n, 7).clone(),
+                                     self.episode_cov.expand(n, 7, 7).clone(),
                                      self.energy[i].expand(n).clone())
         values = self.machine.from_unit(u)
         settings = {a: torch.as_tensor(values[:, j], dtype=torch.float32)
                     for j, a in enumerate(END_ACTUATORS)}
-        r = self.machine.lattice.track_end(beam, settings)
+        design = {a.split(".")[0]: self.design_energy[i].expand(n) for a in END_ACTUATORS}
+        mis = {q: torch.as_tensor(self.episode_misalignment[k], dtype=torch.float32).expand(n, 2)
+               for k, q in enumerate(END_QUADS)}
+        r = self.machine.lattice.track_end(beam, settings, misalignment=mis, design=design)
         return np.stack([r[f"E_SCR.{q}"].numpy() for q in ("x", "sigma_x", "y", "sigma_y")],
                         1).astype(float) * 1e3
 

@@ -7,11 +7,17 @@ the end-section set point). Drifts (time ``t`` in minutes) move the machine away
 
 * outdoor temperature ``T_out = T0 + 5 K sin(2 pi t / 1440 + phi) + OU`` drives the tunnel air
   ``T_air,i`` and cooling water ``T_water,i`` of every cell (Ornstein-Uhlenbeck noise, OU);
-* quadrupoles move horizontally by ``15 um/K * s_i * (T_air,i - 25 C)`` (thermal girder
-  expansion, ``s_i ~ N(0, 1)`` per quad) and vertically by ``80 um * tide(t) * sin(pi z_i/L + psi)``
-  with a 12.42 h tide, on top of a static random misalignment (50 um rms);
+* quadrupoles (the end section's too) move horizontally by ``15 um/K * s_i * (T_air,i - 25 C)``
+  (thermal girder expansion, ``s_i ~ N(0, 1)`` per quad) and vertically by
+  ``tide_urad * L * tide(t) * sin(pi z_i/L + psi)`` with a 12.42 h Earth tide of tilt amplitude
+  ``tide_urad`` [urad] over the machine length ``L`` (an upper bound: a uniform tilt moves the
+  whole machine rigidly), on top of a static random misalignment (50 um rms);
 * klystron phases drift by ``1.5 deg/K * (T_water,i - 30 C)`` plus OU noise;
 * the injected beam's position, angle and energy wander (OU) and jitter pulse to pulse.
+
+Magnets are set for the mode's design energy profile (``Lattice.design_energies`` of the set
+voltages and phases), so energy drifts (injected energy, klystron phases) change the magnets'
+kicks and move the orbit. An accelerating unit gains at most ``gradient_mv_m * structure_m``.
 
 An orbit feedback (the operators' routine correction) steers the cell correctors back to the
 mode's golden orbit every ``feedback_every`` samples with an SVD correction of gain
@@ -27,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hepchain.accelerator.linac.lattice import END_ACTUATORS, Lattice, LatticeSpec
+from hepchain.accelerator.linac.lattice import END_ACTUATORS, END_QUADS, Lattice, LatticeSpec
 from hepchain.core.errors import UsageError
 
 INJECTOR_GEV = 0.6  # energy at the linac entrance [GeV]
@@ -91,17 +97,18 @@ class Machine:
     """The cheetah linac with its modes, drifts and feedback (see module docstring)."""
 
     def __init__(self, spec: LatticeSpec, modes: list[Mode], machine_seed: int = 0,
-                 unit_mv: float = 160.0) -> None:
+                 gradient_mv_m: float = 21.0, tide_urad: float = 0.07) -> None:
         self.lattice = Lattice(spec)
-        self.v_max = unit_mv * 1e6
+        self.v_max = gradient_mv_m * spec.structure_m * 1e6  # one unit's largest gain [V]
+        self.tide = tide_urad * 1e-6  # Earth-tide tilt amplitude [rad]
         self.modes = modes
         self.shares = np.array([m.share for m in modes]) / sum(m.share for m in modes)
         rng = np.random.default_rng(machine_seed)
         lat = self.lattice
-        self.linac_quads = [q for q in lat.quads if not q.startswith("E_")]
-        nq = len(self.linac_quads)
+        nq = len(lat.quads)
         self.static_misalignment = rng.normal(0, 50e-6, (nq, 2))
         self.thermal_coeff = rng.normal(0, 1, nq)
+        self.length = sum(float(e.length) for e in lat.linac + lat.end)  # [m]
         z = np.arange(nq) / max(nq - 1, 1)
         self.tide_shape = np.sin(np.pi * z + rng.uniform(0, np.pi))
         self.correctors = [n for n in lat.setting_names
@@ -123,10 +130,11 @@ class Machine:
         if gain <= 0 or n_on > n:
             raise UsageError(f"Mode {mode.name!r} needs {mode.energy_gev} GeV, which {n} cells "
                              f"of at most {self.v_max / 1e6:.0f} MV cannot reach; add cells, raise "
-                             "unit_mv or lower the energy.")
+                             "gradient_mv_m or structure_m, or lower the energy.")
         on = np.zeros(n, bool)
         on[rng.choice(n, n_on, replace=False)] = True
-        k = rng.uniform(1.0, 2.5)
+        # FODO strength for a phase advance of ~25-65 deg per cell whatever the cell length
+        k = rng.uniform(1.0, 2.5) * 5.5 / (1.5 + self.lattice.spec.structure_m)
         per_cell = np.stack([k * (1 + 0.03 * rng.normal(size=n)),
                              -k * (1 + 0.03 * rng.normal(size=n)),
                              rng.normal(0, 0.05e-3, n), rng.normal(0, 0.05e-3, n),
@@ -153,10 +161,12 @@ class Machine:
         t_air = 25 + 0.15 * (t_out[:, None] - 12) + ou(rng, t, 0.2, 120.0, (nc,))
         t_water = 30 + 0.5 * (t_air - 25) + ou(rng, t, 0.05, 30.0, (nc,))
         tilt = np.cos(2 * np.pi * t / 745.2 + rng.uniform(0, 6.3))
-        dt_quad = np.repeat(t_air - 25, 2, axis=1)  # two quads per cell
+        dt_cell = t_air - 25
+        dt_quad = np.concatenate([np.repeat(dt_cell, 2, axis=1),  # two quads per cell
+                                  np.repeat(dt_cell[:, -1:], len(END_QUADS), axis=1)], axis=1)
         mis = np.repeat(self.static_misalignment[None], len(t), 0)
         mis[..., 0] += 15e-6 * self.thermal_coeff * dt_quad
-        mis[..., 1] += 80e-6 * tilt[:, None] * self.tide_shape
+        mis[..., 1] += self.tide * self.length * tilt[:, None] * self.tide_shape
         offset = ou(rng, t, 1.0, 240.0, (4,)) * np.array([0.3e-3, 0.02e-3, 0.3e-3, 0.02e-3])
         offset += rng.normal(size=offset.shape) * np.array([0.03e-3, 3e-6, 0.03e-3, 3e-6])
         return DriftState(t_out=t_out, tilt=tilt, t_air=t_air, t_water=t_water,
@@ -181,35 +191,46 @@ class Machine:
             sigma_p=f(np.full(len(modes), 1e-3)), energy=f(energy),
             total_charge=f([self.modes[m].charge_nc * 1e-9 for m in modes]))
 
-    def _settings_dict(self, settings: np.ndarray, state: DriftState) -> dict[str, Tensor]:
+    def _settings_dict(self, settings: np.ndarray, phase_offset: np.ndarray | None = None
+                       ) -> dict[str, Tensor]:
+        """Settings as tensors; the actual phase is the set phase plus ``phase_offset``."""
         names = self.lattice.setting_names
         out = {n: torch.as_tensor(settings[:, j], dtype=torch.float32)
                for j, n in enumerate(names)}
-        for i, c in enumerate(self.lattice.cells):  # actual phase = set phase + drift
+        for i, c in enumerate(self.lattice.cells):
             # units on standby keep 10 kV: cheetah 0.8.4 gives NaN in tau for zero-voltage
             # cavities in a batch that mixes zero and non-zero voltages
             out[f"{c}_ACC.voltage"] = out[f"{c}_ACC.voltage"].clamp_min(1e4)
-            out[f"{c}_ACC.phase"] = out[f"{c}_ACC.phase"] + torch.as_tensor(
-                state.phase_offset[:, i], dtype=torch.float32)
+            if phase_offset is not None:
+                out[f"{c}_ACC.phase"] = out[f"{c}_ACC.phase"] + torch.as_tensor(
+                    phase_offset[:, i], dtype=torch.float32)
         return out
 
-    def _mis_dict(self, state: DriftState) -> dict[str, Tensor]:
+    def design(self, settings: np.ndarray) -> dict[str, Tensor]:
+        """Design energy [eV] at every magnet for the set values ``settings`` (n, n_settings):
+        nominal injection energy, set voltages and phases, no drifts."""
+        e0 = torch.full((len(settings),), INJECTOR_GEV * 1e9)
+        return self.lattice.design_energies(e0, self._settings_dict(settings))
+
+    def misalignments(self, state: DriftState) -> dict[str, Tensor]:
+        """Quadrupole misalignments (x, y) [m] of ``state`` by element name."""
         return {q: torch.as_tensor(state.misalignment[:, i], dtype=torch.float32)
-                for i, q in enumerate(self.linac_quads)}
+                for i, q in enumerate(self.lattice.quads)}
 
     def track_linac(self, modes: np.ndarray, settings: np.ndarray, state: DriftState
                     ) -> tuple[cheetah.ParameterBeam, dict[str, Tensor]]:
         """Beam at the matching screen and readings along the linac (true values, SI)."""
         return self.lattice.track_linac(self.incoming(modes, state),
-                                        self._settings_dict(settings, state),
-                                        self._mis_dict(state))
+                                        self._settings_dict(settings, state.phase_offset),
+                                        self.misalignments(state), self.design(settings))
 
     def track(self, modes: np.ndarray, settings: np.ndarray, state: DriftState
               ) -> dict[str, np.ndarray]:
         """All true readings (SI units) for ``settings`` (n, n_settings) in ``state``."""
         beam, out = self.track_linac(modes, settings, state)
-        sd = self._settings_dict(settings, state)
-        out.update(self.lattice.track_end(beam, sd, out["M_SCR.transmission"]))
+        out.update(self.lattice.track_end(beam, self._settings_dict(settings),
+                                          out["M_SCR.transmission"], self.misalignments(state),
+                                          self.design(settings)))
         out["energy"] = beam.energy * torch.ones_like(beam.sigma_x)
         return {k: v.numpy().astype(np.float64) for k, v in out.items()}
 

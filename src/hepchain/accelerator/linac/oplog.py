@@ -56,18 +56,21 @@ READBACK_NOISE = {"k1": 1e-3, "angle": 1e-3, "voltage": 0.05, "phase": 0.1}  # l
 
 
 @lru_cache(maxsize=4)
-def _machine(n_cells: int, screen_every: int, machine_seed: int, unit_mv: float,
+def _machine(n_cells: int, screen_every: int, structure_m: float, machine_seed: int,
+             gradient_mv_m: float, tide_urad: float,
              modes: tuple[tuple[tuple[str, Any], ...], ...]) -> Machine:
-    return Machine(LatticeSpec(n_cells, screen_every), modes_from_config([dict(m) for m in modes]),
-                   machine_seed, unit_mv)
+    return Machine(LatticeSpec(n_cells, screen_every, structure_m=structure_m),
+                   modes_from_config([dict(m) for m in modes]), machine_seed, gradient_mv_m,
+                   tide_urad)
 
 
 def machine_from_settings(settings: dict[str, Any]) -> Machine:
     """The (cached) machine described by a log's ``machine`` settings."""
     m = settings["machine"]
     modes = tuple(tuple(sorted(d.items())) for d in m["modes"])
-    return _machine(int(m["n_cells"]), int(m["screen_every"]), int(m["machine_seed"]),
-                    float(m["unit_mv"]), modes)
+    return _machine(int(m["n_cells"]), int(m["screen_every"]), float(m["structure_m"]),
+                    int(m["machine_seed"]), float(m["gradient_mv_m"]), float(m["tide_urad"]),
+                    modes)
 
 
 def schedule(rng: np.random.Generator, t: np.ndarray, shares: np.ndarray, block_minutes: float,
@@ -111,7 +114,7 @@ def channel_table(machine: Machine, modes: np.ndarray, settings: np.ndarray,
                 1 + rng.normal(0, 0.02, n))
     out["SPEC.energy"] = readings["energy"] * 1e-9 * (1 + rng.normal(0, 1e-4, n))
     out["ENV.T_out"] = state.t_out + rng.normal(0, 0.1, n)
-    out["ENV.tilt"] = 2.0 * state.tilt + rng.normal(0, 0.05, n)
+    out["ENV.tilt"] = machine.tide * 1e6 * state.tilt + rng.normal(0, 0.005, n)
     volt = settings[:, [machine.lattice.setting_names.index(f"{c}_ACC.voltage")
                         for c in machine.lattice.cells]]
     set_phase = settings[:, [machine.lattice.setting_names.index(f"{c}_ACC.phase")

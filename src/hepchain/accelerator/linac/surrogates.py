@@ -88,9 +88,10 @@ def sample_latent_gan(vae: VAE, gan: GAN, z_scale: Standardiser, n: int, seed: i
 
 def context_columns(bpms: list[str]) -> list[str]:
     """Upstream readings that describe the beam entering the end section, and the environment
-    channels that drive the end section's own drifts: the tiltmeter (the tide moves its quads
-    vertically) and the outdoor temperature (thermal motion); without them the learned
-    simulator's vertical-centroid error on validation days is ~7x larger (docs/linac.md)."""
+    channels that drive the end section's own drifts: the outdoor temperature (thermal motion
+    of its quads) and the tiltmeter (the Earth tide; at its real size of ~0.07 urad it moves
+    the quads by tens of nm, so it now carries little; with the earlier 80 um tide it cut the
+    vertical-centroid error ~7x, docs/linac.md)."""
     cols = [f"{b}.{q}" for b in bpms[-2:] for q in ("x", "y")]
     return [*cols, "M_SCR.x", "M_SCR.sigma_x", "M_SCR.y", "M_SCR.sigma_y", "SPEC.energy",
             *ENVIRONMENT]
