@@ -19,11 +19,14 @@ is DDP's overlap of communication with the backward pass.
 from __future__ import annotations
 
 import atexit
+import math
 import os
+from collections.abc import Iterator
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 
 def world_size() -> int:
@@ -58,6 +61,24 @@ def setup(device: str) -> torch.device:
                                 device_id=dev if dev.type == "cuda" else None)
         atexit.register(dist.destroy_process_group)
     return dev
+
+
+class RankShare(DistributedSampler):
+    """This rank's share of the order in which one process's shuffling ``DataLoader`` with a
+    generator seeded ``seed`` visits ``data``: every ``world``-th index from ``rank`` on
+    (padded cyclically to a multiple of ``world``, as ``DistributedSampler`` does), so local
+    batch i of all ranks together is the one-process batch i."""
+
+    def __init__(self, data: Dataset, world: int, rank: int, seed: int) -> None:
+        super().__init__(data, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+
+    def __iter__(self) -> Iterator[int]:
+        n = len(self.dataset)  # type: ignore[arg-type]
+        one_process = DataLoader(range(n), batch_size=n, shuffle=True,
+                                 generator=torch.Generator().manual_seed(self.seed))
+        order = next(iter(one_process)).tolist()
+        order = (order * math.ceil(self.total_size / n))[:self.total_size]
+        return iter(order[self.rank::self.num_replicas])
 
 
 def broadcast_module(module: nn.Module) -> None:

@@ -25,8 +25,9 @@ Scalars go to TensorBoard event files in ``log_dir`` (inside a scope with a Tens
 directory: ``<that directory>/<name>``; see :mod:`hepchain.core.monitoring`).
 
 Under ``torchrun`` (see :mod:`hepchain.core.distributed`) ``batch_size`` is the global batch:
-each of the N processes draws ``batch_size / N`` examples per step from its
-``DistributedSampler`` share of the same shuffled order that one process would use, gradients
+each of the N processes draws ``batch_size / N`` examples per step from its share
+(:class:`~hepchain.core.distributed.RankShare`, a ``DistributedSampler``) of the shuffled
+order that one process would use, gradients
 and losses are averaged over the processes, and only rank 0 writes checkpoints, event files
 and the progress bar. Validation runs on the whole validation set in every process, so early
 stopping agrees without communication. When the training-set size is a multiple of
@@ -50,7 +51,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from hepchain.core import distributed
 from hepchain.core.checkpoints import current_scope
@@ -214,8 +215,7 @@ class Trainer:
     def _loader(self, data: Dataset, shuffle: bool, epoch: int = 0) -> DataLoader:
         seed = derive_seed(self.config.seed, "shuffle", epoch)
         if shuffle and self.world > 1:  # this rank's share of one process's shuffled order
-            sampler = DistributedSampler(data, num_replicas=self.world, rank=distributed.rank(),
-                                         shuffle=True, seed=seed)
+            sampler = distributed.RankShare(data, self.world, distributed.rank(), seed)
             return DataLoader(data, batch_size=self.config.batch_size // self.world,
                               sampler=sampler, collate_fn=self.collate_fn)
         return DataLoader(data, batch_size=self.config.batch_size, shuffle=shuffle,
