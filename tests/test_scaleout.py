@@ -107,11 +107,12 @@ def test_torchrun_two_processes_equal_one_process(tmp_path):
                    env=env, check=True, timeout=120)
     one, two = torch.load(tmp_path / "one.pt"), torch.load(tmp_path / "two.pt")
     assert two["world"] == 2
-    # equal up to float summation order: two half-batch mean gradients averaged vs one mean
+    # equal up to float32 summation order (two half-batch mean gradients averaged vs one
+    # mean): measured max |Δw| = 6e-8 after 24 steps
     for key, weight in one["model"].items():
-        torch.testing.assert_close(two["model"][key], weight, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(two["model"][key], weight, rtol=1e-5, atol=1e-6)
     for key in ("val_loss", "train_total"):
-        torch.testing.assert_close(two[key], one[key], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(two[key], one[key], rtol=1e-5, atol=1e-6)
     # rank 0 alone wrote the checkpoint and the event file
     assert torch.load(tmp_path / "ckpt" / "last.pt", weights_only=True)["finished"]
     assert len(list((tmp_path / "tb").glob("events.out.tfevents.*"))) == 1

@@ -5,8 +5,9 @@
 :class:`~hepchain.core.trainer.Trainer` then joins one process group (gloo on CPU, NCCL on
 GPU, one GPU per process: ``cuda:LOCAL_RANK``), starts from rank 0's weights, trains on its
 own share of each batch and averages gradients over the ranks after every backward pass, so
-all ranks hold the same weights. Outside ``torchrun`` (``WORLD_SIZE`` unset or 1) every
-function here is a no-op and the trainer is the one-process trainer.
+all ranks hold the same weights. Outside ``torchrun`` (``WORLD_SIZE`` unset or 1)
+:func:`world_size` is 1, :func:`rank` 0, :func:`barrier` does nothing, and the trainer calls
+nothing else here: it is the one-process trainer.
 
 The gradients are averaged here rather than by wrapping the model in
 :class:`torch.nn.parallel.DistributedDataParallel`: loss functions receive the bare model and
@@ -50,17 +51,17 @@ def is_main() -> bool:
 
 def setup(device: str) -> torch.device:
     """Join the process group that ``torchrun`` describes in the environment (once per
-    process; NCCL for a CUDA ``device``, else gloo) and return this rank's device:
-    ``cuda:LOCAL_RANK`` for CUDA, ``device`` otherwise."""
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(dev)
+    process: gloo for CPU tensors and, where CUDA is available, NCCL for GPU tensors, so
+    trainers of one study may use either) and return this rank's device: ``cuda:LOCAL_RANK``
+    for a CUDA ``device``, ``device`` otherwise."""
+    gpu = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(gpu)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo",
-                                device_id=dev if dev.type == "cuda" else None)
+        dist.init_process_group(
+            backend="cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
         atexit.register(dist.destroy_process_group)
-    return dev
+    return gpu if torch.device(device).type == "cuda" else torch.device(device)
 
 
 class RankShare(DistributedSampler):
