@@ -119,5 +119,13 @@ def test_torchrun_two_processes_equal_one_process(tmp_path):
     assert _event_steps(tmp_path / "tb", "loss/total") == list(range(1, 25))
 
 
+def test_global_batch_must_split_evenly_over_torchrun_processes(monkeypatch):
+    from hepchain.core.errors import UsageError
+
+    monkeypatch.setenv("WORLD_SIZE", "3")  # as torchrun --nproc_per_node 3 sets it
+    with pytest.raises(UsageError, match=r"batch_size 32 is the global batch.*3 torchrun"):
+        Trainer(nn.Linear(4, 1), bce_loss, TrainConfig(batch_size=32, progress=False))
+
+
 if __name__ == "__main__":
     train_tiny(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))

@@ -27,9 +27,8 @@ directory: ``<that directory>/<name>``; see :mod:`hepchain.core.monitoring`).
 Under ``torchrun`` (see :mod:`hepchain.core.distributed`) ``batch_size`` is the global batch:
 each of the N processes draws ``batch_size / N`` examples per step from its share
 (:class:`~hepchain.core.distributed.RankShare`, a ``DistributedSampler``) of the shuffled
-order that one process would use, gradients
-and losses are averaged over the processes, and only rank 0 writes checkpoints, event files
-and the progress bar. Validation runs on the whole validation set in every process, so early
+order that one process would use, gradients and losses are averaged over the processes, and
+only rank 0 writes checkpoints, event files and the progress bar. Validation runs on the whole validation set in every process, so early
 stopping agrees without communication. When the training-set size is a multiple of
 ``batch_size`` and the loss is a per-example mean without random draws, the weights equal a
 one-process training's up to floating-point summation order; random draws (dropout, a VAE's
@@ -317,7 +316,8 @@ class Trainer:
                 values = distributed.average_gradients(self._params, values)
             current = dict(zip(terms, values.tolist(), strict=True))
             if not math.isfinite(current["total"]):
-                bad = [k for k, v in current.items() if not math.isfinite(v)]
+                bad = [k for k, v in current.items()
+                       if k != "total" and not math.isfinite(v)] or ["total"]
                 raise TrainingError(
                     f"Training loss became {current['total']} at epoch {epoch}, batch {step} "
                     f"(term {', '.join(bad)}); lower the learning rate or check inputs for NaN/inf."
