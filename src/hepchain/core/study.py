@@ -30,7 +30,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hepchain.core import distributed
 from hepchain.core.checkpoints import checkpoint_scope, discard_checkpoints, run_checkpoint_dir
 from hepchain.core.config import load_presets, preset_config
 from hepchain.core.errors import HepchainError, UsageError
@@ -102,6 +101,8 @@ def run_study(name: str, preset: str = "quick", workdir: str | Path | None = Non
     :mod:`hepchain.core.distributed`); ranks > 0 write their figures to a scratch directory
     and only rank 0 writes ``results.json``.
     """
+    from hepchain.core import distributed  # torch: imported only when a study runs
+
     study = get_study(name)
     cfg = study.config(preset, overrides)
     wd = Path(workdir) if workdir is not None else Path("runs") / name / preset
