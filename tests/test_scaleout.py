@@ -46,7 +46,8 @@ def test_study_run_logs_tensorboard_per_trainer_and_says_where(toy_study, tmp_pa
     _cli(["toy", "run", "--workdir", str(workdir), "--set", "train.epochs=3"])
     logdir = workdir / "tensorboard"
     note = f"TensorBoard: tensorboard --logdir {logdir}"
-    assert note in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert note in printed.err and note in printed.out  # when training starts; in the summary
     assert json.loads((workdir / "results.json").read_text())["notes"] == [note]
     # toy: 600 blobs, 200 for training in batches of 256 -> one step per epoch
     assert _event_steps(logdir / "trainer-000", "loss/total") == [1, 2, 3]

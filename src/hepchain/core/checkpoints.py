@@ -42,6 +42,7 @@ class CheckpointScope:
 
     root: Path
     tensorboard: Path | None = None
+    tensorboard_announced: bool = False  # the first logging trainer says where to look
     _count: int = 0
     _claimed: set[str] = field(default_factory=set)
 

@@ -57,7 +57,7 @@ from hepchain.core.checkpoints import current_scope
 from hepchain.core.errors import DataError, TrainingError, UsageError
 from hepchain.core.io import atomic_path
 from hepchain.core.losses import LossWeighting, StaticWeights
-from hepchain.core.monitoring import TrainingLog
+from hepchain.core.monitoring import TrainingLog, tensorboard_note
 from hepchain.core.progress import console, progress_bar
 from hepchain.core.seeding import derive_seed, seed_everything
 
@@ -160,7 +160,7 @@ class Trainer:
         self.metrics_fn = metrics_fn
         self.collate_fn = collate_fn
         self.scheduler_fn = scheduler_fn
-        scope = current_scope()
+        scope = self._scope = current_scope()
         if checkpoint_dir is None and scope is not None:
             self.name, self.checkpoint_dir = scope.claim(name)
             if log_dir is None and scope.tensorboard is not None:
@@ -265,6 +265,8 @@ class Trainer:
                               f"{c.epochs}", highlight=False, soft_wrap=True)
         log = (TrainingLog(self.log_dir, steps_done=self._start_epoch * steps)
                if self.log_dir is not None and main else None)
+        if log is not None:
+            self._announce_tensorboard()
         with progress_bar(enabled=c.progress and main) as bar, log or contextlib.nullcontext():
             task = bar.add_task("training", total=c.epochs, completed=self._start_epoch, info="")
             for epoch in range(self._start_epoch, c.epochs):
@@ -298,6 +300,15 @@ class Trainer:
             self._save_checkpoint(ckpt)
         distributed.barrier()  # no rank moves on (and, say, deletes checkpoints) before rank 0
         return self.history
+
+    def _announce_tensorboard(self) -> None:
+        """Print the TensorBoard command once per run, when its first training starts."""
+        scope = self._scope
+        if (scope is None or scope.tensorboard is None or scope.tensorboard_announced
+                or self.log_dir is None or self.log_dir.parent != scope.tensorboard):
+            return
+        scope.tensorboard_announced = True
+        console.print(tensorboard_note(scope.tensorboard), highlight=False, soft_wrap=True)
 
     def _train_epoch(self, loader: DataLoader, epoch: int, log: TrainingLog | None,
                      first_step: int) -> dict[str, float]:
