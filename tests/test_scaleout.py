@@ -1,7 +1,7 @@
 """Scale-out: TensorBoard logs of a study run, bench seeds on a Dask cluster, and the trainer
 under torchrun (2 CPU processes, gloo) against one process.
 
-Run as a script (``torchrun --nproc_per_node 2 tests/test_scaleout.py OUT``) this file is the
+Run as a script (``torchrun --nproc_per_node 2 tests/test_scaleout.py OUT CKPT TB``) it is the
 training that the torchrun test launches.
 """
 
