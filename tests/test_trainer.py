@@ -132,3 +132,59 @@ def test_resume_after_kill_gives_same_weights(tmp_path):
     ref, resumed = torch.load(ref_out), torch.load(out)
     for key in ref:
         torch.testing.assert_close(resumed[key], ref[key], rtol=1e-6, atol=1e-7)
+
+
+def _scalars(logdir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar series of one TensorBoard directory as (step, value) pairs, read the way
+    TensorBoard reads them (a restart's purge applied)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(logdir))
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _interrupted_after(n_steps: int):
+    """``bce_loss`` that raises on training batch ``n_steps + 1`` (a Ctrl-C mid-epoch)."""
+    calls = 0
+
+    def loss(model, batch):
+        nonlocal calls
+        calls += int(model.training)
+        if calls > n_steps:
+            raise _Interrupted
+        return bce_loss(model, batch)
+
+    return loss
+
+
+def _blob_trainer(loss, tmp_path: Path, name: str) -> Trainer:
+    torch.manual_seed(0)
+    cfg = TrainConfig(epochs=4, batch_size=50, lr=0.05, schedule="cosine", progress=False)
+    return Trainer(nn.Linear(4, 1), loss, cfg, checkpoint_dir=tmp_path / name / "ckpt",
+                   log_dir=tmp_path / name / "tb")
+
+
+def test_tensorboard_logs_every_step_and_epoch_once_across_a_resume(tmp_path):
+    x, y = blobs(300, seed=6)
+    train, val = (x[:200], y[:200]), (x[200:], y[200:])  # 4 steps per epoch, 16 in all
+    _blob_trainer(bce_loss, tmp_path, "ref").fit(train, val)
+    ref = _scalars(tmp_path / "ref" / "tb")
+    assert {"loss/total", "loss/loss", "lr", "val/loss"} <= set(ref)
+    assert [s for s, _ in ref["loss/total"]] == list(range(1, 17))
+    assert [s for s, _ in ref["val/loss"]] == [4, 8, 12, 16]
+    lrs = [v for _, v in ref["lr"]]
+    assert lrs[0] == pytest.approx(0.05) and lrs[-1] < lrs[0]  # the cosine schedule
+
+    with pytest.raises(_Interrupted):  # killed 2 steps into epoch 2: steps 9, 10 were logged
+        _blob_trainer(_interrupted_after(10), tmp_path, "cut").fit(train, val)
+    assert [s for s, _ in _scalars(tmp_path / "cut" / "tb")["loss/total"]][-1] == 10
+    _blob_trainer(bce_loss, tmp_path, "cut").fit(train, val)  # resumes after epoch 1
+    resumed = _scalars(tmp_path / "cut" / "tb")
+    for tag, series in ref.items():
+        assert [s for s, _ in resumed[tag]] == [s for s, _ in series], tag
+        assert [v for _, v in resumed[tag]] == pytest.approx([v for _, v in series], rel=1e-6)

@@ -281,6 +281,20 @@ def data_rm(key: str = typer.Argument(..., help="Unique key prefix or directory 
     console.print(f"removed {entry.path} ({entry.bytes / 1e6:.2f} MB)")
 
 
+def _print_run(res: Any) -> None:
+    """A run's table, where its TensorBoard logs and results.json are (rank 0 only under
+    torchrun, whose other ranks write no results)."""
+    from hepchain.core import distributed
+    from hepchain.core.monitoring import is_tensorboard_note
+
+    if not distributed.is_main():
+        return
+    console.print(res.table())
+    for note in filter(is_tensorboard_note, res.notes):
+        console.print(note, highlight=False, soft_wrap=True)
+    console.print(f"results: {Path(res.workdir) / 'results.json'}")
+
+
 def _study_app(name: str, about: tuple[str, str] | None) -> typer.Typer:
     """The sub-app of study ``name``; its help is the study's ``(description, seed_doc)``."""
     see = f"See `hepchain {name} settings` for every setting and its meaning."
@@ -299,8 +313,7 @@ def _study_app(name: str, about: tuple[str, str] | None) -> typer.Typer:
 
         usable_dir(workdir, "--workdir")
         res = run_study(name, preset, workdir, seed=seed, overrides=parse_sets(set_))
-        console.print(res.table())
-        console.print(f"results: {Path(res.workdir) / 'results.json'}")
+        _print_run(res)
 
     @sub.command("bench", help="Run several seeds, aggregate mean ± std, write results.json "
                                f"and box plots. {see}")
@@ -309,15 +322,17 @@ def _study_app(name: str, about: tuple[str, str] | None) -> typer.Typer:
     def bench_cmd(preset: str = typer.Option("paper", help="quick or paper."),
                   seeds: int = typer.Option(3, help="Number of seeds."),
                   jobs: int = typer.Option(1, help="Seeds run at a time (processes)."),
+                  scheduler: str | None = typer.Option(
+                      None, help="Run the seeds on this Dask cluster, tcp://host:port (its "
+                                 "workers must see the bench directory)."),
                   workdir: Path | None = typer.Option(None, help="Bench directory."),
                   set_: list[str] | None = typer.Option(None, "--set", help=set_help)) -> None:
         from hepchain.core.study import bench_study
 
         usable_dir(workdir, "--workdir")
         res = bench_study(name, preset, workdir, seeds=seeds, overrides=parse_sets(set_),
-                          jobs=jobs)
-        console.print(res.table())
-        console.print(f"results: {Path(res.workdir) / 'results.json'}")
+                          jobs=jobs, scheduler=scheduler)
+        _print_run(res)
 
     @sub.command("settings")
     def settings_cmd(preset: str = typer.Option("quick", help="The preset to show."),

@@ -9,7 +9,8 @@ kill without code of its own::
     discard_checkpoints(root)              # the run completed: nothing left to resume
 
 Inside a scope, every :class:`~hepchain.core.trainer.Trainer` built without an explicit
-``checkpoint_dir`` checkpoints into ``root/<name>``; ``name`` is the caller's or
+``checkpoint_dir`` checkpoints into ``root/<name>`` (and, when the scope has a
+``tensorboard`` directory, logs to ``tensorboard/<name>``); ``name`` is the caller's or
 ``trainer-NNN`` by construction order, so the same code with the same config finds the same
 checkpoints again. The scope is a :class:`contextvars.ContextVar`: it is seen by code called
 from the run, not by threads started inside it nor by worker processes (a study that trains in
@@ -36,9 +37,12 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 @dataclass
 class CheckpointScope:
-    """Hands out one checkpoint directory per trainer below ``root``."""
+    """Hands out one checkpoint directory per trainer below ``root`` (and one TensorBoard
+    directory below ``tensorboard`` when set)."""
 
     root: Path
+    tensorboard: Path | None = None
+    tensorboard_announced: bool = False  # the first logging trainer says where to look
     _count: int = 0
     _claimed: set[str] = field(default_factory=set)
 
@@ -66,9 +70,11 @@ def current_scope() -> CheckpointScope | None:
 
 
 @contextlib.contextmanager
-def checkpoint_scope(root: str | Path) -> Iterator[CheckpointScope]:
-    """Give every trainer built inside the block a checkpoint directory below ``root``."""
-    scope = CheckpointScope(Path(root))
+def checkpoint_scope(root: str | Path, tensorboard: str | Path | None = None
+                     ) -> Iterator[CheckpointScope]:
+    """Give every trainer built inside the block a checkpoint directory below ``root`` and,
+    with ``tensorboard``, an event-file directory below it (same trainer names)."""
+    scope = CheckpointScope(Path(root), Path(tensorboard) if tensorboard else None)
     token = _SCOPE.set(scope)
     try:
         yield scope

@@ -22,6 +22,7 @@ import contextlib
 import copy
 import importlib
 import json
+import tempfile
 import traceback
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -32,6 +33,7 @@ import numpy as np
 from hepchain.core.checkpoints import checkpoint_scope, discard_checkpoints, run_checkpoint_dir
 from hepchain.core.config import load_presets, preset_config
 from hepchain.core.errors import HepchainError, UsageError
+from hepchain.core.monitoring import is_tensorboard_note, tensorboard_note
 from hepchain.core.provenance import ProvenanceRecorder
 from hepchain.core.result import Metric, Result
 from hepchain.core.seeding import seed_everything
@@ -94,8 +96,14 @@ def run_study(name: str, preset: str = "quick", workdir: str | Path | None = Non
     refused before the workdir is made, and a user error raised by the study before it wrote
     anything removes the directories this call made. Its trainers checkpoint below
     ``<workdir>/checkpoints/`` (:mod:`hepchain.core.checkpoints`), so the same command after
-    a kill resumes them; a completed run deletes its checkpoints.
+    a kill resumes them; a completed run deletes its checkpoints. They log TensorBoard event
+    files below ``<workdir>/tensorboard/`` (a note of the result says how to view them).
+    Under ``torchrun`` every rank runs the study and trains together (see
+    :mod:`hepchain.core.distributed`); ranks > 0 write their figures to a scratch directory
+    and only rank 0 writes ``results.json``.
     """
+    from hepchain.core import distributed  # torch: imported only when a study runs
+
     study = get_study(name)
     cfg = study.config(preset, overrides)
     wd = Path(workdir) if workdir is not None else Path("runs") / name / preset
@@ -106,10 +114,11 @@ def run_study(name: str, preset: str = "quick", workdir: str | Path | None = Non
         stale.unlink()
     seed_everything(seed)
     ckpt = run_checkpoint_dir(wd, name, preset, cfg, seed)
+    scratch = None if distributed.is_main() else tempfile.TemporaryDirectory()
     try:
         with (ProvenanceRecorder({"preset": preset, "seed": seed, **cfg}, seeds=[seed]) as rec,
-              checkpoint_scope(ckpt)):
-            result = study.run(cfg, wd, seed)
+              checkpoint_scope(ckpt, tensorboard=wd / "tensorboard")):
+            result = study.run(cfg, Path(scratch.name) if scratch else wd, seed)
     except HepchainError:
         for directory in made:  # a user error before anything was written leaves no workdir
             with contextlib.suppress(OSError):
@@ -121,6 +130,11 @@ def run_study(name: str, preset: str = "quick", workdir: str | Path | None = Non
     if result.provenance.seeds:
         prov.seeds = result.provenance.seeds
     result.provenance = prov
+    if (wd / "tensorboard").is_dir():
+        result.notes.append(tensorboard_note(wd / "tensorboard"))
+    if scratch is not None:  # a rank > 0 of torchrun: rank 0 writes the results
+        scratch.cleanup()
+        return result
     result.save(wd)
     discard_checkpoints(ckpt)
     return result
@@ -205,26 +219,30 @@ def _run_seed(args: tuple[str, str, str, Path, int, dict[str, Any] | None]
 
 
 def bench_study(name: str, preset: str = "paper", workdir: str | Path | None = None,
-                seeds: int = 3, overrides: dict[str, Any] | None = None, jobs: int = 1
-                ) -> Result:
+                seeds: int = 3, overrides: dict[str, Any] | None = None, jobs: int = 1,
+                scheduler: Any = None) -> Result:
     """Run seeds 0 … ``seeds`` − 1 of a study (one :meth:`Study.run` each) and aggregate them.
 
     This is the one place that runs several seeds. Each seed runs in ``<workdir>/seed<N>``,
-    ``jobs`` seeds at a time in separate processes; the aggregate ``results.json`` (see
-    :func:`aggregate`), one box plot per metric (finite values) and ``seeds.json`` (every
-    successful seed's result) are written in ``workdir``. A seed that fails is recorded with
-    its error sentence and left out; if every seed fails, HepchainError (exit code 1).
+    ``jobs`` seeds at a time in separate processes, or, with ``scheduler`` (a Dask address
+    ``tcp://host:port`` or a ``distributed.Client``), as tasks of that cluster, whose workers
+    must import hepchain and see ``workdir`` (passed to them as an absolute path). The
+    aggregate ``results.json`` (see :func:`aggregate`), one box plot per metric (finite
+    values) and ``seeds.json`` (every successful seed's result) are written in ``workdir``. A
+    seed that fails is recorded with its error sentence and left out; if every seed fails,
+    HepchainError (exit code 1).
     """
     from hepchain.core import plotting
-    from hepchain.core.executors import LocalExecutor
+    from hepchain.core.executors import make_executor
 
     if seeds < 1 or jobs < 1:
         raise UsageError(f"--seeds and --jobs must be at least 1, got {seeds} and {jobs}.")
     wd = Path(workdir) if workdir is not None else Path("runs") / name / f"{preset}-bench"
     get_study(name).config(preset, overrides)  # bad study/settings: fail before any process
-    tasks = [(name, _registry()[name], preset, wd / f"seed{s}", s, overrides)
+    seed_root = wd.absolute() if scheduler else wd  # workers may start elsewhere
+    tasks = [(name, _registry()[name], preset, seed_root / f"seed{s}", s, overrides)
              for s in range(seeds)]
-    with LocalExecutor(min(jobs, seeds)) as ex:
+    with make_executor(min(jobs, seeds), scheduler) as ex:
         outcomes = sorted(ex.map(_run_seed, tasks), key=lambda sr: sr[0])
     runs = [(s, r) for s, r in outcomes if isinstance(r, Result)]
     failures = {s: r for s, r in outcomes if isinstance(r, str)}
@@ -233,6 +251,9 @@ def bench_study(name: str, preset: str = "paper", workdir: str | Path | None = N
                             f"are in {wd}/seed*/error.txt.")
     merged = aggregate([r for _, r in runs], failures)
     merged.workdir = str(wd)
+    if any(is_tensorboard_note(n) for n in merged.notes):  # one line for every seed's logs
+        merged.notes = [n for n in merged.notes if not is_tensorboard_note(n)]
+        merged.notes.append(tensorboard_note(wd))
     for metric_name in merged.metric_names():
         per_method: dict[str, list[float]] = {}
         for _, r in runs:

@@ -20,10 +20,24 @@ global RNG state (Python, NumPy, torch CPU and CUDA), written atomically after e
 once more when ``fit`` ends. ``fit`` on a partial checkpoint continues after its last epoch;
 on a finished one it restores the final weights, history and RNG states without training, so
 everything a run computes afterwards is identical to an uninterrupted run.
+
+Scalars go to TensorBoard event files in ``log_dir`` (inside a scope with a TensorBoard
+directory: ``<that directory>/<name>``; see :mod:`hepchain.core.monitoring`).
+
+Under ``torchrun`` (see :mod:`hepchain.core.distributed`) ``batch_size`` is the global batch:
+each of the N processes draws ``batch_size / N`` examples per step from its share
+(:class:`~hepchain.core.distributed.RankShare`, a ``DistributedSampler``) of the shuffled
+order that one process would use, gradients and losses are averaged over the processes, and
+only rank 0 writes checkpoints, event files and the progress bar. Validation runs on the whole validation set in every process, so early
+stopping agrees without communication. When the training-set size is a multiple of
+``batch_size`` and the loss is a per-example mean without random draws, the weights equal a
+one-process training's up to floating-point summation order; random draws (dropout, a VAE's
+noise) differ per rank (rank r > 0 seeds torch with ``derive_seed(seed, "rank", r)``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import random
@@ -38,10 +52,12 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from hepchain.core import distributed
 from hepchain.core.checkpoints import current_scope
 from hepchain.core.errors import DataError, TrainingError, UsageError
 from hepchain.core.io import atomic_path
 from hepchain.core.losses import LossWeighting, StaticWeights
+from hepchain.core.monitoring import TrainingLog, tensorboard_note
 from hepchain.core.progress import console, progress_bar
 from hepchain.core.seeding import derive_seed, seed_everything
 
@@ -118,7 +134,7 @@ class Trainer:
     def __init__(self, model: nn.Module, loss_fn: LossFn, config: TrainConfig | None = None, *,
                  weighting: LossWeighting | None = None, metrics_fn: MetricFn | None = None,
                  checkpoint_dir: str | Path | None = None, name: str | None = None,
-                 collate_fn: Callable | None = None,
+                 log_dir: str | Path | None = None, collate_fn: Callable | None = None,
                  scheduler_fn: Callable[[torch.optim.Optimizer, int], Any] | None = None) -> None:
         self.config = config or TrainConfig()
         if self.config.mode not in ("min", "max"):
@@ -126,20 +142,35 @@ class Trainer:
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
         seed_everything(self.config.seed)
-        self.device = torch.device(self.config.device)
+        self.world = distributed.world_size()
+        if self.world > 1:
+            if self.config.batch_size % self.world:
+                raise UsageError(f"batch_size {self.config.batch_size} is the global batch and "
+                                 f"must be a multiple of the {self.world} torchrun processes.")
+            self.device = distributed.setup(self.config.device)
+            self._seed_rank()
+        else:
+            self.device = torch.device(self.config.device)
         self.model = model.to(self.device)
         self.loss_fn = loss_fn
         self.weighting = (weighting or StaticWeights()).to(self.device)
+        if self.world > 1:
+            distributed.broadcast_module(self.model)
+            distributed.broadcast_module(self.weighting)
         self.metrics_fn = metrics_fn
         self.collate_fn = collate_fn
         self.scheduler_fn = scheduler_fn
-        scope = current_scope()
+        scope = self._scope = current_scope()
         if checkpoint_dir is None and scope is not None:
             self.name, self.checkpoint_dir = scope.claim(name)
+            if log_dir is None and scope.tensorboard is not None:
+                log_dir = scope.tensorboard / self.name
         else:
             self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
             self.name = name or (self.checkpoint_dir.name if self.checkpoint_dir else "trainer")
+        self.log_dir = Path(log_dir) if log_dir else None
         params = list(self.model.parameters()) + list(self.weighting.parameters())
+        self._params = [p for p in params if p.requires_grad]
         self.optimizer = self._make_optimizer(params)
         self.scheduler: Any = None
         self.history = History()
@@ -175,10 +206,20 @@ class Trainer:
                                                               patience=2)
         raise UsageError(f"Unknown schedule {c.schedule!r}; use none, cosine, onecycle, plateau.")
 
+    def _seed_rank(self, epoch: int = 0) -> None:
+        """Under torchrun, give ranks > 0 their own torch random stream (dropout, noise)."""
+        if distributed.rank() > 0:
+            torch.manual_seed(derive_seed(self.config.seed, "rank", distributed.rank(), epoch))
+
     def _loader(self, data: Dataset, shuffle: bool, epoch: int = 0) -> DataLoader:
-        gen = torch.Generator().manual_seed(derive_seed(self.config.seed, "shuffle", epoch))
+        seed = derive_seed(self.config.seed, "shuffle", epoch)
+        if shuffle and self.world > 1:  # this rank's share of one process's shuffled order
+            sampler = distributed.RankShare(data, self.world, distributed.rank(), seed)
+            return DataLoader(data, batch_size=self.config.batch_size // self.world,
+                              sampler=sampler, collate_fn=self.collate_fn)
         return DataLoader(data, batch_size=self.config.batch_size, shuffle=shuffle,
-                          generator=gen, collate_fn=self.collate_fn)
+                          generator=torch.Generator().manual_seed(seed),
+                          collate_fn=self.collate_fn)
 
     def _to_device(self, batch: Any) -> Any:
         if isinstance(batch, Tensor):
@@ -205,26 +246,35 @@ class Trainer:
         train_ds, val_ds = as_dataset(train), as_dataset(val)
         if len(train_ds) == 0 or len(val_ds) == 0:
             raise UsageError("Training and validation sets must both be non-empty.")
-        steps = math.ceil(len(train_ds) / self.config.batch_size)
+        per_rank = math.ceil(len(train_ds) / self.world)
+        steps = math.ceil(per_rank / (self.config.batch_size // self.world))
         self.scheduler = self._make_scheduler(steps)
         ckpt = self.checkpoint_dir / "last.pt" if self.checkpoint_dir else None
         c = self.config
+        main = distributed.is_main()
         if resume and ckpt is not None and ckpt.exists():
             self._load_checkpoint(ckpt)
             if self._finished:
-                console.print(f"{self.name} finished before: restored its final weights, "
-                              "history and RNG states, not retrained", highlight=False,
-                              soft_wrap=True)
+                if main:
+                    console.print(f"{self.name} finished before: restored its final weights, "
+                                  "history and RNG states, not retrained", highlight=False,
+                                  soft_wrap=True)
                 return self.history
-            console.print(f"resuming {self.name} from epoch {self._start_epoch} of {c.epochs}",
-                          highlight=False, soft_wrap=True)
-        with progress_bar(enabled=c.progress) as bar:
+            if main:
+                console.print(f"resuming {self.name} from epoch {self._start_epoch} of "
+                              f"{c.epochs}", highlight=False, soft_wrap=True)
+        log = (TrainingLog(self.log_dir, steps_done=self._start_epoch * steps)
+               if self.log_dir is not None and main else None)
+        if log is not None:
+            self._announce_tensorboard()
+        with progress_bar(enabled=c.progress and main) as bar, log or contextlib.nullcontext():
             task = bar.add_task("training", total=c.epochs, completed=self._start_epoch, info="")
             for epoch in range(self._start_epoch, c.epochs):
                 if self.history.stopped_early:
                     break
                 t0 = time.perf_counter()
-                train_losses = self._train_epoch(self._loader(train_ds, True, epoch), epoch)
+                train_losses = self._train_epoch(self._loader(train_ds, True, epoch), epoch,
+                                                 log, first_step=epoch * steps)
                 record = {"epoch": epoch, "time_s": time.perf_counter() - t0,
                           "lr": self.optimizer.param_groups[0]["lr"]}
                 record.update({f"train_{k}": v for k, v in train_losses.items()})
@@ -235,42 +285,65 @@ class Trainer:
                 if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                     self.scheduler.step(val_metrics[c.monitor])
                 self.history.epochs.append(record)
+                if log is not None:
+                    log.epoch((epoch + 1) * steps, val_metrics, self.weighting.current())
                 self.history.stopped_early = self._early_stopping(epoch, val_metrics)
                 self._start_epoch = epoch + 1
-                if ckpt is not None:
+                if ckpt is not None and main:
                     self._save_checkpoint(ckpt)
                 bar.update(task, advance=1,
                            info=f"{c.monitor}={val_metrics[c.monitor]:.4g}")
         if c.restore_best and self._best_state is not None:
             self.model.load_state_dict(self._best_state)
         self._finished = True
-        if ckpt is not None:
+        if ckpt is not None and main:
             self._save_checkpoint(ckpt)
+        distributed.barrier()  # no rank moves on (and, say, deletes checkpoints) before rank 0
         return self.history
 
-    def _train_epoch(self, loader: DataLoader, epoch: int) -> dict[str, float]:
+    def _announce_tensorboard(self) -> None:
+        """Print the TensorBoard command once per run, when its first training starts."""
+        scope = self._scope
+        if (scope is None or scope.tensorboard is None or scope.tensorboard_announced
+                or self.log_dir is None or self.log_dir.parent != scope.tensorboard):
+            return
+        scope.tensorboard_announced = True
+        console.print(tensorboard_note(scope.tensorboard), highlight=False, soft_wrap=True)
+
+    def _train_epoch(self, loader: DataLoader, epoch: int, log: TrainingLog | None,
+                     first_step: int) -> dict[str, float]:
+        """One pass over ``loader``; returns the mean of each loss term and ``total`` (averaged
+        over the ranks under torchrun). ``first_step`` optimiser steps came before."""
         self.model.train()
         sums: dict[str, float] = {}
         n = 0
         for step, batch in enumerate(loader):
             losses = self._losses(batch)
-            total = self.weighting(losses)
-            if not torch.isfinite(total.detach()):
-                bad = [k for k, v in losses.items() if not torch.isfinite(v)] or ["total"]
+            terms = {**losses, "total": self.weighting(losses)}
+            self.optimizer.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            values = torch.stack([v.detach().float() for v in terms.values()])
+            if self.world > 1:
+                values = distributed.average_gradients(self._params, values)
+            current = dict(zip(terms, values.tolist(), strict=True))
+            if not math.isfinite(current["total"]):
+                bad = [k for k, v in current.items()
+                       if k != "total" and not math.isfinite(v)] or ["total"]
                 raise TrainingError(
-                    f"Training loss became {total.item()} at epoch {epoch}, batch {step} "
+                    f"Training loss became {current['total']} at epoch {epoch}, batch {step} "
                     f"(term {', '.join(bad)}); lower the learning rate or check inputs for NaN/inf."
                 )
-            self.optimizer.zero_grad(set_to_none=True)
-            total.backward()
             if self.config.grad_clip:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            lr = self.optimizer.param_groups[0]["lr"]
             self.optimizer.step()
             if self.scheduler is not None and not isinstance(
                     self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 self.scheduler.step()
-            for k, v in {**losses, "total": total}.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            if log is not None:
+                log.step(first_step + step + 1, current, lr)
+            for k, v in current.items():
+                sums[k] = sums.get(k, 0.0) + v
             n += 1
         return {k: v / n for k, v in sums.items()}
 
@@ -370,6 +443,7 @@ class Trainer:
         py_state = rng["python"]
         random.setstate((py_state["version"], tuple(py_state["internal"]),
                          py_state["gauss_next"]))
+        self._seed_rank(self._start_epoch)  # rank 0's states were saved; others re-derive
 
     def save_model(self, path: str | Path, extra: dict[str, Any] | None = None) -> None:
         """Save the model weights (plus ``extra`` tensors/values, e.g. preprocessing)."""
