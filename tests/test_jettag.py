@@ -71,7 +71,7 @@ def test_high_level_features_match_hand_computed_values():
 def test_missing_features_are_one_clear_error():
     bare = jets_of([[{k: v for k, v in particle(10.0, 0.1, 0.1).items()
                       if not k.startswith("d")} | {"deta": 0.1, "dphi": 0.1}]])
-    with pytest.raises(DataError, match="d0, d0err, dz, dzerr.*feature set 'full'"):
+    with pytest.raises(DataError, match=r"d0, d0err, dz, dzerr.*feature set 'full'"):
         particle_features(bare, "full", 8)
     assert particle_features(bare, "kinpid", 8).features.shape == (1, 8, 13)
     with pytest.raises(DataError, match="no constituents"):
@@ -147,7 +147,7 @@ def toy_prong_jets(n: int, rng: np.random.Generator) -> tuple[ak.Array, np.ndarr
         which = rng.integers(0, len(axes), 16)
         ang = axes[which] + rng.normal(scale=0.05, size=(16, 2))
         pts = rng.exponential(20.0, 16) + 1.0
-        jets.append([particle(float(pt), float(a), float(b)) for pt, (a, b) in zip(pts, ang)])
+        jets.append([particle(float(pt), float(a), float(b)) for pt, (a, b) in zip(pts, ang, strict=True)])
     return jets_of(jets), labels
 
 
