@@ -80,3 +80,20 @@ def add_tagger_metrics(result: Result, method: str, classes: Sequence[str],
                 y_val[keep_val] == k, signal_score(p_val[keep_val], k),
                 y_test[keep_test] == k, signal_score(p_test[keep_test], k), 0.5),
             higher_is_better=True)
+
+
+def add_paired_auc_difference(result: Result, method: str, other: str, y_test: np.ndarray,
+                              s_method: np.ndarray, s_other: np.ndarray, seed: int,
+                              n_boot: int = 200) -> None:
+    """AUC(method) − AUC(other) on the same test jets, ± the std of the difference over
+    ``n_boot`` bootstrap resamplings of those jets (paired, so their correlation cancels)."""
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, y_test.size, y_test.size)
+        if 0 < y_test[idx].sum() < idx.size:
+            diffs.append(metrics.roc_auc(y_test[idx], s_method[idx])
+                         - metrics.roc_auc(y_test[idx], s_other[idx]))
+    value = metrics.roc_auc(y_test, s_method) - metrics.roc_auc(y_test, s_other)
+    result.add(f"AUC minus {other}'s (paired)", method, value,
+               std=float(np.std(diffs, ddof=1)), higher_is_better=True)
