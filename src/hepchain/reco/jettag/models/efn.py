@@ -20,10 +20,13 @@ class EFN(nn.Module):
         super().__init__()
         self.angles = list(angles)
         self.phi = nn.Sequential(MLP(2, phi[:-1], phi[-1]), nn.ReLU())
+        # the z-weighted mean of Φ varies little between jets at initialisation; normalising it
+        # (an affine map per jet in eval mode, so IRC safety holds) lets F learn from the start
+        self.norm = nn.BatchNorm1d(phi[-1])
         self.f = MLP(phi[-1], f, n_classes)
 
     def forward(self, x: Tensor, v: Tensor, mask: Tensor) -> Tensor:
         """``x`` (B, P, F) features, ``v`` (B, P, 4) = (px, py, pz, E) [GeV], ``mask`` (B, P)."""
         pt = (v[..., 0] ** 2 + v[..., 1] ** 2).sqrt() * mask
         z = pt / pt.sum(1, keepdim=True).clamp(min=1e-12)
-        return self.f((z[..., None] * self.phi(x[..., self.angles])).sum(1))
+        return self.f(self.norm((z[..., None] * self.phi(x[..., self.angles])).sum(1)))
