@@ -5,7 +5,8 @@ Two classes (top vs QCD): AUC ± Hanley–McNeil error, accuracy ± binomial err
 background rejection 1/ε_B at ε_S = 0.3 and 0.5 with the working point (score threshold) fixed
 on the *validation* jets and ε_B counted on the test jets (binomial error; a lower limit when
 no test background passes). More classes (JetClass): accuracy, macro one-vs-rest AUC and the
-QCD rejection at ε_S = 0.5 of each signal class with the score p_X / (p_X + p_QCD).
+QCD rejection at ε_S = 0.5 of each signal class with the score p_X / (p_X + p_QCD); the macro
+AUC's error combines the classes' Hanley–McNeil errors, neglecting their correlation.
 """
 
 from __future__ import annotations
@@ -72,7 +73,11 @@ def add_tagger_metrics(result: Result, method: str, classes: Sequence[str],
                 reference=TOP_REFERENCES.get(name, {}).get(method))
         return
     aucs = [metrics.roc_auc(y_test == k, p_test[:, k]) for k in range(len(classes))]
-    result.add("macro AUC (one vs rest)", method, float(np.mean(aucs)), higher_is_better=True)
+    errors = [auc_error(a, int((y_test == k).sum()), int((y_test != k).sum()))
+              for k, a in enumerate(aucs)]
+    result.add("macro AUC (one vs rest)", method, float(np.mean(aucs)),
+               std=float(np.sqrt(np.sum(np.square(errors)))) / len(aucs),
+               higher_is_better=True)  # error: per-class errors, correlations neglected
     for k, name in enumerate(classes[1:], start=1):
         keep_val, keep_test = np.isin(y_val, (0, k)), np.isin(y_test, (0, k))
         result.add_rejection(
