@@ -180,7 +180,7 @@ def test_onnx_export_agrees_with_torch(tmp_path):
 
 def test_study_trains_every_model_on_generated_jets(tmp_path):
     """The study end to end on 160 generated top_qcd events with tiny models and one epoch:
-    every model gets every metric row and the figures are written."""
+    every model gets every metric row, the ONNX export agrees, the figures are written."""
     from hepchain.core.study import run_study
 
     models = {"BDT": {"n_estimators": 20, "max_depth": 2, "learning_rate": 0.3,
@@ -192,5 +192,15 @@ def test_study_trains_every_model_on_generated_jets(tmp_path):
         for metric in ("accuracy", "AUC", "1/ε_B at ε_S = 0.3", "1/ε_B at ε_S = 0.5"):
             assert np.isfinite(result.get(metric, name).value)
     assert result.get("AUC minus ParticleNet's (paired)", "ParT").std is not None
+    assert result.get("ONNX max |p_onnx − p_torch| (test jets)", "ParticleNet").value < 1e-5
     assert {"rejection.png", "loss.png"} <= set(result.figures)
     assert all((tmp_path / "run" / f).is_file() for f in result.figures)
+
+
+def test_onnx_of_a_model_that_is_not_a_network_is_refused_before_generation(tmp_path):
+    from hepchain.core.errors import UsageError
+    from hepchain.core.study import run_study
+
+    with pytest.raises(UsageError, match="onnx names 'BDT', which is not a trained network"):
+        run_study("jettag", "quick", tmp_path / "run", overrides={"onnx": ["BDT"]})
+    assert not (tmp_path / "data").exists()

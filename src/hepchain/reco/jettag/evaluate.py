@@ -17,6 +17,7 @@ import numpy as np
 
 from hepchain.core import metrics
 from hepchain.core.result import Reference, Result
+from hepchain.core.seeding import derive_seed
 from hepchain.core.twosample import auc_error
 
 #: published top-tagging numbers (other datasets: the top-tagging landscape), tagging.md §4, §12
@@ -102,3 +103,17 @@ def add_paired_auc_difference(result: Result, method: str, other: str, y_test: n
     value = metrics.roc_auc(y_test, s_method) - metrics.roc_auc(y_test, s_other)
     result.add(f"AUC minus {other}'s (paired)", method, value,
                std=float(np.std(diffs, ddof=1)), higher_is_better=True)
+
+
+#: (better, worse) pairs of the published ranking (ParT >= ParticleNet > PFN)
+RANKING = (("ParT", "ParticleNet"), ("ParticleNet", "PFN"))
+
+
+def add_ranking(result: Result, scores: dict[str, np.ndarray], y_test: np.ndarray,
+                seed: int) -> None:
+    """The paired AUC differences of :data:`RANKING` for the models present in ``scores``
+    (signal scores of the test jets)."""
+    for better, worse in RANKING:
+        if better in scores and worse in scores:
+            add_paired_auc_difference(result, better, worse, y_test, scores[better],
+                                      scores[worse], derive_seed(seed, better, worse))

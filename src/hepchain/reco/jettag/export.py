@@ -1,6 +1,7 @@
 """ONNX export of a zoo network: inputs ``x`` (B, P, F) float32, ``v`` (B, P, 4) float32,
 ``mask`` (B, P) bool, output ``probs`` (B, C) softmax; dynamic in B and P; the class names as
-JSON in the model's metadata. :func:`onnx_agreement` compares onnxruntime with torch."""
+JSON in the model's metadata. :func:`onnx_agreement` compares onnxruntime with torch;
+:func:`export_and_check` does both."""
 
 from __future__ import annotations
 
@@ -68,3 +69,10 @@ def onnx_agreement(net: nn.Module, path: str | Path, inputs: tuple[Tensor, Tenso
     with torch.no_grad():
         ref = Probabilities(net).eval()(*inputs).numpy()
     return float(np.abs(probs - ref).max())
+
+
+def export_and_check(net: nn.Module, inputs: tuple[Tensor, Tensor, Tensor], path: str | Path,
+                     classes: Sequence[str]) -> float:
+    """Export ``net`` to ``path`` with ``inputs`` as the example and return
+    :func:`onnx_agreement` on those inputs."""
+    return onnx_agreement(net, export_onnx(net, inputs, path, classes), inputs)

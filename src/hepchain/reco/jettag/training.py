@@ -28,6 +28,7 @@ class Fitted:
     parameters: int
     train_jets_per_s: float
     infer_jets_per_s: float
+    model: nn.Module
     history: list[dict[str, float]]
 
 
@@ -60,4 +61,4 @@ def fit_network(model: nn.Module, t: ParticleTensors, labels: np.ndarray, train:
     score(val)
     infer_rate = val.size / max(time.perf_counter() - t0, 1e-9)
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return Fitted(score, n_params, train_rate, infer_rate, history.epochs)
+    return Fitted(score, n_params, train_rate, infer_rate, model.eval(), history.epochs)
