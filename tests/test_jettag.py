@@ -197,10 +197,15 @@ def test_study_trains_every_model_on_generated_jets(tmp_path):
     assert all((tmp_path / "run" / f).is_file() for f in result.figures)
 
 
-def test_onnx_of_a_model_that_is_not_a_network_is_refused_before_generation(tmp_path):
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"onnx": ["BDT"]}, "onnx names 'BDT', which is not a trained network"),
+    ({"data.process": "jetclass", "data.classes": ["Hbb", "Zqq"]},
+     r"data.classes must start with QCD \(the background\)"),
+])
+def test_bad_settings_are_refused_before_generation(overrides, message, tmp_path):
     from hepchain.core.errors import UsageError
     from hepchain.core.study import run_study
 
-    with pytest.raises(UsageError, match="onnx names 'BDT', which is not a trained network"):
-        run_study("jettag", "quick", tmp_path / "run", overrides={"onnx": ["BDT"]})
+    with pytest.raises(UsageError, match=message):
+        run_study("jettag", "quick", tmp_path / "run", overrides=overrides)
     assert not (tmp_path / "data").exists()

@@ -88,11 +88,13 @@ def load_jets(data: dict[str, Any], result: Result) -> Jets:
                                            pt_range, eta_max, float(sel["match_dr"]))
         return Jets(ak.drop_none(jets, axis=0), labels, TOP_QCD_LABELS)
     if data["process"] == "jetclass":
+        unknown = [name for name in data["classes"] if name not in JETCLASS_LABELS]
+        if unknown or len(data["classes"]) < 2 or data["classes"][0] != "QCD":
+            raise UsageError(f"data.classes must start with QCD (the background) and name at "
+                             f"least one more of {', '.join(JETCLASS_LABELS)}; got "
+                             f"{list(data['classes'])}.")
         parts, labels = [], []
         for k, name in enumerate(data["classes"]):
-            if name not in JETCLASS_LABELS:
-                raise UsageError(f"data.classes names {name!r}, not a JetClass class; use "
-                                 f"some of {', '.join(JETCLASS_LABELS)}.")
             lead = ak.firsts(sample({**data["options"], "label": name},
                                     derive_seed(int(data["seed"]), name))["fatjets"])
             lead = ak.drop_none(lead, axis=0)
