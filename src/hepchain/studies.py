@@ -21,6 +21,7 @@ REGISTRY: dict[str, str] = {
     "linac": "hepchain.accelerator.linac.study:LinacStudy",
     "sparse": "hepchain.daq.study:SparseStudy",
     "btag": "hepchain.reco.btag.study:BTagStudy",
+    "jettag": "hepchain.reco.jettag.study:JetTagStudy",
     "anomaly": "hepchain.analysis.anomaly:AnomalyStudy",
     "paramscan": "hepchain.analysis.paramscan:ParamScanStudy",
 }

@@ -84,11 +84,12 @@ def from_fatjets(jets: ak.Array) -> np.ndarray:
     return out
 
 
-def landscape_jets(events: ak.Array, pt_range: tuple[float, float] = (550.0, 650.0),
-                   eta_max: float = 2.0, match_dr: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+def landscape_selection(events: ak.Array, pt_range: tuple[float, float] = (550.0, 650.0),
+                        eta_max: float = 2.0,
+                        match_dr: float = 0.8) -> tuple[ak.Array, np.ndarray]:
     """The landscape selection on a ``top_qcd`` sample: the leading large-R jet with
-    550 < pT < 650 GeV and |eta| < 2; signal jets must have a top quark within ΔR < 0.8.
-    Returns ``(four, is_signal)`` for :func:`write_toptagging`."""
+    pt_range[0] < pT < pt_range[1] GeV and |eta| < eta_max; signal jets must have a top quark
+    within ΔR < match_dr. Returns ``(jets, is_signal)``: the selected ``fatjets`` records."""
     lead = ak.firsts(events["fatjets"])
     has = ~ak.is_none(lead)
     events, lead = events[has], lead[has]
@@ -99,4 +100,11 @@ def landscape_jets(events: ak.Array, pt_range: tuple[float, float] = (550.0, 650
     matched = ak.any((tops["eta"] - lead["eta"]) ** 2 + dphi**2 < match_dr**2, axis=1)
     signal = events["is_signal"] == 1
     keep = ak.to_numpy(ok & (~signal | matched))
-    return from_fatjets(lead[keep]), ak.to_numpy(signal)[keep].astype(np.int64)
+    return lead[keep], ak.to_numpy(signal)[keep].astype(np.int64)
+
+
+def landscape_jets(events: ak.Array, pt_range: tuple[float, float] = (550.0, 650.0),
+                   eta_max: float = 2.0, match_dr: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`landscape_selection` as ``(four, is_signal)`` for :func:`write_toptagging`."""
+    jets, is_signal = landscape_selection(events, pt_range, eta_max, match_dr)
+    return from_fatjets(jets), is_signal

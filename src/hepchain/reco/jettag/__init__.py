@@ -1,0 +1,1 @@
+"""Jet tagging: the tagger zoo (BDT, PFN, EFN, ParticleNet, ParT) on one data pipeline."""
