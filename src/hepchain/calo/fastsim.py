@@ -31,6 +31,7 @@ tuned to Geant4 in practice::
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -157,7 +158,8 @@ def _profile_lines(geometry: ECalGeometry, energies_gev: np.ndarray, showers: np
 
 
 def tune(geometry: ECalGeometry, energies_gev: np.ndarray, showers: np.ndarray, *,
-         seed: int = 0, iterations: int = 3, n_fast: int = 600) -> GFlashParams:
+         seed: int = 0, iterations: int = 3, n_fast: int = 600,
+         readout: Callable[[np.ndarray], np.ndarray] | None = None) -> GFlashParams:
     """Fit :class:`GFlashParams` to (full-simulation) showers at ≥ 3 fixed energies [GeV].
 
     Target: straight lines in ln y through the per-energy mean, spread and correlation of the
@@ -166,7 +168,8 @@ def tune(geometry: ECalGeometry, energies_gev: np.ndarray, showers: np.ndarray, 
     per-shower estimates are noisy (finite spots, sampling), so the parameters are corrected
     ``iterations`` times by the difference between the target and the same statistics of
     ``n_fast`` fast showers per energy (σ_s in quadrature, the visible-energy scale by the
-    ratio of mean visible energies).
+    ratio of mean visible energies). When ``showers`` are read-out signals, pass the same
+    ``readout`` (true deposits → signals) so that the fast showers are compared like with like.
     """
     energies_gev = np.asarray(energies_gev, dtype=float)
     levels = np.unique(energies_gev)
@@ -185,6 +188,8 @@ def tune(geometry: ECalGeometry, energies_gev: np.ndarray, showers: np.ndarray, 
 
     for i in range(iterations):
         fast = simulate_fast(geometry, e_fast, seed=derive_seed(seed, "tune", i), params=params())
+        if readout is not None:
+            fast = readout(fast)
         coeffs = coeffs + target - _profile_lines(geometry, e_fast, fast)
         sampling = math.sqrt(max(sampling**2 + a_full**2 - stochastic_fit(e_fast, fast, geometry).a**2,
                                  0.0))

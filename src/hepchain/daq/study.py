@@ -300,16 +300,19 @@ def _physics(result: Result, cfg: dict[str, Any], geometry: ECalGeometry, e_te: 
     readout = Readout.from_dict(cfg["readout"])
     rng = np.random.default_rng(derive_seed(seed, "fast readout"))
 
-    def fast_sim(energies: np.ndarray, params: GFlashParams | None = None) -> np.ndarray:
-        showers = simulate_fast(geometry, energies, seed=seed, spread_mm=cfg["spread_mm"],
-                                params=params)
+    def read_out(showers: np.ndarray) -> np.ndarray:
         return digitise(showers, geometry, readout, rng)
+
+    def fast_sim(energies: np.ndarray, params: GFlashParams | None = None) -> np.ndarray:
+        return read_out(simulate_fast(geometry, energies, seed=seed,
+                                      spread_mm=cfg["spread_mm"], params=params))
 
     t0 = time.perf_counter()
     fast = {"fast sim": fast_sim(np.full(len(full), energy))}
     fast_rate = len(full) / (time.perf_counter() - t0)
     if len(np.unique(e_te[~at_energy])) >= 3:
-        params = tune(geometry, e_te[~at_energy], s_te[~at_energy], seed=seed)
+        params = tune(geometry, e_te[~at_energy], s_te[~at_energy], seed=seed,
+                      readout=read_out)
         fast["fast sim, tuned"] = fast_sim(np.full(len(full), energy), params)
         (workdir / "fastsim_tuned.json").write_text(json.dumps(params.to_dict(), indent=1))
         result.notes.append(f"Fast simulation tuned at {sorted(set(e_te[~at_energy]))} GeV and "
