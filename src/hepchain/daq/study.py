@@ -315,8 +315,9 @@ def _physics(result: Result, cfg: dict[str, Any], geometry: ECalGeometry, e_te: 
                       readout=read_out)
         fast["fast sim, tuned"] = fast_sim(np.full(len(full), energy), params)
         (workdir / "fastsim_tuned.json").write_text(json.dumps(params.to_dict(), indent=1))
-        result.notes.append(f"Fast simulation tuned at {sorted(set(e_te[~at_energy]))} GeV and "
-                            f"compared at {energy:g} GeV, an energy not used in the tuning.")
+        tuned_at = ", ".join(f"{e:g}" for e in np.unique(e_te[~at_energy]))
+        result.notes.append(f"Fast simulation tuned at {tuned_at} GeV and compared at "
+                            f"{energy:g} GeV, an energy not used in the tuning.")
         for label, showers in (("full sim", full), ("fast sim, tuned", fast["fast sim, tuned"])):
             _, _, res, err = visible_response(np.full(len(showers), energy), showers, geometry)
             result.add(f"visible-energy σ/E at {energy:g} GeV (energy not used in tuning)",
