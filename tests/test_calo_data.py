@@ -10,9 +10,10 @@ import torch
 from hepchain.calo.fullsim import simulate
 from hepchain.calo.geometry import ECalGeometry
 from hepchain.calo.produce import load_showers, produce
+from hepchain.calo.validation import weighted_layer_sum
 from hepchain.core.errors import UsageError
 from hepchain.producers import find_producer
-from hepchain.reco.calibration.baseline import LinearCalibration, weighted_layer_sum
+from hepchain.reco.calibration.baseline import LinearCalibration
 from hepchain.reco.calibration.evaluate import resolution_points
 from hepchain.reco.calibration.models import CNNRegressor, MLPRegressor
 from hepchain.reco.calibration.train import fit_regressor, predict, to_inputs
@@ -81,10 +82,11 @@ def test_nn_regressors_learn_the_energy(calib_data) -> None:
     x, t = 0.5 * to_inputs(s_tr), torch.tensor(e_tr, dtype=torch.float32)
     cfg = {"epochs": 8, "batch_size": 64, "lr": 0.003, "progress": False}
     spread = np.std(e_te) / np.mean(e_te)  # a constant prediction's relative error
-    for model in (MLPRegressor(geo.n_cells, [32]), CNNRegressor(geo.n_layers, channels=4)):
+    for build in (lambda: MLPRegressor(geo.n_cells, [32]),
+                  lambda: CNNRegressor(geo.n_layers, channels=4)):
         with torch.no_grad():
-            before = model(0.5 * to_inputs(s_te)).numpy()
+            before = build()(0.5 * to_inputs(s_te)).numpy()
         assert np.median(before / e_te) < 0.6
-        tr = fit_regressor(model, (x[:600], t[:600]), (x[600:], t[600:]), cfg, seed=0)
+        tr = fit_regressor(build, (x[:600], t[:600]), (x[600:], t[600:]), cfg, seed=0)
         rel = (predict(tr, 0.5 * to_inputs(s_te)) - e_te) / e_te
         assert abs(np.median(rel)) < 0.05 and np.std(rel) < 0.5 * spread

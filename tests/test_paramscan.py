@@ -8,7 +8,7 @@ import torch
 
 from hepchain.analysis import massfit
 from hepchain.analysis.flows import fit_flow
-from hepchain.analysis.paramscan import mass_resolution
+from hepchain.analysis.paramscan import mass_resolution, quantile_edges, scan_points
 
 SIGMA = 0.05
 
@@ -59,6 +59,27 @@ def test_grid_scan_picks_the_right_template_and_refines():
                                             edges))
 
 
+def test_template_scan_uses_the_shape_observables():
+    """Masses that barely move with θ and a third observable that does: templates binned in
+    it (shape bins > 1) fit θ far better than mass-only templates (1 shape bin)."""
+    rng = np.random.default_rng(4)
+
+    def events(theta, n):  # columns: mj1, mj2 (weakly informative), tau21-like (informative)
+        return np.c_[theta[1] + 0.3 * rng.normal(size=n), theta[0] + 0.3 * rng.normal(size=n),
+                     theta[0] + theta[1] + 0.05 * rng.normal(size=n)]
+
+    values = [0.2, 0.4, 0.6]
+    templates = {(b, a): events((a, b), 1500) for a in values for b in values}
+    pooled = np.concatenate(list(templates.values()))
+    points = {(400.0, 400.0): events((0.4, 0.4), 400), (600.0, 200.0): events((0.6, 0.2), 400)}
+    truth = {p: np.array(p) / 1000 for p in points}
+    res = {p: np.array([0.02, 0.02]) for p in points}
+    _, mass_only, _ = scan_points(templates, points, truth, res, quantile_edges(pooled, 4, 1))
+    _, with_shape, _ = scan_points(templates, points, truth, res, quantile_edges(pooled, 4, 6))
+    assert len(quantile_edges(pooled, 4, 6)[2]) == 7
+    assert with_shape < 0.5 * mass_only
+
+
 def test_mass_resolution_is_the_peak_width():
     rng = np.random.default_rng(2)
     heavy = np.r_[rng.normal(0.5, 0.03, 3000), rng.uniform(0.05, 0.25, 1500)]  # + uncontained
@@ -91,7 +112,9 @@ def test_mc_grids_nest_and_keep_the_box():
 @pytest.mark.parametrize(("override", "message"),
                          [({"scan_bins": 12}, "scan_bins must be a list"),
                           ({"mc_grids": [{"points": 5}]}, "mc_grids must be a list"),
-                          ({"mc_grids": [{"points": [5]}]}, "two numbers")])
+                          ({"mc_grids": [{"points": [5]}]}, "two numbers"),
+                          ({"scan_bins_shape": [0]}, "scan_bins_shape"),
+                          ({"validation_points": [[430, 100]]}, "differ from the heldout")])
 def test_bad_scan_settings_are_refused_before_generation(override, message, tmp_path):
     from hepchain.core.errors import UsageError
     from hepchain.core.study import run_study
@@ -109,7 +132,8 @@ def test_paramscan_run_is_one_seed_reproducible_per_seed(tmp_path):
                           "shard_size": 40, "mwprime": 3500, "events_per_point": 40,
                           "events_heldout": 40},
                  "grid": {"mx": [300, 500], "my": [60, 120]}, "heldout": [[400, 90]],
-                 "mc_grids": [{"points": [2, 2]}], "scan_bins": [3],
+                 "validation_points": [[450, 100]],
+                 "mc_grids": [{"points": [2, 2]}], "scan_bins": [3], "scan_bins_shape": [1, 2],
                  "flow": {"kind": "maf", "transforms": 1, "hidden": [16]},
                  "train": {"epochs": 2, "batch_size": 64, "progress": False},
                  "fit": {"starts": 1, "steps": 5, "prescan_points": 3},

@@ -98,7 +98,7 @@ def test_study_config_errors() -> None:
 def test_sparse_study_end_to_end(tmp_path) -> None:
     overrides = {"geometry": {"pixel": 5.1, "n_pix": 4}, "n_train": 300, "n_val": 100,
                  "n_test_per_energy": 60, "e_min": 1.0, "e_max": 6.0,
-                 "test_energies": [1.0, 2.5, 5.0], "rates": [0.0, 0.5], "model": {"hidden": [8]},
+                 "test_energies": [1.0, 2.5, 5.0, 8.0], "rates": [0.0, 0.5], "model": {"hidden": [8]},
                  "train": {"epochs": 3, "batch_size": 64, "progress": False},
                  "mask_train": {"epochs": 3, "batch_size": 64, "progress": False},
                  "speed_showers": 2}
@@ -119,6 +119,11 @@ def test_sparse_study_end_to_end(tmp_path) -> None:
         / (rand.reference.value - none.reference.value))
     # one run is one seed; its error is the test set's own statistics (bench gives the spread)
     assert none.n == 1 and np.isfinite(none.std)
+    # ... and it is also its own row, which bench averages instead of replacing
+    err = result.get("σ/E at 2.5 GeV: test-set error of the core fit", "no reduction")
+    assert err.value == none.std
+    # the reduction curves' points are in the results file, not only in the figure
+    assert result.get("σ/E at 2.5 GeV, 50% of pixels dropped", "random").unit == "%"
     assert any("Goal" in n for n in result.notes)
     for fig in result.figures:
         assert (tmp_path / fig).is_file()
@@ -134,9 +139,11 @@ def test_sparse_study_end_to_end(tmp_path) -> None:
                         "layer sum + linear")
     e_low, n_test = min(overrides["test_energies"]), overrides["n_test_per_energy"]
     assert linear.value < 4 * stoch.value / np.sqrt(e_low) / np.sqrt(n_test)
-    tuned = result.get("t_max at 5 GeV", "fast sim, tuned").value  # tuned on interleaved data
+    tuned = result.get("t_max at 5 GeV", "fast sim, tuned").value  # tuned at 1, 2.5, 8 GeV
     assert abs(tuned - result.get("t_max at 5 GeV", "full sim").value) < 1.0
     assert (tmp_path / "fastsim_tuned.json").is_file()
+    assert any("compared at 5 GeV, an energy not used in the tuning" in n for n in result.notes)
+    assert any("different quantity" in m.reference.source for m in sigma.values())
 
 
 def test_autoencoder_upper_bound_regresses_energy() -> None:
@@ -155,3 +162,25 @@ def test_autoencoder_upper_bound_regresses_energy() -> None:
     rel = (pred - energy[800:].numpy()) / energy[800:].numpy()
     constant = np.std(energy[800:].numpy()) / float(energy[800:].mean())
     assert pred.shape == (100,) and np.std(rel) < 0.5 * constant
+
+
+def test_calibration_weights_start_from_the_seed() -> None:
+    """Models are built after seeding: the same seed gives the same fit whatever the global
+    RNG state was before, another seed another one."""
+    from hepchain.reco.calibration.models import MLPRegressor
+    from hepchain.reco.calibration.train import fit_regressor, predict
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(200, 1, 3, 4, generator=g)
+    energy = 1.0 + x.flatten(1).sum(dim=1)
+    cfg = {"epochs": 2, "batch_size": 50, "progress": False}
+
+    def fit(seed: int) -> np.ndarray:
+        torch.rand(17)  # move the global RNG
+        trainer = fit_regressor(lambda: MLPRegressor(12, [8]), (x[:150], energy[:150]),
+                                (x[150:], energy[150:]), cfg, seed)
+        return predict(trainer, x[150:])
+
+    first = fit(3)
+    assert np.array_equal(first, fit(3))
+    assert not np.array_equal(first, fit(4))

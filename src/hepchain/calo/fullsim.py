@@ -5,8 +5,8 @@ Every e±/γ is tracked in 3D through the slabs of :meth:`ECalGeometry.slabs` (e
 lengths in mm):
 
 - **e±**: condensed-history steps limited by the slab boundary, 0.2 X0, a 20 % energy loss and
-  the sampled distance to the next bremsstrahlung; continuous ionisation loss dE/dx (W 2.21,
-  Si 0.388 MeV/mm, minimum-ionising values) plus the radiative loss below the photon cut;
+  the sampled distance to the next bremsstrahlung; continuous ionisation loss dE/dx (absorber
+  and Si minimum-ionising values of :mod:`hepchain.calo.materials`) plus the radiative loss below the photon cut;
   Highland multiple scattering per step; bremsstrahlung with the complete-screening spectrum
   dσ/dy ∝ (4/3 − 4/3 y + y²)/y above ``k_cut``; below ``e_cut`` the rest is deposited on the
   spot, and a positron annihilates into two 0.511 MeV photons.
@@ -15,7 +15,8 @@ lengths in mm):
   threshold factor; Bethe–Heitler energy sharing); below ``g_cut`` deposited on the spot.
 
 Energy lost by e± inside a silicon slab is recorded in the pixel at the step's midpoint. The
-result is a ``(layers, n_pix, n_pix)`` image in MeV per shower.
+result is a ``(layers, n_pix, n_pix)`` image of true deposits in MeV per shower; the sensor
+response (Landau fluctuations, noise, threshold) is :mod:`hepchain.calo.readout`.
 """
 
 from __future__ import annotations
@@ -26,26 +27,15 @@ import time
 import numba as nb
 import numpy as np
 
-from hepchain.calo.geometry import (
-    AIR,
-    DEDX_SI_MEV_MM,
-    DEDX_W_MEV_MM,
-    X0_SI_MM,
-    X0_W_MM,
-    ECalGeometry,
-)
+from hepchain.calo.geometry import AIR, SENSOR, ECalGeometry
 from hepchain.core.errors import UsageError
 
 ME = 0.51099895
 """Electron mass [MeV]."""
 PARTICLES = {"e-": 1, "gamma": 0, "e+": 2}
 
-# per material code (air, W, Si)
-_X0 = np.array([1e12, X0_W_MM, X0_SI_MM])
-_DEDX = np.array([0.0, DEDX_W_MEV_MM, DEDX_SI_MEV_MM])  # MeV/mm
-_NE = np.array([0.0, 4.678e21, 6.994e20])  # electrons per mm^3
-_PHOTO = np.array([0.0, 4.27 * 1.93, 0.0034 * 0.233])  # photoelectric μ at 0.1 MeV [1/mm]
-_PHOTO_POW = np.array([2.65, 2.65, 3.0])
+# columns of the per-material table (rows: material codes air, absorber, Si)
+_X0, _DEDX, _NE, _PHOTO, _PHOTO_POW = range(5)
 _RE2 = 7.9407877e-24  # classical electron radius squared [mm^2]
 # pair cross-section / its high-energy limit (7/9 X0^-1), vs photon energy [MeV]
 _PAIR_E = np.log(np.array([1.022, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1e3, 1e5]))
@@ -62,15 +52,15 @@ def _klein_nishina(k: float) -> float:
 
 
 @nb.njit(cache=True)
-def _photon_mus(k: float, mat: int) -> tuple[float, float, float]:
+def _photon_mus(k: float, mat: int, tab) -> tuple[float, float, float]:
     """(photoelectric, Compton, pair) attenuation [1/mm] of material ``mat`` at k MeV."""
     if mat == AIR:
         return 0.0, 0.0, 0.0
-    photo = _PHOTO[mat] * (k / 0.1) ** (-_PHOTO_POW[mat])
-    compton = _NE[mat] * _klein_nishina(k)
+    photo = tab[mat, _PHOTO] * (k / 0.1) ** (-tab[mat, _PHOTO_POW])
+    compton = tab[mat, _NE] * _klein_nishina(k)
     pair = 0.0
     if k > 2 * ME:
-        pair = 7.0 / 9.0 / _X0[mat] * np.interp(math.log(k), _PAIR_E, _PAIR_G)
+        pair = 7.0 / 9.0 / tab[mat, _X0] * np.interp(math.log(k), _PAIR_E, _PAIR_G)
     return photo, compton, pair
 
 
@@ -118,7 +108,7 @@ def _deposit(img, layer: int, x: float, y: float, de: float, pixel: float, half:
 
 
 @nb.njit(cache=True)
-def _shower(img, e0: float, ptype: int, x0: float, y0: float, zb, mats, lays,
+def _shower(img, e0: float, ptype: int, x0: float, y0: float, zb, mats, lays, tab,
             pixel: float, half: float, k_cut: float, e_cut: float, g_cut: float) -> None:
     """Simulate one shower of a particle with energy e0 [MeV] entering at (x0, y0, 0)."""
     cap = 4096
@@ -155,7 +145,7 @@ def _shower(img, e0: float, ptype: int, x0: float, y0: float, zb, mats, lays,
                     if lay >= 0:
                         _deposit(img, lay, x, y, en, pixel, half)
                     break
-                mu_ph, mu_c, mu_p = _photon_mus(en, mat)
+                mu_ph, mu_c, mu_p = _photon_mus(en, mat, tab)
                 mu = mu_ph + mu_c + mu_p
                 dist = -math.log(1.0 - np.random.random()) / mu if mu > 0 else 1e30
                 if dist >= dbound:
@@ -240,7 +230,7 @@ def _shower(img, e0: float, ptype: int, x0: float, y0: float, zb, mats, lays,
                 y += uy * (dbound + 1e-7)
                 z += uz * (dbound + 1e-7)
                 continue
-            x0m, dedx = _X0[mat], _DEDX[mat]
+            x0m, dedx = tab[mat, _X0], tab[mat, _DEDX]
             dedx_tot = dedx + (4.0 / 3.0) * min(k_cut, en) / x0m
             rate = _brems_rate(en, k_cut, x0m)
             dbrem = -math.log(1.0 - np.random.random()) / rate if rate > 0 else 1e30
@@ -273,12 +263,22 @@ def _shower(img, e0: float, ptype: int, x0: float, y0: float, zb, mats, lays,
 
 
 @nb.njit(cache=True)
-def _shower_batch(out, energies, ptype: int, xs, ys, zb, mats, lays, pixel: float,
+def _shower_batch(out, energies, ptype: int, xs, ys, zb, mats, lays, tab, pixel: float,
                   half: float, k_cut: float, e_cut: float, g_cut: float, seed: int) -> None:
     np.random.seed(seed)
     for i in range(energies.shape[0]):
-        _shower(out[i], energies[i], ptype, xs[i], ys[i], zb, mats, lays, pixel, half,
+        _shower(out[i], energies[i], ptype, xs[i], ys[i], zb, mats, lays, tab, pixel, half,
                 k_cut, e_cut, g_cut)
+
+
+def material_table(geometry: ECalGeometry) -> np.ndarray:
+    """Per material code (air, absorber, Si): X0 [mm], dE/dx [MeV/mm], electrons [1/mm³],
+    photoelectric μ at 0.1 MeV [1/mm] and its power-law index."""
+    rows = [[1e12, 0.0, 0.0, 0.0, 3.0]]
+    for m in (geometry.absorber_material, SENSOR):
+        rows.append([m.x0_mm, m.dedx_mev_mm, m.electrons_per_mm3, m.photo_per_mm,
+                     m.photo_index])
+    return np.array(rows)
 
 
 def simulate(geometry: ECalGeometry, energies_gev: np.ndarray, *, particle: str = "e-",
@@ -302,7 +302,7 @@ def simulate(geometry: ECalGeometry, energies_gev: np.ndarray, *, particle: str 
     zb, mats, lays = geometry.slabs()
     out = np.zeros((e.size, *geometry.shape), dtype=np.float64)
     _shower_batch(out, e * 1000.0, PARTICLES[particle], xs, ys, zb, mats, lays,
-                  geometry.pixel, geometry.half_width, k_cut, e_cut, g_cut,
+                  material_table(geometry), geometry.pixel, geometry.half_width, k_cut, e_cut, g_cut,
                   int(rng.integers(0, 2**31 - 1)))
     return out.astype(np.float32)
 

@@ -1,10 +1,12 @@
 """SiD-like Si-W ECAL geometry as data (lengths in mm).
 
-Each readout layer is a tungsten absorber followed by a readout gap that holds the silicon
-sensor: ``[W | air | Si | air]``. The default stack is the SiD TDR one, 20 × 2.5 mm W followed
-by 10 × 5.0 mm W, with 0.32 mm Si in a 1.25 mm gap (0.25 mm before the sensor, 0.68 mm of
-Cu/Kapton/air after it, treated as air: together < 0.005 X0). Pixels are square, centred on the
-beam axis, ``n_pix × n_pix`` per layer.
+Each readout layer is a tungsten(-alloy) absorber followed by a readout gap that holds the
+silicon sensor: ``[W | air | Si | air]``. The default stack is the SiD TDR one, 20 × 2.5 mm
+followed by 10 × 5.0 mm of SiD's tungsten alloy (93 % W, 17.8 g/cm³, X0 = 3.93 mm: 25.5 X0 in
+all, the seed's ≈ 26 X0), with 0.32 mm Si in a 1.25 mm gap (0.25 mm before the sensor, 0.68 mm
+of Cu/Kapton/air after it, treated as air: together < 0.005 X0). ``absorber`` names the
+material (:mod:`hepchain.calo.materials`; ``W`` for pure tungsten). Pixels are square, centred
+on the beam axis, ``n_pix × n_pix`` per layer.
 """
 
 from __future__ import annotations
@@ -14,26 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from hepchain.calo.materials import Material, material
 from hepchain.core.errors import UsageError
 
-# material codes used by the simulation
+# material codes used by the simulation (TUNGSTEN: the absorber, whatever its alloy)
 AIR, TUNGSTEN, SILICON = 0, 1, 2
-X0_W_MM = 3.504
-"""Radiation length of tungsten [mm] (PDG)."""
-EC_W_MEV = 7.97
-"""Critical energy of tungsten for electrons [MeV] (PDG)."""
-RM_W_MM = 9.327
-"""Molière radius of tungsten [mm]."""
-X0_SI_MM = 93.70
-"""Radiation length of silicon [mm] (PDG)."""
-EC_SI_MEV = 40.0
-"""Critical energy of silicon [MeV] (610/(Z+1.24))."""
-DEDX_W_MEV_MM = 2.21
-"""Minimum-ionising dE/dx of tungsten [MeV/mm] (1.145 MeV cm²/g × 19.3 g/cm³)."""
-DEDX_SI_MEV_MM = 0.3876
-"""Minimum-ionising dE/dx of silicon [MeV/mm] (1.664 MeV cm²/g × 2.329 g/cm³)."""
-ES_MEV = 21.2052
-"""Scale energy E_s [MeV] of multiple scattering and the Molière radius."""
+SENSOR = material("Si")
 
 
 @dataclass(frozen=True)
@@ -49,8 +37,10 @@ class ECalGeometry:
     gap_after: float = 0.68
     pixel: float = 4.0
     n_pix: int = 32
+    absorber: str = "W93NiFe"
 
     def __post_init__(self) -> None:
+        material(self.absorber)
         if self.n_thin < 0 or self.n_thick < 0 or self.n_layers < 1:
             raise UsageError(f"The ECAL needs at least one layer (n_thin={self.n_thin}, "
                              f"n_thick={self.n_thick}); set n_thin + n_thick >= 1.")
@@ -73,8 +63,7 @@ class ECalGeometry:
             raise UsageError(f"Unknown geometry settings {sorted(unknown)}; known: {sorted(known)}.")
         types = {f.name: f.type for f in fields(cls)}
         try:
-            return cls(**{k: (_as_int(v) if types[k] == "int" else float(v))
-                          for k, v in data.items()})
+            return cls(**{k: _CONVERT[types[k]](v) for k, v in data.items()})
         except ValueError as exc:
             raise UsageError(f"Geometry values must be numbers ({exc}).") from exc
 
@@ -99,15 +88,20 @@ class ECalGeometry:
         """Half the transverse size of the pixel grid [mm]."""
         return 0.5 * self.n_pix * self.pixel
 
-    def absorber(self) -> np.ndarray:
-        """Tungsten thickness in front of each sensor [mm]."""
+    @property
+    def absorber_material(self) -> Material:
+        """The absorber's material constants."""
+        return material(self.absorber)
+
+    def absorber_mm(self) -> np.ndarray:
+        """Absorber thickness in front of each sensor [mm]."""
         return np.array([self.w_thin] * self.n_thin + [self.w_thick] * self.n_thick)
 
     def slabs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The stack as slabs along z: (z boundaries [mm] (n+1), material codes (n),
         readout layer of each slab (−1 where not a sensor))."""
         z, mats, layer = [0.0], [], []
-        for i, w in enumerate(self.absorber()):
+        for i, w in enumerate(self.absorber_mm()):
             for thick, mat, lay in ((w, TUNGSTEN, -1), (self.gap_before, AIR, -1),
                                     (self.si, SILICON, i), (self.gap_after, AIR, -1)):
                 if thick > 0:
@@ -118,23 +112,29 @@ class ECalGeometry:
 
     def depth_x0(self) -> np.ndarray:
         """Depth of each sensor's centre in radiation lengths."""
-        w = np.cumsum(self.absorber()) / X0_W_MM
-        si = (np.arange(self.n_layers) + 0.5) * self.si / X0_SI_MM
+        w = np.cumsum(self.absorber_mm()) / self.absorber_material.x0_mm
+        si = (np.arange(self.n_layers) + 0.5) * self.si / SENSOR.x0_mm
         return w + si
 
     def total_x0(self) -> float:
-        return float(self.absorber().sum() / X0_W_MM + self.n_layers * self.si / X0_SI_MM)
+        """Depth of the whole stack [X0]."""
+        return float(self.absorber_mm().sum() / self.absorber_material.x0_mm
+                     + self.n_layers * self.si / SENSOR.x0_mm)
 
     def sampling_weights(self) -> np.ndarray:
         """Per-layer sampling weight ∝ absorber in front of the sensor (thin layer = 1)."""
-        return self.absorber() / self.w_thin
+        return self.absorber_mm() / self.w_thin
+
+    def mip_mev(self) -> float:
+        """Mean energy a perpendicular minimum-ionising particle leaves in one sensor [MeV]."""
+        return self.si * SENSOR.dedx_mev_mm
 
     def effective_moliere_mm(self, section: str = "thin") -> float:
-        """Molière radius of the W + gap mixture [mm] (GFlash effective-medium rule,
+        """Molière radius of the absorber + gap mixture [mm] (GFlash effective-medium rule,
         air counted as empty space)."""
         w = self.w_thin if section == "thin" else self.w_thick
         gap = self.gap_before + self.si + self.gap_after
-        return RM_W_MM * (w + gap) / w
+        return self.absorber_material.moliere_mm * (w + gap) / w
 
 
 def _as_int(value: Any) -> int:
@@ -142,3 +142,6 @@ def _as_int(value: Any) -> int:
     if not number.is_integer():
         raise ValueError(f"{value!r} is not a whole number")
     return int(number)
+
+
+_CONVERT = {"int": _as_int, "float": float, "str": str}

@@ -22,7 +22,7 @@ def profile_comparison(samples: Mapping[str, tuple[float, np.ndarray]], geometry
     for i, (label, (energy, showers)) in enumerate(samples.items()):
         prof = longitudinal_profile(showers)
         ax.plot(t, prof / prof.sum(), marker="o", ms=3, color=f"C{i}", label=label)
-        ax.axvline(expected_tmax(energy), color=f"C{i}", ls=":", lw=1)
+        ax.axvline(expected_tmax(energy, geometry), color=f"C{i}", ls=":", lw=1)
     ax.set(xlabel="depth [X0]", ylabel="fraction of visible energy per layer")
     ax.legend()
     return plotting.save(fig, path)

@@ -5,8 +5,11 @@ Each shard holds ``incident_energies`` (N, 1) [MeV] and ``showers`` (N, layers·
 Processes: ``ecal_fixed`` (each energy of ``energies`` in turn) and ``ecal_spectrum``
 (uniform in [e_min, e_max] GeV). Options (``--set key=value``): ``particle`` (e-, e+, gamma),
 ``sim`` (full, fast), ``energies`` (comma-separated GeV), ``e_min``/``e_max`` [GeV],
-``spread`` [mm] and any :class:`ECalGeometry` field (``pixel`` [mm], ``n_pix``, ``n_thin``,
-``n_thick``, ``w_thin``, ``w_thick``, ``si`` …).
+``spread`` [mm], any :class:`ECalGeometry` field (``pixel`` [mm], ``n_pix``, ``n_thin``,
+``n_thick``, ``w_thin``, ``w_thick``, ``si``, ``absorber`` …) and the sensor readout
+(:class:`~hepchain.calo.readout.Readout`: ``landau`` true/false, ``noise_mip``,
+``threshold_mip`` [MIP]; default Landau on, 0.1 MIP noise, 0.5 MIP threshold). The stored
+showers are read-out signals [MeV], not the true deposits.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 from hepchain.calo.fastsim import simulate_fast
 from hepchain.calo.fullsim import PARTICLES, simulate, validate_energies
 from hepchain.calo.geometry import ECalGeometry
+from hepchain.calo.readout import Readout, digitise
 from hepchain.core.dataset import Manifest, ShardedDataset, ShardTask, build_dataset
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.executors import Executor
@@ -30,6 +34,7 @@ PROCESSES: dict[str, str] = {
 DEFAULTS: dict[str, Any] = {"particle": "e-", "sim": "full", "energies": "1,2.5,5,10,20",
                             "e_min": 1.0, "e_max": 20.0, "spread": 2.0}
 GEOMETRY_KEYS = set(ECalGeometry.__dataclass_fields__)
+READOUT_KEYS = set(Readout.__dataclass_fields__)
 DEFAULT_SHARD_SIZE = 500
 
 
@@ -38,18 +43,20 @@ def shard_settings(name: str, options: dict[str, str] | None = None) -> dict[str
     if name not in PROCESSES:
         raise UsageError(f"Unknown calorimeter process {name!r}; choose one of {sorted(PROCESSES)}.")
     opts = dict(options or {})
-    unknown = set(opts) - set(DEFAULTS) - GEOMETRY_KEYS
+    known = set(DEFAULTS) | GEOMETRY_KEYS | READOUT_KEYS
+    unknown = set(opts) - known
     if unknown:
         raise UsageError(f"Unknown option(s) {sorted(unknown)} for {name}; "
-                         f"known: {sorted(set(DEFAULTS) | GEOMETRY_KEYS)}.")
-    s = {**DEFAULTS, **{k: v for k, v in opts.items() if k not in GEOMETRY_KEYS}}
+                         f"known: {sorted(known)}.")
+    s = {**DEFAULTS, **{k: v for k, v in opts.items() if k in DEFAULTS}}
     geometry = ECalGeometry.from_dict({k: v for k, v in opts.items() if k in GEOMETRY_KEYS})
+    readout = Readout.from_dict({k: v for k, v in opts.items() if k in READOUT_KEYS})
     try:
         energies = [float(v) for v in str(s["energies"]).split(",") if v.strip()]
         out = {"process": name, "particle": str(s["particle"]), "sim": str(s["sim"]),
                "energies": energies, "e_min": float(s["e_min"]), "e_max": float(s["e_max"]),
                "spread": float(s["spread"]),
-               "geometry": geometry.to_dict()}
+               "geometry": geometry.to_dict(), "readout": readout.to_dict()}
     except ValueError as exc:
         raise UsageError(f"Calorimeter options must be numbers where numeric ({exc}).") from exc
     if out["particle"] not in PARTICLES:
@@ -85,6 +92,7 @@ def make_shard(task: ShardTask) -> dict[str, np.ndarray]:
                            spread_mm=s["spread"])
     else:
         showers = simulate_fast(geometry, energies, seed=seed, spread_mm=s["spread"])
+    showers = digitise(showers, geometry, Readout(**s["readout"]), rng)
     return {"incident_energies": (energies * 1000.0).reshape(-1, 1).astype(np.float32),
             "showers": showers.reshape(task.n_events, -1),
             "layer_shape": np.tile(np.array(geometry.shape, dtype=np.int32), (task.n_events, 1))}

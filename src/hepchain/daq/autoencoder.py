@@ -17,7 +17,13 @@ from torch import Tensor, nn
 
 from hepchain.nn.mlp import MLP
 from hepchain.reco.calibration.models import MLPRegressor
-from hepchain.reco.calibration.train import BatchedTensors, fit_regressor, make_trainer, predict
+from hepchain.reco.calibration.train import (
+    BatchedTensors,
+    fit_regressor,
+    make_trainer,
+    predict,
+    seeded_model,
+)
 
 
 class AutoEncoder(nn.Module):
@@ -51,12 +57,11 @@ def autoencoder_calibration(train: tuple[Tensor, Tensor], val: tuple[Tensor, Ten
                             train_cfg: dict[str, Any], seed: int) -> np.ndarray:
     """Energies [GeV] predicted for ``test_x`` after compression to ``latent`` numbers."""
     n = int(np.prod(train[0].shape[1:]))
-    torch.manual_seed(seed)
-    ae = AutoEncoder(n, latent)
+    ae = seeded_model(lambda: AutoEncoder(n, latent), seed)
     trainer = make_trainer(ae, _recon_loss, train_cfg, seed)
     trainer.fit(BatchedTensors(train[0]), BatchedTensors(val[0]))
     ae.eval()
     decoded = [_decoded(ae, x) for x in (train[0], val[0], test_x)]
-    reg = fit_regressor(MLPRegressor(n, hidden), (decoded[0], train[1]), (decoded[1], val[1]),
+    reg = fit_regressor(lambda: MLPRegressor(n, hidden), (decoded[0], train[1]), (decoded[1], val[1]),
                         train_cfg, seed)
     return predict(reg, decoded[2])

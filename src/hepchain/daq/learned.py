@@ -100,20 +100,22 @@ def learn_pattern(kind: str, train: tuple[Tensor, Tensor], val: tuple[Tensor, Te
                   mask_cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Train a ``kind`` ("loupe" or "gumbel") mask jointly with an MLP calibration and
     export it: (boolean pattern of the image shape, per-pixel scores)."""
-    torch.manual_seed(seed)
     shape = tuple(train[0].shape[1:])
     n = int(np.prod(shape))
-    if kind == "loupe":
-        mask: nn.Module = LoupeMask(n, 1.0 - rate, slope=float(mask_cfg.get("slope", 20.0)))
-    elif kind == "gumbel":
-        steps = math.ceil(len(train[0]) / int(train_cfg.get("batch_size", 256)))
-        mask = GumbelTopK(n, n_keep(n, rate), steps * int(train_cfg.get("epochs", 20)),
-                          t0=float(mask_cfg.get("t0", 1.0)),
-                          t_min=float(mask_cfg.get("t_min", 0.01)))
-    else:
+    if kind not in ("loupe", "gumbel"):
         raise ValueError(kind)
-    model = MaskedRegressor(mask, MLPRegressor(n, hidden))
+
+    def build() -> MaskedRegressor:
+        if kind == "loupe":
+            mask: nn.Module = LoupeMask(n, 1.0 - rate, slope=float(mask_cfg.get("slope", 20.0)))
+        else:
+            steps = math.ceil(len(train[0]) / int(train_cfg.get("batch_size", 256)))
+            mask = GumbelTopK(n, n_keep(n, rate), steps * int(train_cfg.get("epochs", 20)),
+                              t0=float(mask_cfg.get("t0", 1.0)),
+                              t_min=float(mask_cfg.get("t_min", 0.01)))
+        return MaskedRegressor(mask, MLPRegressor(n, hidden))
+
     cfg = {**train_cfg, "patience": None}  # the mask needs its full annealing schedule
-    fit_regressor(model, train, val, cfg, seed)
-    scores = mask.scores().reshape(shape)
+    trainer = fit_regressor(build, train, val, cfg, seed)
+    scores = trainer.model.mask.scores().reshape(shape)
     return top_k_pattern(scores, rate), scores

@@ -1,8 +1,8 @@
 """Baseline calibration: sampling-weighted layer sum with a linear calibration.
 
-E_raw = Σ_l w_l · E_l [MeV], with w_l the absorber thickness in front of sensor l in units of
-the thin layer (1 for 2.5 mm W, 2 for 5 mm W); E = a · E_raw + b [GeV], a and b fitted by
-weighted least squares (weights 1/E, i.e. a stochastic-term variance) on training data.
+E_raw = Σ_l w_l · E_l [MeV] (:func:`hepchain.calo.validation.weighted_layer_sum`), with w_l
+the absorber thickness in front of sensor l in units of the thin layer (1 for 2.5 mm, 2 for
+5 mm); E = a · E_raw + b [GeV], a and b fitted by weighted least squares (weights 1/E, i.e. a stochastic-term variance) on training data.
 """
 
 from __future__ import annotations
@@ -12,12 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from hepchain.core.errors import DataError
-
-
-def weighted_layer_sum(showers: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Σ_l w_l Σ_pixels E [MeV] of ``showers`` (N, layers, ...) (masked pixels hold 0)."""
-    per_layer = showers.reshape(showers.shape[0], showers.shape[1], -1).sum(axis=2)
-    return per_layer @ np.asarray(weights, dtype=float)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
+from hepchain.core.seeding import seed_everything
 from hepchain.core.trainer import TrainConfig, Trainer
 from hepchain.reco.calibration.models import relative_mse
 
@@ -44,11 +46,18 @@ def _loss(model: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
     return relative_mse(model(x), energy)
 
 
-def fit_regressor(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor],
-                  train_cfg: dict[str, Any], seed: int,
+def seeded_model(build: Callable[[], nn.Module], seed: int) -> nn.Module:
+    """``build()`` after seeding every RNG with ``seed``: the initial weights are the seed's."""
+    seed_everything(seed)
+    return build()
+
+
+def fit_regressor(build: Callable[[], nn.Module], train: tuple[Tensor, Tensor],
+                  val: tuple[Tensor, Tensor], train_cfg: dict[str, Any], seed: int,
                   loss_fn: Any = _loss) -> Trainer:
-    """Fit ``model`` (x → E [GeV]) by the relative MSE; returns the trainer (best weights)."""
-    trainer = make_trainer(model, loss_fn, train_cfg, seed)
+    """Build the model (x → E [GeV]) after seeding with ``seed`` (so a re-run starts from the
+    same weights) and fit it by the relative MSE; returns the trainer (best weights)."""
+    trainer = make_trainer(seeded_model(build, seed), loss_fn, train_cfg, seed)
     trainer.fit(BatchedTensors(*train), BatchedTensors(*val))
     return trainer
 
