@@ -313,3 +313,21 @@ def test_declared_headlines_match_the_stored_runs(run):
     for h in spec["headlines"]:
         assert matching(result, h["metric"], h["method"]), (run, h)
     assert summarise(result).figure is not None
+
+
+def test_a_goal_inside_the_error_is_not_met():
+    """A goal counts as met only outside the row's error; a lower limit counts at its bound."""
+    spec = {"toy": {"question": "q", "headlines": [], "figure": None, "goals": [
+        {"text": "x at least 1", "metric": "x", "method": "m", "at_least": 1.0},
+        {"text": "y at most 1", "metric": "y", "method": "m", "at_most": 1.0}]}}
+
+    def met(x: float, err: float | None, limit: str | None = None) -> list[bool | None]:
+        res = Result(study="toy", preset="quick")
+        res.add("x", "m", x, std=err, limit=limit)
+        res.add("y", "m", 2.0 - x, std=err)
+        return [g.met for g in summarise(res, spec).goals]
+
+    assert met(1.2, 0.3) == [False, False]  # 1.2 ± 0.3 does not resolve the bound 1
+    assert met(1.5, 0.3) == [True, True]
+    assert met(1.2, None) == [True, True]   # no error stated: the central value decides
+    assert met(1.1, None, limit="lower")[0] is True

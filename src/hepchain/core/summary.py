@@ -28,9 +28,12 @@ SUMMARIES_FILE = "summaries.yaml"
 class Goal:
     """A goal of the study's issue and the measured rows it is judged on.
 
-    ``met`` is True when every matching row's central value lies within the bounds (with
-    ``require: any``, when at least one does: "the best controller reaches ..."), False when
-    not, and None when the run measured no finite matching row.
+    ``met`` is True when every matching row lies within the bounds by more than its error
+    (value − error ≥ ``at_least``, value + error ≤ ``at_most``; the error is the row's ±: seed
+    std after a bench, else the test set's statistical error; a lower limit counts at its
+    bound) — with ``require: any``, when at least one does ("the best controller reaches
+    ..."); False when not, and None when the run measured no finite matching row. A goal whose
+    bound lies inside a row's error is therefore not met: not resolved is not reached.
     """
 
     text: str
@@ -86,10 +89,16 @@ def _goal(result: Result, spec: Mapping[str, Any]) -> Goal:
                          f"be all or any, got {require!r}.")
     met = None
     if measured:
-        met = (all if require == "all" else any)(
-            (low is None or m.value >= low) and (high is None or m.value <= high)
-            for m in measured)
+        met = (all if require == "all" else any)(_within(m, low, high) for m in measured)
     return Goal(str(spec["text"]), rows, met)
+
+
+def _within(m: Metric, low: float | None, high: float | None) -> bool:
+    """Whether row ``m`` meets the bounds outside its error (see :class:`Goal`)."""
+    err = m.std if m.std is not None and math.isfinite(m.std) else 0.0
+    if m.limit == "lower":
+        return high is None and m.value >= low
+    return (low is None or m.value - err >= low) and (high is None or m.value + err <= high)
 
 
 def _figure(result: Result, pattern: str | None) -> str | None:
