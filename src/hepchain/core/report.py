@@ -201,7 +201,7 @@ def build_report(results: list[Result], out_dir: str | Path, title: str = "hepch
     else:
         body.append("<p class='lead'>One card per study: the seed's question, the headline "
                     "numbers beside their references, the goals (✓ met, ✗ not met, – not "
-                    "measured in this run; judged on central values) and the key figure. "
+                    "measured in this run; met only when the bound lies outside the row's ±) and the key figure. "
                     "Click a study for its full table, figures and provenance.</p>")
     cards = [f"<article class='card failed'><h3>{html.escape(name)}</h3><p>failed: "
              f"{html.escape(message)}</p></article>" for name, message in (failures or {}).items()]
