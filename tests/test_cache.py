@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from hepchain.calo import produce as calo
-from hepchain.cli import main
 from hepchain.core.cache import cache_key, cached_dataset, find_cached, list_entries
 from hepchain.core.dataset import MANIFEST, Manifest
 from hepchain.core.errors import UsageError
+from test_cli import run_cli
 
 OPTIONS = {"sim": "fast", "n_pix": 4, "energies": "1,2"}
 REQUEST = {"n_events": 8, "seed": 1, "options": OPTIONS, "shard_size": 4}
@@ -177,14 +177,6 @@ def test_event_count_below_one_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="at least 1"):
         get(tmp_path, n_events=0)
     assert not tmp_path.joinpath("data").exists()
-
-
-def run_cli(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def test_data_ls_and_rm(tmp_path, monkeypatch, capsys):

@@ -9,7 +9,6 @@ Jacobian of the standardisation, so log-likelihoods of different flows are compa
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,14 +65,13 @@ def _tensors(x: np.ndarray, c: np.ndarray) -> tuple[Tensor, Tensor]:
 
 
 def fit_flow(x_train: np.ndarray, c_train: np.ndarray, x_val: np.ndarray, c_val: np.ndarray,
-             flow_cfg: dict[str, Any], train_cfg: dict[str, Any], seed: int,
-             checkpoint_dir: Path | None = None) -> tuple[ConditionalFlow, History]:
+             flow_cfg: dict[str, Any], train_cfg: dict[str, Any], seed: int
+             ) -> tuple[ConditionalFlow, History]:
     """Train a :class:`ConditionalFlow` (``flow_cfg``: kind, transforms, hidden, bins)."""
     torch.manual_seed(seed)
     c_train = np.asarray(c_train).reshape(len(x_train), -1)
     model = ConditionalFlow(x_train, c_train, **flow_cfg)
-    trainer = Trainer(model, nll_loss, TrainConfig.from_dict(train_cfg, seed=seed),
-                      checkpoint_dir=checkpoint_dir)
+    trainer = Trainer(model, nll_loss, TrainConfig.from_dict(train_cfg, seed=seed))
     history = trainer.fit(_tensors(x_train, c_train), _tensors(x_val, c_val))
     model.eval()
     return model, history

@@ -10,7 +10,6 @@ tracks and L_vertex the binary cross-entropy over all ordered pairs of distinct 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,13 +51,12 @@ def make_track_loss(tasks: tuple[str, ...], origin_weights: np.ndarray):
 
 def fit_track_model(model: nn.Module, tasks: tuple[str, ...], train: tuple[Tensor, ...],
                     val: tuple[Tensor, ...], train_cfg: dict[str, Any], seed: int,
-                    loss_weights: dict[str, float], origin_weights: np.ndarray,
-                    checkpoint_dir: Path | None = None) -> tuple[Trainer, History]:
+                    loss_weights: dict[str, float], origin_weights: np.ndarray
+                    ) -> tuple[Trainer, History]:
     """Train a DeepSets/GN1 model; early stopping monitors the validation jet loss."""
     cfg = TrainConfig.from_dict({"monitor": "jet", **train_cfg}, seed=seed)
     weights = StaticWeights({k: v for k, v in loss_weights.items() if k in tasks})
-    trainer = Trainer(model, make_track_loss(tasks, origin_weights), cfg, weighting=weights,
-                      checkpoint_dir=checkpoint_dir)
+    trainer = Trainer(model, make_track_loss(tasks, origin_weights), cfg, weighting=weights)
     return trainer, trainer.fit(train, val)
 
 
