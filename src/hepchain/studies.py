@@ -25,6 +25,7 @@ REGISTRY: dict[str, str] = {
     "anomaly": "hepchain.analysis.anomaly:AnomalyStudy",
     "paramscan": "hepchain.analysis.paramscan:ParamScanStudy",
     "tauid": "hepchain.reco.tauid.study:TauIDStudy",
+    "multistep": "hepchain.analysis.multistep.study:MultiStepStudy",
 }
 
 

@@ -79,3 +79,23 @@ def mode_confusion(c: Candidates, mode_probs: np.ndarray, test: np.ndarray) -> n
     known = test[c.is_tau[test] & (c.mode[test] >= 0)]
     return metrics.confusion_matrix(c.mode[known], mode_probs[known].argmax(1),
                                     n_classes=len(DECAY_MODES), normalize=True)
+
+
+def add_ratio_rows(result: Result, methods: Sequence[str], baseline: str,
+                   efficiency: float) -> None:
+    """Per prong: each model's fake rejection at ``efficiency`` over the ``baseline``'s (the
+    issue's goal: ≥ 1.3 for the best set/graph model). Errors are propagated as independent
+    (the models share the test fakes, so this overestimates); rows with a lower-limit
+    rejection on either side are left out."""
+    for prong in PRONGS:
+        name = f"fake rejection at ε_τ = {efficiency:.0%}, {prong}-prong"
+        base = result.get(name, baseline)
+        for method in methods:
+            row = result.get(name, method)
+            if method == baseline or row.limit or base.limit:
+                continue
+            ratio = row.value / base.value
+            err = ratio * float(np.hypot((row.std or 0.0) / row.value,
+                                         (base.std or 0.0) / base.value))
+            result.add(f"rejection ratio to {baseline} at ε_τ = {efficiency:.0%}, "
+                       f"{prong}-prong", method, ratio, std=err, higher_is_better=True)

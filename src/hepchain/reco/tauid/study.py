@@ -19,6 +19,7 @@ from hepchain.reco.tauid.candidates import OBJECT_FEATURES
 from hepchain.reco.tauid.data import load_candidates, model_inputs, split
 from hepchain.reco.tauid.evaluate import (
     PRONGS,
+    add_ratio_rows,
     add_tau_metrics,
     mode_confusion,
     rejection_vs_pt,
@@ -51,13 +52,14 @@ class TauIDStudy(Study):
             result.add("trainable parameters", name, f.parameters)
             result.add("training CPU time", name, f.train_seconds, unit="s",
                        higher_is_better=False)
-        baseline = next(iter(fitted))                                                  # figures
-        for prong in PRONGS:
+        wp = float(config["pt_plot_efficiency"])
+        baseline = next(iter(fitted))
+        add_ratio_rows(result, list(fitted), baseline, wp)
+        for prong in PRONGS:                                                           # figures
             t = test[cands.n_core[test] == prong]
             result.figures.append(plots.rejection_figures(
                 {name: (cands.is_tau[t], f.score[t]) for name, f in fitted.items()}, prong,
                 workdir, baseline))
-        wp = float(config["pt_plot_efficiency"])
         result.figures.append(plots.rejection_vs_pt_figure(
             {name: rejection_vs_pt(cands, f.score, val, test, wp, config["pt_bins"])
              for name, f in fitted.items()}, config["pt_bins"], wp, workdir))
