@@ -88,7 +88,7 @@ def test_gradnorm_pushes_the_weights_towards_equal_gradient_norms():
         return {"a": 2.0 * shared[0], "b": 1.0 * shared[1]}
 
     total = gn(losses())
-    assert float(total) == pytest.approx(2.0 + 1.0 + (0.5 + 0.5))
+    assert float(total.detach()) == pytest.approx(2.0 + 1.0 + (0.5 + 0.5))
     total.backward()
     assert gn.w.grad.tolist() == pytest.approx([2.0, -1.0])
     assert shared.grad.tolist() == pytest.approx([2.0, 1.0])  # Σ w_i ∇L_i, weights constant

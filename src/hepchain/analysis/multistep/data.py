@@ -41,8 +41,9 @@ class Events:
         return len(self.is_signal)
 
 
-def _dphi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.angle(np.exp(1j * (a - b)))
+def _dphi(a: np.ndarray | ak.Array, b: np.ndarray) -> np.ndarray | ak.Array:
+    """φ_a − φ_b wrapped into [−π, π) [rad]."""
+    return (a - b + np.pi) % (2 * np.pi) - np.pi
 
 
 def leading_pair(cands: Candidates) -> tuple[np.ndarray, Candidates]:
@@ -66,8 +67,8 @@ def kinematics(events: ak.Array, event: np.ndarray, pair: Candidates) -> np.ndar
     met = ak.to_numpy(events.met)[event]
     met_phi = ak.to_numpy(events.met_phi)[event]
     jets = events.jets[event]
-    far = ((np.hypot(jets.eta - t1.eta, _dphi_ak(jets.phi, t1.phi)) > 0.4)
-           & (np.hypot(jets.eta - t2.eta, _dphi_ak(jets.phi, t2.phi)) > 0.4))
+    far = ((np.hypot(jets.eta - t1.eta, _dphi(jets.phi, t1.phi)) > 0.4)
+           & (np.hypot(jets.eta - t2.eta, _dphi(jets.phi, t2.phi)) > 0.4))
     others = jets[far]
     n_jets = ak.to_numpy(ak.num(others)).astype(float)
     lead_pt = ak.to_numpy(ak.fill_none(ak.firsts(others.pt), 1.0))
@@ -77,11 +78,6 @@ def kinematics(events: ak.Array, event: np.ndarray, pair: Candidates) -> np.ndar
                      np.log(np.maximum(met, 1e-3)), np.abs(_dphi(met_phi, t1.phi)),
                      np.abs(_dphi(met_phi, t2.phi)), n_jets, np.log(lead_pt), lead_eta],
                     axis=1).astype(np.float32)
-
-
-def _dphi_ak(a: ak.Array, b: np.ndarray) -> ak.Array:
-    d = a - b
-    return (d + np.pi) % (2 * np.pi) - np.pi
 
 
 def load_events_pair(data: dict[str, Any], selection: dict[str, Any], result: Result) -> Events:
