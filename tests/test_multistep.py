@@ -70,9 +70,11 @@ def test_connected_step_b_sees_step_a_and_gradients_reach_it():
 @pytest.mark.parametrize(("override", "message"), [
     ({"dynamic": ["MGDA"]}, "dynamic names"),
     ({"static_weights": [0.5, 1.5]}, "static_weights"),
+    ({"connected_init": "warm"}, "connected_init"),
 ])
 def test_bad_settings_are_one_clear_error(override, message):
-    config = {"dynamic": ["DWA"], "static_weights": [0.5], **override}
+    config = {"dynamic": ["DWA"], "static_weights": [0.5], "connected_init": "scratch",
+              **override}
     with pytest.raises(UsageError, match=message):
         check_settings(config)
 

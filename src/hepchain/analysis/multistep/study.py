@@ -24,6 +24,7 @@ from hepchain.analysis.multistep.training import (
     fit_connected,
     fit_hand_built,
     fit_serial,
+    pretrain_tau,
 )
 from hepchain.core.errors import UsageError
 from hepchain.core.losses import (
@@ -55,17 +56,19 @@ class MultiStepStudy(Study):
         events = load_events_pair(config["data"], config["selection"], result)         # data
         train, val, test = split(len(events), config["split"], seed)
         x = model_inputs(events, train)
-        outcomes: dict[str, Outcome] = {                                               # models
+        pre = pretrain_tau(x, train, val, config, seed)                                # models
+        init = pre if config["connected_init"] == "pretrained" else None
+        outcomes: dict[str, Outcome] = {
             "hand-built": fit_hand_built(x, train, val, config, seed),
-            "serial": fit_serial(x, train, val, config, seed)}
+            "serial": fit_serial(x, train, val, config, seed, pre)}
         scan = [float(w) for w in config["static_weights"]]
         for w in scan:
             outcomes[f"connected, w_a = {w:g}"] = fit_connected(
                 x, train, val, config, seed,
-                lambda model, w=w: StaticWeights({"a": w, "b": 1.0 - w}), f"static-{w:g}")
+                lambda model, w=w: StaticWeights({"a": w, "b": 1.0 - w}), f"static-{w:g}", init)
         for name in config["dynamic"]:
-            outcomes[f"connected, {name}"] = fit_connected(x, train, val, config, seed,
-                                                           DYNAMIC[name], f"dynamic-{name}")
+            outcomes[f"connected, {name}"] = fit_connected(
+                x, train, val, config, seed, DYNAMIC[name], f"dynamic-{name}", init)
         y, rej, eff = x.is_signal, float(config["background_rejection"]), float(
             config["tau_efficiency"])
         val_auc = {}
@@ -99,9 +102,9 @@ class MultiStepStudy(Study):
             f"{train.size} / {val.size} / {test.size} for training / validation / test. "
             "Step (a) is judged on both candidates of the test events (real τ vs other "
             "candidates of the same events); its working point and step (b)'s are fixed on the "
-            "validation events; ± is the test set's statistical error. Connected networks "
-            "start from scratch; the serial one trains step (a) first, then step (b) on the "
-            "frozen step (a).")
+            "validation events; ± is the test set's statistical error. Step (a) is trained "
+            "alone first; the serial strategy trains step (b) on it frozen, the connected "
+            f"ones start step (a) {'from it' if init else 'from scratch'} (connected_init).")
         return result
 
 
@@ -132,6 +135,9 @@ def check_settings(config: dict[str, Any]) -> None:
     for name in config["dynamic"]:
         if name not in DYNAMIC:
             raise UsageError(f"dynamic names {name!r}; use some of {', '.join(DYNAMIC)}.")
+    if config["connected_init"] not in ("pretrained", "scratch"):
+        raise UsageError(f"connected_init is {config['connected_init']!r}; use pretrained or "
+                         "scratch.")
     if not config["static_weights"] or not all(0.0 <= float(w) <= 1.0
                                                for w in config["static_weights"]):
         raise UsageError("static_weights must be a non-empty list of weights in [0, 1].")

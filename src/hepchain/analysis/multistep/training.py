@@ -4,13 +4,16 @@ with early stopping on the validation events' step-(b) loss (step (a)'s for its 
 1. ``hand-built``: step (b) on the kinematics and the hand-built tau variables only;
 2. ``serial``: train step (a) alone, freeze it, train step (b) on its logits;
 3. ``connected, w_a = w``: both steps end to end with ``L = w L_a + (1 − w) L_b`` (Saito et
-   al.'s static weighting, :class:`~hepchain.core.losses.StaticWeights`);
+   al.'s static weighting, :class:`~hepchain.core.losses.StaticWeights`), step (a) starting
+   from the step (a) trained alone (Saito et al. pre-train, then re-optimise jointly) or from
+   scratch (setting ``connected_init``);
 4. ``connected, DWA`` / ``uncertainty`` / ``GradNorm``: end to end with
    :class:`~hepchain.core.losses.DynamicWeightAverage`,
    :class:`~hepchain.core.losses.UncertaintyWeights` or :class:`~hepchain.core.losses.GradNorm`
    (gradient norms on the last layer of step (a), the layer both losses reach).
 
-Training cost is the CPU time of all training passes of a strategy (both stages for serial).
+Training cost is the CPU time of all training passes of a strategy, including the step (a)
+pretraining it starts from.
 """
 
 from __future__ import annotations
@@ -92,30 +95,54 @@ def _scores(trainer: Trainer, x: Inputs, seconds: float, hist: list[dict[str, fl
     return Outcome(torch.sigmoid(event).numpy(), torch.sigmoid(tau).numpy(), seconds, hist)
 
 
-def fit_serial(x: Inputs, train: np.ndarray, val: np.ndarray, config: dict[str, Any],
-               seed: int) -> Outcome:
-    """Strategy 2: step (a) alone, frozen, then step (b) on its logits."""
-    model = TwoStep(tau_step(config["tau"]), EventStep(len(KINEMATICS), 1,
-                                                       config["event"]["hidden"]))
+@dataclass(frozen=True)
+class PretrainedTau:
+    """Step (a) trained alone: its weights, CPU seconds and history."""
+
+    state: dict[str, Tensor]
+    cpu_seconds: float
+    history: list[dict[str, float]]
+
+
+def pretrain_tau(x: Inputs, train: np.ndarray, val: np.ndarray, config: dict[str, Any],
+                 seed: int) -> PretrainedTau:
+    """Step (a) trained alone on the candidates of the training events."""
+    tau = tau_step(config["tau"])
 
     def loss_a(m: nn.Module, b: tuple[Tensor, ...]) -> dict[str, Tensor]:
         return {"a": bce(m(b[0], b[1]), b[4])}
 
-    _, hist_a, sec_a = _fit(model.tau, loss_a, x, train, val, config["train"], seed,
-                            "serial-a", "a")
+    _, hist, sec = _fit(tau, loss_a, x, train, val, config["train"], seed, "tau-alone", "a")
+    return PretrainedTau({k: v.clone() for k, v in tau.state_dict().items()}, sec, hist)
+
+
+def two_step(config: dict[str, Any], init: PretrainedTau | None) -> TwoStep:
+    """A fresh connected model; step (a) starts from ``init`` when given."""
+    model = TwoStep(tau_step(config["tau"]), EventStep(len(KINEMATICS), 1,
+                                                       config["event"]["hidden"]))
+    if init is not None:
+        model.tau.load_state_dict(init.state)
+    return model
+
+
+def fit_serial(x: Inputs, train: np.ndarray, val: np.ndarray, config: dict[str, Any],
+               seed: int, pre: PretrainedTau) -> Outcome:
+    """Strategy 2: the pretrained step (a), frozen, then step (b) on its logits."""
+    model = two_step(config, pre)
     model.tau.requires_grad_(False)
-    trainer, hist_b, sec_b = _fit(model, _two_step_loss, x, train, val, config["train"], seed,
-                                  "serial-b", "b", StaticWeights({"a": 0.0, "b": 1.0}))
-    return _scores(trainer, x, sec_a + sec_b, hist_a + hist_b)
+    trainer, hist, sec = _fit(model, _two_step_loss, x, train, val, config["train"], seed,
+                              "serial-b", "b", StaticWeights({"a": 0.0, "b": 1.0}))
+    return _scores(trainer, x, pre.cpu_seconds + sec, pre.history + hist)
 
 
 def fit_connected(x: Inputs, train: np.ndarray, val: np.ndarray, config: dict[str, Any],
-                  seed: int, weighting: Callable[[TwoStep], LossWeighting],
-                  name: str) -> Outcome:
+                  seed: int, weighting: Callable[[TwoStep], LossWeighting], name: str,
+                  init: PretrainedTau | None) -> Outcome:
     """Strategies 3 and 4: both steps end to end with the loss weighting ``weighting(model)``
-    (a function of the model, as GradNorm needs its shared parameters)."""
-    model = TwoStep(tau_step(config["tau"]), EventStep(len(KINEMATICS), 1,
-                                                       config["event"]["hidden"]))
+    (a function of the model, as GradNorm needs its shared parameters), step (a) starting
+    from ``init`` (its pretraining CPU time is charged to the strategy) or from scratch."""
+    model = two_step(config, init)
     trainer, hist, sec = _fit(model, _two_step_loss, x, train, val, config["train"], seed,
                               name, "b", weighting(model))
-    return _scores(trainer, x, sec, hist)
+    spent = sec + (init.cpu_seconds if init is not None else 0.0)
+    return _scores(trainer, x, spent, hist)
