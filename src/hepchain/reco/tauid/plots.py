@@ -32,7 +32,7 @@ def rejection_vs_pt_figure(values: Mapping[str, Sequence[metrics.Rejection | Non
 def confusion_figure(cm: np.ndarray, method: str, workdir: Path) -> str:
     """Row-normalised decay-mode confusion matrix of ``method`` on the test τ."""
     return btag_plots.confusion(cm, DECAY_MODES, workdir / f"modes_{plotting.slug(method)}.png",
-                                title=f"decay modes, {method}").name
+                                title=method, what="decay mode").name
 
 
 def loss_figure(histories: Mapping[str, Sequence[Mapping[str, float]]], workdir: Path) -> str:
