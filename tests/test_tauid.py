@@ -162,3 +162,11 @@ def test_a_set_model_learns_a_narrow_core_on_a_tiny_sample():
                                                   "threads": 1, "progress": False}, 0.5, 0, "toy")
     assert roc_auc(is_tau[test], fitted.score[test]) > 0.85
     assert fitted.mode_probs.shape == (n, len(DECAY_MODES))
+
+
+def test_a_prong_without_fakes_in_the_test_set_is_a_clear_error():
+    from hepchain.reco.tauid.evaluate import require_both
+
+    c = build_candidates(ak.Array([THREE_PRONG, ONE_PRONG_PI0]), 10.0, 2.3, 8)
+    with pytest.raises(DataError, match="test set has no 3-prong fakes"):
+        require_both(c, np.arange(len(c)), 3, "test")

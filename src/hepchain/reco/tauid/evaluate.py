@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from hepchain.core import metrics
+from hepchain.core.errors import DataError
 from hepchain.core.result import Result
 from hepchain.core.twosample import auc_error
 from hepchain.reco.tauid.candidates import Candidates
@@ -18,9 +19,19 @@ from hepchain.reco.tauid.truth import DECAY_MODES
 PRONGS = (1, 3)
 
 
+def require_both(c: Candidates, idx: np.ndarray, prong: int, where: str) -> None:
+    """DataError when the ``prong``-prong candidates ``idx`` lack real τ or fakes."""
+    y = c.is_tau[idx[c.n_core[idx] == prong]]
+    if y.all() or not y.any():
+        raise DataError(f"The {where} set has no {prong}-prong "
+                        f"{'fakes' if y.all() else 'real taus'}; generate more events "
+                        "(data.n_events).")
+
+
 def working_point(c: Candidates, score: np.ndarray, val: np.ndarray, prong: int,
                   efficiency: float) -> float:
     """Score threshold keeping ``efficiency`` of the validation τ with ``prong`` core tracks."""
+    require_both(c, val, prong, "validation")
     v = val[c.n_core[val] == prong]
     return metrics.rejection_at_efficiency(c.is_tau[v], score[v], efficiency).threshold
 
@@ -39,6 +50,7 @@ def add_tau_metrics(result: Result, method: str, c: Candidates, score: np.ndarra
                     efficiencies: Sequence[float]) -> None:
     """Rows per prong: AUC, rejection at each working point; decay-mode accuracy of real τ."""
     for prong in PRONGS:
+        require_both(c, test, prong, "test")
         t = test[c.n_core[test] == prong]
         y = c.is_tau[t]
         auc = metrics.roc_auc(y, score[t])
