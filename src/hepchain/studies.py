@@ -24,6 +24,8 @@ REGISTRY: dict[str, str] = {
     "jettag": "hepchain.reco.jettag.study:JetTagStudy",
     "anomaly": "hepchain.analysis.anomaly:AnomalyStudy",
     "paramscan": "hepchain.analysis.paramscan:ParamScanStudy",
+    "tauid": "hepchain.reco.tauid.study:TauIDStudy",
+    "multistep": "hepchain.analysis.multistep.study:MultiStepStudy",
 }
 
 

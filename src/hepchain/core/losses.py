@@ -6,11 +6,13 @@ a weighting turns that into the total, e.g. GN1's ``L = L_jet + 1.5 L_vertex + 0
     weighting = StaticWeights({"jet": 1.0, "vertex": 1.5, "track": 0.5})
     weighting = UncertaintyWeights(["tau", "higgs"])   # learned (Kendall et al. 2018)
     weighting = DynamicWeightAverage(["tau", "higgs"])  # loss-rate based (Liu et al. 2019)
+    weighting = GradNorm(["tau", "higgs"], shared=list(model.trunk.parameters()))  # Chen 2018
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -86,3 +88,47 @@ class DynamicWeightAverage(LossWeighting):
 
     def current(self) -> dict[str, float]:
         return {n: float(w) for n, w in zip(self.names, self.weights, strict=True)}
+
+
+class GradNorm(LossWeighting):
+    """GradNorm (Chen et al., ICML 2018): learned weights ``w_i`` that equalise the tasks'
+    gradient norms on the ``shared`` parameters, pulled towards each task's relative training
+    rate. With ``G_i = w_i ||∇_shared L_i||``, ``r_i = (L_i / L_i(0)) / mean_j (L_j / L_j(0))``
+    (``L_i(0)``: the first training batch) and the target ``mean_j G_j · r_i^alpha`` held
+    constant, the weights descend ``Σ_i |G_i − target_i|`` while the network descends
+    ``Σ_i w_i L_i`` (weights held constant); the weights are renormalised to sum to the number
+    of tasks before every step. Outside gradient mode (validation) the total is ``Σ w_i L_i``.
+    """
+
+    def __init__(self, names: list[str], shared: Sequence[nn.Parameter],
+                 alpha: float = 1.5) -> None:
+        super().__init__()
+        self.names = list(names)
+        self.alpha = alpha
+        self.shared = list(shared)  # the model's parameters: not registered here
+        self.w = nn.Parameter(torch.ones(len(self.names)))
+        self.register_buffer("initial", torch.full((len(self.names),), float("nan")))
+
+    def forward(self, losses: dict[str, Tensor]) -> Tensor:
+        with torch.no_grad():
+            self.w.clamp_(min=1e-3)
+            self.w.mul_(len(self.names) / self.w.sum())
+        values = torch.stack([losses[n] for n in self.names])
+        total = (self.w.detach() * values).sum()
+        if not (torch.is_grad_enabled() and values.requires_grad):
+            return total
+        norms = torch.stack([self._grad_norm(losses[n]) for n in self.names])
+        if torch.isnan(self.initial).any():
+            self.initial.copy_(values.detach())
+        ratio = values.detach() / self.initial.clamp_min(1e-12)
+        g = self.w * norms
+        target = (g.mean() * (ratio / ratio.mean()) ** self.alpha).detach()
+        return total + (g - target).abs().sum()
+
+    def _grad_norm(self, loss: Tensor) -> Tensor:
+        grads = torch.autograd.grad(loss, self.shared, retain_graph=True, allow_unused=True)
+        sq = [g.pow(2).sum() for g in grads if g is not None]
+        return torch.stack(sq).sum().sqrt().detach() if sq else loss.new_zeros(())
+
+    def current(self) -> dict[str, float]:
+        return {n: float(w) for n, w in zip(self.names, self.w.detach(), strict=True)}

@@ -11,8 +11,10 @@ import numpy as np
 from hepchain.core import metrics, plotting
 
 
-def confusion(cm: np.ndarray, names: Sequence[str], path: str | Path, title: str = "") -> Path:
-    """Row-normalised confusion matrix (true class rows, predicted class columns)."""
+def confusion(cm: np.ndarray, names: Sequence[str], path: str | Path, title: str = "",
+              what: str = "origin") -> Path:
+    """Row-normalised confusion matrix (true class rows, predicted class columns); ``what``
+    names the classes on the axes."""
     fig, ax = plt.subplots(figsize=(7.5, 6.5))
     im = ax.imshow(cm, cmap="Blues", vmin=0, vmax=1)
     for i in range(cm.shape[0]):
@@ -21,7 +23,7 @@ def confusion(cm: np.ndarray, names: Sequence[str], path: str | Path, title: str
                     color="white" if cm[i, j] > 0.5 else "black")
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_yticks(range(len(names)), names)
-    ax.set(xlabel="predicted origin", ylabel="true origin", title=title)
+    ax.set(xlabel=f"predicted {what}", ylabel=f"true {what}", title=title)
     fig.colorbar(im, ax=ax)
     return plotting.save(fig, path)
 

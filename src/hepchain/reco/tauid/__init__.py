@@ -1,0 +1,1 @@
+"""Tau identification on variable-length inputs (study ``tauid``, seed 001, issue 19)."""
