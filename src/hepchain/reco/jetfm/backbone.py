@@ -67,12 +67,13 @@ class JetBackbone(nn.Module):
         """``x`` (B, P, F) features, ``mask`` (B, P) real slots, ``hidden`` (B, P) slots whose
         features are removed -> (B, P, D) layer-normed particle embeddings."""
         hidden = torch.zeros_like(mask) if hidden is None else hidden
-        seen = (mask & ~hidden)[..., None].to(x.dtype)
+        seen = (mask & ~hidden)[..., None]
+        zero = torch.zeros((), dtype=x.dtype, device=x.device)  # +0: atan2 sees -0 as π
         n_slots = x.shape[1]
         rank = (torch.arange(n_slots, device=x.device, dtype=x.dtype) / self.max_particles)
-        inputs = torch.cat([x * seen, hidden[..., None].to(x.dtype),
+        inputs = torch.cat([torch.where(seen, x, zero), hidden[..., None].to(x.dtype),
                             rank[None, :, None].expand(x.shape[0], -1, 1)], -1)
-        vectors = massless_vectors(x, self.kin_index) * seen
+        vectors = torch.where(seen, massless_vectors(x, self.kin_index), zero)
         m = mask[:, None, :].to(x.dtype)
         h = self.net.embed(inputs.transpose(1, 2)).masked_fill(~mask[..., None], 0.0)
         bias = self.net.pair_embed(vectors.transpose(1, 2), mask=m)

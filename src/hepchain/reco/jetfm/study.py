@@ -80,6 +80,27 @@ class JetFMStudy(Study):
             "heads are ours.")
         return result
 
+    def add_commands(self, app: Any) -> None:
+        """``hepchain jetfm finetune --backbone PATH --data PATH``: fine-tune a saved backbone
+        on a user's labelled jets (:mod:`hepchain.reco.jetfm.release`)."""
+        import typer
+
+        @app.command("finetune")
+        def finetune_cmd(
+                backbone: Path = typer.Option(..., help="A backbone-*.pt of `jetfm run`."),
+                data: Path = typer.Option(..., help="Labelled jets .npz (features, mask, "
+                                                    "labels[, feature_names])."),
+                out: Path = typer.Option(Path("jetfm-finetune"), help="Output directory."),
+                preset: str = typer.Option("quick", help="Preset whose finetune_train is used."),
+                seed: int = typer.Option(0, help="Split and initialisation seed.")) -> None:
+            """Fine-tune a pre-trained backbone end to end; writes OUT/classifier.pt."""
+            from hepchain.reco.jetfm.release import finetune_file
+
+            settings = self.config(preset)["finetune_train"]
+            for name, value in finetune_file(backbone, data, out, settings, seed).items():
+                typer.echo(f"{name}: {value:.4g}")
+            typer.echo(f"classifier: {out / 'classifier.pt'}")
+
     @staticmethod
     def _tokeniser(config: dict[str, Any], pre: PretrainJets, result: Result, seed: int
                    ) -> tuple[VQVAE, dict[str, list[dict[str, float]]]]:

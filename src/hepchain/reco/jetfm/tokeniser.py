@@ -4,7 +4,9 @@ the nearest of ``codes`` codewords (its token) -> an MLP decoder back to the fea
 
 Ours: a per-constituent MLP (OmniJet-α's tokeniser is a transformer that sees the whole jet),
 straight-through gradients, the codebook and commitment losses of the original VQ-VAE, and a
-data-dependent codebook start (codewords = encodings of random training constituents).
+data-dependent codebook start (codewords = encodings of random training constituents); the
+features are standardised per feature (:class:`~hepchain.core.standardise.Standardiser` on the
+training constituents) so that the angles count as much as the wide log-momenta.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from hepchain.core.standardise import Standardiser
 from hepchain.core.trainer import History, TrainConfig, Trainer
 from hepchain.nn.mlp import MLP
 
@@ -25,12 +28,20 @@ class VQVAE(nn.Module):
     """Tokeniser of (…, n_features) constituent features into ``codes`` tokens."""
 
     def __init__(self, n_features: int, hidden: Sequence[int], latent: int, codes: int,
-                 beta: float = 0.25) -> None:
+                 beta: float = 0.25, dead_below: float = 0.0) -> None:
         super().__init__()
         self.encoder = MLP(n_features, hidden, latent)
         self.decoder = MLP(latent, list(hidden)[::-1], n_features)
         self.codebook = nn.Parameter(torch.randn(codes, latent))
-        self.beta = beta
+        self.beta, self.dead_below = beta, dead_below
+        self.register_buffer("usage", torch.ones(codes))  # EMA of hits per training batch
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("scale", torch.ones(n_features))
+
+    def set_scaling(self, scaler: Standardiser) -> None:
+        """Use the per-feature ``scaler`` (fitted on training constituents)."""
+        self.mean.copy_(torch.as_tensor(scaler.mean))
+        self.scale.copy_(torch.as_tensor(scaler.scale))
 
     @property
     def codes(self) -> int:
@@ -43,20 +54,35 @@ class VQVAE(nn.Module):
 
     def encode(self, x: Tensor) -> Tensor:
         """Tokens (…) of constituent features (…, n_features)."""
-        return self.assign(self.encoder(x))
+        return self.assign(self.encoder((x - self.mean) / self.scale))
 
     def decode(self, tokens: Tensor) -> Tensor:
         """Constituent features (…, n_features) of tokens (…)."""
-        return self.decoder(self.codebook[tokens])
+        return self.decoder(self.codebook[tokens]) * self.scale + self.mean
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(reconstruction, tokens, codebook + β·commitment loss) of features (n, F)."""
-        z = self.encoder(x)
+        """(reconstruction error per feature in standardised units (n, F), tokens,
+        codebook + β·commitment loss) of features (n, F)."""
+        target = (x - self.mean) / self.scale
+        z = self.encoder(target)
         tokens = self.assign(z)
         q = self.codebook[tokens]
+        if self.training and self.dead_below > 0:
+            self._restart_dead_codes(z.detach(), tokens)
         vq = nn.functional.mse_loss(q, z.detach()) + self.beta * nn.functional.mse_loss(
             z, q.detach())
-        return self.decoder(z + (q - z).detach()), tokens, vq
+        return self.decoder(z + (q - z).detach()) - target, tokens, vq
+
+
+    @torch.no_grad()
+    def _restart_dead_codes(self, z: Tensor, tokens: Tensor) -> None:
+        """Codewords hit less than ``dead_below`` times per batch (EMA, decay 0.99) move to
+        random encodings of the batch (the codebook restart of Jukebox, arXiv:2005.00341)."""
+        self.usage.mul_(0.99).add_(torch.bincount(tokens, minlength=self.codes), alpha=0.01)
+        dead = torch.nonzero(self.usage < self.dead_below).squeeze(1)
+        if dead.numel():
+            self.codebook.data[dead] = z[torch.randint(len(z), (dead.numel(),))]
+            self.usage[dead] = 1.0
 
 
 def constituents(features: np.ndarray, mask: np.ndarray) -> Tensor:
@@ -70,16 +96,17 @@ def fit_tokeniser(features: np.ndarray, mask: np.ndarray, train: np.ndarray, val
     """Train a :class:`VQVAE` of sizes ``spec`` on the constituents of jets ``train``
     (early stopping on ``val``) with the ``settings`` of :class:`TrainConfig`."""
     model = VQVAE(features.shape[-1], spec["hidden"], int(spec["latent"]), int(spec["codes"]),
-                  float(spec["beta"]))
+                  float(spec["beta"]), float(spec["dead_below"]))
     x_train, x_val = constituents(features[train], mask[train]), constituents(features[val],
                                                                               mask[val])
+    model.set_scaling(Standardiser.fit(x_train.numpy(), min_scale=1e-2))
     with torch.no_grad():  # data-dependent start: no dead codewords on the first step
         pick = torch.randperm(len(x_train))[:model.codes]
-        model.codebook.copy_(model.encoder(x_train[pick]))
+        model.codebook.copy_(model.encoder((x_train[pick] - model.mean) / model.scale))
 
     def loss(m: nn.Module, batch: tuple[Tensor]) -> Tensor:
-        recon, _, vq = m(batch[0])
-        return nn.functional.mse_loss(recon, batch[0]) + vq
+        error, _, vq = m(batch[0])
+        return error.square().mean() + vq
 
     trainer = Trainer(model, loss, TrainConfig.from_dict(settings, seed=seed), name="tokeniser")
     history = trainer.fit((x_train,), (x_val,))
@@ -90,7 +117,8 @@ def fit_tokeniser(features: np.ndarray, mask: np.ndarray, train: np.ndarray, val
 class TokenQuality:
     """Codebook usage and reconstruction on held-out constituents: perplexity exp(H) of the
     token frequencies, fraction of codewords used, and the mean squared reconstruction error
-    per feature (standardised units) with its standard error."""
+    per feature (in the units of the particle features, weaver-standardised) with its
+    standard error."""
 
     perplexity: float
     used_fraction: float
