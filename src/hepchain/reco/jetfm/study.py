@@ -55,7 +55,7 @@ class JetFMStudy(Study):
         train, val, test = split(y.size, config["split"], seed)
         t = particle_features(jets.records, config["features"], int(config["max_particles"]))
         pre = pretraining_jets(config, t, (train, val, test), result, seed)
-        tokeniser, histories = self._tokeniser(config, pre, result, seed)              # tokens
+        tokeniser, histories = self._tokeniser(config, pre, t.names, result, seed)              # tokens
         tokens = tokenise(tokeniser, pre.features, pre.mask)
         backbones = {}
         for objective in config["objectives"]:                                         # pre-train
@@ -102,7 +102,8 @@ class JetFMStudy(Study):
             typer.echo(f"classifier: {out / 'classifier.pt'}")
 
     @staticmethod
-    def _tokeniser(config: dict[str, Any], pre: PretrainJets, result: Result, seed: int
+    def _tokeniser(config: dict[str, Any], pre: PretrainJets, names: tuple[str, ...],
+                   result: Result, seed: int
                    ) -> tuple[VQVAE, dict[str, list[dict[str, float]]]]:
         """Train the tokeniser; codebook-usage and reconstruction rows on held-out jets."""
         tokeniser, history = fit_tokeniser(pre.features, pre.mask, pre.train, pre.val,
@@ -112,8 +113,12 @@ class JetFMStudy(Study):
         method = f"VQ-VAE ({tokeniser.codes} codes)"
         result.add("codebook perplexity", method, q.perplexity, higher_is_better=True)
         result.add("fraction of codes used", method, q.used_fraction, higher_is_better=True)
-        result.add("reconstruction MSE (standardised features)", method, q.mse,
+        result.add("reconstruction MSE (weaver-scaled features)", method, q.mse,
                    std=q.mse_error, higher_is_better=False)
+        for name in KINEMATICS:  # weaver scale 1 for the angles: RMS in rad
+            result.add(f"reconstruction RMS {name}", method,
+                       float(np.sqrt(q.mse_per_feature[names.index(name)])),
+                       higher_is_better=False)
         return tokeniser, {"tokeniser": history.epochs}
 
     @staticmethod
