@@ -50,7 +50,8 @@ def test_tokens_are_the_nearest_codeword_and_reconstruction_improves_with_traini
     z = model.encoder(torch.from_numpy(x[mask]))
     brute = ((z[:, None, :] - model.codebook[None]) ** 2).sum(-1).argmin(1)
     assert torch.equal(model.assign(z), brute)
-    spec = {"hidden": [32], "latent": 3, "codes": 16, "beta": 0.25, "dead_below": 0.05}
+    spec = {"hidden": [32], "latent": 3, "codes": 16, "beta": 0.25, "dead_below": 0.05,
+            "emphasis": 1.0}
     torch.manual_seed(0)
     idx = np.arange(200)
     short, _ = fit_tokeniser(x, mask, idx[:150], idx[150:], spec, {**TRAIN, "epochs": 1},

@@ -108,7 +108,8 @@ class JetFMStudy(Study):
         """Train the tokeniser; codebook-usage and reconstruction rows on held-out jets."""
         tokeniser, history = fit_tokeniser(pre.features, pre.mask, pre.train, pre.val,
                                            config["tokeniser"], config["tokeniser_train"],
-                                           derive_seed(seed, "tokeniser"))
+                                           derive_seed(seed, "tokeniser"),
+                                           [names.index(n) for n in KINEMATICS])
         q = token_quality(tokeniser, torch.from_numpy(pre.features[pre.test][pre.mask[pre.test]]))
         method = f"VQ-VAE ({tokeniser.codes} codes)"
         result.add("codebook perplexity", method, q.perplexity, higher_is_better=True)
@@ -168,7 +169,9 @@ class JetFMStudy(Study):
         """Fine-tuned, linear probe and scratch at each label fraction; label-efficiency plots."""
         train, val, test = splits
         settings, effs = config["finetune_train"], config["efficiencies"]
-        curves: dict[str, list[tuple[float, float, float]]] = {}
+        curves: dict[str, dict[str, list[tuple[float, float, float]]]] = {"AUC": {}}
+        rejection = f"1/ε_B at ε_S = {effs[0]:g}"
+        curves[rejection] = {}
         largest = 0
         for fraction in config["fractions"]:
             tr, va = label_subset(train, y, fraction, seed), label_subset(val, y, fraction, seed)
@@ -193,8 +196,9 @@ class JetFMStudy(Study):
             for method, (p_val, p_test) in probs.items():
                 add_tagger_metrics(result, f"{method} ({tag})", classes, y[va], p_val,
                                    y[test], p_test, effs)
-                auc = result.get("AUC", f"{method} ({tag})")
-                curves.setdefault(method, []).append((fraction, auc.value, auc.std or 0.0))
+                for metric, series in curves.items():
+                    row = result.get(metric, f"{method} ({tag})")
+                    series.setdefault(method, []).append((fraction, row.value, row.std or 0.0))
                 if method != "scratch":
                     add_paired_auc_difference(result, f"{method} ({tag})", f"scratch ({tag})",
                                               y[test], p_test[:, 1], probs["scratch"][1][:, 1],
@@ -202,7 +206,10 @@ class JetFMStudy(Study):
         result.add("pre-training jets / largest labelled set", "data", pre.train.size / largest,
                    higher_is_better=True)
         result.figures.append(plots.label_efficiency(
-            curves, workdir / "label_efficiency_auc.png", "test AUC (top vs QCD)").name)
+            curves["AUC"], workdir / "label_efficiency_auc.png", "test AUC (top vs QCD)").name)
+        result.figures.append(plots.label_efficiency(
+            curves[rejection], workdir / "label_efficiency_rejection.png",
+            f"test {rejection} (top vs QCD)", logy=True).name)
 
 
 def new_backbone(config: dict[str, Any], t: ParticleTensors, causal: bool) -> JetBackbone:

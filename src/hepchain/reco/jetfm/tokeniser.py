@@ -6,7 +6,9 @@ Ours: a per-constituent MLP (OmniJet-α's tokeniser is a transformer that sees t
 straight-through gradients, the codebook and commitment losses of the original VQ-VAE, and a
 data-dependent codebook start (codewords = encodings of random training constituents); the
 features are standardised per feature (:class:`~hepchain.core.standardise.Standardiser` on the
-training constituents) so that the angles count as much as the wide log-momenta.
+training constituents) so that the angles count as much as the wide log-momenta, and the
+kinematic columns (log pT, Δη, Δφ: what the pair inputs and the jet mass are made of) divided by
+a further ``emphasis`` so that their reconstruction error counts ``emphasis``² times more.
 """
 
 from __future__ import annotations
@@ -38,10 +40,14 @@ class VQVAE(nn.Module):
         self.register_buffer("mean", torch.zeros(n_features))
         self.register_buffer("scale", torch.ones(n_features))
 
-    def set_scaling(self, scaler: Standardiser) -> None:
-        """Use the per-feature ``scaler`` (fitted on training constituents)."""
+    def set_scaling(self, scaler: Standardiser, emphasis: dict[int, float] | None = None
+                    ) -> None:
+        """Use the per-feature ``scaler`` (fitted on training constituents), the scale of
+        column ``k`` divided by ``emphasis[k]``."""
         self.mean.copy_(torch.as_tensor(scaler.mean))
         self.scale.copy_(torch.as_tensor(scaler.scale))
+        for k, factor in (emphasis or {}).items():
+            self.scale[k] /= factor
 
     @property
     def codes(self) -> int:
@@ -91,15 +97,17 @@ def constituents(features: np.ndarray, mask: np.ndarray) -> Tensor:
 
 
 def fit_tokeniser(features: np.ndarray, mask: np.ndarray, train: np.ndarray, val: np.ndarray,
-                  spec: dict[str, Any], settings: dict[str, Any], seed: int
-                  ) -> tuple[VQVAE, History]:
+                  spec: dict[str, Any], settings: dict[str, Any], seed: int,
+                  kin_index: Sequence[int] = ()) -> tuple[VQVAE, History]:
     """Train a :class:`VQVAE` of sizes ``spec`` on the constituents of jets ``train``
-    (early stopping on ``val``) with the ``settings`` of :class:`TrainConfig`."""
+    (early stopping on ``val``) with the ``settings`` of :class:`TrainConfig`; the columns
+    ``kin_index`` get ``spec["emphasis"]``."""
     model = VQVAE(features.shape[-1], spec["hidden"], int(spec["latent"]), int(spec["codes"]),
                   float(spec["beta"]), float(spec["dead_below"]))
     x_train, x_val = constituents(features[train], mask[train]), constituents(features[val],
                                                                               mask[val])
-    model.set_scaling(Standardiser.fit(x_train.numpy(), min_scale=1e-2))
+    model.set_scaling(Standardiser.fit(x_train.numpy(), min_scale=1e-2),
+                      dict.fromkeys(kin_index, float(spec["emphasis"])))
     with torch.no_grad():  # data-dependent start: no dead codewords on the first step
         pick = torch.randperm(len(x_train))[:model.codes]
         model.codebook.copy_(model.encoder((x_train[pick] - model.mean) / model.scale))
