@@ -26,6 +26,7 @@ REGISTRY: dict[str, str] = {
     "paramscan": "hepchain.analysis.paramscan:ParamScanStudy",
     "tauid": "hepchain.reco.tauid.study:TauIDStudy",
     "multistep": "hepchain.analysis.multistep.study:MultiStepStudy",
+    "jetfm": "hepchain.reco.jetfm.study:JetFMStudy",
 }
 
 

@@ -1,0 +1,151 @@
+"""Jet foundation model: the tokeniser's nearest-codeword assignment and learning, masking
+(hidden constituents never reach the backbone, only they enter the loss, padding is never
+hidden), causality of next-token prediction, a pre-training loss that decreases on a tiny
+sample, and clear errors when a backbone does not fit the data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hepchain.core.errors import DataError, UsageError
+from hepchain.reco.jetfm.backbone import JetBackbone, check_compatible, save_backbone
+from hepchain.reco.jetfm.generative import NextTokenModel, next_token_loss, next_token_targets
+from hepchain.reco.jetfm.mpm import (
+    MaskedParticleModel,
+    mask_particles,
+    masked_token_loss,
+    mpm_objective,
+)
+from hepchain.reco.jetfm.pretraining import jet_tensors, pretrain
+from hepchain.reco.jetfm.tokeniser import VQVAE, fit_tokeniser, token_quality
+from test_cli import run_cli
+
+N_FEATURES, MAX_P, KIN = 5, 8, (0, 1, 2)  # columns: pt_log, deta, dphi, type, noise
+TRAIN = {"epochs": 8, "batch_size": 32, "lr": 0.01, "threads": 1, "progress": False}
+
+
+def tiny_jets(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Jets of 3..MAX_P constituents whose token is the jet's type (0..3), which column 3 of
+    every constituent carries: a masked token is predictable from the others."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(3, MAX_P + 1, n)
+    mask = np.arange(MAX_P)[None, :] < counts[:, None]
+    kind = rng.integers(0, 4, n)
+    x = np.stack([rng.normal(0, 1, (n, MAX_P)), rng.normal(0, 0.3, (n, MAX_P)),
+                  rng.normal(0, 0.3, (n, MAX_P)), np.repeat(kind[:, None], MAX_P, 1) - 1.5,
+                  rng.normal(0, 1, (n, MAX_P))], -1)
+    x = np.where(mask[..., None], x, 0.0).astype(np.float32)
+    return x, mask, np.where(mask, kind[:, None], -1)
+
+
+def backbone(causal: bool = False) -> JetBackbone:
+    return JetBackbone(N_FEATURES, MAX_P, KIN, [16, 16], [8], 2, 1, causal=causal)
+
+
+def test_tokens_are_the_nearest_codeword_and_reconstruction_improves_with_training():
+    x, mask, _ = tiny_jets(200, 0)
+    model = VQVAE(N_FEATURES, [16], 2, 8)
+    z = model.encoder(torch.from_numpy(x[mask]))
+    brute = ((z[:, None, :] - model.codebook[None]) ** 2).sum(-1).argmin(1)
+    assert torch.equal(model.assign(z), brute)
+    spec = {"hidden": [32], "latent": 3, "codes": 16, "beta": 0.25, "dead_below": 0.05,
+            "emphasis": 1.0}
+    torch.manual_seed(0)
+    idx = np.arange(200)
+    short, _ = fit_tokeniser(x, mask, idx[:150], idx[150:], spec, {**TRAIN, "epochs": 1},
+                                 seed=1)
+    trained, _ = fit_tokeniser(x, mask, idx[:150], idx[150:], spec, TRAIN, seed=1)
+    held_out = torch.from_numpy(x[150:][mask[150:]])
+    before, after = token_quality(short, held_out), token_quality(trained, held_out)
+    assert after.mse < 0.7 * before.mse
+    assert 1.0 <= after.perplexity <= 16 and 0 < after.used_fraction <= 1
+
+
+def test_masking_hides_real_constituents_only_and_only_they_enter_the_loss():
+    _, mask, tokens = tiny_jets(64, 1)
+    mask, tokens = torch.from_numpy(mask), torch.from_numpy(tokens)
+    hidden = mask_particles(mask, 0.3, torch.Generator().manual_seed(0))
+    assert not (hidden & ~mask).any()          # padding is never hidden
+    assert hidden.any(1).all()                  # at least one per jet
+    assert 0.2 < hidden.sum() / mask.sum() < 0.45
+    logits = torch.randn(*mask.shape, 4)
+    loss = masked_token_loss(logits, tokens.clamp(min=0), hidden)
+    changed = tokens.clamp(min=0).clone()
+    changed[~hidden] = (changed[~hidden] + 1) % 4  # other slots' targets do not count
+    assert torch.equal(loss, masked_token_loss(logits, changed, hidden))
+    changed[hidden] = (changed[hidden] + 1) % 4
+    assert not torch.equal(loss, masked_token_loss(logits, changed, hidden))
+
+
+def test_hidden_constituents_never_reach_the_backbone():
+    x, mask, _ = tiny_jets(16, 2)
+    x, mask = torch.from_numpy(x), torch.from_numpy(mask)
+    hidden = mask_particles(mask, 0.3, torch.Generator().manual_seed(1))
+    model = backbone().eval()
+    other = x.clone()
+    other[hidden] = torch.randn(int(hidden.sum()), N_FEATURES) * 3  # features and four-vector
+    assert torch.allclose(model(x, mask, hidden), model(other, mask, hidden), atol=1e-5)
+    assert not torch.allclose(model(x, mask), model(other, mask), atol=1e-3)
+
+
+def test_next_token_sees_only_earlier_constituents_and_ends_with_stop():
+    x, mask, tokens = (torch.from_numpy(a) for a in tiny_jets(8, 3))
+    model = NextTokenModel(backbone(causal=True), 4).eval()
+    other = x.clone()
+    other[:, 4:] = torch.randn_like(other[:, 4:])
+    a, b = model(x, mask), model(other, mask)
+    assert torch.allclose(a[:, :5], b[:, :5], atol=1e-5)  # slot i predicts particle i from < i
+    targets = next_token_targets(tokens, mask, stop=4)
+    n = mask.sum(1)
+    for row in range(8):
+        if n[row] < MAX_P:
+            assert targets[row, n[row]] == 4 and (targets[row, n[row] + 1:] == -100).all()
+        assert torch.equal(targets[row, :n[row]], tokens[row, :n[row]])
+
+
+@pytest.mark.parametrize("objective", ["mpm", "generative"])
+def test_pretraining_loss_decreases_on_a_tiny_sample(objective):
+    x, mask, tokens = tiny_jets(160, 4)
+    torch.manual_seed(0)
+    if objective == "mpm":
+        model, loss = MaskedParticleModel(backbone(), 4), mpm_objective(0.3)
+    else:
+        model, loss = NextTokenModel(backbone(causal=True), 4), next_token_loss
+    idx = np.arange(160)
+    torch.manual_seed(5)
+    before = loss(model.eval(), jet_tensors(x, mask, tokens, idx[128:])).item()
+    pretrain(model, loss, x, mask, tokens, idx[:128], idx[128:], TRAIN, 0, objective)
+    torch.manual_seed(5)
+    after = loss(model.eval(), jet_tensors(x, mask, tokens, idx[128:])).item()
+    assert after < 0.8 * before
+
+
+def test_backbone_data_mismatch_is_a_usage_error(tmp_path):
+    net = backbone()
+    with pytest.raises(UsageError, match="pre-trained on 5 particle features but the data "
+                                         "have 7"):
+        check_compatible(net, ["a"] * 5, 7, MAX_P)
+    with pytest.raises(UsageError, match="at most 8"):
+        check_compatible(net, ["a"] * 5, N_FEATURES, 12)
+    path = save_backbone(net, tmp_path / "backbone.pt", [f"f{i}" for i in range(5)], "mpm")
+    saved = torch.load(path, weights_only=True)
+    assert saved["hparams"]["max_particles"] == MAX_P
+    x, mask, tokens = tiny_jets(60, 5)
+    labels = (tokens[:, 0] >= 2).astype(np.int64)
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, features=np.concatenate([x, x[..., :2]], -1), mask=mask, labels=labels)
+    code = run_cli(["jetfm", "finetune", "--backbone", str(path), "--data", str(wrong),
+                    "--out", str(tmp_path / "out")])
+    assert code == 2 and not (tmp_path / "out").exists()
+    good = tmp_path / "good.npz"
+    np.savez(good, features=x, mask=mask, labels=labels)
+    assert run_cli(["jetfm", "finetune", "--backbone", str(path), "--data", str(good),
+                    "--out", str(tmp_path / "out")]) == 0
+    classifier = torch.load(tmp_path / "out" / "classifier.pt", weights_only=True)
+    assert classifier["n_classes"] == 2
+    with pytest.raises(DataError, match="lacks labels"):
+        from hepchain.reco.jetfm.release import load_labelled_jets
+        np.savez(tmp_path / "nolabels.npz", features=x, mask=mask)
+        load_labelled_jets(tmp_path / "nolabels.npz")
