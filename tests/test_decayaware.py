@@ -11,8 +11,15 @@ import pytest
 from hepchain.analysis.decayaware import evaluate
 from hepchain.analysis.decayaware.btagging import tag_jets
 from hepchain.analysis.decayaware.hops import MASKED, hop_matrix
-from hepchain.analysis.decayaware.objects import (B_H, B_HAD, B_LEP, OTHER, Q_W, EventObjects,
-                                                  build_objects)
+from hepchain.analysis.decayaware.objects import (
+    B_H,
+    B_HAD,
+    B_LEP,
+    OTHER,
+    Q_W,
+    EventObjects,
+    build_objects,
+)
 from hepchain.core.errors import DataError, UsageError
 
 #: seed 002 (002_2bb69c5fd58b88a9.txt, "Decay-aware neural network"): rows/cols l, ν, b1, b2, q1, q2
@@ -75,11 +82,11 @@ def test_truth_matching_roles_and_masking_on_a_tth_event():
     np.testing.assert_array_equal(obj.roles[0], [-1, -1, B_H, B_H, B_HAD, B_LEP, Q_W, Q_W,
                                                  OTHER, OTHER, OTHER])
     h = obj.hops[0]
-    l, nu, bh1, bh2, bhad, blep, q1, q2, light, gb1, gb2 = range(11)
-    assert h[l, nu] == 1 and h[bh1, bh2] == 1 and h[q1, q2] == 1 and h[gb1, gb2] == 1
-    assert h[l, blep] == 2 and h[q1, bhad] == 2           # l-W-t-b, q-W-t-b
-    assert h[l, bhad] == 4 and h[l, bh1] == 4 and h[l, q1] == 5 and h[blep, bhad] == 3
-    assert h[gb1, l] == 4                                 # b-g-(root)-t-W-l
+    lep, nu, bh1, bh2, bhad, blep, q1, q2, light, gb1, gb2 = range(11)
+    assert h[lep, nu] == 1 and h[bh1, bh2] == 1 and h[q1, q2] == 1 and h[gb1, gb2] == 1
+    assert h[lep, blep] == 2 and h[q1, bhad] == 2           # l-W-t-b, q-W-t-b
+    assert h[lep, bhad] == 4 and h[lep, bh1] == 4 and h[lep, q1] == 5 and h[blep, bhad] == 3
+    assert h[gb1, lep] == 4                                 # b-g-(root)-t-W-l
     assert (h[light] == MASKED).all() and (h[:, light] == MASKED).all()
     assert obj.mask[0].all() and obj.x[0, light, 5] == 0 and obj.x[0, gb1, 5] == 1
 
@@ -93,7 +100,7 @@ def test_padding_is_masked():
 def test_too_few_objects_is_a_clear_error():
     few_jets = _event(n_jets_extra=False)
     few_jets["jets"] = few_jets["jets"][:4]
-    with pytest.raises(DataError, match="Event 1 has 1 leptons and 4 jets.*at least 5 jets"):
+    with pytest.raises(DataError, match=r"Event 1 has 1 leptons and 4 jets.*at least 5 jets"):
         _objects([_event(), few_jets])
     with pytest.raises(DataError, match="Event 0 has 0 leptons"):
         _objects([_event(n_leptons=0)])

@@ -96,4 +96,4 @@ def split(labels: np.ndarray, fractions: dict[str, float], seed: int
 def subsample(train: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """The first ``fraction`` of the training indices in a seeded order (nested: 10 % ⊂ 30 %)."""
     order = np.random.default_rng(derive_seed(seed, "learning-curve")).permutation(train)
-    return order[:max(int(round(fraction * train.size)), 2)]
+    return order[:max(round(fraction * train.size), 2)]

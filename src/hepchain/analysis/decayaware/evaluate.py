@@ -8,7 +8,8 @@
 - hop-matrix accuracy over the matched off-diagonal object pairs (binomial error, pairs of
   one event counted as independent);
 - assignment efficiency: fully matched signal events whose six jets (b_had, b_lep, q₁, q₂,
-  b_H₁, b_H₂) all get their true role from a greedy assignment of the role probabilities.
+  b_H₁, b_H₂) all get their true role from a greedy assignment of the role probabilities, and
+  signal events with both Higgs b jets matched whose two b_H jets are both found.
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ def significance(y_val: np.ndarray, s_val: np.ndarray, y_test: np.ndarray, s_tes
     return float(value), float(value * np.sqrt(1.0 / n_s + 0.25 / n_b))
 
 
+def hop_mode(true: np.ndarray, n_hops: int) -> int:
+    """The most frequent hop count (classes as in :func:`hop_accuracy`) of matched pairs."""
+    off = ~np.eye(true.shape[1], dtype=bool)[None]
+    return int(np.argmax(np.bincount(np.minimum(true[(true >= 0) & off], n_hops - 1))))
+
+
 def hop_accuracy(pred: np.ndarray, true: np.ndarray, n_hops: int) -> tuple[float, float, int]:
     """(accuracy, binomial error, number of pairs) over matched off-diagonal pairs, hop
     counts ≥ ``n_hops`` − 1 in one class."""
@@ -87,18 +94,22 @@ def assign(probs: np.ndarray) -> np.ndarray:
 
 
 def assignment_efficiency(role_probs: np.ndarray, roles: np.ndarray, labels: np.ndarray
-                          ) -> tuple[float, float, int]:
-    """(efficiency, binomial error, number of fully matched signal events)."""
-    correct = []
+                          ) -> dict[str, tuple[float, float, int]]:
+    """Greedy-assignment efficiencies on the signal events, each (value, binomial error,
+    events): ``"event"`` all six jets right (fully matched events), ``"H"`` both b_H jets
+    right (events with both b_H jets matched)."""
+    hits: dict[str, list[bool]] = {"event": [], "H": []}
     for p, r, y in zip(role_probs, roles, labels, strict=True):
         jets = r >= 0
         truth = r[jets]
-        if y != 1 or any(int((truth == k).sum()) != n for k, n in SLOTS.items()):
+        if y != 1 or int((truth == B_H).sum()) != SLOTS[B_H]:
             continue
         guess = assign(p[jets])
-        correct.append(bool(np.all(guess[truth != OTHER] == truth[truth != OTHER])))
-    n = len(correct)
-    if n == 0:
-        return float("nan"), float("nan"), 0
-    eff = float(np.mean(correct))
-    return eff, float(np.sqrt(eff * (1 - eff) / n)), n
+        hits["H"].append(bool(np.all(guess[truth == B_H] == B_H)))
+        if all(int((truth == k).sum()) == n for k, n in SLOTS.items()):
+            hits["event"].append(bool(np.all(guess[truth != OTHER] == truth[truth != OTHER])))
+    out = {}
+    for key, h in hits.items():
+        eff = float(np.mean(h)) if h else float("nan")
+        out[key] = (eff, float(np.sqrt(eff * (1 - eff) / len(h))) if h else float("nan"), len(h))
+    return out

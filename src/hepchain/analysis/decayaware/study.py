@@ -53,7 +53,8 @@ class DecayAwareStudy(Study):
                                   nets[BASE].scores, derive_seed(seed, "bootstrap", best))
         add_paired_auc_difference(result, best, BDT, y[test], nets[best].scores,
                                   scores[BDT][1], derive_seed(seed, "bootstrap", "bdt"))
-        add_truth_metrics(result, nets, obj.take(test), y[test], int(config["model"]["n_hops"]))
+        add_truth_metrics(result, nets, obj.take(test), y[test], obj.hops[train],
+                          int(config["model"]["n_hops"]))
         curves = learning_curves(obj, y, train, val, test, config, seed, nets, best, result)
         result.figures += [                                                            # figures
             plotting.roc_curves({n: (y[test], s[1]) for n, s in scores.items()},
@@ -93,17 +94,24 @@ def best_hop_model(nets: dict[str, Fitted], y_val: np.ndarray) -> str:
 
 
 def add_truth_metrics(result: Result, nets: dict[str, Fitted], obj, y: np.ndarray,
-                      n_hops: int) -> None:
-    """Hop-matrix accuracy and assignment efficiency of the models with those heads."""
+                      train_hops: np.ndarray, n_hops: int) -> None:
+    """Hop-matrix accuracy (beside always guessing the training set's most frequent count)
+    and assignment efficiencies of the models with those heads."""
+    mode = evaluate.hop_mode(train_hops, n_hops)
+    acc, err, _ = evaluate.hop_accuracy(np.full_like(obj.hops, mode), obj.hops, n_hops)
+    hop_name = "hop-matrix accuracy (matched pairs)"
+    result.add(hop_name, f"most frequent count ({mode}, training set)", acc, std=err,
+               higher_is_better=True)
     for name, f in nets.items():
         if "hop" in name:
-            acc, err, n = evaluate.hop_accuracy(f.hops, obj.hops, n_hops)
-            result.add("hop-matrix accuracy (matched pairs)", name, acc, std=err,
-                       higher_is_better=True)
+            acc, err, _ = evaluate.hop_accuracy(f.hops, obj.hops, n_hops)
+            result.add(hop_name, name, acc, std=err, higher_is_better=True)
         if "assignment" in name:
-            eff, err, n = evaluate.assignment_efficiency(f.roles, obj.roles, y)
-            result.add("assignment efficiency (fully matched ttH)", name, eff, std=err,
-                       higher_is_better=True)
+            eff = evaluate.assignment_efficiency(f.roles, obj.roles, y)
+            for key, label in (("event", "all six jets, fully matched ttH"),
+                               ("H", "both b_H jets")):
+                result.add(f"assignment efficiency ({label})", name, eff[key][0],
+                           std=eff[key][1], higher_is_better=True)
 
 
 def learning_curves(obj, y: np.ndarray, train: np.ndarray, val: np.ndarray, test: np.ndarray,
@@ -116,16 +124,21 @@ def learning_curves(obj, y: np.ndarray, train: np.ndarray, val: np.ndarray, test
     alpha = float(best.rsplit("= ", 1)[1])
     fractions = sorted({*map(float, config["learning_curve"]), 1.0})
     n1 = int(y[test].sum())
-    out = {}
+    out, small = {}, {}
     for name, a in ((BASE, 0.0), (best, alpha)):
         aucs = []
         for frac in fractions:
             scores = nets[name].scores if frac == 1.0 else fit_network(
                 obj, y, subsample(train, frac, seed), val, test, config, a, 0.0, seed).scores
+            small[name, frac] = scores
             auc = roc_auc(y[test], scores)
             aucs.append((auc, auc_error(auc, n1, y[test].size - n1)))
             if frac < 1.0:
                 result.add(f"AUC at {frac:.0%} of the training set", name, auc,
                            std=aucs[-1][1], higher_is_better=True)
         out[name] = (np.array(fractions), *map(np.array, zip(*aucs, strict=True)))
+    low = fractions[0]
+    add_paired_auc_difference(result, best, BASE, y[test], small[best, low], small[BASE, low],
+                              derive_seed(seed, "bootstrap", "low"))
+    result.metrics[-1].name += f" at {low:.0%} of the training set"
     return out
