@@ -125,3 +125,23 @@ def test_greedy_assignment_fills_each_role_once():
     out = evaluate.assign(probs)
     assert sorted(out.tolist()) == sorted([B_H, B_H, B_HAD, B_LEP, Q_W, Q_W, OTHER])
     assert out[6] == B_H
+
+
+def test_ttbb_prefilter_vetoes_before_hadronisation():
+    from hepchain.collider.prefilter import b_quark_veto
+    from hepchain.collider.produce import shard_settings
+    from hepchain.collider.pythia import generate, make_pythia
+
+    assert b_quark_veto({"prefilter": 0}) is None
+    gen = make_pythia(shard_settings("ttbb", {"prefilter": "1"})["pythia"], 3,
+                      b_quark_veto({"prefilter": 1}))
+    hard = generate(gen, 3)
+    final = hard.status > 0
+    partons = (np.abs(hard.pid) <= 5) | (hard.pid == 21)
+    assert not (final & partons).any()                     # accepted events are hadronised
+    # the partons that entered hadronisation carry |status| 71-79: >= 4 of them are b quarks
+    strings = (np.abs(hard.status) >= 71) & (np.abs(hard.status) <= 79)
+    b_quarks = strings & (np.abs(hard.pid) == 5) & (np.hypot(hard.px, hard.py) > 5.0)
+    assert np.bincount(hard.event[b_quarks], minlength=3).min() >= 4
+    with pytest.raises(UsageError, match="prefilter"):
+        shard_settings("ttbb", {"prefilter": "2"})
