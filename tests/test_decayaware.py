@@ -145,3 +145,27 @@ def test_ttbb_prefilter_vetoes_before_hadronisation():
     assert np.bincount(hard.event[b_quarks], minlength=3).min() >= 4
     with pytest.raises(UsageError, match="prefilter"):
         shard_settings("ttbb", {"prefilter": "2"})
+
+
+def test_network_with_both_heads_learns_a_separable_toy():
+    from hepchain.analysis.decayaware.training import fit_network
+    from hepchain.core.metrics import roc_auc
+
+    rng = np.random.default_rng(1)
+    n, t = 240, 6
+    y = np.arange(n) % 2
+    x = rng.normal(size=(n, t, 9)).astype(np.float32)
+    x[:, :, 0] += 1.5 * y[:, None]                         # signal objects are harder
+    mask = np.ones((n, t), bool)
+    mask[:, -1] = False
+    hops = np.where(mask[:, :, None] & mask[:, None, :], 1 + y[:, None, None], MASKED)
+    roles = np.where(mask, y[:, None] * B_H, -1)
+    obj = EventObjects(x, mask, hops, roles)
+    config = {"model": {"dim": 16, "heads": 2, "layers": 1, "n_hops": 4},
+              "train": {"epochs": 8, "batch_size": 32, "lr": 0.01, "threads": 1,
+                        "progress": False}}
+    idx = np.arange(n)
+    fitted = fit_network(obj, y, idx[:160], idx[160:200], idx[200:], config, 1.0, 1.0, 0)
+    assert roc_auc(y[200:], fitted.scores) > 0.9
+    acc, _, _ = evaluate.hop_accuracy(fitted.hops, hops[200:], 4)
+    assert acc > 0.9                                        # the hop head learned 1 vs 2

@@ -15,6 +15,7 @@ import awkward as ak
 from hepchain.collider.events import make_events
 from hepchain.collider.produce import shard_settings
 from hepchain.core.dataset import ShardTask
+from hepchain.core.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class PrefilterTiming:
 
 def measure_prefilter(n_events: int, seed: int) -> PrefilterTiming:
     """Generate ``n_events`` accepted ttbb events both ways and time them (CPU s)."""
+    if n_events < 1:
+        raise UsageError(f"The ttbb speed measurement needs at least 1 event, got {n_events}.")
     cpu, b_jets = {}, {}
     for flag in (0, 1):
         task = ShardTask(0, n_events, seed, shard_settings("ttbb", {"prefilter": str(flag)}))
