@@ -27,6 +27,8 @@ from hepchain.reco.jettag.models.bdt import fit_bdt
 
 BASE = "transformer α = 0"
 BDT = "BDT (high-level)"
+#: the row label of the hop model chosen on validation (stable over seeds, for bench)
+BEST = "transformer hop, best α (validation)"
 
 
 class DecayAwareStudy(Study):
@@ -42,20 +44,24 @@ class DecayAwareStudy(Study):
         hl = high_level(data.events, data.btag)
         bdt = fit_bdt(hl[train], y[train], hl[val], y[val], config["bdt"], seed)       # models
         scores = {BDT: (bdt.predict_proba(hl[val])[:, 1], bdt.predict_proba(hl[test])[:, 1])}
-        nets = fit_variants(obj, y, train, val, test, config, seed)
+        weights = variants(config)
+        nets = {name: fit_network(obj, y, train, val, test, config, a, b, seed)
+                for name, (a, b) in weights.items()}
         scores |= {name: (f.val_scores, f.scores) for name, f in nets.items()}
         lumi, eff = float(config["data"]["luminosity_fb"]), float(config["efficiency"])
         for name, (s_val, s_test) in scores.items():                                   # metrics
             evaluate.add_classification(result, name, y[val], s_val, y[test], s_test,
                                         data.sample[test], data.yields, eff, lumi)
         best = best_hop_model(nets, y[val])
-        add_paired_auc_difference(result, best, BASE, y[test], nets[best].scores,
-                                  nets[BASE].scores, derive_seed(seed, "bootstrap", best))
-        add_paired_auc_difference(result, best, BDT, y[test], nets[best].scores,
+        add_paired_auc_difference(result, BEST, BASE, y[test], nets[best].scores,
+                                  nets[BASE].scores, derive_seed(seed, "bootstrap", "base"))
+        add_paired_auc_difference(result, BEST, BDT, y[test], nets[best].scores,
                                   scores[BDT][1], derive_seed(seed, "bootstrap", "bdt"))
+        result.add("best α (validation AUC)", BEST, weights[best][0])
         add_truth_metrics(result, nets, obj.take(test), y[test], obj.hops[train],
                           int(config["model"]["n_hops"]))
-        curves = learning_curves(obj, y, train, val, test, config, seed, nets, best, result)
+        curves = learning_curves(obj, y, (train, val, test), config, seed, nets,
+                                 (best, weights[best][0]), result)
         result.figures += [                                                            # figures
             plotting.roc_curves({n: (y[test], s[1]) for n, s in scores.items()},
                                 workdir / "roc.png").name,
@@ -89,17 +95,14 @@ class DecayAwareStudy(Study):
                   f"{t.b_jets_prefilter:.2f}")
 
 
-def fit_variants(obj, y: np.ndarray, train: np.ndarray, val: np.ndarray, test: np.ndarray,
-                 config: dict[str, Any], seed: int) -> dict[str, Fitted]:
-    """The transformer with α = 0, every α of the scan, the assignment head, and both."""
-    beta = float(config["beta"])
-    variants = {BASE: (0.0, 0.0)}
-    variants |= {f"transformer hop α = {a:g}": (float(a), 0.0) for a in config["alphas"]}
-    variants[f"transformer assignment β = {beta:g}"] = (0.0, beta)
-    variants[f"transformer hop α = {float(config['alphas'][-1]):g} + assignment"] = (
-        float(config["alphas"][-1]), beta)
-    return {name: fit_network(obj, y, train, val, test, config, a, b, seed)
-            for name, (a, b) in variants.items()}
+def variants(config: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """(α, β) of every network: α = 0, each α of the scan, the assignment head, and both."""
+    beta, last = float(config["beta"]), float(config["alphas"][-1])
+    out = {BASE: (0.0, 0.0)}
+    out |= {f"transformer hop α = {float(a):g}": (float(a), 0.0) for a in config["alphas"]}
+    out[f"transformer assignment β = {beta:g}"] = (0.0, beta)
+    out[f"transformer hop α = {last:g} + assignment"] = (last, beta)
+    return out
 
 
 def best_hop_model(nets: dict[str, Fitted], y_val: np.ndarray) -> str:
@@ -131,31 +134,31 @@ def add_truth_metrics(result: Result, nets: dict[str, Fitted], obj, y: np.ndarra
                            std=eff[key][1], higher_is_better=True)
 
 
-def learning_curves(obj, y: np.ndarray, train: np.ndarray, val: np.ndarray, test: np.ndarray,
-                    config: dict[str, Any], seed: int, nets: dict[str, Fitted], best: str,
+def learning_curves(obj, y: np.ndarray, splits: tuple[np.ndarray, ...], config: dict[str, Any],
+                    seed: int, nets: dict[str, Fitted], best: tuple[str, float],
                     result: Result) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Test AUC of α = 0 and the best α at each training fraction (1.0 from the full fits)."""
     from hepchain.core.metrics import roc_auc
     from hepchain.core.twosample import auc_error
 
-    alpha = float(best.rsplit("= ", 1)[1])
+    train, val, test = splits
     fractions = sorted({*map(float, config["learning_curve"]), 1.0})
     n1 = int(y[test].sum())
     out, small = {}, {}
-    for name, a in ((BASE, 0.0), (best, alpha)):
+    for name, label, a in ((BASE, BASE, 0.0), (best[0], BEST, best[1])):
         aucs = []
         for frac in fractions:
             scores = nets[name].scores if frac == 1.0 else fit_network(
                 obj, y, subsample(train, frac, seed), val, test, config, a, 0.0, seed).scores
-            small[name, frac] = scores
+            small[label, frac] = scores
             auc = roc_auc(y[test], scores)
             aucs.append((auc, auc_error(auc, n1, y[test].size - n1)))
             if frac < 1.0:
-                result.add(f"AUC at {frac:.0%} of the training set", name, auc,
+                result.add(f"AUC at {frac:.0%} of the training set", label, auc,
                            std=aucs[-1][1], higher_is_better=True)
-        out[name] = (np.array(fractions), *map(np.array, zip(*aucs, strict=True)))
+        out[label] = (np.array(fractions), *map(np.array, zip(*aucs, strict=True)))
     low = fractions[0]
-    add_paired_auc_difference(result, best, BASE, y[test], small[best, low], small[BASE, low],
+    add_paired_auc_difference(result, BEST, BASE, y[test], small[BEST, low], small[BASE, low],
                               derive_seed(seed, "bootstrap", "low"))
     result.metrics[-1].name += f" at {low:.0%} of the training set"
     return out
