@@ -113,7 +113,9 @@ def build_objects(events: ak.Array, btag: ak.Array, max_jets: int, min_jets: int
     return EventObjects(x, mask, hops, roles)
 
 
-def _one_event(rec: dict, tag: list, max_jets: int):
+def _one_event(rec: dict, tag: list, max_jets: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Features, mask, hop matrix and jet roles of one event (padded to 2 + max_jets)."""
     lep, jets = rec["leptons"][0], rec["jets"][:max_jets]
     t = 2 + max_jets
     x = np.zeros((t, len(FEATURES)), np.float32)
@@ -131,7 +133,7 @@ def _one_event(rec: dict, tag: list, max_jets: int):
     mask = np.zeros(t, bool)
     mask[:k] = True
     pid, parent = _parton_arrays(rec["partons"])
-    nodes, roles, extra = _match(rec["partons"], lep, jets)
+    nodes, roles, extra = _match(pid, parent, rec["partons"], lep, jets)
     roles_out = np.full(t, -1, np.int64)
     roles_out[2:k] = roles
     node_out = np.full(t, -1, np.int64)
@@ -144,11 +146,10 @@ def _parton_arrays(partons: list[dict]) -> tuple[np.ndarray, np.ndarray]:
             np.array([p["parent"] for p in partons], np.int64))
 
 
-def _match(partons: list[dict], lep: dict, jets: list[dict]
-           ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+def _match(pid: np.ndarray, parent: np.ndarray, partons: list[dict], lep: dict,
+           jets: list[dict]) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Tree node of each object (lepton, neutrino, jets; -1 unmatched), each jet's role and
     the flavours of the extra heavy-flavour leaves (nodes after the two gluons)."""
-    pid, parent = _parton_arrays(partons)
     leaf = ~np.isin(np.arange(len(pid)), parent)
     eta = np.array([p["eta"] for p in partons])
     phi = np.array([p["phi"] for p in partons])
