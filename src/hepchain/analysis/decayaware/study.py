@@ -66,7 +66,10 @@ class DecayAwareStudy(Study):
             plotting.roc_curves({n: (y[test], s[1]) for n, s in scores.items()},
                                 workdir / "roc.png").name,
             plots.curve_figure(curves, workdir / "learning_curves.png",
-                               "fraction of the training set", "test AUC", logx=True).name]
+                               "fraction of the training set", "test AUC", logx=True).name,
+            plots.curve_figure({"hop head (β = 0)": alpha_scan(result, weights)},
+                               workdir / "alpha_scan.png", "α (hop-loss weight)",
+                               "test AUC").name]
         result.notes.append(
             f"Selected events: {int(y.sum())} ttH, {int((y == 0).sum())} tt̄ + jets "
             f"(selection efficiencies {', '.join(f'{k} {v:.3f}' for k, v in data.efficiencies.items())}); "
@@ -103,6 +106,14 @@ def variants(config: dict[str, Any]) -> dict[str, tuple[float, float]]:
     out[f"transformer assignment β = {beta:g}"] = (0.0, beta)
     out[f"transformer hop α = {last:g} + assignment"] = (last, beta)
     return out
+
+
+def alpha_scan(result: Result, weights: dict[str, tuple[float, float]]
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(α, test AUC, its error) of the networks without the assignment head."""
+    rows = sorted((a, result.get("AUC", name)) for name, (a, b) in weights.items() if b == 0)
+    return (np.array([a for a, _ in rows]), np.array([m.value for _, m in rows]),
+            np.array([m.std for _, m in rows]))
 
 
 def best_hop_model(nets: dict[str, Fitted], y_val: np.ndarray) -> str:
