@@ -27,6 +27,7 @@ REGISTRY: dict[str, str] = {
     "tauid": "hepchain.reco.tauid.study:TauIDStudy",
     "multistep": "hepchain.analysis.multistep.study:MultiStepStudy",
     "jetfm": "hepchain.reco.jetfm.study:JetFMStudy",
+    "decayaware": "hepchain.analysis.decayaware.study:DecayAwareStudy",
 }
 
 

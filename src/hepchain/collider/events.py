@@ -26,6 +26,7 @@ import awkward as ak
 import numpy as np
 
 from hepchain.collider import calorimeter, jets, leptonid, tracking, trees, truth, vertexing
+from hepchain.collider.prefilter import b_quark_veto
 from hepchain.collider.pythia import Particles, concat, generate, make_pythia
 from hepchain.core.dataset import ShardTask
 from hepchain.core.seeding import derive_seed
@@ -113,7 +114,7 @@ def make_events(task: ShardTask) -> ak.Array:
     s = task.settings
     options = s["options"]
     rng = np.random.default_rng(derive_seed(task.seed, "detector"))
-    pythia = make_pythia(s["pythia"], task.seed)
+    pythia = make_pythia(s["pythia"], task.seed, b_quark_veto(options))
     extra: dict[str, np.ndarray] = {}
     if s.get("pythia_background"):
         n_sig = task.n_events // 2
@@ -124,7 +125,8 @@ def make_events(task: ShardTask) -> ak.Array:
         gens = [pythia]
         if s.get("pythia_conjugate"):
             gens.append(make_pythia(s["pythia_conjugate"],
-                                    derive_seed(task.seed, "conjugate") % 900_000_000))
+                                    derive_seed(task.seed, "conjugate") % 900_000_000,
+                                    b_quark_veto(options)))
         hard = _generate_hard(gens, np.random.default_rng(derive_seed(task.seed, "w-charge")),
                               s["process"], task.n_events)
     n_pu = rng.poisson(options["mu"], task.n_events) if options["mu"] > 0 else np.zeros(

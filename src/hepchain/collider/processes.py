@@ -120,7 +120,8 @@ def _tth_bb(o: dict[str, Any]) -> list[str]:
 
 def _ttbb(o: dict[str, Any]) -> list[str]:
     # t tbar + g -> b bbar from the parton shower; events are kept by the b-hadron filter in
-    # hepchain.collider.events (at least 4 b hadrons with pT > 5 GeV).
+    # hepchain.collider.events (at least 4 b hadrons with pT > 5 GeV); with prefilter=1 a
+    # parton-level b-quark veto runs before hadronisation (hepchain.collider.prefilter).
     return ["Top:gg2ttbar = on", "Top:qqbar2ttbar = on", *_SEMILEPTONIC]
 
 
@@ -185,7 +186,8 @@ CATALOGUE: dict[str, Process] = {p.name: p for p in (
     Process("H_tautau", "g g -> H (125 GeV) -> tau tau", _h_tautau),
     Process("ttH_bb", "t tbar H, H -> b bbar, semileptonic t tbar", _tth_bb),
     Process("ttbb", "semileptonic t tbar with >= 4 b hadrons (extra b bbar from the shower)",
-            _ttbb),
+            _ttbb, {"prefilter": (0, int, "1: veto events with < 4 b quarks (pT > 5 GeV) "
+                                          "before hadronisation")}),
     Process("Zjets", "Z + jet, Z -> e e / mu mu", _zjets,
             {"pthat_min": (20.0, float, "minimum pT-hat [GeV]")}),
     Process("top_boosted", "hadronic t tbar with pT-hat > 500 GeV (top-tagging signal)",
@@ -229,8 +231,8 @@ def resolve(name: str, options: dict[str, str] | None = None) -> tuple[Process, 
     for key in ("mu", "fatjet_ptmin", "pthat_min", "mhat_min", "mhat_max"):
         if key in values and values[key] < 0:
             raise UsageError(f"Option {key} of {name} must be >= 0, got {values[key]}.")
-    for key in ("fatjet_constituents", "jet_trees"):
-        if values[key] not in (0, 1):
+    for key in ("fatjet_constituents", "jet_trees", "prefilter"):
+        if key in values and values[key] not in (0, 1):
             raise UsageError(f"Option {key} of {name} must be 0 or 1.")
     for key in ("fatjet_R", "mwprime", "mx", "my"):
         if key in values and values[key] <= 0:

@@ -37,12 +37,20 @@ def _captured_stdout() -> Iterator[list[str]]:
             lines.extend(tmp.read().decode(errors="replace").splitlines())
 
 
-def make_pythia(settings: list[str], seed: int):
-    """An initialised ``pythia8mc.Pythia`` with ``settings`` and ``Random:seed = seed``."""
+#: user hooks of the Pythia instances made here, kept alive for the life of the process
+_HOOKS: list = []
+
+
+def make_pythia(settings: list[str], seed: int, hooks=None):
+    """An initialised ``pythia8mc.Pythia`` with ``settings``, ``Random:seed = seed`` and
+    optional ``UserHooks`` (referenced from :data:`_HOOKS`: Pythia holds only a pointer)."""
     import pythia8mc
 
     with _captured_stdout():
         pythia = pythia8mc.Pythia("", False)
+        if hooks is not None:
+            pythia.setUserHooksPtr(hooks)
+            _HOOKS.append(hooks)
         bad = [s for s in [*settings, f"Random:seed = {seed}"] if not pythia.readString(s)]
         ok = not bad and pythia.init()
     if bad:

@@ -1,0 +1,99 @@
+"""Samples, b-tagging, selection and splits.
+
+Signal ``ttH_bb`` and background semileptonic tt̄ (natural tt̄ + bb̄ content, optionally a
+``ttbb``-enriched sample) through the one dataset cache; jets b-tagged by the parameterised
+tagger; selection like a ttH(bb̄) analysis: exactly one lepton, ≥ ``min_jets`` jets,
+≥ ``min_btags`` b-tags. Each sample's expected yield at the luminosity uses its cross
+section times the fraction of its generated events that pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import awkward as ak
+import numpy as np
+
+from hepchain.analysis.decayaware.btagging import tag_jets
+from hepchain.analysis.decayaware.objects import EventObjects, build_objects
+from hepchain.core.cache import cached_dataset
+from hepchain.core.dataset import ShardedDataset
+from hepchain.core.errors import DataError
+from hepchain.core.result import Result
+from hepchain.core.seeding import derive_seed
+
+COLUMNS = ["jets.pt", "jets.eta", "jets.phi", "jets.mass", "jets.flavour", "leptons.*",
+           "met", "met_phi", "partons.*"]
+
+
+@dataclass
+class Sample:
+    """Selected events of all samples: objects, labels (1 ttH), sample index per event,
+    expected selected yield of each sample at the luminosity [events] (σ × L × selection
+    efficiency), the b-tags per jet and each sample's selection efficiency."""
+
+    objects: EventObjects
+    labels: np.ndarray
+    sample: np.ndarray
+    yields: np.ndarray
+    events: ak.Array
+    btag: ak.Array
+    efficiencies: dict[str, float]
+
+
+def load_samples(config: dict[str, Any], result: Result) -> Sample:
+    """Generate or reuse every sample of ``config["data"]``, tag, select, build objects."""
+    sel, parts = config["selection"], []
+    lumi = float(config["data"]["luminosity_fb"])
+    for name, spec in config["data"]["samples"].items():
+        ds = cached_dataset(spec["process"], n_events=int(spec["n_events"]),
+                            seed=int(spec["seed"]), options=spec.get("options") or {})
+        result.provenance.datasets.append(ds.manifest.summary())
+        events = ShardedDataset(ds.path).read(COLUMNS)
+        rng = np.random.default_rng(derive_seed(int(spec["seed"]), "btag", name))
+        btag = tag_jets(events.jets.flavour, config["btag"]["efficiency"], rng)
+        keep = select(events, btag, sel)
+        eff = float(keep.mean())
+        n_sel = int(keep.sum())
+        if n_sel < 10:
+            raise DataError(f"Sample {name!r} keeps {n_sel} of {len(events)} events after the "
+                            "selection; raise its n_events or loosen the selection.")
+        expected = float(spec["cross_section_fb"]) * lumi * eff
+        parts.append((name, int(spec["signal"]), events[keep], btag[keep], expected, eff))
+    events = ak.concatenate([p[2] for p in parts])
+    btag = ak.concatenate([p[3] for p in parts])
+    labels = np.concatenate([np.full(len(p[2]), p[1]) for p in parts])
+    sample = np.concatenate([np.full(len(p[2]), k) for k, p in enumerate(parts)])
+    objects = build_objects(events, btag, int(config["objects"]["max_jets"]),
+                            int(sel["min_jets"]))
+    return Sample(objects, labels, sample, np.array([p[4] for p in parts]), events, btag,
+                  {p[0]: p[5] for p in parts})
+
+
+def select(events: ak.Array, btag: ak.Array, sel: dict[str, Any]) -> np.ndarray:
+    """Exactly one lepton, ≥ ``min_jets`` jets and ≥ ``min_btags`` b-tagged jets."""
+    n_lep = ak.to_numpy(ak.num(events.leptons))
+    n_jet = ak.to_numpy(ak.num(events.jets))
+    n_tag = ak.to_numpy(ak.sum(btag, axis=1))
+    return (n_lep == 1) & (n_jet >= int(sel["min_jets"])) & (n_tag >= int(sel["min_btags"]))
+
+
+def split(labels: np.ndarray, fractions: dict[str, float], seed: int
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train / validation / test indices, stratified by label; the run seed chooses them."""
+    rng = np.random.default_rng(derive_seed(seed, "split"))
+    out: list[list[np.ndarray]] = [[], [], []]
+    for cls in (0, 1):
+        idx = rng.permutation(np.flatnonzero(labels == cls))
+        a = int(fractions["train"] * idx.size)
+        b = int((fractions["train"] + fractions["val"]) * idx.size)
+        for k, part in enumerate((idx[:a], idx[a:b], idx[b:])):
+            out[k].append(part)
+    return tuple(rng.permutation(np.concatenate(o)) for o in out)
+
+
+def subsample(train: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """The first ``fraction`` of the training indices in a seeded order (nested: 10 % ⊂ 30 %)."""
+    order = np.random.default_rng(derive_seed(seed, "learning-curve")).permutation(train)
+    return order[:max(round(fraction * train.size), 2)]

@@ -1,0 +1,171 @@
+"""decayaware: the hop-count matrix (seed 002's example on a hand-built tree), truth matching
+and masking on a hand-built ttH event, clear errors for events with too few objects, the
+parameterised b-tagger, the greedy assignment, and that the network learns."""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+import pytest
+
+from hepchain.analysis.decayaware import evaluate
+from hepchain.analysis.decayaware.btagging import tag_jets
+from hepchain.analysis.decayaware.hops import MASKED, hop_matrix
+from hepchain.analysis.decayaware.objects import (
+    B_H,
+    B_HAD,
+    B_LEP,
+    OTHER,
+    Q_W,
+    EventObjects,
+    build_objects,
+)
+from hepchain.core.errors import DataError, UsageError
+
+#: seed 002 (002_2bb69c5fd58b88a9.txt, "Decay-aware neural network"): rows/cols l, ν, b1, b2, q1, q2
+SEED_MATRIX = np.array([[0, 1, 3, 3, 4, 4],
+                        [1, 0, 3, 3, 4, 4],
+                        [3, 3, 0, 1, 4, 4],
+                        [3, 3, 1, 0, 4, 4],
+                        [4, 4, 4, 4, 0, 1],
+                        [4, 4, 4, 4, 1, 0]])
+
+
+def test_seed_matrix_on_hand_built_tree():
+    # 0 root -> (1 X, 2 W2); X -> (3 W1, 4 H); W1 -> (5 l, 6 nu); H -> (7 b1, 8 b2); W2 -> (9 q1, 10 q2)
+    parents = [-1, 0, 0, 1, 1, 3, 3, 4, 4, 2, 2]
+    np.testing.assert_array_equal(hop_matrix(parents, [5, 6, 7, 8, 9, 10]), SEED_MATRIX)
+
+
+def test_unmatched_objects_are_masked_and_bad_trees_refused():
+    hops = hop_matrix([-1, 0, 0], [1, -1, 2])
+    assert (hops[1] == MASKED).all() and (hops[:, 1] == MASKED).all()
+    assert hops[0, 2] == 1 and hops[0, 0] == 0
+    with pytest.raises(DataError, match="cycle"):
+        hop_matrix([1, 0], [0, 1])
+    with pytest.raises(DataError, match="different trees"):
+        hop_matrix([-1, -1], [0, 1])
+
+
+# hand-built ttH(bb), W- -> mu- nu~: hard partons (pid, parent) and their (eta, phi)
+PARTONS = [(25, -1), (6, -1), (-6, -1), (5, 0), (-5, 0), (24, 1), (5, 1), (-24, 2), (-5, 2),
+           (13, 7), (-14, 7), (2, 5), (-1, 5)]
+LEAF_POS = {3: (-2.0, 0.0), 4: (-1.0, 1.0), 6: (0.0, 2.0), 8: (1.0, -2.0), 9: (2.0, 3.0),
+            11: (-2.0, -2.5), 12: (0.5, -1.0)}
+
+
+def _event(n_jets_extra: bool = True, n_leptons: int = 1) -> dict:
+    partons = [{"pid": p, "parent": m, "pt": 50.0, "eta": LEAF_POS.get(k, (0.0, 0.0))[0],
+                "phi": LEAF_POS.get(k, (0.0, 0.0))[1], "mass": 0.0}
+               for k, (p, m) in enumerate(PARTONS)]
+    jets = [{"pt": 100.0 - k, "eta": LEAF_POS[i][0] + 0.05, "phi": LEAF_POS[i][1] - 0.05,
+             "mass": 5.0, "flavour": 5 if abs(PARTONS[i][0]) == 5 else 0}
+            for k, i in enumerate((3, 4, 6, 8, 11, 12))]
+    if n_jets_extra:  # a light jet and a g -> b bbar pair far from every parton
+        jets += [{"pt": 30.0, "eta": 2.4, "phi": -0.5, "mass": 5.0, "flavour": 0},
+                 {"pt": 25.0, "eta": -0.5, "phi": -3.0, "mass": 5.0, "flavour": 5},
+                 {"pt": 22.0, "eta": 1.5, "phi": 1.0, "mass": 5.0, "flavour": 5}]
+    lep = {"pt": 40.0, "eta": 2.02, "phi": 3.01, "charge": -1, "pdgid": 13}
+    return {"jets": jets, "leptons": [lep] * n_leptons, "met": 35.0, "met_phi": 0.3,
+            "partons": partons}
+
+
+def _objects(events: list[dict], max_jets: int = 9, min_jets: int = 5) -> EventObjects:
+    arr = ak.Array(events)
+    return build_objects(arr, ak.values_astype(arr.jets.flavour == 5, np.int64), max_jets,
+                         min_jets)
+
+
+def test_truth_matching_roles_and_masking_on_a_tth_event():
+    obj = _objects([_event()])
+    # objects: l, nu, jets from b_H1, b_H2, b_had, b_lep, q1, q2, light extra, b extra, b extra
+    np.testing.assert_array_equal(obj.roles[0], [-1, -1, B_H, B_H, B_HAD, B_LEP, Q_W, Q_W,
+                                                 OTHER, OTHER, OTHER])
+    h = obj.hops[0]
+    lep, nu, bh1, bh2, bhad, blep, q1, q2, light, gb1, gb2 = range(11)
+    assert h[lep, nu] == 1 and h[bh1, bh2] == 1 and h[q1, q2] == 1 and h[gb1, gb2] == 1
+    assert h[lep, blep] == 2 and h[q1, bhad] == 2           # l-W-t-b, q-W-t-b
+    assert h[lep, bhad] == 4 and h[lep, bh1] == 4 and h[lep, q1] == 5 and h[blep, bhad] == 3
+    assert h[gb1, lep] == 4                                 # b-g-(root)-t-W-l
+    assert (h[light] == MASKED).all() and (h[:, light] == MASKED).all()
+    assert obj.mask[0].all() and obj.x[0, light, 5] == 0 and obj.x[0, gb1, 5] == 1
+
+
+def test_padding_is_masked():
+    obj = _objects([_event(n_jets_extra=False)], max_jets=8)
+    assert obj.mask[0].tolist() == [True] * 8 + [False] * 2
+    assert (obj.hops[0, 8:] == MASKED).all() and (obj.roles[0, 8:] == -1).all()
+
+
+def test_too_few_objects_is_a_clear_error():
+    few_jets = _event(n_jets_extra=False)
+    few_jets["jets"] = few_jets["jets"][:4]
+    with pytest.raises(DataError, match=r"Event 1 has 1 leptons and 4 jets.*at least 5 jets"):
+        _objects([_event(), few_jets])
+    with pytest.raises(DataError, match="Event 0 has 0 leptons"):
+        _objects([_event(n_leptons=0)])
+
+
+def test_parameterised_tagger_rates():
+    flavour = ak.Array([[5, 4, 0, 15]] * 20000)
+    eff = {"b": 0.7, "c": 0.1, "tau": 0.1, "light": 0.0}
+    tags = ak.to_numpy(tag_jets(flavour, eff, np.random.default_rng(0)))
+    for col, p in enumerate((0.7, 0.1, 0.0, 0.1)):
+        assert abs(tags[:, col].mean() - p) < 4 * np.sqrt(p * (1 - p) / 20000) + 1e-12
+    with pytest.raises(UsageError, match="light"):
+        tag_jets(flavour, {"b": 0.7, "c": 0.1, "tau": 0.1}, np.random.default_rng(0))
+
+
+def test_greedy_assignment_fills_each_role_once():
+    probs = np.full((7, 5), 0.01)
+    truth = [B_H, B_HAD, Q_W, B_H, B_LEP, Q_W, OTHER]
+    for jet, role in enumerate(truth):
+        probs[jet, role] = 0.9
+    probs[6, B_H] = 0.95  # an extra jet that looks most like a Higgs b: it takes one slot
+    out = evaluate.assign(probs)
+    assert sorted(out.tolist()) == sorted([B_H, B_H, B_HAD, B_LEP, Q_W, Q_W, OTHER])
+    assert out[6] == B_H
+
+
+def test_ttbb_prefilter_vetoes_before_hadronisation():
+    from hepchain.collider.prefilter import b_quark_veto
+    from hepchain.collider.produce import shard_settings
+    from hepchain.collider.pythia import generate, make_pythia
+
+    assert b_quark_veto({"prefilter": 0}) is None
+    gen = make_pythia(shard_settings("ttbb", {"prefilter": "1"})["pythia"], 3,
+                      b_quark_veto({"prefilter": 1}))
+    hard = generate(gen, 3)
+    final = hard.status > 0
+    partons = (np.abs(hard.pid) <= 5) | (hard.pid == 21)
+    assert not (final & partons).any()                     # accepted events are hadronised
+    # the partons that entered hadronisation carry |status| 71-79: >= 4 of them are b quarks
+    strings = (np.abs(hard.status) >= 71) & (np.abs(hard.status) <= 79)
+    b_quarks = strings & (np.abs(hard.pid) == 5) & (np.hypot(hard.px, hard.py) > 5.0)
+    assert np.bincount(hard.event[b_quarks], minlength=3).min() >= 4
+    with pytest.raises(UsageError, match="prefilter"):
+        shard_settings("ttbb", {"prefilter": "2"})
+
+
+def test_network_with_both_heads_learns_a_separable_toy():
+    from hepchain.analysis.decayaware.training import fit_network
+    from hepchain.core.metrics import roc_auc
+
+    rng = np.random.default_rng(1)
+    n, t = 240, 6
+    y = np.arange(n) % 2
+    x = rng.normal(size=(n, t, 9)).astype(np.float32)
+    x[:, :, 0] += 1.5 * y[:, None]                         # signal objects are harder
+    mask = np.ones((n, t), bool)
+    mask[:, -1] = False
+    hops = np.where(mask[:, :, None] & mask[:, None, :], 1 + y[:, None, None], MASKED)
+    roles = np.where(mask, y[:, None] * B_H, -1)
+    obj = EventObjects(x, mask, hops, roles)
+    config = {"model": {"dim": 16, "heads": 2, "layers": 1, "n_hops": 4},
+              "train": {"epochs": 8, "batch_size": 32, "lr": 0.01, "threads": 1,
+                        "progress": False}}
+    idx = np.arange(n)
+    fitted = fit_network(obj, y, idx[:160], idx[160:200], idx[200:], config, 1.0, 1.0, 0)
+    assert roc_auc(y[200:], fitted.scores) > 0.9
+    acc, _, _ = evaluate.hop_accuracy(fitted.hops, hops[200:], 4)
+    assert acc > 0.9                                        # the hop head learned 1 vs 2
