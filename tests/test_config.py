@@ -59,7 +59,9 @@ def test_paper_differs_from_quick_exactly_where_it_says(name):
     written = config.read_config_file(name)
     quick, stated = config.leaves(written["quick"]), config.leaves(written["paper"])
     paper = config.leaves(config.load_presets(name)["paper"])
-    assert paper == {**quick, **stated}
+    # a quick leaf that paper turns into a block (null -> mapping) is replaced by its leaves
+    kept = {k: v for k, v in quick.items() if not any(s.startswith(k + ".") for s in stated)}
+    assert paper == {**kept, **stated}
     restated = [k for k, v in stated.items() if quick.get(k, MISSING) == v]
     assert not restated, f"paper repeats quick's value of {restated}"
 
