@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+from threadpoolctl import threadpool_limits
 
 from hepchain.calo.formats.binning import cylindrical_binning
 from hepchain.calo.formats.calochallenge import pixels_to_voxels, write_calochallenge
@@ -23,6 +25,16 @@ from hepchain.fastsim.voxels import VoxelGeometry
 
 ECAL = ECalGeometry(n_pix=4, pixel=10.0)
 TINY_TRAIN = {"epochs": 1, "batch_size": 32, "progress": False}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch and BLAS thread: tiny models gain nothing from more, a shared CPU loses."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

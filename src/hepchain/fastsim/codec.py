@@ -73,12 +73,11 @@ class ShowerCodec:
         e_layer = np.clip(np.exp(u) * e_inc[:, None] - self.min_energy, 0.0, None)
         f = np.clip((_sigmoid(raw[:, L:].reshape(n, L, -1)) - ALPHA) / (1 - 2 * ALPHA), 0, 1)
         f = f / np.clip(f.sum(-1, keepdims=True), 1e-12, None)
-        voxels = f * e_layer[:, :, None]
-        voxels[voxels < self.min_energy] = 0.0
-        voxels = voxels.reshape(n, -1)
-        total = voxels.sum(1)
+        total = e_layer.sum(1)
         over = total > self.ratio_cap * e_inc
-        voxels[over] *= (self.ratio_cap * e_inc[over] / total[over])[:, None]
+        e_layer[over] *= (self.ratio_cap * e_inc[over] / total[over])[:, None]
+        voxels = (f * e_layer[:, :, None]).reshape(n, -1)
+        voxels[voxels < self.min_energy] = 0.0
         return voxels
 
     def state_dict(self) -> dict:

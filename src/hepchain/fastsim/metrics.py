@@ -39,6 +39,7 @@ from hepchain.core.seeding import derive_seed
 from hepchain.core.trainer import TrainConfig, Trainer
 from hepchain.core.twosample import Estimate, Fit, Scorer, c2st
 from hepchain.fastsim.voxels import VoxelGeometry
+from hepchain.reco.calibration.train import BatchedTensors
 
 _EPS = 1e-16
 
@@ -242,8 +243,8 @@ def challenge_dnn(n_hidden: int = 2048, n_layer: int = 2, epochs: int = 50, lr: 
         model = ChallengeDNN(x.shape[1], n_hidden, n_layer)
         cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer="adam",
                           monitor="accuracy", mode="max", seed=seed, progress=False)
-        trainer = Trainer(model, _bce, cfg, metrics_fn=_accuracy)
-        trainer.fit((x[train], y[train]), (x[val], y[val]))
+        trainer = Trainer(model, _bce, cfg, metrics_fn=_accuracy, collate_fn=whole_batch)
+        trainer.fit(BatchedTensors(x[train], y[train]), BatchedTensors(x[val], y[val]))
         iso = IsotonicRegression(out_of_bounds="clip", y_min=1e-6, y_max=1 - 1e-6)
         iso.fit(_probabilities(trainer, x[val]), y[val].numpy())
         return lambda rows: iso.predict(_probabilities(
@@ -253,7 +254,13 @@ def challenge_dnn(n_hidden: int = 2048, n_layer: int = 2, epochs: int = 50, lr: 
 
 
 def _probabilities(trainer: Trainer, x: Tensor) -> np.ndarray:
-    return torch.sigmoid(trainer.predict((x,))).numpy().astype(np.float64)
+    return torch.sigmoid(trainer.predict(BatchedTensors(x))).numpy().astype(np.float64)
+
+
+def whole_batch(batch: Any) -> Any:
+    """Collate for :class:`~hepchain.reco.calibration.train.BatchedTensors`: the DataLoader
+    already indexed the whole batch."""
+    return batch
 
 
 def classifier_auc(real: np.ndarray, gen: np.ndarray, fit: Fit, seed: int) -> Estimate:

@@ -10,8 +10,10 @@ from hepchain.core.errors import UsageError
 from hepchain.core.seeding import derive_seed, seed_everything
 from hepchain.core.trainer import History, TrainConfig, Trainer
 from hepchain.fastsim.codec import ShowerCodec
+from hepchain.fastsim.metrics import whole_batch
 from hepchain.fastsim.models import caloflow, flowmatching, gan
 from hepchain.fastsim.models.base import ShowerModel
+from hepchain.reco.calibration.train import BatchedTensors
 
 KINDS: dict[str, tuple[type[ShowerModel], Any]] = {
     "caloflow": (caloflow.CaloFlow, caloflow.loss),
@@ -32,6 +34,8 @@ def fit_model(kind: str, codec: ShowerCodec, train: tuple[np.ndarray, np.ndarray
     rng = np.random.default_rng(derive_seed(seed, "dequantise", kind))
     seed_everything(derive_seed(seed, "init", kind))
     model = cls(codec, **hparams)
-    trainer = Trainer(model, loss, TrainConfig.from_dict(train_cfg, seed=seed), name=kind)
-    history = trainer.fit(codec.encode(*train, rng), codec.encode(*val, rng))
+    trainer = Trainer(model, loss, TrainConfig.from_dict(train_cfg, seed=seed), name=kind,
+                      collate_fn=whole_batch)
+    history = trainer.fit(BatchedTensors(*codec.encode(*train, rng)),
+                          BatchedTensors(*codec.encode(*val, rng)))
     return model.eval(), history
