@@ -12,6 +12,7 @@ from hepchain.calo.formats.binning import cylindrical_binning
 from hepchain.calo.formats.calochallenge import pixels_to_voxels, write_calochallenge
 from hepchain.calo.fullsim import simulate
 from hepchain.calo.geometry import ECalGeometry
+from hepchain.calo.produce import load_showers
 from hepchain.calo.readout import Readout, digitise
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Result
@@ -20,6 +21,7 @@ from hepchain.fastsim.codec import ShowerCodec
 from hepchain.fastsim.data import CHALLENGE_MIN_ENERGY, load
 from hepchain.fastsim.models.base import load_model, save_model
 from hepchain.fastsim.models.gflash import GFlash
+from hepchain.fastsim.produce import produce, shard_settings
 from hepchain.fastsim.train import MODEL_CLASSES, fit_model
 from hepchain.fastsim.voxels import VoxelGeometry
 
@@ -151,13 +153,21 @@ def test_model_for_another_geometry_is_a_usage_error(showers, tmp_path):
     model, _ = fit_model("caloflow", codec, (s[:80], e[:80]), (s[80:], e[80:]),
                          {"transforms_energy": 1, "hidden_energy": [16],
                           "transforms_voxels": 1, "hidden_voxels": [32]}, TINY_TRAIN, seed=0)
-    path = save_model(model, tmp_path / "flow.pt", geo)
+    path = save_model(model, tmp_path / "flow.pt", geo, {"scale": 1.0, "ecal": ECAL.to_dict()})
     again = load_model(path, geo, MODEL_CLASSES)
     assert again.generate(np.full(3, 2e3), seed=5) == pytest.approx(
         model.generate(np.full(3, 2e3), seed=5))
     other = VoxelGeometry.from_ecal(ECalGeometry(n_pix=4, pixel=8.0))
     with pytest.raises(UsageError, match="trained on"):
         load_model(path, other, MODEL_CLASSES)
+    with pytest.raises(UsageError, match="trained on"):  # the producer checks it too
+        shard_settings("ecal_fast", {"model": str(path), "pixel": "8.0"})
+    manifest = produce("ecal_fast", tmp_path / "fast", n_events=12, seed=1, progress=False,
+                       options={"model": str(path), "e_min": "1.0", "e_max": "3.0"})
+    energies, images, _ = load_showers(manifest_dir := tmp_path / "fast")
+    assert manifest.n_events == 12 and manifest_dir.is_dir()
+    assert images.shape == (12, *ECAL.shape) and (images >= 0).all()
+    assert ((energies >= 1.0) & (energies <= 3.0)).all()
     (tmp_path / "junk.pt").write_bytes(b"not a model")
     with pytest.raises(DataError, match="not a fastcalo model"):
         load_model(tmp_path / "junk.pt", geo, MODEL_CLASSES)

@@ -53,28 +53,39 @@ class ShowerModel(nn.Module, ABC):
         return sum(p.numel() for p in self.parameters())
 
 
-def save_model(model: ShowerModel, path: str | Path, geometry: VoxelGeometry) -> Path:
-    """Write ``model`` with its codec and geometry fingerprint (atomically); returns the path."""
+def save_model(model: ShowerModel, path: str | Path, geometry: VoxelGeometry,
+               meta: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` with its codec, geometry fingerprint and ``meta`` (plain values, e.g. the
+    ECAL settings and the data scale a producer needs) atomically; returns the path."""
     state = {"kind": model.kind, "hparams": model.hparams, "weights": model.state_dict(),
              "codec": model.codec.state_dict(), "geometry": geometry.fingerprint(),
-             "geometry_label": geometry.label}
+             "geometry_label": geometry.label, "meta": meta or {}}
     with atomic_path(Path(path)) as tmp:
         torch.save(state, tmp)
     return Path(path)
 
 
-def load_model(path: str | Path, geometry: VoxelGeometry,
-               kinds: dict[str, type[ShowerModel]]) -> ShowerModel:
-    """A model saved by :func:`save_model`, checked against ``geometry``."""
+def read_state(path: str | Path) -> dict[str, Any]:
+    """The saved dictionary of a model file (one sentence if it is not one)."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p} does not exist; pass a model file written by `hepchain fastcalo "
                         "run` (models/*.pt in its workdir).")
     try:
         state = torch.load(p, weights_only=True)
-        kind = state["kind"]
     except Exception as exc:  # any unreadable file is one user error
         raise DataError(f"{p} is not a fastcalo model file ({exc.__class__.__name__}).") from None
+    if not isinstance(state, dict) or not {"kind", "weights", "codec"} <= set(state):
+        raise DataError(f"{p} is not a fastcalo model file (no kind, weights and codec).")
+    return state
+
+
+def load_model(path: str | Path, geometry: VoxelGeometry,
+               kinds: dict[str, type[ShowerModel]]) -> ShowerModel:
+    """A model saved by :func:`save_model`, checked against ``geometry``."""
+    p = Path(path)
+    state = read_state(p)
+    kind = state["kind"]
     if kind not in kinds:
         raise DataError(f"{p} holds a {kind!r} model; known kinds: {sorted(kinds)}.")
     if state["geometry"] != geometry.fingerprint():
