@@ -32,10 +32,10 @@ def feature_histograms(reference: HighLevel, generated: Mapping[str, HighLevel],
     """Normalised histograms of high-level features in the challenge's binning, each with a
     generated / reference ratio panel."""
     panels = _panels(reference)
-    fig = plt.figure(figsize=(15, 8))
-    grid = fig.add_gridspec(4, 3, height_ratios=[3, 1, 3, 1], hspace=0.08)
+    fig = plt.figure(figsize=(15, 9))
+    grid = fig.add_gridspec(5, 3, height_ratios=[3, 1, 0.7, 3, 1], hspace=0.08, wspace=0.25)
     for k, (name, attr, layer) in enumerate(panels):
-        row, col = 2 * (k // 3), k % 3
+        row, col = 3 * (k // 3), k % 3
         ax, rax = fig.add_subplot(grid[row, col]), fig.add_subplot(grid[row + 1, col])
         ref = _values(reference, attr, layer)
         bins = binning.bins(name, ref, min_energy)
@@ -81,13 +81,16 @@ def longitudinal_profiles(reference: HighLevel, generated: Mapping[str, HighLeve
     return plotting.save(fig, path)
 
 
-def accuracy_speed(points: Mapping[str, tuple[float, float, float]], path: str | Path,
-                   xlabel: str) -> Path:
-    """The accuracy–speed front: ``points[name] = (seconds per shower, AUC, AUC error)``."""
+def accuracy_speed(points: Mapping[str, tuple[float, tuple[float, float], tuple[float, float]]],
+                   path: str | Path, xlabel: str) -> Path:
+    """The accuracy–speed front: ``points[name] = (seconds per shower, (low-level AUC, error),
+    (high-level AUC, error))``; filled circles low level, open squares high level."""
     fig, ax = plt.subplots()
-    for i, (name, (t, auc, err)) in enumerate(points.items()):
-        ax.errorbar(t * 1e3, auc, yerr=err, fmt="o", color=f"C{i}", label=name)
-    ax.set(xscale="log", xlabel=xlabel, ylabel="low-level classifier AUC (lower is better)")
+    for i, (name, (t, (low, low_err), (high, high_err))) in enumerate(points.items()):
+        ax.errorbar(t * 1e3, low, yerr=low_err, fmt="o", color=f"C{i}", label=name)
+        ax.errorbar(t * 1e3, high, yerr=high_err, fmt="s", mfc="none", color=f"C{i}")
+    ax.set(xscale="log", xlabel=xlabel,
+           ylabel="classifier AUC: ● low level, □ high level (lower is better)")
     ax.axhline(0.5, color="grey", ls=":", lw=1)
     ax.legend(fontsize=9)
     return plotting.save(fig, path)

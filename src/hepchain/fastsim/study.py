@@ -88,8 +88,8 @@ class FastCaloStudy(Study):
             ref_hl, hls, binning, reference.min_energy, workdir / "features.png").name)
         result.figures.append(plots.longitudinal_profiles(
             ref_hl, hls, workdir / "longitudinal.png").name)
-        front = {name: (times[name], result.get(LOW, name).value,
-                        result.get(LOW, name).std or 0.0)
+        front = {name: (times[name], *((result.get(m, name).value, result.get(m, name).std or 0.0)
+                                       for m in (LOW, HIGH)))
                  for name in times}
         result.figures.append(plots.accuracy_speed(
             front, workdir / "accuracy_speed.png",
