@@ -175,7 +175,9 @@ def evaluate(result: Result, reference: ShowerSet,
         with warnings.catch_warnings():  # always-empty layers make the covariances singular
             warnings.simplefilter("ignore", LinAlgWarning)
             fpd = twosample.fpd(ref_high, high, min_samples=int(dist["fpd_min_samples"]),
-                                max_samples=int(dist["fpd_max_samples"]))
+                                max_samples=int(dist["fpd_max_samples"]),
+                                num_batches=int(dist["fpd_batches"]),
+                                num_points=int(dist["fpd_points"]))
         kpd = twosample.kpd(ref_high, high, num_batches=int(dist["kpd_batches"]),
                             batch_size=int(dist["kpd_batch_size"]))
         result.add("FPD ×10³", name, 1e3 * fpd.value, std=1e3 * fpd.error,
