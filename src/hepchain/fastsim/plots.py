@@ -74,7 +74,7 @@ def longitudinal_profiles(reference: HighLevel, generated: Mapping[str, HighLeve
         prof = hl.e_layer.mean(0) / hl.e_inc.mean()
         ax.plot(layers, prof, color=f"C{i}", label=label)
         rax.plot(layers, prof / ref, color=f"C{i}")
-    ax.set(ylabel="⟨E_layer⟩ / ⟨E_inc⟩", yscale="log")
+    ax.set(ylabel="mean E_layer / mean E_inc", yscale="log")
     rax.set(xlabel="layer", ylabel="gen / full", ylim=(0.5, 1.5))
     rax.axhline(1, color="grey", lw=0.8)
     ax.legend(fontsize=8)
@@ -90,7 +90,7 @@ def accuracy_speed(points: Mapping[str, tuple[float, tuple[float, float], tuple[
         ax.errorbar(t * 1e3, low, yerr=low_err, fmt="o", color=f"C{i}", label=name)
         ax.errorbar(t * 1e3, high, yerr=high_err, fmt="s", mfc="none", color=f"C{i}")
     ax.set(xscale="log", xlabel=xlabel,
-           ylabel="classifier AUC: ● low level, □ high level (lower is better)")
+           ylabel="AUC (circles: low level, squares: high level)")
     ax.axhline(0.5, color="grey", ls=":", lw=1)
     ax.legend(fontsize=9)
     return plotting.save(fig, path)
