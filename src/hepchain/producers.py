@@ -17,6 +17,7 @@ from typing import Any
 PROVIDERS: list[str] = [
     "hepchain.collider.produce",
     "hepchain.calo.produce",
+    "hepchain.fastsim.produce",
     "hepchain.accelerator.ipknob.dataset",
     "hepchain.accelerator.linac.oplog",
 ]

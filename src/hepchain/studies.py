@@ -28,6 +28,7 @@ REGISTRY: dict[str, str] = {
     "multistep": "hepchain.analysis.multistep.study:MultiStepStudy",
     "jetfm": "hepchain.reco.jetfm.study:JetFMStudy",
     "decayaware": "hepchain.analysis.decayaware.study:DecayAwareStudy",
+    "fastcalo": "hepchain.fastsim.study:FastCaloStudy",
 }
 
 

@@ -1,0 +1,1 @@
+"""Fast calorimeter simulation: generative shower models and CaloChallenge metrics."""

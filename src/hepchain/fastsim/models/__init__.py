@@ -1,0 +1,1 @@
+"""Generative shower models conditional on the incident energy; one model per module."""
