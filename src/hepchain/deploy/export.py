@@ -52,7 +52,7 @@ def load_model(path: str | Path) -> tuple[nn.Sequential, dict[str, Any]]:
                         "`hepchain deploy run` (e.g. <workdir>/l1_mlp.pt).")
     try:
         payload = torch.load(path, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
+    except Exception as exc:
         raise DataError(f"{path} is not a readable model file ({type(exc).__name__}).") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise DataError(f"{path} is not a deploy model file (format {FORMAT}); write one with "

@@ -49,7 +49,7 @@ class FixedType:
 
         try:
             p = FPGABackend.convert_precision_string(text)
-        except Exception:  # noqa: BLE001 - hls4ml raises bare exceptions on bad strings
+        except Exception:
             p = None
         if not isinstance(p, FixedPrecisionType):
             raise UsageError(f"{text!r} is not a fixed-point type; write it as ap_fixed<W,I> "

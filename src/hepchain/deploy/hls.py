@@ -28,6 +28,7 @@ from hepchain.core.errors import UsageError
 BACKEND = "Vitis"
 PART = "xcvu13p-flga2577-2-e"  # the hls4ml tutorial's board family; only written into the project
 CLOCK_NS = 5.0
+SKIPPED = ("Dropout", "Sequential")  # layers hls4ml's PyTorch front end drops (pytorch_to_hls)
 
 
 @dataclass
@@ -48,24 +49,36 @@ class Emulated:
 
 
 def supported_layers() -> list[str]:
-    """Module class names hls4ml's PyTorch front end converts (its own registry)."""
+    """Module class names hls4ml's PyTorch front end converts (its own registry) or drops."""
     from hls4ml.converters.pytorch_to_hls import get_supported_pytorch_layers
 
-    return sorted(set(get_supported_pytorch_layers()))
+    return sorted({*get_supported_pytorch_layers(), *SKIPPED})
 
 
 def check_supported(model: nn.Module) -> None:
-    """UsageError naming the first layer type hls4ml cannot convert (checked on leaf modules,
-    before hls4ml's own tracer raises a bare ``Exception``)."""
+    """UsageError naming the first layer hls4ml cannot convert, checked on the modules hls4ml's
+    tracer treats as layers (torch.nn and brevitas.nn modules other than Sequential, and
+    modules without children), before hls4ml raises a bare ``Exception``."""
     known = set(supported_layers())
-    for name, module in model.named_modules():
+    for name, module in _layers(model, ""):
         kind = type(module).__name__
-        if next(module.children(), None) is None and kind not in known:
+        if kind not in known:
             hint = (" (a brevitas layer: export it with hepchain.deploy.qat.plain_twin)"
                     if type(module).__module__.startswith("brevitas") else "")
             raise UsageError(f"hls4ml's PyTorch front end does not support layer {name!r} of "
                              f"type {kind}{hint}; supported types include Linear, ReLU, "
                              "Conv1d/2d, BatchNorm1d, Softmax.")
+
+
+def _layers(module: nn.Module, prefix: str) -> list[tuple[str, nn.Module]]:
+    """(name, module) of the layers hls4ml's tracer would see (``CustomFXTracer``)."""
+    origin = type(module).__module__
+    leaf = next(module.children(), None) is None or (
+        origin.startswith(("torch.nn", "brevitas.nn")) and not isinstance(module, nn.Sequential))
+    if leaf and prefix:
+        return [(prefix, module)]
+    return [layer for name, child in module.named_children()
+            for layer in _layers(child, f"{prefix}.{name}" if prefix else name)]
 
 
 def convert(model: nn.Module, n_in: int, output_dir: str | Path, precision: str = "ap_fixed<16,6>",
@@ -86,7 +99,7 @@ def convert(model: nn.Module, n_in: int, output_dir: str | Path, precision: str 
                     raise UsageError(f"hls4ml has no layer {name!r}; it has "
                                      f"{', '.join(config['LayerName'])}.")
                 config["LayerName"][name]["Precision"].update(types)
-            for name, entry in config["LayerName"].items():  # no 'auto' left: all explicit
+            for entry in config["LayerName"].values():  # no "auto" left: all explicit
                 for key, value in entry.get("Precision", {}).items():
                     if value == "auto":
                         entry["Precision"][key] = precision

@@ -65,7 +65,7 @@ def export_onnx(model: nn.Module, n_in: int, path: str | Path,
     return Path(path)
 
 
-def onnx_session(path: str | Path):  # noqa: ANN201 - onnxruntime.InferenceSession
+def onnx_session(path: str | Path):
     """A one-thread CPU onnxruntime session of ``path``."""
     import onnxruntime as ort
 

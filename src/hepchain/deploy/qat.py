@@ -37,8 +37,12 @@ def qat_mlp(n_in: int, hidden: Sequence[int], n_out: int, bits: int) -> nn.Seque
     """The L1 MLP with ``bits``-bit fixed-point inputs, weights and activations (module
     docstring); outputs float logits (the last layer's exact accumulator)."""
     import brevitas.nn as qnn
-    from brevitas.quant import (Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint,
-                                Int16Bias, Uint8ActPerTensorFixedPoint)
+    from brevitas.quant import (
+        Int8ActPerTensorFixedPoint,
+        Int8WeightPerTensorFixedPoint,
+        Int16Bias,
+        Uint8ActPerTensorFixedPoint,
+    )
 
     layers: list[nn.Module] = [qnn.QuantIdentity(act_quant=Int8ActPerTensorFixedPoint,
                                                  bit_width=bits, return_quant_tensor=True,
@@ -118,6 +122,6 @@ def _fraction_bits(scale: torch.Tensor) -> int:
 def _grid(q: object, signed: bool) -> FixedType:
     """The ``ap_(u)fixed`` type holding brevitas' quantised tensor ``q`` exactly
     (round half to even, saturate)."""
-    bits = int(round(float(q.bit_width)))  # type: ignore[attr-defined]
+    bits = round(float(q.bit_width))  # type: ignore[attr-defined]
     f = _fraction_bits(q.scale)  # type: ignore[attr-defined]
     return FixedType(bits, bits - f, signed, "RND_CONV", "SAT")

@@ -39,6 +39,26 @@ class DeployStudy(Study):
                    "conifer BDT, ONNX latency")
     seed_doc = "003"
 
+    def add_commands(self, app: Any) -> None:
+        """``hepchain deploy export --model PATH --to hls4ml|onnx``."""
+        import typer
+
+        @app.command("export")
+        def export_cmd(model: Path = typer.Option(..., help="A model file of `deploy run` "
+                                                  "(<workdir>/l1_mlp.pt or l1_qat8.pt)."),
+                       to: str = typer.Option(..., help="hls4ml (HLS project) or onnx."),
+                       out: Path | None = typer.Option(None, help="Project directory (hls4ml) "
+                                                       "or .onnx file; default beside the model."),
+                       precision: str = typer.Option("ap_fixed<16,6>", help="hls4ml type of "
+                                                     "every tensor (float models)."),
+                       emulate: bool = typer.Option(False, help="Also compile hls4ml's C++ "
+                                                    "emulation with g++.")) -> None:
+            """Write a model as an hls4ml project for vendor HLS tools, or as ONNX."""
+            from hepchain.deploy.export import export
+
+            target = out or model.with_name(model.stem + ("_hls4ml" if to == "hls4ml" else ".onnx"))
+            typer.echo(f"wrote {export(model, to, target, precision, emulate)}")
+
     def run(self, config: dict[str, Any], workdir: Path, seed: int) -> Result:
         result = Result(study=self.name, preset="")
         jets = load_jets(config["data"], result)                                       # data
