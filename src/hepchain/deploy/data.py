@@ -56,8 +56,12 @@ def load_jets(data: dict[str, Any], result: Result) -> JetSet:
     """The labelled jets of all five classes from the dataset cache (module docstring);
     manifests go into ``result``'s provenance."""
     sel = data["selection"]
+    samples = list(dict.fromkeys(src for src, _ in SOURCES.values()))
+    if sorted(data["n_events"]) != sorted(samples):
+        raise UsageError(f"data.n_events needs an event count for each of {', '.join(samples)}; "
+                         f"got {', '.join(data['n_events']) or 'none'}.")
     feats, labels = [], []
-    for sample in dict.fromkeys(src for src, _ in SOURCES.values()):
+    for sample in samples:
         ds = cached_dataset("jetclass", n_events=int(data["n_events"][sample]),
                             seed=derive_seed(int(data["seed"]), sample),
                             options={**data["options"], "label": sample},
@@ -69,8 +73,10 @@ def load_jets(data: dict[str, Any], result: Result) -> JetSet:
         feats.append(jet_features(jets))
         labels.append(label)
     y = np.concatenate(labels)
-    if min(np.bincount(y, minlength=len(CLASSES))) < 10:
-        raise UsageError(f"Fewer than 10 jets in a class ({dict(zip(CLASSES, np.bincount(y, minlength=len(CLASSES)), strict=True))}); raise data.n_events.")
+    counts = np.bincount(y, minlength=len(CLASSES))
+    if counts.min() < 10:
+        per_class = ", ".join(f"{c}: {n}" for c, n in zip(CLASSES, counts, strict=True))
+        raise UsageError(f"Fewer than 10 jets in a class ({per_class}); raise data.n_events.")
     return JetSet(np.concatenate(feats).astype(np.float32), y)
 
 
@@ -113,7 +119,7 @@ def jet_features(jets: ak.Array) -> np.ndarray:
     pt, deta, dphi = pad(np.hypot(c["px"], c["py"])), pad(c["deta"]), pad(c["dphi"])
     z = pt / np.clip(pt.sum(1, keepdims=True), 1e-12, None)
     e2, _ = energy_correlations(deta, dphi, pt, mask)
-    # e2(β=2) = Σ_{i<j} z_i z_j R_ij² = Σ z_i r_i² − |Σ z_i r_i|² for Σ z = 1 (r in (η, φ))
+    # e2(β=2) = Σ_{i<j} z_i z_j R_ij² = Σ z_i r_i² − |Σ z_i r_i|² for Σz = 1, r = (η, φ)
     e2_b2 = (z * (deta**2 + dphi**2)).sum(1) - (z * deta).sum(1) ** 2 - (z * dphi).sum(1) ** 2
     zlogz = np.where(z > 0, z * np.log(np.where(z > 0, z, 1.0)), 0.0).sum(1)
     jet_pt = ak.to_numpy(jets["pt"])

@@ -81,13 +81,15 @@ class DeployStudy(Study):
                                                      workdir / "accuracy_vs_bits.png"))
         bdt_metrics(result, jets, x, (train, val, test), config["bdt"], seed, workdir)
         latency_metrics(result, mlp, x[test], config["latency"], workdir)
+        per_class = ", ".join(f"{c}: {n}" for c, n in zip(
+            jets.classes, np.bincount(y[test], minlength=n_cls), strict=True))
         result.notes.append(
             f"{train.size} training, {val.size} validation, {test.size} test jets "
-            f"({', '.join(f'{c}: {n}' for c, n in zip(jets.classes, np.bincount(y[test], minlength=n_cls), strict=True))} "
-            "in the test set); ± is the test set's binomial error. Resources and latency of the "
-            "MLP need vendor HLS synthesis (none here, and no installed package estimates them "
-            f"without it); published: {HLS4ML_LATENCY}. The BDT's figures are conifer's "
-            "performance-model estimates, not synthesis.")
+            f"({per_class} in the test set); ± is the test set's binomial error (paired over "
+            "jets for accuracy changes). Resources and latency of the MLP need vendor HLS "
+            "synthesis (none here, and no installed package estimates them without it); "
+            f"published: {HLS4ML_LATENCY}. The BDT's figures are conifer's performance-model "
+            "estimates, not synthesis.")
         return result
 
 
@@ -103,11 +105,12 @@ def add_accuracy(result: Result, method: str, scores: np.ndarray, y: np.ndarray,
 
 def agreement(result: Result, method: str, emulated: np.ndarray, reference: np.ndarray,
               what: str) -> float:
-    """Fraction of identical top-class decisions and max |Δ| of two (N, classes) outputs."""
+    """Fraction of identical top-class decisions (binomial error, at least 1/N — one jet — when
+    all agree) and max |Δ| of two (N, classes) outputs."""
+    n = emulated.shape[0]
     same = float(np.mean(emulated.argmax(1) == reference.argmax(1)))
     result.add(f"identical top class, {what}", method, same,
-               std=float(np.sqrt(max(same * (1 - same), 1.0 / emulated.shape[0]) / emulated.shape[0])),
-               higher_is_better=True)
+               std=float(np.sqrt(max(same * (1 - same), 1.0 / n) / n)), higher_is_better=True)
     result.add(f"max |Δ output|, {what}", method, float(np.abs(emulated - reference).max()),
                higher_is_better=False)
     return same
