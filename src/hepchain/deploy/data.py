@@ -45,10 +45,12 @@ N_LEADING = 2  # jets per event considered
 
 @dataclass(frozen=True)
 class JetSet:
-    """Features (N, 16) per :data:`FEATURES`, class index per jet, the class names."""
+    """Features (N, 16) per :data:`FEATURES`, class index per jet, the jets' ``fatjets``
+    records (with ``constituents``), the class names."""
 
     features: np.ndarray
     labels: np.ndarray
+    records: ak.Array
     classes: tuple[str, ...] = CLASSES
 
 
@@ -60,7 +62,7 @@ def load_jets(data: dict[str, Any], result: Result) -> JetSet:
     if sorted(data["n_events"]) != sorted(samples):
         raise UsageError(f"data.n_events needs an event count for each of {', '.join(samples)}; "
                          f"got {', '.join(data['n_events']) or 'none'}.")
-    feats, labels = [], []
+    feats, labels, records = [], [], []
     for sample in samples:
         ds = cached_dataset("jetclass", n_events=int(data["n_events"][sample]),
                             seed=derive_seed(int(data["seed"]), sample),
@@ -72,12 +74,13 @@ def load_jets(data: dict[str, Any], result: Result) -> JetSet:
                                  float(sel["eta_max"]), float(sel["match_dr"]))
         feats.append(jet_features(jets))
         labels.append(label)
+        records.append(jets)
     y = np.concatenate(labels)
     counts = np.bincount(y, minlength=len(CLASSES))
     if counts.min() < 10:
         per_class = ", ".join(f"{c}: {n}" for c, n in zip(CLASSES, counts, strict=True))
         raise UsageError(f"Fewer than 10 jets in a class ({per_class}); raise data.n_events.")
-    return JetSet(np.concatenate(feats).astype(np.float32), y)
+    return JetSet(np.concatenate(feats).astype(np.float32), y, ak.concatenate(records))
 
 
 def label_jets(events: ak.Array, sample: str, pt_min: float, pt_max: float, eta_max: float,

@@ -20,6 +20,6 @@ def accuracy_vs_bits(series: Mapping[str, tuple[list[int], list[float], list[flo
     acc, err = float_acc
     ax.axhspan(acc - err, acc + err, color="0.8", zorder=0, label="float (PyTorch)")
     ax.set(xlabel="bit width W", ylabel="test accuracy (5 classes)",
-           title="L1 MLP 16-64-32-32-5: fixed point vs float")
+           title="L1 MLP: fixed point vs float")
     ax.legend()
     return plotting.save(fig, path).name

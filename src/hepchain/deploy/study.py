@@ -23,6 +23,7 @@ from hepchain.core.standardise import Standardiser
 from hepchain.core.study import Study
 from hepchain.deploy import bdt, hls, plots
 from hepchain.deploy.data import FEATURES, JetSet, load_jets, split
+from hepchain.deploy.distill import teacher_logits
 from hepchain.deploy.export import save_model
 from hepchain.deploy.fixedpoint import uniform
 from hepchain.deploy.latency import export_onnx, time_inference
@@ -79,6 +80,7 @@ class DeployStudy(Study):
                                             workdir, jets, scale, float_logits)
         result.figures.append(plots.accuracy_vs_bits(curves, float_acc,
                                                      workdir / "accuracy_vs_bits.png"))
+        distillation(result, jets, x, (train, val, test), config, seed)
         bdt_metrics(result, jets, x, (train, val, test), config["bdt"], seed, workdir)
         latency_metrics(result, mlp, x[test], config["latency"], workdir)
         per_class = ", ".join(f"{c}: {n}" for c, n in zip(
@@ -177,6 +179,28 @@ def qat_scan(result: Result, x: np.ndarray, y: np.ndarray, splits: tuple[np.ndar
         agreement(result, name, out, ref, "hls4ml emulation vs brevitas")
         add_compile_time(result, "hls4ml", f"QAT {bits}-bit", emu)
     return bits_done, accs, errs
+
+
+def distillation(result: Result, jets: JetSet, x: np.ndarray, splits: tuple[np.ndarray, ...],
+                 config: dict[str, Any], seed: int) -> None:
+    """Teacher on constituents (:func:`hepchain.deploy.distill.teacher_logits`), then each
+    student size of ``distill.students`` trained plainly and by distillation, same budget."""
+    spec = config["distill"]
+    if not spec["students"]:
+        return
+    train, val, test = splits
+    y, n_cls = jets.labels, len(jets.classes)
+    teacher = teacher_logits(jets.records, y, n_cls, train, val, spec["teacher"], seed)
+    add_accuracy(result, f"teacher {spec['teacher']['model']} (constituents)", teacher[test],
+                 y[test])
+    for hidden in spec["students"]:
+        size = "-".join(str(h) for h in [x.shape[1], *hidden, n_cls])
+        for kind, kd in (("plain", None), ("distilled", (teacher, float(spec["temperature"])))):
+            model = fit_classifier(l1_mlp(x.shape[1], hidden, n_cls), x, y, train, val,
+                                   config["train"], seed, f"student-{size}-{kind}", teacher=kd)
+            n_params = sum(p.numel() for p in model.parameters())
+            add_accuracy(result, f"MLP {size} ({n_params} parameters), {kind}",
+                         logits_of(model, x[test]), y[test])
 
 
 def bdt_metrics(result: Result, jets: JetSet, x: np.ndarray, splits: tuple[np.ndarray, ...],
