@@ -120,3 +120,18 @@ def test_distillation_makes_the_student_follow_the_teacher():
         model = fit_classifier(l1_mlp(4, [8], 2), x, y, train, val, settings, 0, kind, kd)
         agree[kind] = float(np.mean(logits_of(model, x[val]).argmax(1) == rule[val]))
     assert agree["distilled"] > 0.85 > agree["plain"] + 0.15
+
+
+def test_pruning_zeroes_the_requested_fraction_of_weights_for_good():
+    from hepchain.deploy.prune import nonzero_weights, prune_and_finetune
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(200, 4)).astype(np.float32), rng.integers(0, 2, 200)
+    model = l1_mlp(4, [8], 2)
+    total = nonzero_weights(model)  # 4·8 + 8·2 = 48
+    pruned = prune_and_finetune(model, 0.75, x, y, np.arange(150), np.arange(150, 200),
+                                {"epochs": 2, "threads": 1, "progress": False}, 0, "p")
+    assert total == 48 and nonzero_weights(pruned) == 12
+    assert set(pruned.state_dict()) == set(model.state_dict())  # masks removed, plain Linear
+    assert nonzero_weights(model) == 48  # the original is untouched

@@ -28,6 +28,7 @@ from hepchain.deploy.export import save_model
 from hepchain.deploy.fixedpoint import uniform
 from hepchain.deploy.latency import export_onnx, time_inference
 from hepchain.deploy.mlp import fit_classifier, l1_mlp, logits_of
+from hepchain.deploy.prune import nonzero_weights, prune_and_finetune
 from hepchain.deploy.qat import calibrate, plain_twin, qat_mlp
 from hepchain.reco.jettag.models.bdt import fit_bdt
 
@@ -80,6 +81,7 @@ class DeployStudy(Study):
                                             workdir, jets, scale, float_logits)
         result.figures.append(plots.accuracy_vs_bits(curves, float_acc,
                                                      workdir / "accuracy_vs_bits.png"))
+        pruning(result, mlp, x, y, (train, val, test), config, seed)
         distillation(result, jets, x, (train, val, test), config, seed)
         bdt_metrics(result, jets, x, (train, val, test), config["bdt"], seed, workdir)
         latency_metrics(result, mlp, x[test], config["latency"], workdir)
@@ -179,6 +181,20 @@ def qat_scan(result: Result, x: np.ndarray, y: np.ndarray, splits: tuple[np.ndar
         agreement(result, name, out, ref, "hls4ml emulation vs brevitas")
         add_compile_time(result, "hls4ml", f"QAT {bits}-bit", emu)
     return bits_done, accs, errs
+
+
+def pruning(result: Result, mlp: Any, x: np.ndarray, y: np.ndarray,
+            splits: tuple[np.ndarray, ...], config: dict[str, Any], seed: int) -> None:
+    """Accuracy vs sparsity of the float MLP, magnitude-pruned and fine-tuned."""
+    train, val, test = splits
+    result.add("nonzero weights", "float MLP (PyTorch)", nonzero_weights(mlp),
+               higher_is_better=False)
+    for sparsity in config["prune"]["sparsities"]:
+        pruned = prune_and_finetune(mlp, float(sparsity), x, y, train, val, config["train"],
+                                    seed, f"pruned-{sparsity}")
+        method = f"float MLP pruned {float(sparsity):.0%}"
+        add_accuracy(result, method, logits_of(pruned, x[test]), y[test])
+        result.add("nonzero weights", method, nonzero_weights(pruned), higher_is_better=False)
 
 
 def distillation(result: Result, jets: JetSet, x: np.ndarray, splits: tuple[np.ndarray, ...],
