@@ -29,6 +29,7 @@ REGISTRY: dict[str, str] = {
     "jetfm": "hepchain.reco.jetfm.study:JetFMStudy",
     "decayaware": "hepchain.analysis.decayaware.study:DecayAwareStudy",
     "fastcalo": "hepchain.fastsim.study:FastCaloStudy",
+    "deploy": "hepchain.deploy.study:DeployStudy",
 }
 
 

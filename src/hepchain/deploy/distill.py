@@ -1,0 +1,27 @@
+"""Knowledge distillation into the L1 MLP: a constituent-level teacher from the jet-tagging
+zoo (:mod:`hepchain.reco.jettag`: its particle features, networks and training) trained on
+the same jets and split, whose class scores the MLP students on 16 features learn from
+(:func:`hepchain.deploy.mlp.fit_classifier` with ``teacher``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hepchain.reco.jettag.data import particle_features
+from hepchain.reco.jettag.models import build_network
+from hepchain.reco.jettag.training import fit_network
+
+
+def teacher_logits(records: Any, labels: np.ndarray, n_classes: int, train: np.ndarray,
+                   val: np.ndarray, spec: dict[str, Any], seed: int) -> np.ndarray:
+    """Log class probabilities (N, n_classes) of all jets from the teacher ``spec["model"]``
+    (a :data:`hepchain.reco.jettag.models.NETWORKS` name, sizes ``spec["size"]``) trained on
+    ``spec["features"]`` of the leading ``spec["max_particles"]`` constituents; log
+    probabilities equal the logits up to a per-jet constant, which softmax ignores."""
+    tensors = particle_features(records, spec["features"], int(spec["max_particles"]))
+    net = build_network(spec["model"], spec["size"], tensors, n_classes)
+    fitted = fit_network(net, tensors, labels, train, val, spec["train"], seed, "teacher")
+    probs = fitted.score(np.arange(labels.size))
+    return np.log(np.clip(probs, 1e-7, None)).astype(np.float32)
