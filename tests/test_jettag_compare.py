@@ -206,6 +206,8 @@ def test_public_top_tagging_file_feeds_the_study(tmp_path):
     np.testing.assert_allclose(ak.to_numpy(c["dphi"]), np.array([0.2, 0.0]) - jet_phi,
                                atol=1e-6)
     assert particle_features(got.records, "kin", 4).mask.sum() == 4
+    with pytest.raises(DataError, match=r"lack .*d0.*JetClass export"):  # no weaver comparison
+        export_splits(got.records, got.labels, got.classes, {"test": np.arange(2)}, tmp_path)
     with pytest.raises(DataError, match="matches no file"):
         load_jets({**DATA, "path": str(tmp_path / "nothing*.h5")}, Result("jettag", "quick"))
 
@@ -214,7 +216,8 @@ def test_scaling_verb_runs_end_to_end_on_a_public_file(jetclass_files, tmp_path)
     root, _ = jetclass_files
     code = run_cli(["jettag", "scaling", "--workdir", str(tmp_path / "sc"),
                     "--set", f"data.path={root}/*.root", "--set", "data.classes=[QCD, Tbqq]",
-                    "--set", "features=kin", "--set", "max_particles=16",
+                    "--set", "data.selection.pt_min=0", "--set", "features=kin",
+                    "--set", "max_particles=16",
                     "--set", "models={PFN: {phi: [8, 8], f: [8]}}",
                     "--set", "scaling.model=PFN", "--set", "train.epochs=2",
                     "--set", "train.batch_size=16", "--set", "train.threads=1"])

@@ -78,7 +78,8 @@ class ParticleTensors:
 
 def load_jets(data: dict[str, Any], result: Result) -> Jets:
     """The jets of ``data.process`` (``top_qcd`` or ``jetclass``) from the dataset cache,
-    with the selection of ``data.selection``; manifests go into ``result``'s provenance."""
+    with the selection of ``data.selection``; manifests go into ``result``'s provenance. With
+    ``data.path`` set, the public files there instead (:mod:`hepchain.reco.jettag.public`)."""
     if data.get("path"):  # public files instead of generated jets
         from hepchain.reco.jettag.public import load_public_jets
 

@@ -28,7 +28,7 @@ import numpy as np
 from scipy.optimize import curve_fit
 
 from hepchain.core import plotting
-from hepchain.core.errors import UsageError
+from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Result
 from hepchain.core.seeding import derive_seed
 from hepchain.reco.jettag.data import load_jets, particle_features, split
@@ -66,6 +66,9 @@ def fit_power_law(x: np.ndarray, loss: np.ndarray, error: np.ndarray) -> PowerLa
     x, loss, error = (np.asarray(v, float) for v in (x, loss, error))
     if x.size < 3 or (x <= 0).any() or (loss <= 0).any():
         raise UsageError("A power-law fit needs at least 3 points with positive x and loss.")
+    if not (np.isfinite(error).all() and (error > 0).all()):
+        raise DataError("The test losses have no finite, positive errors (too few test jets?); "
+                        "use more jets for the scaling study.")
     (slope, intercept), cov = np.polyfit(np.log(x), np.log(loss), 1, w=loss / error,
                                          cov="unscaled")
     a, alpha = float(np.exp(intercept)), float(-slope)

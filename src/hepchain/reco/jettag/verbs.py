@@ -49,11 +49,20 @@ def run_verb(study: Any, verb: str, runner: Runner, preset: str, workdir: Path |
     return merged
 
 
+def show(result: Result) -> None:
+    """Print a verb's table and where its results.json is."""
+    from rich.console import Console
+
+    console = Console()
+    console.print(result.table())
+    console.print(f"results: {Path(result.workdir) / 'results.json'}")
+
+
 def add_verbs(study: Any, app: Any) -> None:
     """Register ``compare`` and ``scaling`` on the study's typer sub-app."""
     import typer
 
-    from hepchain.cli import _print_run, parse_sets, usable_dir
+    from hepchain.cli import parse_sets, usable_dir
 
     def options(verb: str) -> dict[str, Any]:
         return {"preset": typer.Option("quick", help="quick or paper."),
@@ -75,8 +84,7 @@ def add_verbs(study: Any, app: Any) -> None:
         from hepchain.reco.jettag.weaver.compare import compare
 
         usable_dir(workdir, "--workdir")
-        _print_run(run_verb(study, "compare", compare, preset, workdir, seeds,
-                            parse_sets(set_)))
+        show(run_verb(study, "compare", compare, preset, workdir, seeds, parse_sets(set_)))
 
     @app.command("scaling")
     def scaling_cmd(preset: str = scaling_opts["preset"],
@@ -88,5 +96,4 @@ def add_verbs(study: Any, app: Any) -> None:
         from hepchain.reco.jettag.scaling import scaling
 
         usable_dir(workdir, "--workdir")
-        _print_run(run_verb(study, "scaling", scaling, preset, workdir, seeds,
-                            parse_sets(set_)))
+        show(run_verb(study, "scaling", scaling, preset, workdir, seeds, parse_sets(set_)))

@@ -29,9 +29,9 @@ import numpy as np
 import yaml
 
 from hepchain.collider.formats.jetclass import LABELS, write_jetclass
-from hepchain.core.errors import UsageError
+from hepchain.core.errors import DataError, UsageError
 from hepchain.core.io import atomic_write_text
-from hepchain.reco.jettag.data import FEATURE_SETS, standardisation
+from hepchain.reco.jettag.data import FEATURE_SETS, require_fields, standardisation
 
 INDEX = "jet_index"
 SPLITS = ("train", "val", "test")
@@ -49,6 +49,9 @@ NEW_VARIABLES = {
     "part_d0": "np.tanh(part_d0val)",
     "part_dz": "np.tanh(part_dzval)",
 }
+#: constituent and jet fields that write_jetclass writes
+_WRITTEN = {"px", "py", "pz", "e", "deta", "dphi", "d0", "d0err", "dz", "dzerr", "charge", "pid"}
+_JET_WRITTEN = ("pt", "eta", "phi", "msd", "tau1", "tau2", "tau3")
 #: features that JetClass clips to [0, 1] instead of standardising
 _UNIT_CLIP = ("part_d0err", "part_dzerr")
 
@@ -76,6 +79,13 @@ def export_splits(jets: ak.Array, labels: np.ndarray, classes: Sequence[str],
     """Write the jets of each split (``splits[name]`` = row indices) as one JetClass ROOT
     file per class present; returns the files per split."""
     names = jetclass_names(classes)
+    require_fields(jets, {"px", "py", "pz", "e"}, "the JetClass export for weaver-core")
+    missing = sorted((set(_WRITTEN) - set(ak.fields(jets["constituents"])))
+                     | (set(_JET_WRITTEN) - set(ak.fields(jets))))
+    if missing:
+        raise DataError(f"The jets lack {', '.join(missing)}, which the JetClass export for "
+                        "weaver-core writes; compare needs JetClass-like jets (generated or "
+                        "public JetClass, not top-tagging HDF5).")
     jets = pt_ordered(jets)
     directory.mkdir(parents=True, exist_ok=True)
     files: dict[str, list[Path]] = {}
