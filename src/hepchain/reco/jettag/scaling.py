@@ -9,7 +9,8 @@ compute-optimal size for the largest training sample.
 * Fits (:func:`fit_power_law`): ``L = a·x^(−α) + c`` weighted by the test loss's standard
   error, kept when the constant is identified (the fit converges, 0 < c and σ_c < c);
   otherwise ``L = a·x^(−α)``. The exponent's error is the fit covariance's; with ``--seeds``
-  the spread over seeds is the aggregate's std.
+  the spread over seeds is the aggregate's std. When χ²/ndf > 1 the covariance is scaled by
+  χ²/ndf (PDG scale factor) before any error is quoted.
 * Compute-optimal size (Chinchilla-style, separable ``L = E + A N^(−α) + B D^(−β)`` assumed,
   compute ∝ N·D at a fixed number of epochs): minimising L at fixed N·D gives
   ``α A N^(−α) = β B D^(−β)``, so for the largest sample D the optimal number of parameters
@@ -20,7 +21,7 @@ compute-optimal size for the largest training sample.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +44,25 @@ _WIDTHS = ("phi", "f", "embed", "pair_embed")
 @dataclass(frozen=True)
 class PowerLaw:
     """``L(x) = a·x^(−alpha) + c`` (``c`` = 0 when not fitted) with the covariance of the
-    fitted parameters (order a, alpha[, c])."""
+    fitted parameters (order a, alpha[, c]) and the fit's χ² with its degrees of freedom."""
 
     a: float
     alpha: float
     c: float
     covariance: np.ndarray
     with_constant: bool
+    chi2: float = float("nan")
+    ndf: int = 0
 
     @property
     def alpha_error(self) -> float:
         return float(np.sqrt(self.covariance[1, 1]))
+
+    def inflated(self) -> PowerLaw:
+        """The fit with its covariance scaled by S² = max(1, χ²/ndf) (the PDG scale factor),
+        so a fit worse than its errors allow gets errors to match."""
+        scale = max(1.0, self.chi2 / self.ndf) if self.ndf > 0 else 1.0
+        return replace(self, covariance=self.covariance * scale)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.a * np.asarray(x, float) ** -self.alpha + self.c
@@ -75,7 +84,7 @@ def fit_power_law(x: np.ndarray, loss: np.ndarray, error: np.ndarray) -> PowerLa
     jac = np.array([[0.0, a], [-1.0, 0.0]])  # (a, alpha) from (slope, intercept)
     pure = PowerLaw(a, alpha, 0.0, jac @ cov @ jac.T, with_constant=False)
     if x.size < 4:
-        return pure
+        return _with_chi2(pure, x, loss, error)
 
     def law(xs: np.ndarray, a0: float, alpha: float, c: float) -> np.ndarray:
         return a0 * (xs / x[0]) ** -alpha + c  # pivot at x[0] keeps a0 of order L
@@ -84,10 +93,16 @@ def fit_power_law(x: np.ndarray, loss: np.ndarray, error: np.ndarray) -> PowerLa
         p, cov3 = curve_fit(law, x, loss, p0=(a * x[0] ** -alpha, alpha, 0.0), sigma=error,
                             absolute_sigma=True, maxfev=20000)
     except (RuntimeError, ValueError):
-        return pure  # not converged: the constant is not identified
+        return _with_chi2(pure, x, loss, error)  # not converged: c is not identified
     if np.isfinite(cov3).all() and p[2] > 0 and np.sqrt(cov3[2, 2]) < p[2]:
-        return _unpivot(p, cov3, x[0])
-    return pure
+        return _with_chi2(_unpivot(p, cov3, x[0]), x, loss, error)
+    return _with_chi2(pure, x, loss, error)
+
+
+def _with_chi2(fit: PowerLaw, x: np.ndarray, loss: np.ndarray, error: np.ndarray) -> PowerLaw:
+    """``fit`` with its χ² = Σ((L − fit)/σ)² and ndf = points − parameters."""
+    chi2 = float(np.sum(((loss - fit(x)) / error) ** 2))
+    return replace(fit, chi2=chi2, ndf=x.size - (3 if fit.with_constant else 2))
 
 
 def _unpivot(p: np.ndarray, cov: np.ndarray, x0: float) -> PowerLaw:
@@ -180,9 +195,11 @@ def scaling(config: dict[str, Any], workdir: Path, seed: int) -> Result:
     for key, xs, rows in (("parameters", [p for p, _, _ in by_params], by_params),
                           ("training jets", sizes, by_jets)):
         fit = fits[key] = fit_power_law(np.array(xs), np.array([r[1] for r in rows]),
-                                        np.array([r[2] for r in rows]))
+                                        np.array([r[2] for r in rows])).inflated()
         result.add(f"power-law exponent (loss vs {key})", name, fit.alpha, std=fit.alpha_error,
                    higher_is_better=True)
+        result.add(f"fit χ² (loss vs {key}, {fit.ndf} degrees of freedom)", name, fit.chi2,
+                   higher_is_better=False)
         result.add(f"asymptotic loss c (loss vs {key})", name, fit.c,
                    std=float(np.sqrt(fit.covariance[2, 2])) if fit.with_constant else None,
                    unit="nats")

@@ -79,8 +79,7 @@ def add_verbs(study: Any, app: Any) -> None:
                     workdir: Path | None = compare_opts["workdir"],
                     seeds: int = compare_opts["seeds"],
                     set_: list[str] | None = compare_opts["set_"]) -> None:
-        """Train compare.models with our trainer and with weaver-core's on the same jets,
-        split and budget; evaluate both with our metrics; throughput ratio ours / weaver."""
+        """Our training vs weaver-core's on the same jets and budget, judged by our metrics."""
         from hepchain.reco.jettag.weaver.compare import compare
 
         usable_dir(workdir, "--workdir")
@@ -91,8 +90,7 @@ def add_verbs(study: Any, app: Any) -> None:
                     workdir: Path | None = scaling_opts["workdir"],
                     seeds: int = scaling_opts["seeds"],
                     set_: list[str] | None = scaling_opts["set_"]) -> None:
-        """Test loss of scaling.model vs parameters and vs training jets, power-law fits and
-        the compute-optimal size for the largest sample."""
+        """Test loss vs parameters and training jets, power-law fits, compute-optimal size."""
         from hepchain.reco.jettag.scaling import scaling
 
         usable_dir(workdir, "--workdir")
