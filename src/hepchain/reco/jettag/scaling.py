@@ -182,8 +182,11 @@ def scaling(config: dict[str, Any], workdir: Path, seed: int) -> Result:
 
     by_params = [point(scaled_spec(base, f, base.get("heads")), train, f"width{f:g}")  # models
                  for f in factors]
-    sizes = [max(round(f * train.size), int(config["train"]["batch_size"]))
-             for f in fractions]
+    sizes = sorted({max(round(f * train.size), int(config["train"]["batch_size"]))
+                    for f in fractions})  # at least one batch each
+    if len(sizes) < 3:
+        raise UsageError(f"scaling.train_fractions of {train.size} training jets give fewer "
+                         "than 3 distinct sizes of at least one batch; use larger fractions.")
     by_jets = [point(base, train[:n], f"jets{n}") for n in sizes]
     for (n_params, loss, err), f in zip(by_params, factors, strict=True):           # metrics
         result.add("test loss vs parameters", f"{name}, {n_params} parameters (×{f:g})", loss,
@@ -200,9 +203,12 @@ def scaling(config: dict[str, Any], workdir: Path, seed: int) -> Result:
                    higher_is_better=True)
         result.add(f"fit χ² (loss vs {key}, {fit.ndf} degrees of freedom)", name, fit.chi2,
                    higher_is_better=False)
-        result.add(f"asymptotic loss c (loss vs {key})", name, fit.c,
-                   std=float(np.sqrt(fit.covariance[2, 2])) if fit.with_constant else None,
-                   unit="nats")
+        if fit.with_constant:
+            result.add(f"asymptotic loss c (loss vs {key})", name, fit.c,
+                       std=float(np.sqrt(fit.covariance[2, 2])), unit="nats")
+        else:
+            result.notes.append(f"Loss vs {key}: the constant c is not identified; "
+                                "L = a·x^(−α) fitted.")
     if fits["parameters"].alpha > 0 and fits["training jets"].alpha > 0:
         n_opt, n_err = compute_optimal_parameters(fits["parameters"], fits["training jets"],
                                                   train.size, derive_seed(seed, "n_opt"))
