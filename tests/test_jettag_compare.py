@@ -100,7 +100,8 @@ def test_export_gives_weaver_exactly_our_inputs(exported):
 def test_weaver_trains_our_model_and_its_predictions_map_back(exported):
     jets, _, splits, _, yaml, root = exported
     run = run_weaver("PFN", PFN, root / "data", yaml, root / "PFN", BUDGET,
-                     splits["train"].size, CLASSES, seed=0, timeout_s=300)
+                     splits["train"].size, splits["val"].size, CLASSES, seed=0,
+                     timeout_s=300)
     for name in ("val", "test"):
         assert sorted(run.index[name].tolist()) == sorted(splits[name].tolist())
         np.testing.assert_allclose(run.probs[name].sum(1), 1.0, rtol=1e-5)
@@ -115,7 +116,7 @@ def test_weaver_trains_our_model_and_its_predictions_map_back(exported):
 def test_weaver_command_carries_our_budget(tmp_path):
     settings = {**BUDGET, "epochs": 7, "batch_size": 50, "lr": 3e-3}
     cmd = weaver_command(tmp_path / "pfn.py", {"phi": [4]}, tmp_path, tmp_path / "d.yaml",
-                         tmp_path, settings, n_train=260)
+                         tmp_path, settings, n_train=260, n_val=80)
     pairs = dict(itertools.pairwise(cmd))
     assert (pairs["--num-epochs"], pairs["--batch-size"], pairs["--start-lr"]) == \
         ("7", "50", "0.003")
@@ -123,7 +124,10 @@ def test_weaver_command_carries_our_budget(tmp_path):
     assert pairs["--warmup-steps"] == "0"
     with pytest.raises(UsageError, match="no weaver equivalent"):
         weaver_command(tmp_path / "p.py", {}, tmp_path, tmp_path, tmp_path,
-                       {**settings, "schedule": "plateau"}, n_train=260)
+                       {**settings, "schedule": "plateau"}, n_train=260, n_val=80)
+    with pytest.raises(UsageError, match="fewer than one batch"):
+        weaver_command(tmp_path / "p.py", {}, tmp_path, tmp_path, tmp_path, settings,
+                       n_train=260, n_val=40)
 
 
 @pytest.mark.parametrize("c", [0.4, 0.0])

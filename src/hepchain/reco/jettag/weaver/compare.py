@@ -58,7 +58,7 @@ def compare(config: dict[str, Any], workdir: Path, seed: int) -> Result:
         ours = fit_network(build_network(name, spec, tensors, len(classes)), tensors, y, train,
                            val, config["train"], seed, name)
         theirs = run_weaver(name, spec, data_dir, data_yaml, workdir / "weaver" / name,
-                            config["train"], train.size, classes, seed,
+                            config["train"], train.size, val.size, classes, seed,
                             float(config["compare"]["timeout_s"]))
         probs = {OURS: {s: ours.score(idx) for s, idx in (("val", val), ("test", test))},
                  WEAVER: _in_our_order(theirs, {"val": val, "test": test})}

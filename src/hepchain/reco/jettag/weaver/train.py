@@ -72,7 +72,7 @@ def network_options(name: str, spec: dict[str, Any], seed: int) -> dict[str, Any
 
 
 def weaver_command(network: Path, options: dict[str, Any], data_dir: Path, data_yaml: Path,
-                   out: Path, train: dict[str, Any], n_train: int) -> list[str]:
+                   out: Path, train: dict[str, Any], n_train: int, n_val: int) -> list[str]:
     """The ``python -m weaver.train`` command line: training on ``data_dir/train_*.root``,
     validation on ``val_*.root``, predictions for ``val_*`` and ``test_*`` into
     ``out/pred_{val,test}.root``, with our training settings ``train`` (a ``train:`` block)."""
@@ -83,9 +83,10 @@ def weaver_command(network: Path, options: dict[str, Any], data_dir: Path, data_
                          f"one of {', '.join(SCHEDULES)}.")
     if train.get("optimizer", "adamw") != "adamw":
         raise UsageError("The comparison with weaver-core uses AdamW; set train.optimizer=adamw.")
-    if n_train < batch:
-        raise UsageError(f"{n_train} training jets are fewer than one batch ({batch}); weaver "
-                         "drops incomplete batches, so lower train.batch_size.")
+    if min(n_train, n_val) < batch:
+        raise UsageError(f"{n_train} training or {n_val} validation jets are fewer than one "
+                         f"batch ({batch}); weaver drops incomplete batches, so lower "
+                         "train.batch_size.")
     cmd = [sys.executable, "-m", "weaver.train",
            "--data-train", str(data_dir / "train_*.root"),
            "--data-val", str(data_dir / "val_*.root"),
@@ -109,15 +110,15 @@ def weaver_command(network: Path, options: dict[str, Any], data_dir: Path, data_
 
 
 def run_weaver(name: str, spec: dict[str, Any], data_dir: Path, data_yaml: Path, out: Path,
-               train: dict[str, Any], n_train: int, classes: Sequence[str], seed: int,
-               timeout_s: float) -> WeaverRun:
+               train: dict[str, Any], n_train: int, n_val: int, classes: Sequence[str],
+               seed: int, timeout_s: float) -> WeaverRun:
     """Train model ``name`` with weaver-core on the exported jets (see :func:`weaver_command`)
     in ``out`` and read back its predictions; TrainingError with the end of weaver's output
     when it fails."""
     out.mkdir(parents=True, exist_ok=True)
     network = shutil.copy(NETWORKS / NETWORK_FILES[name], out / NETWORK_FILES[name])
     cmd = weaver_command(Path(network), network_options(name, spec, seed), data_dir, data_yaml,
-                         out, train, n_train)
+                         out, train, n_train, n_val)
     threads = str(int(train.get("threads") or os.cpu_count() or 1))
     env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     (out / "command.txt").write_text(shlex.join(cmd) + "\n")
