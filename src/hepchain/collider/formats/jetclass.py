@@ -22,6 +22,7 @@ fields, never filled in.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import awkward as ak
@@ -45,9 +46,12 @@ _JET_READ = {**_JET, "energy": "jet_energy", "n_particles": "jet_nparticles",
 _LABEL_BRANCHES = tuple(f"label_{n}" for n in LABELS)
 
 
-def write_jetclass(jets: ak.Array, path: str | Path, label: str) -> Path:
+def write_jetclass(jets: ak.Array, path: str | Path, label: str,
+                   extra: Mapping[str, np.ndarray] | None = None) -> Path:
     """Write large-R jets (hepchain ``fatjets`` records with ``constituents``, flattened over
-    events) as a JetClass-style ROOT file, all with class ``label``."""
+    events) as a JetClass-style ROOT file, all with class ``label``; ``extra`` adds one
+    branch per entry with one value per jet (e.g. an index that a prediction file carries
+    back as an observer)."""
     import uproot
 
     if label not in LABELS:
@@ -65,6 +69,10 @@ def write_jetclass(jets: ak.Array, path: str | Path, label: str) -> Path:
     branches["jet_nparticles"] = ak.to_numpy(ak.num(c)).astype(np.float32)
     for name in LABELS:
         branches[f"label_{name}"] = np.full(len(jets), name == label)
+    for name, values in (extra or {}).items():
+        if len(values) != len(jets):
+            raise UsageError(f"Branch {name!r} has {len(values)} values for {len(jets)} jets.")
+        branches[name] = np.asarray(values)
     path = Path(path)
     with atomic_path(path) as tmp, uproot.recreate(tmp) as fh:
         fh[TREE] = {k: v for k, v in branches.items()}

@@ -46,6 +46,11 @@ CLIP = 5.0
 TOP_QCD_LABELS = ("QCD", "top")
 
 
+def standardisation(name: str) -> tuple[float, float]:
+    """(centre, scale) of particle feature ``name``: x -> clip((x − centre)·scale, ±5)."""
+    return _SPEC[name][1], _SPEC[name][2]
+
+
 @dataclass(frozen=True)
 class Jets:
     """Selected jets: the ``fatjets`` records (with ``constituents``), class index per jet and
@@ -73,7 +78,12 @@ class ParticleTensors:
 
 def load_jets(data: dict[str, Any], result: Result) -> Jets:
     """The jets of ``data.process`` (``top_qcd`` or ``jetclass``) from the dataset cache,
-    with the selection of ``data.selection``; manifests go into ``result``'s provenance."""
+    with the selection of ``data.selection``; manifests go into ``result``'s provenance. With
+    ``data.path`` set, the public files there instead (:mod:`hepchain.reco.jettag.public`)."""
+    if data.get("path"):  # public files instead of generated jets
+        from hepchain.reco.jettag.public import load_public_jets
+
+        return load_public_jets(data, result)
     sel = data["selection"]
     pt_range, eta_max = (float(sel["pt_min"]), float(sel["pt_max"])), float(sel["eta_max"])
 

@@ -117,3 +117,10 @@ def add_ranking(result: Result, scores: dict[str, np.ndarray], y_test: np.ndarra
         if better in scores and worse in scores:
             add_paired_auc_difference(result, better, worse, y_test, scores[better],
                                       scores[worse], derive_seed(seed, better, worse))
+
+
+def test_loss(probs: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Mean cross-entropy −ln p_y over jets (nats) from class probabilities, ± its standard
+    error (std of the per-jet losses / √n)."""
+    per_jet = -np.log(np.clip(probs[np.arange(labels.size), labels], 1e-12, None))
+    return float(per_jet.mean()), float(per_jet.std(ddof=1) / np.sqrt(labels.size))

@@ -67,6 +67,12 @@ class JetTagStudy(Study):
             "(shared) machine.")
         return result
 
+    def add_commands(self, app: Any) -> None:
+        """``hepchain jettag compare`` (weaver-core side by side) and ``scaling``."""
+        from hepchain.reco.jettag.verbs import add_verbs
+
+        add_verbs(self, app)
+
 
 def check_onnx_names(config: dict[str, Any]) -> None:
     """UsageError, before anything runs, when ``onnx`` names a model that is not a network."""
