@@ -205,3 +205,30 @@ def test_part_exports_to_onnx_and_agrees_with_torch(tmp_path):
     path = export_onnx(net, random_jets(np.random.default_rng(7)), tmp_path / "part.onnx",
                        ["QCD", "top"])
     assert onnx_agreement(net, path, random_jets(np.random.default_rng(8), n=3, p=20)) < 1e-5
+
+
+def test_confusion_rows_figure_and_tight_working_points(tmp_path):
+    from hepchain.core.result import Result
+    from hepchain.reco.jettag import plots
+    from hepchain.reco.jettag.evaluate import add_confusion, add_tagger_metrics
+
+    classes = ("QCD", "Hbb", "Tbl")
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
+    predicted = np.array([0, 0, 0, 1, 1, 1, 0, 2, 2, 1])
+    probs = np.full((10, 3), 0.1)
+    probs[np.arange(10), predicted] = 0.8
+    result = Result(study="jettag", preset="test")
+    cm = add_confusion(result, "net", classes, y, probs)
+    np.testing.assert_allclose(cm, [[3 / 4, 1 / 4, 0], [1 / 3, 2 / 3, 0], [0, 1 / 3, 2 / 3]])
+    row = result.get("classified as itself (QCD)", "net")
+    assert row.value == 0.75 and row.std == pytest.approx(np.sqrt(0.75 * 0.25 / 4))
+    assert (tmp_path / plots.confusion_figure({"net": cm, "other": cm}, classes,
+                                              tmp_path / "confusion.png")).is_file()
+    rng = np.random.default_rng(9)
+    y_val = np.repeat([0, 1, 2], 200)
+    p_val = rng.dirichlet(np.ones(3), 600)
+    add_tagger_metrics(result, "net", classes, y_val, p_val, y_val, p_val, [0.3, 0.5],
+                       {"Tbl": 0.99})
+    assert np.isfinite(result.get("QCD 1/ε_B at ε_S = 0.5 (Hbb)", "net").value)
+    # at ε_S = 0.99 nearly all background passes too: 1/ε_B close to 1
+    assert 1.0 <= result.get("QCD 1/ε_B at ε_S = 0.99 (Tbl)", "net").value < 1.1
