@@ -50,7 +50,7 @@ class JetImageCNN(nn.Module):
 
     def forward(self, x: Tensor, v: Tensor, mask: Tensor) -> Tensor:
         """``x`` (B, P, F), ``v`` (B, P, 4) = (px, py, pz, E) [GeV], ``mask`` (B, P) -> (B, C)."""
-        pt = torch.hypot(v[..., 0], v[..., 1])
+        pt = (v[..., 0] ** 2 + v[..., 1] ** 2).sqrt()  # not hypot: ONNX has no such operator
         image = jet_images(x[..., self.angles[0]], x[..., self.angles[1]], pt, mask,
                            self.pixels, self.half_width)
         # pixels hold pT fractions (1/pixels² on average): × pixels brings the hard pixels to

@@ -14,7 +14,7 @@ from hepchain.nn.mlp import MLP
 
 def pt_order(v: Tensor, mask: Tensor) -> Tensor:
     """(B, P) indices that put the real particles first, by decreasing pT, padding last."""
-    pt = torch.hypot(v[..., 0], v[..., 1])
+    pt = (v[..., 0] ** 2 + v[..., 1] ** 2).sqrt()  # not hypot: ONNX has no such operator
     return torch.argsort(torch.where(mask, pt, torch.full_like(pt, -1.0)), dim=1,
                          descending=True)
 
