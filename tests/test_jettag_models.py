@@ -232,3 +232,12 @@ def test_confusion_rows_figure_and_tight_working_points(tmp_path):
     assert np.isfinite(result.get("QCD 1/ε_B at ε_S = 0.5 (Hbb)", "net").value)
     # at ε_S = 0.99 nearly all background passes too: 1/ε_B close to 1
     assert 1.0 <= result.get("QCD 1/ε_B at ε_S = 0.99 (Tbl)", "net").value < 1.1
+
+
+def test_onnx_for_l_gatr_is_refused_before_generation(tmp_path):
+    from hepchain.core.study import run_study
+
+    with pytest.raises(UsageError, match="'L-GATr', which does not export to ONNX"):
+        run_study("jettag", "quick", tmp_path / "run", overrides={
+            "onnx": ["L-GATr"], "models": {"L-GATr": SIZES["L-GATr"]}})
+    assert not (tmp_path / "data").exists()

@@ -23,6 +23,9 @@ from torch import Tensor, nn
 from hepchain.core.io import atomic_path
 
 INPUTS = ("x", "v", "mask")
+#: networks that do not export, and why
+NOT_EXPORTABLE = {"L-GATr": "lgatr 2.0.0's layers trace with neither torch.export nor the "
+                            "TorchScript tracer"}
 
 
 class Probabilities(nn.Module):

@@ -55,13 +55,13 @@ def build_network(name: str, spec: dict[str, Any], tensors: ParticleTensors,
                      f"{', '.join(NETWORKS)}.")
 
 
-def scalar_columns(tensors: ParticleTensors, names: str | list[str], model: str) -> list[int]:
-    """Columns of the particle features ``names`` (``"all"``: every column) that ``model``
+def scalar_columns(tensors: ParticleTensors, names: list[str], model: str) -> list[int]:
+    """Columns of the particle features ``names`` (``["all"]``: every column) that ``model``
     takes as scalars; UsageError naming those the feature set lacks."""
-    if names == "all":
+    if list(names) == ["all"]:
         return list(range(tensors.features.shape[-1]))
     missing = [n for n in names if n not in tensors.names]
     if missing:
         raise UsageError(f"{model} takes the scalars {', '.join(missing)}, which the feature "
-                         f"set lacks; choose among {', '.join(tensors.names)} or 'all'.")
+                         f"set lacks; choose among {', '.join(tensors.names)} or [all].")
     return [tensors.index(n) for n in names]
