@@ -81,7 +81,8 @@ class LorentzNet(nn.Module):
         """``x`` (B, P, F), ``v`` (B, P, 4) = (px, py, pz, E) [GeV], ``mask`` (B, P) -> (B, C)."""
         p, attr = v / self.p_scale, x[..., self.scalars]
         if self.beams:
-            beam = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, -1.0, 1.0]], dtype=v.dtype)
+            beam = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, -1.0, 1.0]], dtype=v.dtype,
+                                device=v.device)
             p = torch.cat([p, beam.expand(len(v), 2, 4)], 1)
             flag = torch.cat([torch.zeros_like(mask), torch.ones_like(mask[:, :2])], 1)
             attr = torch.cat([torch.cat([attr, torch.zeros_like(attr[:, :2])], 1),

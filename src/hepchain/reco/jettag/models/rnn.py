@@ -23,7 +23,7 @@ class GRUTagger(nn.Module):
     """GRU with ``hidden`` units and ``layers`` layers over the particle features, then dense
     ``fc`` widths -> ``n_classes`` logits. Padding sits after the last real particle, so the
     read-out state never sees it: the network is exactly masked and independent of the input
-    order."""
+    order (up to particles of exactly equal pT, whose relative order the sort keeps open)."""
 
     def __init__(self, n_features: int, n_classes: int, hidden: int, layers: int,
                  fc: Sequence[int]) -> None:
