@@ -5,13 +5,16 @@ Two classes (top vs QCD): AUC ± Hanley–McNeil error, accuracy ± binomial err
 background rejection 1/ε_B at ε_S = 0.3 and 0.5 with the working point (score threshold) fixed
 on the *validation* jets and ε_B counted on the test jets (binomial error; a lower limit when
 no test background passes). More classes (JetClass): accuracy, macro one-vs-rest AUC and the
-QCD rejection at ε_S = 0.5 of each signal class with the score p_X / (p_X + p_QCD); the macro
-AUC's error combines the classes' Hanley–McNeil errors, neglecting their correlation.
+QCD rejection of each signal class with the score p_X / (p_X + p_QCD), at ε_S = 0.5 or at the
+tight point the ParT paper's table uses for that class (``working_points``); the macro AUC's
+error combines the classes' Hanley–McNeil errors, neglecting their correlation.
+:func:`add_confusion` adds the confusion matrix's diagonal (the fraction of each class
+classified as itself).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -55,8 +58,10 @@ def signal_score(probs: np.ndarray, signal: int, background: int = 0) -> np.ndar
 
 def add_tagger_metrics(result: Result, method: str, classes: Sequence[str],
                        y_val: np.ndarray, p_val: np.ndarray, y_test: np.ndarray,
-                       p_test: np.ndarray, efficiencies: Sequence[float]) -> None:
-    """Append the test metrics of one tagger (class probabilities ``p_*``) to ``result``."""
+                       p_test: np.ndarray, efficiencies: Sequence[float],
+                       working_points: Mapping[str, float] | None = None) -> None:
+    """Append the test metrics of one tagger (class probabilities ``p_*``) to ``result``;
+    ``working_points`` maps signal classes to their ε_S when it is not 0.5 (more classes)."""
     n = y_test.size
     acc = float(np.mean(np.argmax(p_test, 1) == y_test))
     result.add("accuracy", method, acc, std=float(np.sqrt(acc * (1 - acc) / n)),
@@ -81,11 +86,27 @@ def add_tagger_metrics(result: Result, method: str, classes: Sequence[str],
                higher_is_better=True)  # error: per-class errors, correlations neglected
     for k, name in enumerate(classes[1:], start=1):
         keep_val, keep_test = np.isin(y_val, (0, k)), np.isin(y_test, (0, k))
+        eff = (working_points or {}).get(name, 0.5)
         result.add_rejection(
-            f"QCD 1/ε_B at ε_S = 0.5 ({name})", method, rejection_at_working_point(
+            f"QCD 1/ε_B at ε_S = {eff:g} ({name})", method, rejection_at_working_point(
                 y_val[keep_val] == k, signal_score(p_val[keep_val], k),
-                y_test[keep_test] == k, signal_score(p_test[keep_test], k), 0.5),
+                y_test[keep_test] == k, signal_score(p_test[keep_test], k), eff),
             higher_is_better=True)
+
+
+def add_confusion(result: Result, method: str, classes: Sequence[str], y_test: np.ndarray,
+                  p_test: np.ndarray) -> np.ndarray:
+    """Append the fraction of each class's test jets classified as that class (arg-max of the
+    probabilities; binomial error) and return the row-normalised confusion matrix
+    C[true, predicted]."""
+    cm = metrics.confusion_matrix(y_test, np.argmax(p_test, 1), len(classes), normalize=True)
+    for k, name in enumerate(classes):
+        n = int((y_test == k).sum())
+        if n:
+            f = cm[k, k]
+            result.add(f"classified as itself ({name})", method, f,
+                       std=float(np.sqrt(f * (1 - f) / n)), higher_is_better=True)
+    return cm
 
 
 def add_paired_auc_difference(result: Result, method: str, other: str, y_test: np.ndarray,

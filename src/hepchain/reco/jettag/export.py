@@ -1,7 +1,12 @@
 """ONNX export of a zoo network: inputs ``x`` (B, P, F) float32, ``v`` (B, P, 4) float32,
 ``mask`` (B, P) bool, output ``probs`` (B, C) softmax; dynamic in B and P; the class names as
 JSON in the model's metadata. :func:`onnx_agreement` compares onnxruntime with torch;
-:func:`export_and_check` does both."""
+:func:`export_and_check` does both.
+
+Networks export through ``torch.export`` (the dynamo exporter) unless they set the class
+attribute ``onnx_legacy = True``: then the TorchScript tracer (``dynamo=False``) is used, as
+weaver-core does for its ParT (``torch.export`` fails inside weaver-core 0.5.3's ParT).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,9 @@ from torch import Tensor, nn
 from hepchain.core.io import atomic_path
 
 INPUTS = ("x", "v", "mask")
+#: networks that do not export, and why
+NOT_EXPORTABLE = {"L-GATr": "lgatr 2.0.0's layers trace with neither torch.export nor the "
+                            "TorchScript tracer"}
 
 
 class Probabilities(nn.Module):
@@ -45,9 +53,16 @@ def export_onnx(net: nn.Module, example: tuple[Tensor, Tensor, Tensor], path: st
     try:
         with atomic_path(path) as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            proto = torch.onnx.export(wrapper, example, input_names=list(INPUTS),
-                                      output_names=["probs"], dynamic_shapes=shapes,
-                                      dynamo=True, verbose=False).model_proto
+            if getattr(net, "onnx_legacy", False):
+                axes = {name: {0: "batch", 1: "particles"} for name in INPUTS}
+                torch.onnx.export(wrapper, example, str(tmp), input_names=list(INPUTS),
+                                  output_names=["probs"], dynamic_axes=axes | {
+                                      "probs": {0: "batch"}}, dynamo=False, opset_version=17)
+                proto = onnx.load(tmp)
+            else:
+                proto = torch.onnx.export(wrapper, example, input_names=list(INPUTS),
+                                          output_names=["probs"], dynamic_shapes=shapes,
+                                          dynamo=True, verbose=False).model_proto
             entry = proto.metadata_props.add()
             entry.key, entry.value = "classes", json.dumps(list(classes))
             onnx.checker.check_model(proto)

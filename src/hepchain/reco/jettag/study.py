@@ -17,18 +17,23 @@ from hepchain.core.result import Result
 from hepchain.core.seeding import derive_seed
 from hepchain.core.study import Study
 from hepchain.reco.jettag import plots
+from hepchain.reco.jettag.cost import flops_per_jet
 from hepchain.reco.jettag.data import ParticleTensors, load_jets, particle_features, split
-from hepchain.reco.jettag.evaluate import add_ranking, add_tagger_metrics
-from hepchain.reco.jettag.export import export_and_check
+from hepchain.reco.jettag.evaluate import add_confusion, add_ranking, add_tagger_metrics
+from hepchain.reco.jettag.export import NOT_EXPORTABLE, export_and_check
 from hepchain.reco.jettag.features import high_level_features
 from hepchain.reco.jettag.models import build_network
 from hepchain.reco.jettag.models.bdt import fit_bdt
 from hepchain.reco.jettag.training import Fitted, fit_network, tensors_of
 
+#: jets in the batch on which the forward FLOPs are counted
+FLOP_BATCH = 32
+
 
 class JetTagStudy(Study):
     name = "jettag"
-    description = "Jet tagging zoo: BDT, PFN, EFN, ParticleNet, ParT on the same jets"
+    description = ("Jet tagging zoo: BDT, jet-image CNN, GRU, PFN, EFN, LorentzNet, ParticleNet, "
+                   "ParT, L-GATr on the same jets")
     seed_doc = "003"
 
     def run(self, config: dict[str, Any], workdir: Path, seed: int) -> Result:
@@ -44,13 +49,18 @@ class JetTagStudy(Study):
                                   seed, result)                                        # models
         for name, p in probs.items():                                                  # metrics
             add_tagger_metrics(result, name, jets.classes, y[val], p[val], y[test], p[test],
-                               config["efficiencies"])
+                               config["efficiencies"], config["working_points"])
         if len(jets.classes) == 2:
             add_ranking(result, {name: p[test, 1] for name, p in probs.items()}, y[test],
                         derive_seed(seed, "bootstrap"))
             curves = {name: (y[test], p[test, 1]) for name, p in probs.items()}  # figures
             result.figures.append(plots.rejection_figure(
                 curves, workdir / "rejection.png", baseline=next(iter(probs))))
+        else:
+            confusion = {name: add_confusion(result, name, jets.classes, y[test], p[test])
+                         for name, p in probs.items()}
+            result.figures.append(plots.confusion_figure(confusion, jets.classes,
+                                                         workdir / "confusion.png"))
         if networks:
             result.figures.append(plots.loss_figure(
                 {name: fitted.history for name, fitted in networks.items()},
@@ -63,7 +73,8 @@ class JetTagStudy(Study):
             f"{train.size} training, {val.size} validation and {test.size} test jets "
             f"({', '.join(jets.classes)}); working points fixed on the validation jets; ± is "
             "the test set's statistical error. ParticleNet and ParT are weaver-core's "
-            "implementations; PFN, EFN and the BDT are ours. Throughput is measured on this "
+            "implementations, L-GATr the lgatr package's; PFN, EFN, the jet-image CNN, the GRU, "
+            "LorentzNet and the BDT are ours. Throughput is measured on this "
             "(shared) machine.")
         return result
 
@@ -81,6 +92,9 @@ def check_onnx_names(config: dict[str, Any]) -> None:
         if name not in networks:
             raise UsageError(f"onnx names {name!r}, which is not a trained network; use some "
                              f"of {', '.join(networks) or 'none (no networks are trained)'}.")
+        if name in NOT_EXPORTABLE:
+            raise UsageError(f"onnx names {name!r}, which does not export to ONNX "
+                             f"({NOT_EXPORTABLE[name]}); remove it from onnx.")
 
 
 def fit_zoo(config: dict[str, Any], high: np.ndarray, tensors: ParticleTensors, y: np.ndarray,
@@ -106,4 +120,6 @@ def fit_zoo(config: dict[str, Any], high: np.ndarray, tensors: ParticleTensors, 
                    higher_is_better=True)
         result.add("inference jets/s", name, fitted.infer_jets_per_s, unit="jets/s",
                    higher_is_better=True)
+        result.add("forward FLOPs per jet", name, flops_per_jet(
+            fitted.model, tensors_of(tensors, val[:FLOP_BATCH])), higher_is_better=False)
     return probs, networks

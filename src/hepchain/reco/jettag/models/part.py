@@ -14,7 +14,11 @@ from weaver.nn.model.ParticleTransformer import ParticleTransformer
 
 class ParT(nn.Module):
     """ParT with particle embedding ``embed`` widths, pair embedding ``pair_embed`` widths,
-    ``heads`` heads, ``layers`` particle blocks and ``cls_layers`` class-attention blocks."""
+    ``heads`` heads, ``layers`` particle blocks and ``cls_layers`` class-attention blocks.
+    ONNX export uses the TorchScript tracer: ``torch.export`` fails inside weaver-core's
+    ParT (its pair-feature code), and weaver's own exporter uses ``dynamo=False`` too."""
+
+    onnx_legacy = True
 
     def __init__(self, n_features: int, n_classes: int, embed: Sequence[int],
                  pair_embed: Sequence[int], heads: int, layers: int, cls_layers: int) -> None:
