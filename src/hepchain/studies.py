@@ -24,6 +24,7 @@ REGISTRY: dict[str, str] = {
     "jettag": "hepchain.reco.jettag.study:JetTagStudy",
     "anomaly": "hepchain.analysis.anomaly:AnomalyStudy",
     "paramscan": "hepchain.analysis.paramscan:ParamScanStudy",
+    "treelm": "hepchain.reco.treelm.study:TreeLMStudy",
 }
 
 
