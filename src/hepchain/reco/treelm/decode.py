@@ -61,7 +61,7 @@ def _generate(model: nn.Module, prompts: list[list[int]], max_len: int, constrai
     ids, attn = left_pad(prompts)
     pos = (attn.cumsum(1) - 1).clamp(min=0)
     out = model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True)
-    past, logits = out.past_key_values, out.logits[:, -1].float()
+    cache, logits = out.cache, out.logits[:, -1].float()
     lengths = np.array([len(p) for p in prompts])
     done = np.zeros(len(prompts), bool)
     gen: list[list[int]] = [[] for _ in prompts]
@@ -91,6 +91,6 @@ def _generate(model: nn.Module, prompts: list[list[int]], max_len: int, constrai
         attn = torch.cat([attn, torch.ones((len(prompts), 1), dtype=torch.long)], 1)
         last = last + 1
         out = model(input_ids=nxt[:, None], attention_mask=attn, position_ids=last[:, None],
-                    past_key_values=past, use_cache=True)
-        past, logits = out.past_key_values, out.logits[:, -1].float()
+                    cache=cache, use_cache=True)
+        cache, logits = out.cache, out.logits[:, -1].float()
     return Decoded(gen, [torch.stack(x) for x in logp])
