@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from hepchain.reco.treelm import grammar, vocab
+from hepchain.reco.treelm import vocab
 from hepchain.reco.treelm.decode import generate
 from hepchain.reco.treelm.evaluate import most_frequent_trees, score, template_prediction
 from hepchain.reco.treelm.grammar import GrammarState, TreeError, encode, parse, prompt
@@ -175,7 +175,7 @@ def test_closeness_reward_on_hand_built_trees() -> None:
                                 *leaves[[1]]])  # two of the three truth leaves seen
     soft, hard = closeness_reward(truth, reco)
     assert hard == pytest.approx(2 / 3) and soft == pytest.approx(2 / 3, abs=1e-6)
-    far = Tree(reco.parent, reco.kin + [0, 0.3, 0, 0])
+    far = Tree(reco.parent, reco.kin + np.array([0, 0.3, 0, 0]))
     assert closeness_reward(truth, far)[1] == 0.0
 
 

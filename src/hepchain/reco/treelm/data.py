@@ -91,6 +91,10 @@ def select(events: ak.Array, data: dict[str, Any], counts: dict[str, int],
     pt_min, max_len = float(data["pt_min"]), int(data["max_len"])
     reco_out, truth_out, kind_out = [], [], []
 
+    for reason in ("ambiguous (two partons within ΔR < 0.4)",
+                   "ambiguous (parton shared by two jets)"):
+        counts.setdefault(f"{process}: {reason}", 0)
+
     def count(reason: str) -> None:
         counts[f"{process}: {reason}"] = counts.get(f"{process}: {reason}", 0) + 1
 

@@ -72,10 +72,16 @@ def score(true: list[Tree], pred: list[Tree | None]) -> Scores:
     return Scores(*(np.asarray(c) for c in cols))
 
 
+def _binomial(k: float, n: int) -> tuple[float, float]:
+    """k/n and its Agresti–Coull error sqrt(p̃(1 − p̃)/(n + 4)), p̃ = (k + 2)/(n + 4), which
+    stays honest at 0 and 1."""
+    p_tilde = (k + 2) / (n + 4)
+    return float(k / max(n, 1)), float(np.sqrt(p_tilde * (1 - p_tilde) / (n + 4)))
+
+
 def fraction(x: np.ndarray) -> tuple[float, float]:
     """Mean of a boolean array and its binomial error."""
-    p = float(np.mean(x))
-    return p, float(np.sqrt(max(p * (1 - p), 1e-12) / x.size))
+    return _binomial(float(np.sum(x)), x.size)
 
 
 def mean_error(x: np.ndarray) -> tuple[float, float]:
@@ -88,9 +94,7 @@ def mean_error(x: np.ndarray) -> tuple[float, float]:
 
 def pdg_accuracy(s: Scores) -> tuple[float, float]:
     """Node-weighted PDG accuracy with its binomial error over the node count."""
-    n = int(s.n_nodes.sum())
-    p = float(s.pdg_correct.sum() / max(n, 1))
-    return p, float(np.sqrt(max(p * (1 - p), 1e-12) / max(n, 1)))
+    return _binomial(float(s.pdg_correct.sum()), int(s.n_nodes.sum()))
 
 
 # ---------------------------------------------------------------------------- baseline

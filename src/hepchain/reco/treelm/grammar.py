@@ -16,7 +16,9 @@ a tree. Nodes come in the canonical order of :func:`~hepchain.reco.treelm.trees.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -86,7 +88,7 @@ class _Reader:
     def peek(self) -> str | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
 
-    def take(self, what: str, ok) -> str:  # noqa: ANN001 - predicate on a token string
+    def take(self, what: str, ok: Callable[[str], bool]) -> str:
         tok = self.peek()
         if tok is None or not ok(tok):
             found = "the end of the sequence" if tok is None else repr(tok)
@@ -179,7 +181,7 @@ class GrammarState:
     tokens that keep it parseable (and completable within ``max_len`` tokens), ``advance``
     consumes one token. Masks are cached per state, so decoding costs a dict look-up."""
 
-    _cache: dict[tuple, np.ndarray] = {}
+    _cache: ClassVar[dict[tuple, np.ndarray]] = {}
 
     def __init__(self, max_len: int) -> None:
         if max_len < 4 + TRUTH_NODE_MAX:

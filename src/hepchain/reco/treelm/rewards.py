@@ -29,7 +29,7 @@ TERMS = ("decay", "momentum", "closeness")
 
 
 @cache
-def _particle_data():  # noqa: ANN202 - pythia8mc ParticleData
+def _particle_data():
     import pythia8mc
 
     return pythia8mc.Pythia("", False).particleData

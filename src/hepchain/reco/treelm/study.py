@@ -32,6 +32,7 @@ from hepchain.reco.treelm.evaluate import (
 )
 from hepchain.reco.treelm.grammar import TreeError, parse, prompt
 from hepchain.reco.treelm.model import build_model, n_parameters
+from hepchain.reco.treelm.rewards import TERMS, rewards
 from hepchain.reco.treelm.rl import grpo
 from hepchain.reco.treelm.training import fit_stage, pretraining_set, translation_set
 from hepchain.reco.treelm.trees import Tree
@@ -72,11 +73,15 @@ class TreeLMStudy(Study):
             BASELINE: [template_prediction(templates[k], r)
                        for k, r in zip(jets.kind[test], reco_test, strict=True)]}
         if int(config["rl"]["steps"]) > 0:
-            rewards = grpo(model, _trees(jets, train)[0], config["rl"], max_len, seed)
-            result.figures.append(plots.reward_figure(rewards, workdir / "rewards.png").name)
+            curve = grpo(model, _trees(jets, train)[0], config["rl"], max_len, seed)
+            result.figures.append(plots.reward_figure(curve, workdir / "rewards.png").name)
             predictions[RL] = decode_trees(model, reco_test, max_len, constrained=True)
         for method, pred in predictions.items():
             add_scores(result, method, score(truth_test, pred), jets.kind[test])
+        for method, pred in {"true decay trees": truth_test, **predictions}.items():
+            add_rewards(result, method, pred, reco_test)
+        for reason, n in sorted(jets.counts.items()):
+            result.add(f"jets removed: {reason}", "selection", n)
         result.figures.append(plots.loss_figure(histories, workdir / "loss.png").name)  # figures
         save_model(model, config, workdir / "treelm.pt")
         result.notes.append(
@@ -85,6 +90,22 @@ class TreeLMStudy(Study):
             "jet type, the language model is not. ± is the test set's statistical error. "
             "The decoder is transformers' Llama (gated ReLU² MLP), the rest is ours.")
         return result
+
+
+    def add_commands(self, app: Any) -> None:
+        """``hepchain treelm translate --model PATH --data PATH``."""
+        import typer
+
+        @app.command("translate")
+        def translate_cmd(model: Path = typer.Option(..., help="treelm.pt of a 'treelm run'."),
+                          data: Path = typer.Option(..., help="Dataset made with jet_trees=1."),
+                          out: Path = typer.Option(Path("treelm-decoded.jsonl"),
+                                                   help="JSON lines, one per jet.")) -> None:
+            """Decode the true decay tree of every jet of a dataset (grammar-constrained)."""
+            from hepchain.reco.treelm.translate import translate
+
+            n = translate(model, data, out)
+            typer.echo(f"{n} jets -> {out}")
 
 
 def _trees(jets: Jets, idx: np.ndarray) -> tuple[list[Tree], list[Tree]]:
@@ -143,6 +164,16 @@ def add_scores(result: Result, method: str, s: Scores, kind: np.ndarray) -> None
         v, e = mean_error(sub.pt_abs_residual)
         result.add(f"mean |ΔpT|/pT of paired nodes ({name})", method, v, std=e,
                    higher_is_better=False)
+
+
+def add_rewards(result: Result, method: str, pred: list[Tree | None],
+                reco: list[Tree]) -> None:
+    """Mean soft reward per term over the test jets (a tree that does not parse scores 0)."""
+    values = [rewards(p, r) for p, r in zip(pred, reco, strict=True)]
+    for term in TERMS:
+        x = np.array([v[term] for v in values])
+        result.add(f"mean {term} reward (soft)", method, float(x.mean()),
+                   std=float(x.std(ddof=1) / np.sqrt(x.size)), higher_is_better=True)
 
 
 def save_model(model: torch.nn.Module, config: dict[str, Any], path: Path) -> None:
