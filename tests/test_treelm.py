@@ -3,12 +3,14 @@ for trees that do not parse, and one decoding pass of a tiny model."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
 import torch
 
+from hepchain.core.errors import DataError, UsageError
 from hepchain.reco.treelm import vocab
 from hepchain.reco.treelm.decode import generate
 from hepchain.reco.treelm.evaluate import most_frequent_trees, score, template_prediction
@@ -56,9 +58,9 @@ def test_floats_round_trip_within_mantissa_precision() -> None:
 
 
 def test_float_out_of_range_is_a_clear_error() -> None:
-    with pytest.raises(vocab.DataError, match="outside the tokenised range"):
+    with pytest.raises(DataError, match="outside the tokenised range"):
         float_tokens("Pt", 2e4)
-    with pytest.raises(vocab.DataError, match="not finite"):
+    with pytest.raises(DataError, match="not finite"):
         float_tokens("Pt", float("nan"))
 
 
@@ -72,7 +74,7 @@ def test_pdg_ids_round_trip_exactly() -> None:
         assert pdg_value(toks) == pid
     assert pdg_tokens(-323) == ["PDG@ANTI", "PDG@FLV_SU", "PDG@J_3", "PDG@END"]  # the seed's
     for bad in (0, 7, 1000020040, 1103):  # no id, 4th generation, nucleus, diquark
-        with pytest.raises(vocab.DataError, match="PDG numbering scheme"):
+        with pytest.raises(DataError, match="PDG numbering scheme"):
             pdg_tokens(bad)
 
 
@@ -202,3 +204,28 @@ def test_grammar_budget_forces_the_end() -> None:
             state.advance(int(np.flatnonzero(state.allowed())[0]))
         assert state.allowed()[VOCAB.id("NODE")] == room
         assert state.allowed()[VOCAB.id("EOE")]
+
+
+def test_translate_decodes_a_users_jets(tmp_path) -> None:
+    from hepchain.core.cache import cached_dataset
+    from hepchain.reco.treelm.study import save_model
+    from hepchain.reco.treelm.translate import translate
+
+    ds = cached_dataset("Z_tautau", n_events=20, seed=5, options={"jet_trees": 1},
+                        root=tmp_path / "data", progress=False)
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    spec = {"width": 16, "depth": 1, "heads": 2, "kv_heads": 1, "ffn": 32}
+    config = {"model": spec, "data": {"max_len": 200, "pt_min": 3.0}}
+    save_model(build_model(spec, 200), config, tmp_path / "m.pt")
+    out = tmp_path / "decoded.jsonl"
+    n = translate(tmp_path / "m.pt", ds.path, out)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert n == len(rows) > 0
+    decoded = [r for r in rows if "pid" in r]
+    assert decoded and all(r["parent"][0] == -1 and len(r["pid"]) == len(r["pt"])
+                           for r in decoded)
+    with pytest.raises(UsageError, match="is not a file"):
+        translate(tmp_path / "missing.pt", ds.path, out)
+    with pytest.raises(UsageError, match="not a dataset directory"):
+        translate(tmp_path / "m.pt", tmp_path, out)
