@@ -30,6 +30,7 @@ REGISTRY: dict[str, str] = {
     "decayaware": "hepchain.analysis.decayaware.study:DecayAwareStudy",
     "fastcalo": "hepchain.fastsim.study:FastCaloStudy",
     "deploy": "hepchain.deploy.study:DeployStudy",
+    "treelm": "hepchain.reco.treelm.study:TreeLMStudy",
 }
 
 
