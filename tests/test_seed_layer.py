@@ -81,3 +81,12 @@ def test_aggregate_rules_for_limits_and_all_nonfinite_seeds():
 def test_metric_refuses_an_unknown_limit_kind():
     with pytest.raises(ValueError, match="limit"):
         Metric("r", "m", 1.0, limit="two-sided")
+
+
+def test_identical_seeds_have_exactly_zero_spread():
+    # 29.81 three times: the mean-subtracted std of these floats is ~4e-15, not 0
+    value = 29.810844518843062
+    merged = aggregate([_result(Metric("res", "m", value)) for _ in range(3)]).get("res", "m")
+    assert merged.std == 0.0 and merged.value == pytest.approx(value)
+    spread = aggregate([_result(Metric("x", "m", v)) for v in (1.0, 2.0, 3.0)]).get("x", "m")
+    assert spread.std == pytest.approx(1.0)

@@ -192,7 +192,9 @@ def _aggregate_metric(rows: list[Metric]) -> Metric:
     else:
         out.value = float(vals[finite].mean())
         out.limit = limits.pop() if limits else None
-        out.std = None if out.limit or out.n < 2 else float(vals[finite].std(ddof=1))
+        # spread about the first seed's value: identical seeds give exactly 0, not 1e-15
+        kept = vals[finite] - vals[finite][0]
+        out.std = None if out.limit or out.n < 2 else float(kept.std(ddof=1))
     return out
 
 
