@@ -241,3 +241,15 @@ def test_onnx_for_l_gatr_is_refused_before_generation(tmp_path):
         run_study("jettag", "quick", tmp_path / "run", overrides={
             "onnx": ["L-GATr"], "models": {"L-GATr": SIZES["L-GATr"]}})
     assert not (tmp_path / "data").exists()
+
+
+def test_paper_gpu_preset_has_the_published_network_sizes():
+    """Trainable parameters of the JetClass networks (17 features, 10 classes) counted from
+    jet-universe/particle_transformer's networks/ with weaver-core (reference/tagging.md §3.5)."""
+    from hepchain.core import config
+
+    models = config.load_presets("jettag")["paper-gpu"]["models"]
+    published = {"ParT": 2_143_486, "ParticleNet": 370_156, "PFN": 86_154}
+    for name, count in published.items():
+        net = build_network(name, models[name], SHAPE, 10)
+        assert sum(p.numel() for p in net.parameters() if p.requires_grad) == count, name

@@ -115,6 +115,7 @@ def fit_zoo(config: dict[str, Any], high: np.ndarray, tensors: ParticleTensors, 
         fitted = networks[name] = fit_network(net, tensors, y, train, val, config["train"],
                                               seed, name)
         probs[name] = fitted.score(np.arange(y.size))
+        fitted.model.cpu()  # trained on train.device; FLOPs and ONNX export run on the CPU
         result.add("trainable parameters", name, fitted.parameters)
         result.add("training jets/s", name, fitted.train_jets_per_s, unit="jets/s",
                    higher_is_better=True)

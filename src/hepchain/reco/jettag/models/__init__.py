@@ -27,7 +27,8 @@ def build_network(name: str, spec: dict[str, Any], tensors: ParticleTensors,
         return EFN(n_classes, spec["phi"], spec["f"], angles)
     if name == "ParticleNet":
         from hepchain.reco.jettag.models.particlenet import ParticleNet
-        return ParticleNet(n_features, n_classes, spec["convs"], spec["fc"], angles)
+        return ParticleNet(n_features, n_classes, spec["convs"], spec["fc"], angles,
+                           bool(spec.get("fusion", True)))
     if name == "ParT":
         from hepchain.reco.jettag.models.part import ParT
         return ParT(n_features, n_classes, spec["embed"], spec["pair_embed"], spec["heads"],

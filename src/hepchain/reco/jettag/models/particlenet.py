@@ -12,17 +12,21 @@ from weaver.nn.model.ParticleNet import ParticleNet as WeaverParticleNet
 
 class ParticleNet(nn.Module):
     """``convs``: (k, channels) per EdgeConv block; ``fc``: (width, dropout) per dense layer.
-    ``points`` are the columns of Δη and Δφ in the particle features."""
+    ``points`` are the columns of Δη and Δφ in the particle features; ``fusion`` adds weaver's
+    fusion block (a 1×1 convolution over the concatenated EdgeConv outputs, weaver's default;
+    the published JetClass ParticleNet, ``networks/example_ParticleNet.py``, has none)."""
 
     def __init__(self, n_features: int, n_classes: int,
                  convs: Sequence[tuple[int, Sequence[int]]],
-                 fc: Sequence[tuple[int, float]], points: tuple[int, int]) -> None:
+                 fc: Sequence[tuple[int, float]], points: tuple[int, int],
+                 fusion: bool = True) -> None:
         super().__init__()
         self.points = list(points)
         # trim=False: weaver's trimmer assumes padding last; the zoo keeps any order valid
         self.net = WeaverParticleNet(n_features, n_classes,
                                      conv_params=[(int(k), tuple(c)) for k, c in convs],
-                                     fc_params=[(int(w), float(d)) for w, d in fc], trim=False)
+                                     fc_params=[(int(w), float(d)) for w, d in fc],
+                                     use_fusion=fusion, trim=False)
 
     def forward(self, x: Tensor, v: Tensor, mask: Tensor) -> Tensor:
         """``x`` (B, P, F) features, ``v`` unused, ``mask`` (B, P) -> (B, C) logits."""
