@@ -31,7 +31,12 @@ from hepchain.core.errors import UsageError
 from hepchain.core.result import Result
 from hepchain.core.seeding import derive_seed
 from hepchain.reco.jettag.data import split  # noqa: F401 - re-exported: the one split
-from hepchain.reco.jettag.features import HIGH_LEVEL, energy_correlations, high_level_features
+from hepchain.reco.jettag.features import (
+    HIGH_LEVEL,
+    energy_correlations,
+    high_level_features,
+    padded_constituents,
+)
 
 CLASSES = ("g", "q", "W", "Z", "t")
 #: class -> (jetclass sample, |PDG id| of the hard-process particle that labels the jet)
@@ -111,15 +116,7 @@ def label_jets(events: ak.Array, sample: str, pt_min: float, pt_max: float, eta_
 def jet_features(jets: ak.Array) -> np.ndarray:
     """(N, 16) features per :data:`FEATURES` (module docstring)."""
     base = high_level_features(jets)
-    c = jets["constituents"]
-    n = ak.to_numpy(ak.num(c))
-    width = max(int(n.max(initial=1)), 1)
-
-    def pad(x: ak.Array) -> np.ndarray:
-        return ak.to_numpy(ak.fill_none(ak.pad_none(x, width, axis=1, clip=True), 0.0))
-
-    mask = np.arange(width)[None, :] < n[:, None]
-    pt, deta, dphi = pad(np.hypot(c["px"], c["py"])), pad(c["deta"]), pad(c["dphi"])
+    pt, deta, dphi, mask = padded_constituents(jets["constituents"])
     z = pt / np.clip(pt.sum(1, keepdims=True), 1e-12, None)
     e2, _ = energy_correlations(deta, dphi, pt, mask)
     # e2(β=2) = Σ_{i<j} z_i z_j R_ij² = Σ z_i r_i² − |Σ z_i r_i|² for Σz = 1, r = (η, φ)

@@ -41,6 +41,21 @@ def energy_correlations(deta: np.ndarray, dphi: np.ndarray, pt: np.ndarray,
     return e2, e3
 
 
+def padded_constituents(constituents: ak.Array
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(pt [GeV], deta, dphi, mask)`` of each jet's constituents, zero-padded to the longest
+    jet: (N, P) arrays, ``mask`` True on real constituents."""
+    n = ak.to_numpy(ak.num(constituents))
+    width = max(int(n.max(initial=1)), 1)
+
+    def pad(x: ak.Array) -> np.ndarray:
+        return ak.to_numpy(ak.fill_none(ak.pad_none(x, width, axis=1, clip=True), 0.0))
+
+    mask = np.arange(width)[None, :] < n[:, None]
+    pt = pad(np.hypot(constituents["px"], constituents["py"]))
+    return pt, pad(constituents["deta"]), pad(constituents["dphi"]), mask
+
+
 def high_level_features(jets: ak.Array) -> np.ndarray:
     """(N, len(:data:`HIGH_LEVEL`)) features per jet: constituent mass [GeV], soft-drop mass
     [GeV], τ21, τ32, C2, D2 (β = 1) and the number of constituents."""
@@ -51,14 +66,8 @@ def high_level_features(jets: ak.Array) -> np.ndarray:
                         "features of the BDT; use data with N-subjettiness and soft-drop mass.")
     c = jets["constituents"]
     n = ak.to_numpy(ak.num(c))
-    width = max(int(n.max(initial=1)), 1)
-
-    def pad(x: ak.Array) -> np.ndarray:
-        return ak.to_numpy(ak.fill_none(ak.pad_none(x, width, axis=1, clip=True), 0.0))
-
-    mask = np.arange(width)[None, :] < n[:, None]
-    e2, e3 = energy_correlations(pad(c["deta"]), pad(c["dphi"]),
-                                 pad(np.hypot(c["px"], c["py"])), mask)
+    pt, deta, dphi, mask = padded_constituents(c)
+    e2, e3 = energy_correlations(deta, dphi, pt, mask)
     p = {f: ak.to_numpy(ak.sum(c[f], axis=1)) for f in ("px", "py", "pz", "e")}
     mass = np.sqrt(np.clip(p["e"] ** 2 - p["px"] ** 2 - p["py"] ** 2 - p["pz"] ** 2, 0, None))
     tau = [ak.to_numpy(jets[f]) for f in ("tau1", "tau2", "tau3")]
