@@ -26,6 +26,7 @@ import awkward as ak
 import numpy as np
 
 from hepchain.collider import calorimeter, jets, leptonid, tracking, trees, truth, vertexing
+from hepchain.collider.kinematics import delta_phi
 from hepchain.collider.prefilter import b_quark_veto
 from hepchain.collider.pythia import Particles, concat, generate, make_pythia
 from hepchain.core.dataset import ShardTask
@@ -102,10 +103,6 @@ def _generate_hard(gens: list[Any], rng: np.random.Generator, process: str,
         chunks.append(_select(p, keep))
         have += int(keep.sum())
     return concat(chunks)
-
-
-def _delta_phi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.angle(np.exp(1j * (a - b)))
 
 
 def make_events(task: ShardTask) -> ak.Array:
@@ -265,7 +262,7 @@ def _jet_tracks(trk: tracking.Tracks, cols: dict[str, np.ndarray], small: jets.J
         valid = jet_start + k < jet_stop
         if not valid.any():
             break
-        dr = np.hypot(trk.eta[t] - small.eta[j], _delta_phi(trk.phi[t], small.phi[j]))
+        dr = np.hypot(trk.eta[t] - small.eta[j], delta_phi(trk.phi[t], small.phi[j]))
         better = valid & (dr < best)
         best[better] = dr[better]
         jet_idx[better] = j[better]
@@ -273,7 +270,7 @@ def _jet_tracks(trk: tracking.Tracks, cols: dict[str, np.ndarray], small: jets.J
     t, j = t[has], jet_idx[has]
     order = np.lexsort((-trk.pt[t], j))
     t, j = t[order], j[order]
-    dphi = _delta_phi(trk.phi[t], small.phi[j])
+    dphi = delta_phi(trk.phi[t], small.phi[j])
     deta = trk.eta[t] - small.eta[j]
     d0, z0 = trk.d0[t], trk.z0[t]
     sign_d0 = np.where(np.sin(trk.phi[t] - small.phi[j]) * d0 >= 0, 1.0, -1.0)
@@ -323,7 +320,7 @@ def _leptons(trk: tracking.Tracks, lepton_id: np.ndarray, pf: dict[str, np.ndarr
     keep = np.zeros(len(cand), bool)
     for k, c in enumerate(cand):
         lo, hi = np.searchsorted(pf["event"], [trk.event[c], trk.event[c] + 1])
-        dr = np.hypot(pf_eta[lo:hi] - trk.eta[c], _delta_phi(pf_phi[lo:hi], trk.phi[c]))
+        dr = np.hypot(pf_eta[lo:hi] - trk.eta[c], delta_phi(pf_phi[lo:hi], trk.phi[c]))
         cone = (dr < ISO_DR) & (dr > 1e-6) & (pf_pt[lo:hi] > 0.5)
         keep[k] = pf_pt[lo:hi][cone].sum() / trk.pt[c] < ISO_MAX[int(lepton_id[c])]
     c = cand[keep]
@@ -359,7 +356,7 @@ def _constituents(fat: jets.FatJets, pf: dict[str, np.ndarray]) -> ak.Array:
     fields = {k: pf[k][c] for k in ("px", "py", "pz", "e", "pid", "charge", "d0", "d0err",
                                     "dz", "dzerr")}
     fields["deta"] = eta - fat.eta[jet]
-    fields["dphi"] = _delta_phi(phi, fat.phi[jet])
+    fields["dphi"] = delta_phi(phi, fat.phi[jet])
     return ak.unflatten(ak.zip(fields, depth_limit=1), fat.n_const)
 
 

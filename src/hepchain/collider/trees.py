@@ -19,13 +19,10 @@ import awkward as ak
 import numpy as np
 
 from hepchain.collider.jets import JET_ETA_MAX, Jets, _fastjet
+from hepchain.collider.kinematics import delta_r
 from hepchain.collider.pythia import Particles
 
 R = 0.4
-
-
-def _dr(eta1: np.ndarray, phi1: np.ndarray, eta2: float, phi2: float) -> np.ndarray:
-    return np.hypot(eta1 - eta2, np.angle(np.exp(1j * (phi1 - phi2))))
 
 
 def _kin(p) -> tuple[float, float, float, float]:
@@ -51,7 +48,7 @@ def merge_trees(n_events: int, small: Jets, pf: dict[str, np.ndarray]) -> list[d
         cs = fj.ClusterSequence(inputs, jdef)
         found = [j for j in cs.inclusive_jets(5.0) if abs(j.eta()) < JET_ETA_MAX + R]
         for i in sel:
-            best = min(found, key=lambda j, i=i: _dr(np.array(j.eta()), np.array(j.phi_std()),
+            best = min(found, key=lambda j, i=i: delta_r(np.array(j.eta()), np.array(j.phi_std()),
                                                       small.eta[i], small.phi[i]))
             trees[i] = _decluster(fj, best)
     return trees
@@ -92,11 +89,11 @@ def truth_trees(hard: Particles, small: Jets, final: np.ndarray,
         ev = small.event[i]
         lo, hi = hard.offsets[ev], hard.offsets[ev + 1]
         inside = np.flatnonzero(final[lo:hi]) + lo
-        inside = inside[_dr(eta[inside], phi[inside], small.eta[i], small.phi[i]) < R]
+        inside = inside[delta_r(eta[inside], phi[inside], small.eta[i], small.phi[i]) < R]
         psel = np.flatnonzero(partons["event"] == ev)
         root_pid = 0
         if len(psel):
-            d = _dr(partons["eta"][psel], partons["phi"][psel], small.eta[i], small.phi[i])
+            d = delta_r(partons["eta"][psel], partons["phi"][psel], small.eta[i], small.phi[i])
             if d.min() < R:
                 root_pid = int(partons["pid"][psel][np.argmin(d)])
         node_of: dict[int, int] = {}

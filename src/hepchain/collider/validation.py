@@ -13,13 +13,10 @@ import awkward as ak
 import numpy as np
 
 from hepchain.collider import tracking, truth
+from hepchain.collider.kinematics import delta_r
 from hepchain.collider.pythia import Particles
 
 MATCH_DR = 0.3
-
-
-def _dr(eta1: float, phi1: float, eta2: np.ndarray, phi2: np.ndarray) -> np.ndarray:
-    return np.hypot(eta2 - eta1, np.angle(np.exp(1j * (phi2 - phi1))))
 
 
 def _mass(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, m: np.ndarray) -> float:
@@ -49,7 +46,7 @@ def top_w_masses(events: ak.Array) -> tuple[np.ndarray, np.ndarray]:
             bs = np.flatnonzero((parent == top) & (np.abs(pid) == 5)) if top >= 0 else []
             match = []
             for q in [*quarks, *bs[:1]]:
-                dr = _dr(partons["eta"][q], partons["phi"][q], jeta, jphi)
+                dr = delta_r(partons["eta"][q], partons["phi"][q], jeta, jphi)
                 dr[match] = np.inf
                 k = int(np.argmin(dr))
                 if dr[k] >= MATCH_DR:

@@ -25,6 +25,7 @@ import awkward as ak
 import numpy as np
 
 from hepchain.analysis.decayaware.hops import MASKED, hop_matrix
+from hepchain.collider.kinematics import delta_r
 from hepchain.core.errors import DataError
 
 FEATURES = ("ln pT", "eta", "sin dphi", "cos dphi", "ln E", "b-tag", "is lepton",
@@ -54,10 +55,6 @@ class EventObjects:
 
     def take(self, idx: np.ndarray) -> EventObjects:
         return EventObjects(self.x[idx], self.mask[idx], self.hops[idx], self.roles[idx])
-
-
-def _dr(eta1: float, phi1: float, eta2: np.ndarray, phi2: np.ndarray) -> np.ndarray:
-    return np.hypot(eta2 - eta1, np.angle(np.exp(1j * (phi2 - phi1))))
 
 
 def event_tree(pid: np.ndarray, parent: np.ndarray, extra: Sequence[int] = ()) -> np.ndarray:
@@ -155,7 +152,7 @@ def _match(pid: np.ndarray, parent: np.ndarray, partons: list[dict], lep: dict,
     phi = np.array([p["phi"] for p in partons])
     nodes = np.full(2 + len(jets), -1, np.int64)
     for k in np.flatnonzero(leaf & np.isin(np.abs(pid), LEPTONS)):
-        if _dr(lep["eta"], lep["phi"], eta[k:k + 1], phi[k:k + 1])[0] < MATCH_DR:
+        if delta_r(lep["eta"], lep["phi"], eta[k:k + 1], phi[k:k + 1])[0] < MATCH_DR:
             nodes[0] = k
     nus = np.flatnonzero(leaf & np.isin(np.abs(pid), NEUTRINOS))
     if nus.size:
@@ -166,7 +163,7 @@ def _match(pid: np.ndarray, parent: np.ndarray, partons: list[dict], lep: dict,
     if quarks.size and jets:
         j_eta = np.array([j["eta"] for j in jets])
         j_phi = np.array([j["phi"] for j in jets])
-        dr = np.stack([_dr(eta[q], phi[q], j_eta, j_phi) for q in quarks])  # (quark, jet)
+        dr = np.stack([delta_r(eta[q], phi[q], j_eta, j_phi) for q in quarks])  # (quark, jet)
         for flat in np.argsort(dr, axis=None):
             q, j = np.unravel_index(flat, dr.shape)
             if dr[q, j] >= MATCH_DR:

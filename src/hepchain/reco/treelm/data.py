@@ -22,6 +22,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
+from hepchain.collider.kinematics import delta_r
 from hepchain.core.cache import cached_dataset
 from hepchain.core.dataset import ShardedDataset, ShardTask, build_dataset
 from hepchain.core.errors import DataError
@@ -72,10 +73,6 @@ def _numpy(records: ak.Array) -> tuple[dict[str, np.ndarray], np.ndarray]:
     return flat, np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(records)))])
 
 
-def _dr(eta1: np.ndarray, phi1: np.ndarray, eta2: np.ndarray, phi2: np.ndarray) -> np.ndarray:
-    return np.hypot(eta1 - eta2, np.angle(np.exp(1j * (phi1 - phi2))))
-
-
 def select(events: ak.Array, data: dict[str, Any], counts: dict[str, int],
            process: str) -> tuple[list[Tree], list[Tree], np.ndarray]:
     """Matched jets of one sample; ``counts`` gains the number removed per reason."""
@@ -103,7 +100,7 @@ def select(events: ak.Array, data: dict[str, Any], counts: dict[str, int],
     for j in range(len(jeta)):
         ev = event_of[j]
         p = partons[ev][final[ev]]
-        near = np.flatnonzero(_dr(ak.to_numpy(p.eta), ak.to_numpy(p.phi), jeta[j], jphi[j])
+        near = np.flatnonzero(delta_r(ak.to_numpy(p.eta), ak.to_numpy(p.phi), jeta[j], jphi[j])
                               < R_MATCH)
         if len(near) == 0:
             count("unmatched")
