@@ -73,13 +73,14 @@ class TreeLMStudy(Study):
             BASELINE: [template_prediction(templates[k], r)
                        for k, r in zip(jets.kind[test], reco_test, strict=True)]}
         if int(config["rl"]["steps"]) > 0:
-            curve = grpo(model, _trees(jets, train)[0], config["rl"], max_len, seed)
+            curve = grpo(model, _trees(jets, train)[0], config["rl"], max_len, seed,
+                         float(config["data"]["pt_min"]))
             result.figures.append(plots.reward_figure(curve, workdir / "rewards.png").name)
             predictions[RL] = decode_trees(model, reco_test, max_len, constrained=True)
         for method, pred in predictions.items():
             add_scores(result, method, score(truth_test, pred), jets.kind[test])
         for method, pred in {"true decay trees": truth_test, **predictions}.items():
-            add_rewards(result, method, pred, reco_test)
+            add_rewards(result, method, pred, reco_test, float(config["data"]["pt_min"]))
         for reason, n in sorted(jets.counts.items()):
             result.add(f"jets removed: {reason}", "selection", n)
         result.figures.append(plots.loss_figure(histories, workdir / "loss.png").name)  # figures
@@ -166,12 +167,13 @@ def add_scores(result: Result, method: str, s: Scores, kind: np.ndarray) -> None
                    higher_is_better=False)
 
 
-def add_rewards(result: Result, method: str, pred: list[Tree | None],
-                reco: list[Tree]) -> None:
-    """Mean soft reward per term over the test jets (a tree that does not parse scores 0)."""
-    values = [rewards(p, r) for p, r in zip(pred, reco, strict=True)]
-    for term in TERMS:
-        x = np.array([v[term] for v in values])
+def add_rewards(result: Result, method: str, pred: list[Tree | None], reco: list[Tree],
+                pt_min: float) -> None:
+    """Mean soft reward per term and of their sum ("total") over the test jets (a tree that
+    does not parse scores 0)."""
+    values = [rewards(p, r, pt_min=pt_min) for p, r in zip(pred, reco, strict=True)]
+    for term in (*TERMS, "total"):
+        x = np.array([sum(v.values()) if term == "total" else v[term] for v in values])
         result.add(f"mean {term} reward (soft)", method, float(x.mean()),
                    std=float(x.std(ddof=1) / np.sqrt(x.size)), higher_is_better=True)
 
