@@ -15,6 +15,7 @@ from hepchain.reco.treelm import vocab
 from hepchain.reco.treelm.decode import generate
 from hepchain.reco.treelm.evaluate import most_frequent_trees, score, template_prediction
 from hepchain.reco.treelm.grammar import GrammarState, TreeError, encode, parse, prompt
+from hepchain.reco.treelm.lcag import dress, lcag_matrix, project, topology_from_lcag
 from hepchain.reco.treelm.model import build_model
 from hepchain.reco.treelm.rewards import (
     closeness_reward,
@@ -277,6 +278,71 @@ def test_closeness_reward_on_hand_built_trees() -> None:
     # one decoded leaf for a jet of three constituents explains a third of it
     one = Tree([-1, 0], truth.kin[[0, 2]], truth.pid[[0, 2]])
     assert closeness_reward(one, reco_of(truth)) == (pytest.approx(1 / 3), pytest.approx(1 / 3))
+
+
+def _shape(parent: np.ndarray) -> str:
+    return signature(Tree(parent, np.zeros((len(parent), 4))), labelled=False)
+
+
+def test_lcag_matrix_of_hand_built_trees_and_decoding_back() -> None:
+    true = tau_tree()  # jet → τ+ (unary) → π+, π0 → γγ
+    m = lcag_matrix(true.parent, true.leaves())
+    assert m.tolist() == [[0, 2, 2], [2, 0, 1], [2, 1, 0]]  # the unary τ counts as nothing
+    parent, leaf_node = topology_from_lcag(m)
+    assert _shape(parent) == _shape(np.array([-1, 0, 0, 2, 2]))  # the τ contracted
+    assert np.array_equal(lcag_matrix(parent, leaf_node), m)
+    # jet → (A → (B → l0 l1) l2) l3: generations B = 1, A = 2, root = 3
+    deep = np.array([-1, 0, 1, 2, 2, 1, 0])
+    m = lcag_matrix(deep, np.array([3, 4, 5, 6]))
+    assert m[0, 1] == 1 and m[0, 2] == m[1, 2] == 2 and m[3, :3].tolist() == [3, 3, 3]
+    parent, leaf_node = topology_from_lcag(m)
+    assert _shape(parent) == _shape(deep) and np.array_equal(lcag_matrix(parent, leaf_node), m)
+    # random trees without unary nodes come back from their matrices
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        tops = list(range(int(rng.integers(2, 9))))
+        children: list[list[int]] = [[] for _ in tops]
+        while len(tops) > 1:
+            k = int(rng.integers(2, min(4, len(tops)) + 1))
+            picked = sorted(rng.choice(len(tops), size=k, replace=False), reverse=True)
+            children.append([tops.pop(i) for i in picked])
+            tops.append(len(children) - 1)
+        order, stack = [], [tops[0]]
+        while stack:
+            order.append(stack.pop())
+            stack.extend(children[order[-1]])
+        parent = np.full(len(order), -1)
+        for node in order:
+            for c in children[node]:
+                parent[order.index(c)] = order.index(node)
+        leaves = np.array([order.index(i) for i in range(len(children)) if not children[i]])
+        m = lcag_matrix(parent, leaves)
+        back, back_leaves = topology_from_lcag(m)
+        assert _shape(back) == _shape(parent)
+        assert np.array_equal(lcag_matrix(back, back_leaves), m)
+    # an invalid (non-ultrametric) prediction still decodes into a tree over every leaf
+    parent, leaf_node = topology_from_lcag(np.array([[0, 1, 2], [1, 0, 1], [2, 1, 0]]))
+    assert sorted(leaf_node.tolist()) == sorted(Tree(parent, np.zeros((len(parent), 4)))
+                                                .leaves().tolist())
+
+
+def test_lcag_target_and_dressing_give_back_the_true_tree() -> None:
+    true = tau_tree()
+    reco = reco_of(true)
+    tree, node_of = project(true, reco)  # a perfect detector: the projection is the truth
+    assert signature(tree) == signature(true)
+    parent, leaf_node = topology_from_lcag(lcag_matrix(tree.parent, node_of))
+    labels = [(111,)] * len(parent)  # the π0 node, the only internal one below the root
+    labels[0] = (-15, -15)
+    for leaf, node in enumerate(leaf_node):
+        labels[int(node)] = (int(tree.pid[node_of[leaf]]),)
+    dressed = dress(parent, leaf_node, labels, reco)
+    assert signature(dressed) == signature(true)
+    assert np.allclose(dressed.kin[dressed.leaves()], true.kin[true.leaves()])
+    # one reco leaf far from every truth leaf hangs from the root (as a γ: it is massless)
+    extra = Tree([-1, 0, 0, 0, 0], np.vstack([reco.kin, [[4.0, -1.0, 2.0, 0.0]]]))
+    tree, node_of = project(true, extra)
+    assert tree.parent[node_of[3]] == 0 and tree.pid[node_of[3]] == 22
 
 
 def test_metrics_and_template_baseline() -> None:

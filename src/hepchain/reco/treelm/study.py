@@ -31,6 +31,8 @@ from hepchain.reco.treelm.evaluate import (
     template_prediction,
 )
 from hepchain.reco.treelm.grammar import TreeError, parse, prompt
+from hepchain.reco.treelm.lcag import project
+from hepchain.reco.treelm.lcag_model import fit_lcag, predict, target
 from hepchain.reco.treelm.model import build_model, n_parameters
 from hepchain.reco.treelm.rewards import TERMS, rewards
 from hepchain.reco.treelm.rl import grpo
@@ -42,6 +44,8 @@ OURS = "tree LM, constrained decoding (ours)"
 UNCONSTRAINED = "tree LM, unconstrained decoding"
 RL = "tree LM + GRPO, constrained (ours)"
 BASELINE = "most frequent tree of the jet type (type given)"
+LCAG = "LCAG matrix from the reco leaves (Kahn et al.)"
+REACHABLE = "truth seen through the reco leaves (LCAG target)"
 
 
 class TreeLMStudy(Study):
@@ -72,6 +76,7 @@ class TreeLMStudy(Study):
             UNCONSTRAINED: decode_trees(model, reco_test, max_len, constrained=False),
             BASELINE: [template_prediction(templates[k], r)
                        for k, r in zip(jets.kind[test], reco_test, strict=True)]}
+        predictions |= lcag_baseline(result, config["lcag"], jets, (train, val, test), seed)
         if int(config["rl"]["steps"]) > 0:
             curve = grpo(model, _trees(jets, train)[0], config["rl"], max_len, seed,
                          float(config["data"]["pt_min"]))
@@ -130,6 +135,22 @@ def decode_trees(model: torch.nn.Module, reco: list[Tree], max_len: int,
         except TreeError:
             trees.append(None)
     return trees
+
+
+def lcag_baseline(result: Result, settings: dict[str, Any], jets: Jets,
+                  idx: tuple[np.ndarray, ...], seed: int) -> dict[str, list[Tree]]:
+    """The LCAG network's decoded test trees and its best case (the truth seen through the
+    reco leaves, decoded from a perfect matrix); adds the perfect-matrix fraction."""
+    model, labels = fit_lcag(_trees(jets, idx[0]), _trees(jets, idx[1]), settings, seed)
+    reco, truth = _trees(jets, idx[2])
+    trees, matrices = predict(model, labels, reco)
+    g = int(settings["max_generation"])
+    perfect = [np.array_equal(m, np.minimum(target(t, r).lcag, g))
+               for m, t, r in zip(matrices, truth, reco, strict=True)]
+    value, err = fraction(np.array(perfect))
+    result.add("perfect LCAG matrix (all)", LCAG, value, std=err, higher_is_better=True)
+    return {LCAG: trees,
+            REACHABLE: [project(t, r)[0] for t, r in zip(truth, reco, strict=True)]}
 
 
 def add_vocabulary_stats(result: Result, tokens: Any, workdir: Path) -> Path:
