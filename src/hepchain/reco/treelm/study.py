@@ -93,7 +93,8 @@ class TreeLMStudy(Study):
         result.notes.append(
             f"{train.size} training, {val.size} validation and {test.size} test jets; removed "
             f"before tokenising: {_removed(jets)}. Decoding is greedy; the baseline is told the "
-            "jet type, the language model is not. ± is the test set's statistical error. "
+            "jet type, the language model and the LCAG network are not. ± is the test set's "
+            "statistical error. "
             "The decoder is transformers' Llama (gated ReLU² MLP), the rest is ours.")
         return result
 
