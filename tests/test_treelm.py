@@ -226,6 +226,8 @@ def test_decay_reward_on_hand_built_trees() -> None:
     assert decay_reward(flattened(true), reco) == (pytest.approx(1 / 4), pytest.approx(1 / 4))
     root_only = Tree([-1], true.kin[:1], true.pid[:1])
     assert decay_reward(root_only, reco) == (0.0, 0.0)
+    assert rewards(root_only, reco) == {"decay": 0.0, "momentum": pytest.approx(np.exp(-5)),
+                                        "closeness": 0.0}
     # π0 → γ π+ (given the π+ mass) is no π0 channel: soft 1/2 for that node, hard 0
     bad = Tree(true.parent, np.where(np.arange(6)[:, None] == 5, [*true.kin[5, :3], 0.1396],
                                      true.kin), [-15, -15, 211, 111, 22, 211])

@@ -134,7 +134,8 @@ def project(truth: Tree, reco: Tree) -> tuple[Tree, np.ndarray]:
     for leaf, col in paired.items():
         node_of[col] = new[leaf]
         kin[new[leaf]] = r[col]
-    extra = [c for c in range(len(r_leaves)) if c not in set(paired.values())]
+    taken = set(paired.values())
+    extra = [c for c in range(len(r_leaves)) if c not in taken]
     for k, col in enumerate(extra):
         node_of[col] = len(idx) + k
         parent.append(0)

@@ -37,6 +37,9 @@ decays: every term has checks a flat tree must pass too.
   pairs / max(n_decoded, n_reco) (an unpaired leaf on either side scores 0); hard: the number
   of pairs with ΔR < 0.05 and a pT ratio (smaller / larger) above 0.8, over the same count.
 
+A root without children (the jet alone) has no decoded leaves: 0 on decay and closeness, and
+its visible sum is zero for the jet check.
+
 A true tree and its flattening (root → its leaves) have the same leaves, so they tie on
 closeness and on the jet check; the flattening loses decay checks (photons and leptons under
 the jet, a τ jet without its τ) and the decays' conservation checks. Flattening a hadronic
@@ -121,9 +124,17 @@ def _channel_fraction(tree: Tree, parent: int, kids: list[int]) -> float:
                 decay_channels(int(tree.pid[parent]))), default=0.0)
 
 
+def _visible(tree: Tree) -> np.ndarray:
+    """The leaves that are particles: all but a root without children (the jet itself)."""
+    leaves = tree.leaves()
+    return leaves[leaves > 0]
+
+
 def _coverage(tree: Tree, reco: Tree) -> float:
     """Fraction of the reco leaves with a decoded leaf within ΔR < R_COVER."""
-    t, r = tree.kin[tree.leaves()], reco.kin[reco.leaves()]
+    t, r = tree.kin[_visible(tree)], reco.kin[reco.leaves()]
+    if not len(t):
+        return 0.0
     d = delta_r(t[:, None, 1], t[:, None, 2], r[None, :, 1], r[None, :, 2])
     return float(np.mean(d.min(0) < R_COVER))
 
@@ -165,7 +176,7 @@ def momentum_reward(tree: Tree, reco: Tree) -> tuple[float, float]:
     """(soft, hard) momentum reward: the jet check and one check per decay (module
     docstring)."""
     p = _p4(tree.kin)
-    visible = p[tree.leaves(), :3].sum(0)
+    visible = p[_visible(tree), :3].sum(0)
     jet = _p4(reco.kin[reco.leaves()])[:, :3].sum(0)
     d = np.linalg.norm(visible - jet) / max(np.linalg.norm(jet), 1e-9)
     soft, hard = [np.exp(-d / 0.2)], [d < 0.2]
@@ -187,7 +198,7 @@ def momentum_reward(tree: Tree, reco: Tree) -> tuple[float, float]:
 
 def closeness_reward(tree: Tree, reco: Tree) -> tuple[float, float]:
     """(soft, hard) truth–reco closeness of the leaves (module docstring)."""
-    t, r = tree.kin[tree.leaves()], reco.kin[reco.leaves()]
+    t, r = tree.kin[_visible(tree)], reco.kin[reco.leaves()]
     d_r = delta_r(t[:, None, 1], t[:, None, 2], r[None, :, 1], r[None, :, 2])
     d_pt = np.abs(np.log(np.maximum(t[:, None, 0], 1e-3) / np.maximum(r[None, :, 0], 1e-3)))
     rows, cols = linear_sum_assignment(d_r / 0.05 + d_pt)
