@@ -15,8 +15,14 @@ from hepchain.reco.treelm import vocab
 from hepchain.reco.treelm.decode import generate
 from hepchain.reco.treelm.evaluate import most_frequent_trees, score, template_prediction
 from hepchain.reco.treelm.grammar import GrammarState, TreeError, encode, parse, prompt
+from hepchain.reco.treelm.lcag import dress, lcag_matrix, project, topology_from_lcag
 from hepchain.reco.treelm.model import build_model
-from hepchain.reco.treelm.rewards import closeness_reward, decay_reward, momentum_reward
+from hepchain.reco.treelm.rewards import (
+    closeness_reward,
+    decay_reward,
+    momentum_reward,
+    rewards,
+)
 from hepchain.reco.treelm.trees import Tree, canonical, signature
 from hepchain.reco.treelm.vocab import VOCAB, float_tokens, float_value, pdg_tokens, pdg_value
 
@@ -32,14 +38,60 @@ def _kin(p: np.ndarray) -> list[float]:
             math.sqrt(max(p[3] ** 2 - p[0] ** 2 - p[1] ** 2 - p[2] ** 2, 0.0))]
 
 
+def _decay(parent: np.ndarray, m1: float, m2: float, theta: float) -> tuple[np.ndarray, ...]:
+    """Two-body decay of the four-momentum ``parent``: products at angle ``theta`` to the
+    boost axis in the rest frame (φ = 0 there), boosted back to the lab."""
+    m = math.sqrt(parent[3] ** 2 - parent[:3] @ parent[:3])
+    p = math.sqrt((m * m - (m1 + m2) ** 2) * (m * m - (m1 - m2) ** 2)) / (2 * m)
+    beta = parent[:3] / parent[3]
+    b2 = beta @ beta
+    gamma = 1 / math.sqrt(1 - b2)
+    axis = beta / math.sqrt(b2)
+    ortho = np.cross(axis, [0.0, 0.0, 1.0])
+    ortho /= np.linalg.norm(ortho)
+    out = []
+    for mass, sign in ((m1, 1), (m2, -1)):
+        q = sign * p * (math.cos(theta) * axis + math.sin(theta) * ortho)
+        e = math.sqrt(p * p + mass * mass)
+        bq = beta @ q
+        out.append(np.array([*(q + ((gamma - 1) * bq / b2 + gamma * e) * beta),
+                             gamma * (e + bq)]))
+    return tuple(out)
+
+
 def tau_tree(charged: int = 211, pi0_daughters: tuple[int, int] = (22, 22)) -> Tree:
-    """Jet (τ+) → τ+ → π+ π0 (the ν̄ is invisible), π0 → γγ; four-momenta conserved."""
+    """Jet (τ+) → τ+ → π+ π0 ν̄ (the ν̄ is not stored), π0 → γγ; four-momenta conserved, the τ
+    at its mass: the ν̄ runs 0.1 off the visible system's η with the energy that needs."""
     pi = _p4(12.0, 0.5, 0.30, 0.1396)
-    g1, g2 = _p4(5.0, 0.52, 0.33, 0.0), _p4(3.0, 0.49, 0.26, 0.0)
-    pi0 = g1 + g2
-    tau = pi + pi0
+    pi0 = _p4(8.0, 0.51, 0.31, 0.13498)
+    g1, g2 = _decay(pi0, 0.0, 0.0, 1.0)
+    vis = pi + pi0
+    n = _p4(1.0, 0.6, 0.31, 0.0)
+    n /= n[3]
+    e_nu = (1.77686**2 - (vis[3] ** 2 - vis[:3] @ vis[:3])) / (2 * (vis[3] - vis[:3] @ n[:3]))
+    tau = vis + e_nu * n
     kin = [_kin(tau), _kin(tau), _kin(pi), _kin(pi0), _kin(g1), _kin(g2)]
     return Tree([-1, 0, 1, 1, 3, 3], kin, [-15, -15, charged, 111, *pi0_daughters])
+
+
+def gluon_tree() -> Tree:
+    """Jet (g) → π0 → γγ and a primary π+; four-momenta conserved."""
+    pi0 = _p4(10.0, -0.2, 1.0, 0.13498)
+    g1, g2 = _decay(pi0, 0.0, 0.0, 0.8)
+    pi = _p4(9.0, -0.18, 0.97, 0.1396)
+    return Tree([-1, 0, 1, 1, 0], [_kin(pi0 + pi), _kin(pi0), _kin(g1), _kin(g2), _kin(pi)],
+                [21, 111, 22, 22, 211])
+
+
+def flattened(tree: Tree) -> Tree:
+    """The root and the tree's leaves as its children (the decays removed)."""
+    leaves = tree.leaves()
+    return Tree([-1] + [0] * len(leaves), tree.kin[[0, *leaves]], tree.pid[[0, *leaves]])
+
+
+def reco_of(tree: Tree) -> Tree:
+    """A clustering tree whose leaves are exactly ``tree``'s leaves (a perfect detector)."""
+    return Tree([-1] + [0] * len(tree.leaves()), tree.kin[[0, *tree.leaves()]])
 
 
 def test_floats_round_trip_within_mantissa_precision() -> None:
@@ -153,21 +205,67 @@ def test_tiny_model_decodes_parseable_trees_only_with_the_mask() -> None:
         assert lp.shape == (len(toks),) and torch.all(lp <= 0)
 
 
+def test_true_tree_beats_its_flattening_on_the_combined_reward() -> None:
+    """The flat tree (no decays) used to score 1 on decay and momentum by construction."""
+    for true in (tau_tree(), gluon_tree()):
+        reco = reco_of(true)
+        for hard in (False, True):
+            r_true = rewards(true, reco, hard=hard)
+            r_flat = rewards(flattened(true), reco, hard=hard)
+            assert r_true["decay"] == pytest.approx(1.0)
+            assert r_true["momentum"] == pytest.approx(1.0)
+            assert r_flat["decay"] < 0.7
+            assert sum(r_true.values()) > sum(r_flat.values()) + 0.3
+
+
 def test_decay_reward_on_hand_built_trees() -> None:
-    assert decay_reward(tau_tree()) == (1.0, 1.0)  # τ+ → π+ π0 (ν̄), π0 → γγ: allowed
-    soft, hard = decay_reward(tau_tree(pi0_daughters=(22, 211)))  # π0 → γ π+: not allowed
-    assert hard == pytest.approx(1 / 2) and soft == pytest.approx((1 + 0.5) / 2)
-    soft, hard = decay_reward(tau_tree(charged=2212))  # τ+ → p π0 violates baryon number
-    assert hard == pytest.approx(1 / 2) and soft == pytest.approx((0.5 + 1) / 2)
+    true = tau_tree()
+    reco = reco_of(true)
+    assert decay_reward(true, reco) == (1.0, 1.0)  # τ+ → π+ π0 (ν̄), π0 → γγ: allowed
+    # flat: π+ is a hadron (passes), the γ are not fragmentation products, the τ is missing
+    assert decay_reward(flattened(true), reco) == (pytest.approx(1 / 4), pytest.approx(1 / 4))
+    root_only = Tree([-1], true.kin[:1], true.pid[:1])
+    assert decay_reward(root_only, reco) == (0.0, 0.0)
+    assert rewards(root_only, reco) == {"decay": 0.0, "momentum": pytest.approx(np.exp(-5)),
+                                        "closeness": 0.0}
+    # π0 → γ π+ (given the π+ mass) is no π0 channel: soft 1/2 for that node, hard 0
+    bad = Tree(true.parent, np.where(np.arange(6)[:, None] == 5, [*true.kin[5, :3], 0.1396],
+                                     true.kin), [-15, -15, 211, 111, 22, 211])
+    soft, hard = decay_reward(bad, reco)
+    assert soft == pytest.approx(5.5 / 6) and hard == pytest.approx(5 / 6)
+    # a τ+ → p π0 decay violates baryon number (and a proton needs the proton mass)
+    soft, hard = decay_reward(tau_tree(charged=2212), reco)
+    assert soft == pytest.approx((0.5 + 0 + 4) / 6) and hard == pytest.approx(4 / 6)
+    # the tree explains three of the jet's four constituents: coverage 3/4
+    extra = Tree([-1, 0, 0, 0, 0], np.vstack([reco.kin, [[4.0, -1.0, 2.0, 0.0]]]))
+    assert decay_reward(true, extra)[0] == pytest.approx(3 / 4)
+    # an undecayed π0 leaf of 5 GeV: its photons can both be below pt_min = 3 GeV, not below 0
+    pi0_leaf = Tree([-1, 0, 1, 1], true.kin[:4], true.pid[:4])
+    assert decay_reward(pi0_leaf, reco_of(pi0_leaf), pt_min=0.0)[1] == pytest.approx(3 / 4)
+    assert decay_reward(pi0_leaf, reco_of(pi0_leaf), pt_min=3.0)[1] == 1.0
 
 
 def test_momentum_reward_on_hand_built_trees() -> None:
-    good = tau_tree()
-    assert momentum_reward(good) == (pytest.approx(1.0, abs=1e-6), 1.0)
-    kin = good.kin.copy()
-    kin[2, 0] *= 1.5  # the π+ gains 50 % pT: the τ decay no longer balances, π0 → γγ does
-    soft, hard = momentum_reward(Tree(good.parent, kin, good.pid))
-    assert hard == pytest.approx(1 / 2) and soft < 0.8
+    true = tau_tree()
+    reco = reco_of(true)
+    # the τ decay misses its ν̄ (the missing four-momentum is light-like: physical), π0 → γγ
+    # is a complete channel and balances, the visible part equals the jet's
+    assert momentum_reward(true, reco) == (pytest.approx(1.0, abs=1e-6), 1.0)
+    kin = true.kin.copy()
+    kin[2, 0] *= 3  # the π+ carries more energy than the τ: the missing part is unphysical
+    kicked = Tree(true.parent, kin, true.pid)
+    soft, hard = momentum_reward(kicked, reco_of(kicked))
+    assert hard == pytest.approx(2 / 3) and soft < 0.7
+    kin = true.kin.copy()
+    kin[4, 0] *= 1.5  # one photon gains 50 %: π0 → γγ (complete) no longer balances
+    kicked = Tree(true.parent, kin, true.pid)
+    soft, hard = momentum_reward(kicked, reco_of(kicked))
+    assert hard == pytest.approx(2 / 3) and soft < 0.8
+    # a flat tree is only the jet check; a jet measured 40 % harder than the tree's leaves
+    # loses it
+    harder = Tree(reco.parent, reco.kin * np.array([1.4, 1, 1, 1]))
+    soft, hard = momentum_reward(flattened(true), harder)
+    assert hard == 0.0 and soft == pytest.approx(np.exp(-(0.4 / 1.4) / 0.2), rel=1e-6)
 
 
 def test_closeness_reward_on_hand_built_trees() -> None:
@@ -179,6 +277,74 @@ def test_closeness_reward_on_hand_built_trees() -> None:
     assert hard == pytest.approx(2 / 3) and soft == pytest.approx(2 / 3, abs=1e-6)
     far = Tree(reco.parent, reco.kin + np.array([0, 0.3, 0, 0]))
     assert closeness_reward(truth, far)[1] == 0.0
+    # one decoded leaf for a jet of three constituents explains a third of it
+    one = Tree([-1, 0], truth.kin[[0, 2]], truth.pid[[0, 2]])
+    assert closeness_reward(one, reco_of(truth)) == (pytest.approx(1 / 3), pytest.approx(1 / 3))
+
+
+def _shape(parent: np.ndarray) -> str:
+    return signature(Tree(parent, np.zeros((len(parent), 4))), labelled=False)
+
+
+def test_lcag_matrix_of_hand_built_trees_and_decoding_back() -> None:
+    true = tau_tree()  # jet → τ+ (unary) → π+, π0 → γγ
+    m = lcag_matrix(true.parent, true.leaves())
+    assert m.tolist() == [[0, 2, 2], [2, 0, 1], [2, 1, 0]]  # the unary τ counts as nothing
+    parent, leaf_node = topology_from_lcag(m)
+    assert _shape(parent) == _shape(np.array([-1, 0, 0, 2, 2]))  # the τ contracted
+    assert np.array_equal(lcag_matrix(parent, leaf_node), m)
+    # jet → (A → (B → l0 l1) l2) l3: generations B = 1, A = 2, root = 3
+    deep = np.array([-1, 0, 1, 2, 2, 1, 0])
+    m = lcag_matrix(deep, np.array([3, 4, 5, 6]))
+    assert m[0, 1] == 1 and m[0, 2] == m[1, 2] == 2 and m[3, :3].tolist() == [3, 3, 3]
+    parent, leaf_node = topology_from_lcag(m)
+    assert _shape(parent) == _shape(deep) and np.array_equal(lcag_matrix(parent, leaf_node), m)
+    # random trees without unary nodes come back from their matrices
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        tops = list(range(int(rng.integers(2, 9))))
+        children: list[list[int]] = [[] for _ in tops]
+        while len(tops) > 1:
+            k = int(rng.integers(2, min(4, len(tops)) + 1))
+            picked = sorted(rng.choice(len(tops), size=k, replace=False), reverse=True)
+            children.append([tops.pop(i) for i in picked])
+            tops.append(len(children) - 1)
+        order, stack = [], [tops[0]]
+        while stack:
+            order.append(stack.pop())
+            stack.extend(children[order[-1]])
+        parent = np.full(len(order), -1)
+        for node in order:
+            for c in children[node]:
+                parent[order.index(c)] = order.index(node)
+        leaves = np.array([order.index(i) for i in range(len(children)) if not children[i]])
+        m = lcag_matrix(parent, leaves)
+        back, back_leaves = topology_from_lcag(m)
+        assert _shape(back) == _shape(parent)
+        assert np.array_equal(lcag_matrix(back, back_leaves), m)
+    # an invalid (non-ultrametric) prediction still decodes into a tree over every leaf
+    parent, leaf_node = topology_from_lcag(np.array([[0, 1, 2], [1, 0, 1], [2, 1, 0]]))
+    assert sorted(leaf_node.tolist()) == sorted(Tree(parent, np.zeros((len(parent), 4)))
+                                                .leaves().tolist())
+
+
+def test_lcag_target_and_dressing_give_back_the_true_tree() -> None:
+    true = tau_tree()
+    reco = reco_of(true)
+    tree, node_of = project(true, reco)  # a perfect detector: the projection is the truth
+    assert signature(tree) == signature(true)
+    parent, leaf_node = topology_from_lcag(lcag_matrix(tree.parent, node_of))
+    labels = [(111,)] * len(parent)  # the π0 node, the only internal one below the root
+    labels[0] = (-15, -15)
+    for leaf, node in enumerate(leaf_node):
+        labels[int(node)] = (int(tree.pid[node_of[leaf]]),)
+    dressed = dress(parent, leaf_node, labels, reco)
+    assert signature(dressed) == signature(true)
+    assert np.allclose(dressed.kin[dressed.leaves()], true.kin[true.leaves()])
+    # one reco leaf far from every truth leaf hangs from the root (as a γ: it is massless)
+    extra = Tree([-1, 0, 0, 0, 0], np.vstack([reco.kin, [[4.0, -1.0, 2.0, 0.0]]]))
+    tree, node_of = project(true, extra)
+    assert tree.parent[node_of[3]] == 0 and tree.pid[node_of[3]] == 22
 
 
 def test_metrics_and_template_baseline() -> None:

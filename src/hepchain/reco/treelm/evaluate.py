@@ -121,7 +121,7 @@ def template_prediction(template: Tree, reco: Tree) -> Tree:
     rl = rl[np.argsort(-reco.kin[rl, 0])]
     order = leaves[np.argsort(-template.kin[leaves, 0])]
     for node, src in zip(order, rl, strict=False):
-        p4[node] = _four(reco.kin[src])
+        p4[node] = four_momentum(reco.kin[src])
     for i in range(n - 1, 0, -1):  # children come after their parents
         if i not in leaves:
             continue
@@ -129,18 +129,20 @@ def template_prediction(template: Tree, reco: Tree) -> Tree:
         while p > 0:
             p4[p] += p4[i]
             p = template.parent[p]
-    kin = np.array([_kin(v) for v in p4])
+    kin = np.array([kinematics(v) for v in p4])
     kin[0] = reco.kin[0]
     return Tree(template.parent, kin, template.pid)
 
 
-def _four(k: np.ndarray) -> np.ndarray:
+def four_momentum(k: np.ndarray) -> np.ndarray:
+    """(pT, η, φ, m) → (px, py, pz, E) [GeV]."""
     pt, eta, phi, m = k
     px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
     return np.array([px, py, pz, np.sqrt(px**2 + py**2 + pz**2 + m**2)])
 
 
-def _kin(v: np.ndarray) -> np.ndarray:
+def kinematics(v: np.ndarray) -> np.ndarray:
+    """(px, py, pz, E) → (pT, η, φ, m) [GeV]; zeros for pT = 0."""
     px, py, pz, e = v
     pt = np.hypot(px, py)
     if pt < 1e-9:

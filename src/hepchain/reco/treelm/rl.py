@@ -63,9 +63,9 @@ def _tree(p: list[int], o: list[int]) -> Tree | None:
 
 
 def grpo(model: nn.Module, reco: list[Tree], settings: dict[str, Any], max_len: int,
-         seed: int) -> list[dict[str, float]]:
-    """Fine-tune ``model`` in place with GRPO on the clustering trees ``reco``; returns the
-    mean reward terms of the sampled groups per step."""
+         seed: int, pt_min: float) -> list[dict[str, float]]:
+    """Fine-tune ``model`` in place with GRPO on the clustering trees ``reco`` (pruned at
+    ``pt_min`` GeV); returns the mean reward terms of the sampled groups per step."""
     ref = copy.deepcopy(model).eval()
     for p in ref.parameters():
         p.requires_grad_(False)
@@ -80,7 +80,7 @@ def grpo(model: nn.Module, reco: list[Tree], settings: dict[str, Any], max_len: 
         prompts = [prompt(reco[i]) for i in pick for _ in range(group)]
         sampled = generate(model, prompts, max_len, constrained=True, greedy=False,
                            temperature=float(settings["temperature"]), generator=gen)
-        terms = [rewards(_tree(p, o), reco[i], hard=bool(settings["hard"]))
+        terms = [rewards(_tree(p, o), reco[i], hard=bool(settings["hard"]), pt_min=pt_min)
                  for p, o, i in zip(prompts, sampled.tokens, np.repeat(pick, group),
                                     strict=True)]
         total = np.array([sum(weights[k] * t[k] for k in TERMS) for t in terms])

@@ -31,6 +31,8 @@ from hepchain.reco.treelm.evaluate import (
     template_prediction,
 )
 from hepchain.reco.treelm.grammar import TreeError, parse, prompt
+from hepchain.reco.treelm.lcag import project
+from hepchain.reco.treelm.lcag_model import fit_lcag, predict, target
 from hepchain.reco.treelm.model import build_model, n_parameters
 from hepchain.reco.treelm.rewards import TERMS, rewards
 from hepchain.reco.treelm.rl import grpo
@@ -42,6 +44,8 @@ OURS = "tree LM, constrained decoding (ours)"
 UNCONSTRAINED = "tree LM, unconstrained decoding"
 RL = "tree LM + GRPO, constrained (ours)"
 BASELINE = "most frequent tree of the jet type (type given)"
+LCAG = "LCAG matrix from the reco leaves (Kahn et al.)"
+REACHABLE = "truth seen through the reco leaves (LCAG target)"
 
 
 class TreeLMStudy(Study):
@@ -72,14 +76,16 @@ class TreeLMStudy(Study):
             UNCONSTRAINED: decode_trees(model, reco_test, max_len, constrained=False),
             BASELINE: [template_prediction(templates[k], r)
                        for k, r in zip(jets.kind[test], reco_test, strict=True)]}
+        predictions |= lcag_baseline(result, config["lcag"], jets, (train, val, test), seed)
         if int(config["rl"]["steps"]) > 0:
-            curve = grpo(model, _trees(jets, train)[0], config["rl"], max_len, seed)
+            curve = grpo(model, _trees(jets, train)[0], config["rl"], max_len, seed,
+                         float(config["data"]["pt_min"]))
             result.figures.append(plots.reward_figure(curve, workdir / "rewards.png").name)
             predictions[RL] = decode_trees(model, reco_test, max_len, constrained=True)
         for method, pred in predictions.items():
             add_scores(result, method, score(truth_test, pred), jets.kind[test])
         for method, pred in {"true decay trees": truth_test, **predictions}.items():
-            add_rewards(result, method, pred, reco_test)
+            add_rewards(result, method, pred, reco_test, float(config["data"]["pt_min"]))
         for reason, n in sorted(jets.counts.items()):
             result.add(f"jets removed: {reason}", "selection", n)
         result.figures.append(plots.loss_figure(histories, workdir / "loss.png").name)  # figures
@@ -87,7 +93,8 @@ class TreeLMStudy(Study):
         result.notes.append(
             f"{train.size} training, {val.size} validation and {test.size} test jets; removed "
             f"before tokenising: {_removed(jets)}. Decoding is greedy; the baseline is told the "
-            "jet type, the language model is not. ± is the test set's statistical error. "
+            "jet type, the language model and the LCAG network are not. ± is the test set's "
+            "statistical error. "
             "The decoder is transformers' Llama (gated ReLU² MLP), the rest is ours.")
         return result
 
@@ -131,6 +138,22 @@ def decode_trees(model: torch.nn.Module, reco: list[Tree], max_len: int,
     return trees
 
 
+def lcag_baseline(result: Result, settings: dict[str, Any], jets: Jets,
+                  idx: tuple[np.ndarray, ...], seed: int) -> dict[str, list[Tree]]:
+    """The LCAG network's decoded test trees and its best case (the truth seen through the
+    reco leaves, decoded from a perfect matrix); adds the perfect-matrix fraction."""
+    model, labels = fit_lcag(_trees(jets, idx[0]), _trees(jets, idx[1]), settings, seed)
+    reco, truth = _trees(jets, idx[2])
+    trees, matrices = predict(model, labels, reco)
+    g = int(settings["max_generation"])
+    perfect = [np.array_equal(m, np.minimum(target(t, r).lcag, g))
+               for m, t, r in zip(matrices, truth, reco, strict=True)]
+    value, err = fraction(np.array(perfect))
+    result.add("perfect LCAG matrix (all)", LCAG, value, std=err, higher_is_better=True)
+    return {LCAG: trees,
+            REACHABLE: [project(t, r)[0] for t, r in zip(truth, reco, strict=True)]}
+
+
 def add_vocabulary_stats(result: Result, tokens: Any, workdir: Path) -> Path:
     """Vocabulary size, tokens per jet and the Zipf figure of the token files."""
     arrays = tokens.read()
@@ -166,12 +189,13 @@ def add_scores(result: Result, method: str, s: Scores, kind: np.ndarray) -> None
                    higher_is_better=False)
 
 
-def add_rewards(result: Result, method: str, pred: list[Tree | None],
-                reco: list[Tree]) -> None:
-    """Mean soft reward per term over the test jets (a tree that does not parse scores 0)."""
-    values = [rewards(p, r) for p, r in zip(pred, reco, strict=True)]
-    for term in TERMS:
-        x = np.array([v[term] for v in values])
+def add_rewards(result: Result, method: str, pred: list[Tree | None], reco: list[Tree],
+                pt_min: float) -> None:
+    """Mean soft reward per term and of their sum ("total") over the test jets (a tree that
+    does not parse scores 0)."""
+    values = [rewards(p, r, pt_min=pt_min) for p, r in zip(pred, reco, strict=True)]
+    for term in (*TERMS, "total"):
+        x = np.array([sum(v.values()) if term == "total" else v[term] for v in values])
         result.add(f"mean {term} reward (soft)", method, float(x.mean()),
                    std=float(x.std(ddof=1) / np.sqrt(x.size)), higher_is_better=True)
 
