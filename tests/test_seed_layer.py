@@ -90,3 +90,23 @@ def test_identical_seeds_have_exactly_zero_spread():
     assert merged.std == 0.0 and merged.value == pytest.approx(value)
     spread = aggregate([_result(Metric("x", "m", v)) for v in (1.0, 2.0, 3.0)]).get("x", "m")
     assert spread.std == pytest.approx(1.0)
+
+
+def test_bench_reuses_completed_seeds_with_the_same_settings_only(outcomes_study, tmp_path):
+    """An interrupted or extended bench runs only the missing seeds; other settings re-run."""
+    bench_study(outcomes_study, "quick", tmp_path, seeds=2)
+    started = [Result.load(tmp_path / f"seed{s}").provenance.started for s in range(2)]
+    (tmp_path / "seed1" / "results.json").unlink()  # seed 1 "killed" before it finished
+    res = bench_study(outcomes_study, "quick", tmp_path, seeds=3)
+    assert Result.load(tmp_path / "seed0").provenance.started == started[0]  # not re-run
+    assert (tmp_path / "seed1" / "results.json").is_file()
+    assert (tmp_path / "seed2" / "results.json").is_file()
+    assert any("seed(s) 0 had already completed" in n for n in res.notes)
+    fresh = bench_study(outcomes_study, "quick", tmp_path / "fresh", seeds=3)
+    assert res.get("rejection", "toy").value == fresh.get("rejection", "toy").value
+    assert len(json.loads((tmp_path / "seeds.json").read_text())) == 3
+    # other settings: nothing is reused (seed 0 runs again and now fails as asked)
+    other = bench_study(outcomes_study, "quick", tmp_path, seeds=3,
+                        overrides={"fail_seeds": [0]})
+    assert not any("already completed" in n for n in other.notes)
+    assert other.provenance.failed_seeds == [{"seed": 0, "error": "seed 0 has no data."}]

@@ -317,8 +317,8 @@ def _study_app(name: str, about: tuple[str, str] | None) -> typer.Typer:
 
     @sub.command("bench", help="Run several seeds, aggregate mean ± std, write results.json "
                                f"and box plots. {see}")
-    @resumes("seeds that were cut short continue from their checkpoints; completed seeds run "
-             "again")
+    @resumes("seeds that were cut short continue from their checkpoints; seeds that completed "
+             "with the same settings are reused, not re-run")
     def bench_cmd(preset: str = typer.Option("paper", help="quick or paper."),
                   seeds: int = typer.Option(3, help="Number of seeds."),
                   jobs: int = typer.Option(1, help="Seeds run at a time (processes)."),

@@ -220,6 +220,28 @@ def _run_seed(args: tuple[str, str, str, Path, int, dict[str, Any] | None]
         return seed, _error_sentence(exc)
 
 
+def completed_seed(seed_dir: Path, preset: str, seed: int, config: dict[str, Any]
+                   ) -> Result | None:
+    """The result of a bench seed that already completed in ``seed_dir`` with exactly these
+    settings, else None. :func:`run_study` removes a seed's ``results.json`` when it starts and
+    writes it only at the end, so its presence means the seed finished."""
+    path = Path(seed_dir) / "results.json"
+    if not path.is_file():
+        return None
+    try:
+        done = Result.load(seed_dir)
+    except HepchainError:
+        return None  # unreadable: run the seed again
+
+    def canonical(cfg: dict[str, Any]) -> str:
+        return json.dumps(cfg, sort_keys=True, default=str)
+
+    wanted = canonical({"preset": preset, "seed": seed, **config})
+    same = (done.preset == preset and done.provenance.seeds == [seed]
+            and canonical(done.provenance.config) == wanted)
+    return done if same else None
+
+
 def bench_study(name: str, preset: str = "paper", workdir: str | Path | None = None,
                 seeds: int = 3, overrides: dict[str, Any] | None = None, jobs: int = 1,
                 scheduler: Any = None) -> Result:
@@ -232,7 +254,10 @@ def bench_study(name: str, preset: str = "paper", workdir: str | Path | None = N
     aggregate ``results.json`` (see :func:`aggregate`), one box plot per metric (finite
     values) and ``seeds.json`` (every successful seed's result) are written in ``workdir``. A
     seed that fails is recorded with its error sentence and left out; if every seed fails,
-    HepchainError (exit code 1).
+    HepchainError (exit code 1). A seed that already completed in ``<workdir>/seed<N>`` with
+    the same settings (:func:`completed_seed`) is reused, so an interrupted bench started
+    again, or extended to more seeds, runs only the missing ones (a note says which were
+    reused).
     """
     from hepchain.core import plotting
     from hepchain.core.executors import make_executor
@@ -240,12 +265,17 @@ def bench_study(name: str, preset: str = "paper", workdir: str | Path | None = N
     if seeds < 1 or jobs < 1:
         raise UsageError(f"--seeds and --jobs must be at least 1, got {seeds} and {jobs}.")
     wd = Path(workdir) if workdir is not None else Path("runs") / name / f"{preset}-bench"
-    get_study(name).config(preset, overrides)  # bad study/settings: fail before any process
+    cfg = get_study(name).config(preset, overrides)  # bad settings: fail before any process
     seed_root = wd.absolute() if scheduler else wd  # workers may start elsewhere
+    reused = {s: r for s in range(seeds)
+              if (r := completed_seed(seed_root / f"seed{s}", preset, s, cfg)) is not None}
     tasks = [(name, _registry()[name], preset, seed_root / f"seed{s}", s, overrides)
-             for s in range(seeds)]
-    with make_executor(min(jobs, seeds), scheduler) as ex:
-        outcomes = sorted(ex.map(_run_seed, tasks), key=lambda sr: sr[0])
+             for s in range(seeds) if s not in reused]
+    outcomes: list[tuple[int, Result | str]] = list(reused.items())
+    if tasks:
+        with make_executor(min(jobs, len(tasks)), scheduler) as ex:
+            outcomes += list(ex.map(_run_seed, tasks))
+    outcomes.sort(key=lambda sr: sr[0])
     runs = [(s, r) for s, r in outcomes if isinstance(r, Result)]
     failures = {s: r for s, r in outcomes if isinstance(r, str)}
     if not runs:
@@ -253,6 +283,11 @@ def bench_study(name: str, preset: str = "paper", workdir: str | Path | None = N
                             f"are in {wd}/seed*/error.txt.")
     merged = aggregate([r for _, r in runs], failures)
     merged.workdir = str(wd)
+    if reused:
+        merged.notes.append(
+            f"seed(s) {', '.join(map(str, sorted(reused)))} had already completed in {wd} with "
+            "the same settings and were reused, not re-run (each seed's own provenance in "
+            "seeds.json says when and at which revision it ran).")
     if any(is_tensorboard_note(n) for n in merged.notes):  # one line for every seed's logs
         merged.notes = [n for n in merged.notes if not is_tensorboard_note(n)]
         merged.notes.append(tensorboard_note(wd))
