@@ -217,3 +217,14 @@ def test_the_constituent_tagger_through_hls4ml_agrees_or_says_where_it_stops(tmp
     # the successful path: an MLP on one input converts, compiles and agrees
     mlp = attempt(l1_mlp(7, [8], 5), [x[:, 0]], tmp_path / "mlp")  # one g++ compile
     assert mlp.converted and mlp.identical_top_class == 1.0 and mlp.max_abs_diff < 0.05
+
+
+def test_btag_block_changes_single_settings_of_the_btag_preset():
+    from hepchain.deploy.flavour import btag_config
+
+    config = btag_config("quick", {"xgboost": {"n_estimators": 7}, "train": {"progress": False}})
+    assert config["xgboost"]["n_estimators"] == 7
+    assert config["xgboost"]["max_depth"] == 4  # the rest of the block is btag's
+    assert config["train"]["progress"] is False and config["data"]["n_events"] == 3000
+    with pytest.raises(UsageError):
+        btag_config("quick", {"xgboost": {"n_trees": 7}})

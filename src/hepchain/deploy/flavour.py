@@ -1,7 +1,7 @@
 """The b-tagging study's taggers taken to deployment: its DL1-like xgboost (through conifer)
 and its GN1 (through ONNX), built and trained by the ``btag`` study's own code.
 
-:func:`train_btag_taggers` reads a ``btag`` preset (``configs/btag.yaml``, with dotted
+:func:`train_btag_taggers` reads a ``btag`` preset (``configs/btag.yaml``, with
 overrides), takes its ttbar jets from the shared dataset cache (the same dataset ``hepchain
 btag run`` with that preset uses) and repeats ``BTagStudy.run``'s steps for these two models
 with its functions and seeds: jet selection, event split, IP3D-like templates (out-of-fold for
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from torch import Tensor, nn
 
-from hepchain.core.config import load_presets, preset_config
+from hepchain.core.config import leaves, load_presets, preset_config
 from hepchain.core.result import Result
 from hepchain.core.seeding import derive_seed, seed_everything
 from hepchain.reco.btag.data import load_events, select_jets, split_events, with_lepton_flag
@@ -48,8 +48,9 @@ class BTagTaggers:
 
 
 def btag_config(preset: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
-    """The ``btag`` study's ``preset`` with dotted ``overrides``."""
-    return preset_config(load_presets("btag"), preset, overrides, study="btag")
+    """The ``btag`` study's ``preset`` with the settings of the nested mapping ``overrides``
+    (e.g. ``{"xgboost": {"n_jobs": 1}}``) replaced one by one, checked like ``--set``."""
+    return preset_config(load_presets("btag"), preset, leaves(overrides or {}), study="btag")
 
 
 def train_btag_taggers(config: dict[str, Any], seed: int, result: Result) -> BTagTaggers:
