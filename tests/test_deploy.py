@@ -1,5 +1,7 @@
 """deploy: fixed-point rounding on hand values, bit-exact hls4ml emulation of a QAT model,
-clear errors for layers hls4ml cannot convert, truth labelling of the L1 jets, the export CLI."""
+clear errors for layers hls4ml cannot convert, truth labelling of the L1 jets, the export CLI,
+macro AUC, conifer on a btag-style xgboost, ONNX of a tiny GN1, the constituent tagger through
+hls4ml."""
 
 from __future__ import annotations
 
@@ -135,3 +137,94 @@ def test_pruning_zeroes_the_requested_fraction_of_weights_for_good():
     assert total == 48 and nonzero_weights(pruned) == 12
     assert set(pruned.state_dict()) == set(model.state_dict())  # masks removed, plain Linear
     assert nonzero_weights(model) == 48  # the original is untouched
+
+
+def test_macro_auc_is_the_mean_of_the_one_vs_rest_aucs():
+    from sklearn.metrics import roc_auc_score
+
+    from hepchain.core.result import Result
+    from hepchain.deploy.study import add_auc
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 3, 300)
+    logits = rng.normal(size=(300, 3)) + 1.5 * np.eye(3)[y]  # informative, not perfect
+    result = Result(study="deploy", preset="")
+    macro, err = add_auc(result, "m", logits, y, ["a", "b", "c"])
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    assert macro == pytest.approx(roc_auc_score(y, probs, multi_class="ovr"), abs=1e-12)
+    per_class = [m.value for m in result.metrics if m.name.startswith("test AUC ")]
+    assert per_class == pytest.approx([roc_auc_score(y == k, probs[:, k]) for k in range(3)])
+    assert 0.01 < err < 0.05  # Hanley-McNeil with ~100 jets per class
+    assert add_auc(result, "perfect", 5.0 * np.eye(3)[y], y, ["a", "b", "c"])[0] == 1.0
+
+
+def test_conifer_emulates_a_tiny_btag_xgboost(tmp_path):
+    from hepchain.deploy import bdt
+    from hepchain.reco.btag.training import fit_xgboost
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(0.0, 3.0, (600, 4))
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 1.0)  # 3 classes
+    model = fit_xgboost(x[:400], y[:400], x[400:], y[400:], 3,
+                        {"n_estimators": 3, "max_depth": 2, "learning_rate": 0.5}, 0)
+    booster = model.get_booster()
+    emu = bdt.emulate_bdt(booster, tmp_path / "bdt", "ap_fixed<18,8>", "tiny")  # ~10 CPU-s
+    out, ref = emu.decision_function(x), bdt.margins(booster, x)
+    assert out.shape == ref.shape == (600, 3)
+    assert np.mean(out.argmax(1) == ref.argmax(1)) >= 0.99
+    # inputs are rounded to 2^-10: only jets within that of a threshold may change branch
+    assert np.median(np.abs(out - ref)) < 3 * 2.0 ** -10
+    assert (tmp_path / "bdt" / "firmware").is_dir()
+
+
+def test_onnx_of_a_tiny_gn1_matches_torch_and_is_timed(tmp_path):
+    from hepchain.deploy.latency import time_inference
+    from hepchain.reco.btag.export import export_onnx
+    from hepchain.reco.btag.models import GN1Tagger, JetProbabilities
+    from hepchain.reco.btag.preprocessing import Preprocessor
+
+    torch.manual_seed(0)
+    model = GN1Tagger(5, 2, 3, dim=16, heads=2, layers=1).eval()
+    rng = np.random.default_rng(6)
+    inputs = {"tracks": rng.normal(size=(40, 8, 5)).astype(np.float32),
+              "mask": np.arange(8)[None, :] < rng.integers(1, 9, (40, 1)),
+              "jet": rng.normal(size=(40, 2)).astype(np.float32)}
+    unit = [Standardiser(np.zeros(n), np.ones(n)) for n in (5, 2)]
+    prep = Preprocessor([f"t{i}" for i in range(5)], ["pt", "eta"], *unit, max_tracks=8)
+    path = export_onnx(model, tuple(torch.from_numpy(v) for v in inputs.values()),
+                       tmp_path / "gn1.onnx", ["b", "c", "light"], prep)
+    t = time_inference(JetProbabilities(model).eval(), path, inputs, 50, (5, 3), warmup=2)
+    assert t.max_abs_diff < 1e-5
+    assert min(t.onnx_batch1_s, t.torch_batch1_s) > 0 and t.onnx_jets_per_s > 0
+
+
+def test_the_constituent_tagger_through_hls4ml_agrees_or_says_where_it_stops(tmp_path):
+    from hepchain.deploy.constituents import attempt
+    from hepchain.reco.jettag.models.pfn import PFN
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(30, 16, 7)).astype(np.float32)
+    v = rng.normal(size=(30, 16, 4)).astype(np.float32)
+    mask = np.arange(16)[None, :] < rng.integers(2, 17, (30, 1))
+    tried = attempt(PFN(7, 5, [16, 16], [16]), [x, v, mask], tmp_path / "pfn")
+    if tried.converted:
+        assert tried.identical_top_class >= 0.99
+    else:  # hls4ml 1.3: the DeepSets mask cast `.to(x.dtype)` is the first unsupported op
+        assert tried.message.startswith("Unsupported")
+        assert "torch.fx node" in tried.stops_at
+        assert tried.summary().startswith("hls4ml stops at `")
+    # the successful path: an MLP on one input converts, compiles and agrees
+    mlp = attempt(l1_mlp(7, [8], 5), [x[:, 0]], tmp_path / "mlp")  # one g++ compile
+    assert mlp.converted and mlp.identical_top_class == 1.0 and mlp.max_abs_diff < 0.05
+
+
+def test_btag_block_changes_single_settings_of_the_btag_preset():
+    from hepchain.deploy.flavour import btag_config
+
+    config = btag_config("quick", {"xgboost": {"n_estimators": 7}, "train": {"progress": False}})
+    assert config["xgboost"]["n_estimators"] == 7
+    assert config["xgboost"]["max_depth"] == 4  # the rest of the block is btag's
+    assert config["train"]["progress"] is False and config["data"]["n_events"] == 3000
+    with pytest.raises(UsageError):
+        btag_config("quick", {"xgboost": {"n_trees": 7}})

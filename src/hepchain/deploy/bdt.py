@@ -50,9 +50,11 @@ def margins(booster: Any, x: np.ndarray) -> np.ndarray:
     return booster.predict(xgb.DMatrix(x), output_margin=True)
 
 
-def emulate_bdt(booster: Any, output_dir: str | Path, precision: str) -> EmulatedBDT:
+def emulate_bdt(booster: Any, output_dir: str | Path, precision: str,
+                name: str = "jet_bdt") -> EmulatedBDT:
     """Convert the xgboost ``booster`` with conifer (inputs, thresholds and scores all
-    ``precision``), write the HLS project into ``output_dir`` and compile its emulation."""
+    ``precision``), write the HLS project ``name`` into ``output_dir`` and compile its
+    emulation."""
     import conifer
     import hls4ml
     from conifer.converters import xgboost as conifer_xgb
@@ -60,7 +62,7 @@ def emulate_bdt(booster: Any, output_dir: str | Path, precision: str) -> Emulate
 
     os.environ.setdefault("XILINX_AP_INCLUDE", str(Path(hls4ml.__file__).parent / "templates"
                                                    / "vivado" / "ap_types"))
-    config = {"Backend": "xilinxhls", "ProjectName": "jet_bdt", "OutputDir": str(output_dir),
+    config = {"Backend": "xilinxhls", "ProjectName": name, "OutputDir": str(output_dir),
               "XilinxPart": PART, "ClockPeriod": "5", "Unroll": True, "Precision": precision}
     quiet = logging.getLogger("conifer")
     level, quiet.level = quiet.level, logging.ERROR

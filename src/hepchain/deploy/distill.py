@@ -8,20 +8,23 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from torch import nn
 
-from hepchain.reco.jettag.data import particle_features
+from hepchain.reco.jettag.data import ParticleTensors, particle_features
 from hepchain.reco.jettag.models import build_network
 from hepchain.reco.jettag.training import fit_network
 
 
 def teacher_logits(records: Any, labels: np.ndarray, n_classes: int, train: np.ndarray,
-                   val: np.ndarray, spec: dict[str, Any], seed: int) -> np.ndarray:
-    """Log class probabilities (N, n_classes) of all jets from the teacher ``spec["model"]``
-    (a :data:`hepchain.reco.jettag.models.NETWORKS` name, sizes ``spec["size"]``) trained on
-    ``spec["features"]`` of the leading ``spec["max_particles"]`` constituents; log
-    probabilities equal the logits up to a per-jet constant, which softmax ignores."""
+                   val: np.ndarray, spec: dict[str, Any], seed: int
+                   ) -> tuple[nn.Module, ParticleTensors, np.ndarray]:
+    """The teacher ``spec["model"]`` (a :data:`hepchain.reco.jettag.models.NETWORKS` name,
+    sizes ``spec["size"]``) trained on ``spec["features"]`` of the leading
+    ``spec["max_particles"]`` constituents (in eval mode), its inputs, and the log class
+    probabilities (N, n_classes) of all jets; log probabilities equal the logits up to a
+    per-jet constant, which softmax ignores."""
     tensors = particle_features(records, spec["features"], int(spec["max_particles"]))
     net = build_network(spec["model"], spec["size"], tensors, n_classes)
     fitted = fit_network(net, tensors, labels, train, val, spec["train"], seed, "teacher")
     probs = fitted.score(np.arange(labels.size))
-    return np.log(np.clip(probs, 1e-7, None)).astype(np.float32)
+    return fitted.model, tensors, np.log(np.clip(probs, 1e-7, None)).astype(np.float32)

@@ -81,17 +81,19 @@ def _layers(module: nn.Module, prefix: str) -> list[tuple[str, nn.Module]]:
             for layer in _layers(child, f"{prefix}.{name}" if prefix else name)]
 
 
-def convert(model: nn.Module, n_in: int, output_dir: str | Path, precision: str = "ap_fixed<16,6>",
+def convert(model: nn.Module, n_in: int | list[tuple[int, ...]], output_dir: str | Path,
+            precision: str = "ap_fixed<16,6>",
             layers: dict[str, dict[str, str]] | None = None) -> Any:
-    """The hls4ml ``ModelGraph`` of ``model`` (inputs of width ``n_in``): every type
-    ``precision``, or with ``layers`` = {hls4ml layer name: {"result"/"weight"/"bias"/"accum":
-    type}} those types per layer (the rest ``precision``)."""
+    """The hls4ml ``ModelGraph`` of ``model`` (one input of width ``n_in``, or the shapes of
+    several inputs without the batch axis): every type ``precision``, or with ``layers`` =
+    {hls4ml layer name: {"result"/"weight"/"bias"/"accum": type}} those types per layer (the
+    rest ``precision``)."""
     import hls4ml
 
     check_supported(model)
     with contextlib.redirect_stdout(io.StringIO()):
         config = hls4ml.utils.config_from_pytorch_model(
-            model, input_shape=(n_in,), granularity="name" if layers else "model",
+            model, input_shape=(n_in,) if isinstance(n_in, int) else n_in, granularity="name" if layers else "model",
             default_precision=precision, backend=BACKEND)
         if layers:
             for name, types in layers.items():

@@ -3,6 +3,8 @@ torch eager latency, both on one thread, measured in the same process one after 
 
 Latency at batch 1 is the median wall time of one call over ``repeats`` calls (after
 ``warmup`` calls); throughput at batch B is B / median time of one B-batch call [jets/s].
+:func:`time_inference` takes any network whose ONNX graph has the same named inputs (e.g. the
+b-tagging GN1's tracks, mask and jet), fed to torch positionally in that order.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,24 +88,29 @@ def _median_call_s(fn: Callable[[], object], repeats: int, warmup: int) -> float
     return float(np.median(times))
 
 
-def time_inference(model: nn.Module, onnx_path: str | Path, x: np.ndarray,
-                   batch: int, repeats: Sequence[int] = (300, 20), warmup: int = 20) -> Timing:
+def time_inference(model: nn.Module, onnx_path: str | Path,
+                   x: np.ndarray | Mapping[str, np.ndarray], batch: int,
+                   repeats: Sequence[int] = (300, 20), warmup: int = 20) -> Timing:
     """onnxruntime vs torch eager on one thread: batch-1 latency over ``repeats[0]`` calls and
-    throughput at ``batch`` over ``repeats[1]`` calls, inputs drawn from ``x``."""
+    throughput at ``batch`` over ``repeats[1]`` calls, inputs drawn from the jets of ``x``
+    (the features of input ``x``, or {ONNX input name: array (N, ...)}, all of N jets)."""
     sess = onnx_session(onnx_path)
-    one = np.ascontiguousarray(x[:1], np.float32)
-    big = np.ascontiguousarray(np.resize(x, (batch, x.shape[1])), np.float32)
+    inputs = {"x": x} if isinstance(x, np.ndarray) else dict(x)
+    rows = np.resize(np.arange(len(next(iter(inputs.values())))), batch)  # cycle the jets
+    one = {k: np.ascontiguousarray(v[:1]) for k, v in inputs.items()}
+    big = {k: np.ascontiguousarray(v[rows]) for k, v in inputs.items()}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with torch.inference_mode():
-            t_one, t_big = torch.from_numpy(one), torch.from_numpy(big)
-            torch_1 = _median_call_s(lambda: model(t_one), repeats[0], warmup)
-            torch_b = _median_call_s(lambda: model(t_big), repeats[1], 2)
-            ref = model(t_big).numpy()
-        onnx_1 = _median_call_s(lambda: sess.run(None, {"x": one}), repeats[0], warmup)
-        onnx_b = _median_call_s(lambda: sess.run(None, {"x": big}), repeats[1], 2)
-        diff = float(np.abs(sess.run(None, {"x": big})[0] - ref).max())
+            t_one = [torch.from_numpy(v) for v in one.values()]
+            t_big = [torch.from_numpy(v) for v in big.values()]
+            torch_1 = _median_call_s(lambda: model(*t_one), repeats[0], warmup)
+            torch_b = _median_call_s(lambda: model(*t_big), repeats[1], 2)
+            ref = model(*t_big).numpy()
+        onnx_1 = _median_call_s(lambda: sess.run(None, one), repeats[0], warmup)
+        onnx_b = _median_call_s(lambda: sess.run(None, big), repeats[1], 2)
+        diff = float(np.abs(sess.run(None, big)[0] - ref).max())
     finally:
         torch.set_num_threads(threads)
     return Timing(onnx_1, torch_1, batch / onnx_b, batch / torch_b, diff)

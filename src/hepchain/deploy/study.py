@@ -3,25 +3,32 @@ classes g, q, W, Z, t) taken to FPGA-style fixed point, a BDT through conifer, a
 CPU inference.
 
 ``run`` (one seed): jets → float MLP (core Trainer) → post-training quantisation scan through
-hls4ml's bit-accurate C++ emulation → brevitas QAT at several bit widths → hls4ml emulation of
-the QAT models against brevitas → xgboost BDT emulated by conifer → ONNX export and
-onnxruntime vs torch eager latency. ``hepchain deploy export --model PATH --to hls4ml|onnx``
+hls4ml's bit-accurate C++ emulation → brevitas QAT at several bit widths (accuracy and
+one-vs-rest AUCs at each) → hls4ml emulation of the QAT models against brevitas → pruning,
+distillation from a constituent-level teacher → xgboost BDT emulated by conifer → ONNX export
+and onnxruntime vs torch eager latency → the teacher through hls4ml (or where it stops) and
+ONNX → optionally (``btag.enabled``) the b-tagging study's xgboost through conifer and its GN1
+through ONNX. ``hepchain deploy export --model PATH --to hls4ml|onnx``
 writes a model file as an HLS project or ONNX. See docs/deploy.md.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
 
 from hepchain.core import metrics
 from hepchain.core.result import Reference, Result
 from hepchain.core.seeding import derive_seed
 from hepchain.core.standardise import Standardiser
 from hepchain.core.study import Study
-from hepchain.deploy import bdt, hls, plots
+from hepchain.core.twosample import auc_error
+from hepchain.deploy import bdt, constituents, flavour, hls, plots
 from hepchain.deploy.data import FEATURES, JetSet, load_jets, split
 from hepchain.deploy.distill import teacher_logits
 from hepchain.deploy.export import save_model
@@ -30,6 +37,10 @@ from hepchain.deploy.latency import export_onnx, time_inference
 from hepchain.deploy.mlp import fit_classifier, l1_mlp, logits_of
 from hepchain.deploy.prune import nonzero_weights, prune_and_finetune
 from hepchain.deploy.qat import calibrate, plain_twin, qat_mlp
+from hepchain.reco.btag import export as btag_export
+from hepchain.reco.btag.models import JetProbabilities
+from hepchain.reco.jettag import export as jettag_export
+from hepchain.reco.jettag.data import ParticleTensors
 from hepchain.reco.jettag.models.bdt import fit_bdt
 
 HLS4ML_ACCURACY = Reference(0.75, "hls4ml tutorial MLP, hls4ml LHC jet dataset: ~75-76 %")
@@ -72,19 +83,27 @@ class DeployStudy(Study):
         mlp = fit_classifier(l1_mlp(x.shape[1], hidden, n_cls), x, y, train, val,   # models
                              config["train"], seed, "float")
         float_logits = logits_of(mlp, x[test])
-        float_acc = add_accuracy(result, "float MLP (PyTorch)", float_logits, y[test],
-                                 HLS4ML_ACCURACY)
+        reference = plots.BitsPoint(
+            0, *add_accuracy(result, "float MLP (PyTorch)", float_logits, y[test],
+                             HLS4ML_ACCURACY),
+            *add_auc(result, "float MLP (PyTorch)", float_logits, y[test], jets.classes))
         save_model(workdir / "l1_mlp.pt", mlp, jets.classes, FEATURES, scale)
         curves = {"PTQ, hls4ml emulation": ptq_scan(result, mlp, x[test], y[test],
-                                                    config["ptq"], workdir)}
+                                                    config["ptq"], workdir, jets.classes)}
         curves["QAT (brevitas)"] = qat_scan(result, x, y, (train, val, test), config, seed,
                                             workdir, jets, scale, float_logits)
-        result.figures.append(plots.accuracy_vs_bits(curves, float_acc,
+        result.figures.append(plots.accuracy_vs_bits(curves, reference,
                                                      workdir / "accuracy_vs_bits.png"))
         pruning(result, mlp, x, y, (train, val, test), config, seed)
-        distillation(result, jets, x, (train, val, test), config, seed)
+        teacher = distillation(result, jets, x, (train, val, test), config, seed)
         bdt_metrics(result, jets, x, (train, val, test), config["bdt"], seed, workdir)
-        latency_metrics(result, mlp, x[test], config["latency"], workdir)
+        latency = config["latency"]
+        add_latency(result, "L1 MLP", mlp, export_onnx(mlp, x.shape[1], workdir / "l1_mlp.onnx"),
+                    x[test], latency)
+        if teacher is not None:
+            constituent_tagger(result, *teacher, test, jets.classes, config, workdir)
+        if config["btag"]["enabled"]:
+            btag_deployment(result, config["btag"], latency, seed, workdir)
         per_class = ", ".join(f"{c}: {n}" for c, n in zip(
             jets.classes, np.bincount(y[test], minlength=n_cls), strict=True))
         result.notes.append(
@@ -105,6 +124,26 @@ def add_accuracy(result: Result, method: str, scores: np.ndarray, y: np.ndarray,
     result.add("test accuracy", method, acc, std=err, higher_is_better=True,
                reference=reference)
     return acc, err
+
+
+def add_auc(result: Result, method: str, logits: np.ndarray, y: np.ndarray,
+            classes: Sequence[str]) -> tuple[float, float]:
+    """One-vs-rest ROC AUC of each class (softmax of ``logits`` (N, classes) as the score) with
+    its Hanley–McNeil error, and their mean (macro AUC; error: the per-class errors in
+    quadrature / n_classes, correlations neglected); appended, (macro, error) returned."""
+    z = logits - logits.max(1, keepdims=True)
+    probs = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    aucs, errs = [], []
+    for k, name in enumerate(classes):
+        auc = metrics.roc_auc(y == k, probs[:, k])
+        err = auc_error(auc, int((y == k).sum()), int((y != k).sum()))
+        result.add(f"test AUC {name} vs rest", method, auc, std=err, higher_is_better=True)
+        aucs.append(auc)
+        errs.append(err)
+    macro, macro_err = float(np.mean(aucs)), float(np.sqrt(np.sum(np.square(errs)))) / len(aucs)
+    result.add("test macro AUC (one vs rest)", method, macro, std=macro_err,
+               higher_is_better=True)
+    return macro, macro_err
 
 
 def agreement(result: Result, method: str, emulated: np.ndarray, reference: np.ndarray,
@@ -130,31 +169,28 @@ def add_compile_time(result: Result, tool: str, method: str,
 
 
 def ptq_scan(result: Result, mlp: Any, x_test: np.ndarray, y_test: np.ndarray,
-             ptq: dict[str, Any], workdir: Path) -> tuple[list[int], list[float], list[float]]:
+             ptq: dict[str, Any], workdir: Path, classes: Sequence[str]) -> list[plots.BitsPoint]:
     """Post-training quantisation: the float MLP with every type ``ap_fixed<W,I>`` for each
-    W of ``ptq.widths``, emulated by hls4ml; (widths, accuracies, errors)."""
-    widths, accs, errs = [], [], []
+    W of ``ptq.widths``, emulated by hls4ml; accuracy and AUCs of each width."""
+    curve = []
     for w in ptq["widths"]:
         precision = uniform(int(w), int(ptq["integer"]))
         emu = hls.emulate(mlp, x_test.shape[1], workdir / "hls4ml" / f"ptq_{w}", precision)
-        acc, err = add_accuracy(result, f"PTQ {precision} (hls4ml emulation)",
-                                emu.predict(x_test), y_test)
+        method, out = f"PTQ {precision} (hls4ml emulation)", emu.predict(x_test)
+        curve.append(plots.BitsPoint(int(w), *add_accuracy(result, method, out, y_test),
+                                     *add_auc(result, method, out, y_test, classes)))
         add_compile_time(result, "hls4ml", f"PTQ {precision}", emu)
-        widths.append(int(w))
-        accs.append(acc)
-        errs.append(err)
-    return widths, accs, errs
+    return curve
 
 
 def qat_scan(result: Result, x: np.ndarray, y: np.ndarray, splits: tuple[np.ndarray, ...],
              config: dict[str, Any], seed: int, workdir: Path, jets: JetSet,
-             scale: Standardiser, float_logits: np.ndarray
-             ) -> tuple[list[int], list[float], list[float]]:
+             scale: Standardiser, float_logits: np.ndarray) -> list[plots.BitsPoint]:
     """Brevitas QAT at each of ``qat.bits``; those in ``qat.emulate`` are handed to hls4ml
     (:func:`hepchain.deploy.qat.plain_twin`) and compared with brevitas; the accuracy change
     against the float MLP is paired over the test jets. Returns the curve."""
     train, val, test = splits
-    bits_done, accs, errs = [], [], []
+    curve = []
     for bits in config["qat"]["bits"]:
         model = calibrate(qat_mlp(x.shape[1], config["model"]["hidden"], len(jets.classes),
                                   int(bits)), x[train], int(config["qat"]["train"]["batch_size"]))
@@ -162,14 +198,12 @@ def qat_scan(result: Result, x: np.ndarray, y: np.ndarray, splits: tuple[np.ndar
                                f"qat{bits}")
         ref = logits_of(model, x[test])
         method = f"QAT {bits}-bit (brevitas)"
-        acc, err = add_accuracy(result, method, ref, y[test])
+        curve.append(plots.BitsPoint(int(bits), *add_accuracy(result, method, ref, y[test]),
+                                     *add_auc(result, method, ref, y[test], jets.classes)))
         diff = metrics.paired_difference(ref.argmax(1) == y[test],
                                          float_logits.argmax(1) == y[test])
         result.add("accuracy − float accuracy", method, diff.estimate, std=diff.error,
                    higher_is_better=True)
-        bits_done.append(int(bits))
-        accs.append(acc)
-        errs.append(err)
         if bits not in config["qat"]["emulate"]:
             continue
         twin, types = plain_twin(model, x[train])
@@ -178,9 +212,10 @@ def qat_scan(result: Result, x: np.ndarray, y: np.ndarray, splits: tuple[np.ndar
         out = emu.predict(x[test])
         name = f"QAT {bits}-bit (hls4ml emulation)"
         add_accuracy(result, name, out, y[test])
+        add_auc(result, name, out, y[test], jets.classes)
         agreement(result, name, out, ref, "hls4ml emulation vs brevitas")
         add_compile_time(result, "hls4ml", f"QAT {bits}-bit", emu)
-    return bits_done, accs, errs
+    return curve
 
 
 def pruning(result: Result, mlp: Any, x: np.ndarray, y: np.ndarray,
@@ -198,15 +233,17 @@ def pruning(result: Result, mlp: Any, x: np.ndarray, y: np.ndarray,
 
 
 def distillation(result: Result, jets: JetSet, x: np.ndarray, splits: tuple[np.ndarray, ...],
-                 config: dict[str, Any], seed: int) -> None:
+                 config: dict[str, Any], seed: int) -> tuple[nn.Module, ParticleTensors] | None:
     """Teacher on constituents (:func:`hepchain.deploy.distill.teacher_logits`), then each
-    student size of ``distill.students`` trained plainly and by distillation, same budget."""
+    student size of ``distill.students`` trained plainly and by distillation, same budget;
+    returns the teacher and its inputs (None without students)."""
     spec = config["distill"]
     if not spec["students"]:
-        return
+        return None
     train, val, test = splits
     y, n_cls = jets.labels, len(jets.classes)
-    teacher = teacher_logits(jets.records, y, n_cls, train, val, spec["teacher"], seed)
+    net, tensors, teacher = teacher_logits(jets.records, y, n_cls, train, val, spec["teacher"],
+                                           seed)
     add_accuracy(result, f"teacher {spec['teacher']['model']} (constituents)", teacher[test],
                  y[test])
     for hidden in spec["students"]:
@@ -217,6 +254,7 @@ def distillation(result: Result, jets: JetSet, x: np.ndarray, splits: tuple[np.n
             n_params = sum(p.numel() for p in model.parameters())
             add_accuracy(result, f"MLP {size} ({n_params} parameters), {kind}",
                          logits_of(model, x[test]), y[test])
+    return net, tensors
 
 
 def bdt_metrics(result: Result, jets: JetSet, x: np.ndarray, splits: tuple[np.ndarray, ...],
@@ -240,19 +278,77 @@ def bdt_metrics(result: Result, jets: JetSet, x: np.ndarray, splits: tuple[np.nd
                        emu.estimates[key], unit=unit, higher_is_better=False)
 
 
-def latency_metrics(result: Result, mlp: Any, x_test: np.ndarray, settings: dict[str, Any],
-                    workdir: Path) -> None:
-    """ONNX export of the float MLP and onnxruntime vs torch eager on one thread."""
-    path = export_onnx(mlp, x_test.shape[1], workdir / "l1_mlp.onnx")
-    t = time_inference(mlp, path, x_test, int(settings["batch"]),
+def add_latency(result: Result, name: str, model: nn.Module, path: Path,
+                inputs: np.ndarray | dict[str, np.ndarray], settings: dict[str, Any]) -> None:
+    """onnxruntime (ONNX file ``path``) vs torch eager (``model``, the function the file
+    holds) on one thread and the same ``inputs`` (see
+    :func:`hepchain.deploy.latency.time_inference`), measured one after the other."""
+    t = time_inference(model, path, inputs, int(settings["batch"]),
                        (int(settings["repeats_batch1"]), int(settings["repeats_batch"])))
     for runtime, one, rate in (("onnxruntime", t.onnx_batch1_s, t.onnx_jets_per_s),
                                ("torch eager", t.torch_batch1_s, t.torch_jets_per_s)):
-        result.add("latency at batch 1", f"L1 MLP, {runtime}", one * 1e6, unit="µs",
+        result.add("latency at batch 1", f"{name}, {runtime}", one * 1e6, unit="µs",
                    higher_is_better=False)
-        result.add(f"throughput at batch {settings['batch']}", f"L1 MLP, {runtime}", rate,
+        result.add(f"throughput at batch {settings['batch']}", f"{name}, {runtime}", rate,
                    unit="jets/s", higher_is_better=True)
-    result.add("speed-up onnxruntime / torch eager at batch 1", "L1 MLP", t.speedup_batch1,
+    result.add("speed-up onnxruntime / torch eager at batch 1", name, t.speedup_batch1,
                higher_is_better=True)
-    result.add("max |Δ logit| onnxruntime vs torch", "L1 MLP", t.max_abs_diff,
+    result.add(f"speed-up onnxruntime / torch eager at batch {settings['batch']}", name,
+               t.onnx_jets_per_s / t.torch_jets_per_s, higher_is_better=True)
+    result.add("max |Δ output| onnxruntime vs torch", name, t.max_abs_diff,
                higher_is_better=False)
+
+
+def constituent_tagger(result: Result, teacher: nn.Module, tensors: ParticleTensors,
+                       test: np.ndarray, classes: Sequence[str], config: dict[str, Any],
+                       workdir: Path) -> None:
+    """The constituent-level teacher through hls4ml's PyTorch front end on the leading
+    ``constituents.max_particles`` particles of the test jets (a recorded failure, with the op
+    where hls4ml stops, or the emulation's agreement), and through ONNX (latency)."""
+    spec = config["constituents"]
+    name = f"{config['distill']['teacher']['model']} teacher"
+    n = int(spec["max_particles"])
+    inputs = [tensors.features[test, :n], tensors.vectors[test, :n], tensors.mask[test, :n]]
+    tried = constituents.attempt(teacher, inputs, workdir / "hls4ml" / "constituents",
+                                 str(spec["precision"]))
+    result.add(f"hls4ml converts it ({n} particles)", name, float(tried.converted))
+    if tried.converted:
+        result.add("identical top class, hls4ml emulation vs torch", name,
+                   tried.identical_top_class, higher_is_better=True)
+        result.add("max |Δ output|, hls4ml emulation vs torch", name, tried.max_abs_diff,
+                   higher_is_better=False)
+    result.notes.append(f"{name} ({n} particles) through hls4ml's PyTorch front end: "
+                        f"{tried.summary()}")
+    example = tuple(torch.from_numpy(a[test[:256]]) for a in
+                    (tensors.features, tensors.vectors, tensors.mask))
+    path = jettag_export.export_onnx(teacher, example, workdir / "teacher.onnx", classes)
+    add_latency(result, name, jettag_export.Probabilities(teacher).eval(), path,
+                dict(zip(jettag_export.INPUTS, (a[test] for a in (
+                    tensors.features, tensors.vectors, tensors.mask)), strict=True)),
+                config["latency"])
+
+
+def btag_deployment(result: Result, spec: dict[str, Any], latency: dict[str, Any], seed: int,
+                    workdir: Path) -> None:
+    """The b-tagging study's DL1-like xgboost through conifer (emulation vs xgboost on the
+    btag test jets) and its GN1 through ONNX (latency), trained by
+    :func:`hepchain.deploy.flavour.train_btag_taggers` on the btag preset ``spec.preset``."""
+    tag = flavour.train_btag_taggers(flavour.btag_config(spec["preset"], spec["set"]), seed,
+                                     result)
+    booster = tag.xgboost.get_booster()
+    ref = bdt.margins(booster, tag.hl_test)
+    emu = bdt.emulate_bdt(booster, workdir / "conifer_btag", str(spec["precision"]),
+                          "btag_dl1_bdt")
+    method = f"btag DL1-like xgboost, conifer {spec['precision']}"
+    agreement(result, method, emu.decision_function(tag.hl_test), ref,
+              "conifer emulation vs xgboost")
+    add_compile_time(result, "conifer", method, emu)
+    result.add("trees (boosting rounds x classes)", method, len(booster.get_dump()))
+    example = tuple(t[:256] for t in tag.gn1_test)
+    path = btag_export.export_onnx(tag.gn1, example, workdir / "btag_gn1.onnx", tag.classes,
+                                   tag.preprocessing)
+    add_latency(result, "btag GN1", JetProbabilities(tag.gn1).eval(), path,
+                dict(zip(("tracks", "mask", "jet"), (t.numpy() for t in tag.gn1_test),
+                         strict=True)), latency)
+    result.notes.append(f"btag ({spec['preset']} preset, overrides {spec['set']}): "
+                        f"{tag.y_test.size} test jets for the conifer comparison and timing.")
