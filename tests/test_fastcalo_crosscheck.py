@@ -137,3 +137,33 @@ def test_parse_auc_and_distances():
     assert d == {"FPD": (12.5, 0.3), "KPD": (0.01, 0.002)}
     with pytest.raises(DataError):
         parse_distances("FPD (x10^3): 1 ± 2")
+
+
+def test_cli_crosscheck_with_a_wrong_evaluate_path_is_one_sentence(tmp_path, capsys):
+    from hepchain.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fastcalo", "crosscheck", "--evaluate", str(tmp_path / "nothing.py"),
+              "--python", "python3", "--workdir", str(tmp_path / "w")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "pass the challenge's code/evaluate.py" in err and "Traceback" not in err
+
+
+def test_our_side_gives_zero_distance_for_a_file_against_itself(tmp_path):
+    from hepchain.fastsim.crosscheck import ours, render
+
+    gen, ref = write_pair(tmp_path, DS2_LIKE, n=200, seed=2)
+    same = ours(ref, ref, tmp_path / "ref.xml", ("hist-chi", "fpd"), {}, 1,
+                Distances(50, 100, 100))
+    for name, values in same["hist-chi"].items():
+        assert np.nanmax(values) == 0.0, name
+    kpd = same["fpd"]["KPD"]
+    assert same["fpd"]["FPD"].value < 1e-3 and abs(kpd.value) < 2 * kpd.error  # 0 within error
+    other = ours(gen, ref, tmp_path / "ref.xml", ("hist-chi",), {}, 1, Distances())
+    assert np.mean(other["hist-chi"]["width x"]) > 0.01  # the generated model is wider
+    theirs = {"hist-chi": {"E_tot/E_inc": np.array([0.02]), "EC x": np.zeros(12)},
+              "seconds": {"hist-chi": 1.0}}
+    table = render(same, theirs, ("hist-chi",), 200, {}, Distances())
+    assert "| separation power E_tot/E_inc (mean of 1) | 0.00000 | 0.02000 | 100.00% |" in table
+    assert "| separation power EC x (mean of 12) | 0.00000 | 0.00000 | — (all 0) |" in table
