@@ -6,7 +6,7 @@
    (:mod:`hepchain.fastsim.challenge_files`; binning: ``binning_dataset_2.xml`` beside
    ``evaluate.py``, read by our reader);
 2. copies the challenge's code directory into the work directory and applies
-   :data:`PATCHES` there (each must match exactly as often as stated, else one sentence);
+   :func:`patches` there (each must match exactly as often as stated, else one sentence);
 3. runs ``evaluate.py -d 2 --no_cuda`` in the given interpreter (its own venv) for each mode,
    the classifier modes once per seed (``evaluate.py`` does not seed: each run is a fresh
    split and initialisation), and reads back its ``histogram_chi2_2.txt``, the final
@@ -69,10 +69,6 @@ def patches(d: Distances) -> list[tuple[str, str, str, int, str]]:
         ("evaluate.py", "batch_size=10000)", f"batch_size={d.kpd_batch})", 1,
          "KPD batch size for files of a few thousand showers"),
     ]
-
-
-PATCHES = patches(Distances())
-"""The patches with the default sizes (documented in docs/fastcalo.md)."""
 
 
 def prepare_evaluate(evaluate: Path, workdir: Path, distances: Distances) -> Path:
