@@ -31,6 +31,7 @@ from hepchain.core.study import Study
 from hepchain.fastsim import metrics, plots
 from hepchain.fastsim.closure import closure
 from hepchain.fastsim.codec import ShowerCodec
+from hepchain.fastsim.crosscheck import MODES
 from hepchain.fastsim.data import READOUT_KEYS, ShowerSet, load, split
 from hepchain.fastsim.models.base import save_model
 from hepchain.fastsim.models.gflash import GFlash
@@ -57,6 +58,33 @@ class FastCaloStudy(Study):
     name = "fastcalo"
     description = "Fast calorimeter simulation: GAN, flows and flow matching vs GFlash (CaloChallenge metrics)"
     seed_doc = "003"
+
+    def add_commands(self, app: Any) -> None:
+        """``hepchain fastcalo crosscheck --evaluate PATH --python PY``."""
+        import typer
+
+        @app.command("crosscheck")
+        def crosscheck_cmd(
+                evaluate: Path = typer.Option(..., help="The challenge's code/evaluate.py "
+                                              "(CaloChallenge/homepage 9b41df7); copied "
+                                              "and patched in the workdir, never edited."),
+                python: str = typer.Option(..., help="Interpreter of the venv with "
+                                           "evaluate.py's imports (torch, h5py, jetnet ...)."),
+                workdir: Path = typer.Option(Path("runs/fastcalo/crosscheck"),
+                                             help="Files, logs, crosscheck.md/json."),
+                showers: int = typer.Option(2000, help="Showers per file."),
+                seeds: int = typer.Option(3, help="Classifier runs per side."),
+                modes: str = typer.Option(",".join(MODES), help="Comma-separated subset "
+                                          "of " + ", ".join(MODES) + "."),
+                preset: str = typer.Option("quick", help="Preset whose classifier "
+                                           "settings both sides use."),
+                seed: int = typer.Option(0, help="Seed of the synthetic showers.")) -> None:
+            """Our CaloChallenge metrics beside the challenge's evaluate.py on the same files."""
+            from hepchain.fastsim.crosscheck import crosscheck
+
+            classifier = self.config(preset)["classifier"]
+            typer.echo(crosscheck(evaluate, python, workdir, showers, seed, seeds, classifier,
+                                  tuple(m.strip() for m in modes.split(",") if m.strip())))
 
     def run(self, config: dict[str, Any], workdir: Path, seed: int) -> Result:
         threads = int(config["threads"])

@@ -64,11 +64,14 @@ def write_calochallenge(path: str | Path, incident_energies: np.ndarray, showers
                         binning: Binning, xml_path: str | Path | None = None) -> tuple[Path, Path]:
     """Write ``incident_energies`` (N,) [MeV] and ``showers`` (N, n_voxels) [MeV] as a
     CaloChallenge HDF5 file and ``binning`` as its XML (default: ``path`` with suffix
-    ``.xml``); returns both paths."""
+    ``.xml``); returns both paths.
+
+    Stored as float64: the challenge's ``evaluate.py --mode cls-low`` feeds the file's arrays
+    uncast to its float64 DNN and fails on float32 showers (measured, docs/fastcalo.md)."""
     import h5py
 
-    energies = np.asarray(incident_energies, dtype=np.float32).reshape(-1, 1)
-    showers = np.asarray(showers, dtype=np.float32)
+    energies = np.asarray(incident_energies, dtype=np.float64).reshape(-1, 1)
+    showers = np.asarray(showers, dtype=np.float64)
     if showers.ndim != 2 or showers.shape != (len(energies), binning.n_voxels):
         raise UsageError(f"showers must be (N, {binning.n_voxels}) for this binning and "
                          f"{len(energies)} energies, got {showers.shape}.")
