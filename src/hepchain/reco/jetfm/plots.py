@@ -27,5 +27,5 @@ def label_efficiency(series: Mapping[str, list[tuple[float, float, float]]], pat
     ax.set(xscale="log", xlabel="fraction of labelled training jets", ylabel=ylabel)
     if logy:
         ax.set_yscale("log")
-    ax.legend()
+    ax.legend(fontsize="x-small", loc="upper left")
     return plotting.save(fig, path)
