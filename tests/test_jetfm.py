@@ -13,12 +13,16 @@ from hepchain.core.errors import DataError, UsageError
 from hepchain.reco.jetfm.backbone import JetBackbone, check_compatible, save_backbone
 from hepchain.reco.jetfm.generative import NextTokenModel, next_token_loss, next_token_targets
 from hepchain.reco.jetfm.mpm import (
+    MaskedFeatureModel,
     MaskedParticleModel,
     mask_particles,
     masked_token_loss,
     mpm_objective,
+    mpmv2_objective,
 )
 from hepchain.reco.jetfm.pretraining import jet_tensors, pretrain
+from hepchain.reco.jetfm.study import JetFMStudy
+from hepchain.reco.jetfm.tasks import task_data
 from hepchain.reco.jetfm.tokeniser import VQVAE, fit_tokeniser, token_quality
 from test_cli import run_cli
 
@@ -105,12 +109,15 @@ def test_next_token_sees_only_earlier_constituents_and_ends_with_stop():
         assert torch.equal(targets[row, :n[row]], tokens[row, :n[row]])
 
 
-@pytest.mark.parametrize("objective", ["mpm", "generative"])
+@pytest.mark.parametrize("objective", ["mpm", "mpmv2", "generative"])
 def test_pretraining_loss_decreases_on_a_tiny_sample(objective):
     x, mask, tokens = tiny_jets(160, 4)
     torch.manual_seed(0)
     if objective == "mpm":
         model, loss = MaskedParticleModel(backbone(), 4), mpm_objective(0.3)
+    elif objective == "mpmv2":  # column 3 (the jet type) of a hidden constituent is learnable
+        model = MaskedFeatureModel(backbone(), torch.zeros(N_FEATURES), torch.ones(N_FEATURES))
+        loss = mpmv2_objective(0.3)
     else:
         model, loss = NextTokenModel(backbone(causal=True), 4), next_token_loss
     idx = np.arange(160)
@@ -149,3 +156,43 @@ def test_backbone_data_mismatch_is_a_usage_error(tmp_path):
         from hepchain.reco.jetfm.release import load_labelled_jets
         np.savez(tmp_path / "nolabels.npz", features=x, mask=mask)
         load_labelled_jets(tmp_path / "nolabels.npz")
+
+
+def test_task_builder_picks_each_tasks_process_and_classes():
+    data = JetFMStudy().config("quick")["data"]
+    top, hbb = task_data(data, "top_qcd"), task_data(data, "hbb_qcd")
+    assert (top["process"], top["classes"], top["n_events"]) == (
+        "top_qcd", ["QCD", "Tbqq"], data["n_events"])
+    # QCD first (label 0, the background), the same number of events split over both classes
+    assert (hbb["process"], hbb["classes"], hbb["n_events"]) == (
+        "jetclass", ["QCD", "Hbb"], data["n_events"] // 2)
+    assert hbb["seed"] == data["seed"] and hbb["selection"] == data["selection"]
+
+
+def test_unknown_task_is_one_usage_error_before_any_jets(tmp_path, capsys):
+    with pytest.raises(UsageError, match="unknown: 'hbb_ttbar'"):
+        task_data({"n_events": 10}, "hbb_ttbar")
+    code = run_cli(["jetfm", "run", "--preset", "quick", "--workdir", str(tmp_path),
+                    "--set", "tasks=[top_qcd, hbb_ttbar]"])
+    err = capsys.readouterr().err
+    assert code == 2 and "tasks must name at least one of top_qcd, hbb_qcd" in err
+    assert "Traceback" not in err
+
+
+def test_paper_preset_states_fractions_tasks_and_enough_pretraining_jets():
+    paper = JetFMStudy().config("paper")
+    assert paper["fractions"] == [0.001, 0.01, 0.1, 1.0]
+    assert paper["tasks"] == ["top_qcd", "hbb_qcd"]
+    # Selected jets per generated event: measured 0.35-0.55 per JetClass class and 0.84 for
+    # top_qcd on the quick-size samples (2026-12-02). Bounds: 0.3 for every pre-training
+    # class, 1 for the labelled events; every run checks the real ratio in its row
+    # "pre-training jets / largest labelled set".
+    pre = paper["pretrain_data"]
+    pretraining = pre["n_events"] * len(pre["classes"]) * 0.3 * 0.8  # its 80/10/10 split
+    events = []
+    for name in paper["tasks"]:
+        data = task_data(paper["data"], name)
+        events.append(data["n_events"] * (len(data["classes"]) if data["process"] == "jetclass"
+                                          else 1))
+    largest = max(events) * paper["split"]["train"] * max(paper["fractions"])
+    assert pretraining >= 5 * largest

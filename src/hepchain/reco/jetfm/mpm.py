@@ -1,6 +1,8 @@
 """Masked particle modelling (Golling et al., arXiv:2401.13537): hide a fraction of each jet's
 constituents (features and four-vectors removed from the backbone's inputs, a hidden flag
-set) and predict their VQ-VAE tokens from the rest; cross-entropy on the hidden slots only."""
+set) and predict their VQ-VAE tokens from the rest; cross-entropy on the hidden slots only.
+MPMv2 (Leigh et al., arXiv:2409.12589): the same masking, a regression head predicting the
+hidden constituents' continuous features instead of tokens (mean squared error)."""
 
 from __future__ import annotations
 
@@ -33,6 +35,26 @@ class MaskedParticleModel(nn.Module):
         return self.head(self.backbone(x, mask, hidden))
 
 
+class MaskedFeatureModel(nn.Module):
+    """Backbone + a linear head regressing the features (B, P, F) per slot, in the units
+    ``(x − mean) / scale`` (the tokeniser's standardisation, so both MPM variants weigh the
+    features alike)."""
+
+    def __init__(self, backbone: JetBackbone, mean: Tensor, scale: Tensor) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(backbone.width, backbone.hparams["n_features"])
+        self.register_buffer("mean", mean.detach().clone())
+        self.register_buffer("scale", scale.detach().clone())
+
+    def forward(self, x: Tensor, mask: Tensor, hidden: Tensor) -> Tensor:
+        return self.head(self.backbone(x, mask, hidden))
+
+    def targets(self, x: Tensor) -> Tensor:
+        """The regression targets of features ``x`` (…, F)."""
+        return (x - self.mean) / self.scale
+
+
 def masked_token_loss(logits: Tensor, tokens: Tensor, hidden: Tensor) -> Tensor:
     """Mean cross-entropy of the hidden slots' tokens; other slots do not enter."""
     return nn.functional.cross_entropy(logits[hidden], tokens[hidden])
@@ -45,4 +67,15 @@ def mpm_objective(fraction: float):
         x, mask, tokens = batch
         hidden = mask_particles(mask, fraction)
         return masked_token_loss(model(x, mask, hidden), tokens, hidden)
+    return loss
+
+
+def mpmv2_objective(fraction: float):
+    """The per-batch MPMv2 loss: the MPM mask, mean squared error of the hidden slots'
+    standardised features (the tokens of the batch are unused)."""
+    def loss(model: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
+        x, mask, _ = batch
+        hidden = mask_particles(mask, fraction)
+        return nn.functional.mse_loss(model(x, mask, hidden)[hidden],
+                                      model.targets(x)[hidden])
     return loss
