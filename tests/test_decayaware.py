@@ -4,6 +4,8 @@ parameterised b-tagger, the greedy assignment, and that the network learns."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import awkward as ak
 import numpy as np
 import pytest
@@ -128,7 +130,7 @@ def test_greedy_assignment_fills_each_role_once():
 
 
 def test_ttbb_prefilter_vetoes_before_hadronisation():
-    from hepchain.collider.prefilter import b_quark_veto
+    from hepchain.collider.prefilter import MIN_B, PT_MIN, b_quark_veto
     from hepchain.collider.produce import shard_settings
     from hepchain.collider.pythia import generate, make_pythia
 
@@ -141,10 +143,69 @@ def test_ttbb_prefilter_vetoes_before_hadronisation():
     assert not (final & partons).any()                     # accepted events are hadronised
     # the partons that entered hadronisation carry |status| 71-79: >= 4 of them are b quarks
     strings = (np.abs(hard.status) >= 71) & (np.abs(hard.status) <= 79)
-    b_quarks = strings & (np.abs(hard.pid) == 5) & (np.hypot(hard.px, hard.py) > 5.0)
-    assert np.bincount(hard.event[b_quarks], minlength=3).min() >= 4
+    b_quarks = strings & (np.abs(hard.pid) == 5) & (np.hypot(hard.px, hard.py) > PT_MIN)
+    assert np.bincount(hard.event[b_quarks], minlength=3).min() >= MIN_B
     with pytest.raises(UsageError, match="prefilter"):
         shard_settings("ttbb", {"prefilter": "2"})
+
+
+def _parton_record(b_quarks: list[tuple[int, int, float]]) -> Any:
+    """A hand-built Pythia event: a gluon, then (id, status, pT [GeV]) b-flavour entries."""
+    import pythia8mc
+
+    event = pythia8mc.Event()
+    event.append(21, 23, 101, 102, 0.0, 40.0, 10.0, 41.23, 0.0)
+    for pid, status, pt in b_quarks:
+        event.append(pid, status, 0, 0, pt, 0.0, 10.0, float(np.hypot(pt, 10.0)), 0.0)
+    return event
+
+
+def test_ttbb_prefilter_counts_final_b_quarks_above_threshold():
+    from hepchain.collider.prefilter import MIN_B, PT_MIN, passes
+
+    hi, lo = PT_MIN + 1.0, PT_MIN - 0.5
+    four = [(5, 51, hi), (-5, 51, hi), (5, 62, hi), (-5, 62, hi)]
+    assert passes(_parton_record(four))
+    assert not passes(_parton_record(four[:MIN_B - 1]))
+    assert not passes(_parton_record([*four[:3], (-5, 51, lo)]))      # soft 4th b quark
+    assert not passes(_parton_record([*four[:3], (-5, -51, hi)]))     # not final (branched)
+    assert not passes(_parton_record([*four[:3], (4, 51, hi)]))       # a c quark
+    assert passes(_parton_record([*four[:3], (-5, -51, hi), (5, 71, hi)]))
+
+
+def test_ttbb_prefilter_keeps_accepted_events_unchanged():
+    """For the same random-number state, an event the veto accepts is the unfiltered event
+    (and so is hadronising a parton-level event later with ``forceHadronLevel``); after a
+    veto the stream differs (the rejected event was not hadronised), so a run with a seed
+    cannot reproduce the unfiltered run's later events."""
+    from hepchain.collider.prefilter import b_quark_veto, passes
+    from hepchain.collider.produce import shard_settings
+    from hepchain.collider.pythia import make_pythia
+
+    settings = shard_settings("ttbb", {})["pythia"]
+    partons = make_pythia([*settings, "HadronLevel:all = off"], 1)
+    states = {}                                      # random seed -> first event passes?
+    for s in range(1, 200):
+        partons.rndm.init(s)
+        partons.next()
+        states.setdefault(passes(partons.event), s)
+        if len(states) == 2:
+            break
+    full = make_pythia(settings, 1)
+    vetoed = make_pythia(settings, 1, b_quark_veto({"prefilter": 1}))
+
+    def record(pythia: Any, s: int) -> list[tuple[int, float, float]]:
+        pythia.rndm.init(s)
+        assert pythia.next()
+        return [(q.id(), q.px(), q.pz()) for q in pythia.event.particles()]
+
+    accepted, rejected = states[True], states[False]
+    assert record(vetoed, accepted) == record(full, accepted)
+    assert record(vetoed, rejected) != record(full, rejected)
+    partons.rndm.init(accepted)
+    partons.next()
+    assert partons.forceHadronLevel(False)
+    assert [(q.id(), q.px(), q.pz()) for q in partons.event.particles()] == record(full, accepted)
 
 
 def test_network_with_both_heads_learns_a_separable_toy():

@@ -2,17 +2,28 @@
 
 A Pythia ``UserHooks`` veto at the end of the parton level: events with fewer than
 :data:`MIN_B` final-state b quarks of pT > :data:`PT_MIN` GeV are vetoed before hadronisation
-and decays (Pythia then generates the next event; ``nextBatch`` returns accepted events only).
-The b-hadron ghost filter of :mod:`.events` still runs on the accepted events, so the sample
-is the unfiltered one minus the events whose b hadrons pass but whose b quarks do not
-(measured in ``docs/decayaware.md``).
+and decays (Pythia then generates a new hard process; ``nextBatch`` returns accepted events
+only, so the batched extraction is kept). The b-hadron ghost filter of :mod:`.events` still
+runs on the accepted events. :data:`PT_MIN` (2 GeV) sits below the ghost filter's 5 GeV so
+that the veto keeps (nearly) every event the ghost filter keeps: a b hadron can carry more pT
+than its b quark had at the end of the shower (measured in ``docs/decayaware.md``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-MIN_B, PT_MIN = 4, 5.0
+MIN_B, PT_MIN = 4, 2.0
+
+
+def passes(event: Any) -> bool:
+    """Whether a Pythia ``Event`` has >= MIN_B final-state b quarks with pT > PT_MIN GeV.
+
+    One ``particles()`` call copies the record to Python once; ``idAbs`` is tested first so
+    that the other accessors run for the few b quarks only (≈ 0.5 ms for ≈ 650 entries)."""
+    n_b = sum(1 for q in event.particles()
+              if q.idAbs() == 5 and q.isFinal() and q.pT() > PT_MIN)
+    return n_b >= MIN_B
 
 
 def b_quark_veto(options: dict[str, Any]) -> Any:
@@ -23,14 +34,12 @@ def b_quark_veto(options: dict[str, Any]) -> Any:
     import pythia8mc
 
     class BQuarkVeto(pythia8mc.UserHooks):
-        """Veto events with < MIN_B final-state b quarks above PT_MIN after the shower."""
+        """Veto events that fail :func:`passes` at the end of the parton level."""
 
         def canVetoPartonLevel(self) -> bool:
             return True
 
         def doVetoPartonLevel(self, event: Any) -> bool:
-            n_b = sum(1 for k in range(event.size()) if event[k].isFinal()
-                      and event[k].idAbs() == 5 and event[k].pT() > PT_MIN)
-            return n_b < MIN_B
+            return not passes(event)
 
     return BQuarkVeto()

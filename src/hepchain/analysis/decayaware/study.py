@@ -92,10 +92,15 @@ class DecayAwareStudy(Study):
             from hepchain.analysis.decayaware.ttbb import measure_prefilter
 
             t = measure_prefilter(events, seed)
-            print(f"{t.n_events} accepted ttbb events: {t.cpu_full_s:.1f} CPU-s without, "
-                  f"{t.cpu_prefilter_s:.1f} CPU-s with the prefilter (speed-up "
-                  f"{t.speedup:.2f}x); ghost-b jets per event {t.b_jets_full:.2f} / "
-                  f"{t.b_jets_prefilter:.2f}")
+            for label, v in (("without", t.full), ("with", t.prefilter)):
+                (eps, d_eps), (ms, d_ms) = v.acceptance, v.ms_per_accepted
+                print(f"{label} prefilter: {v.accepted} accepted of {v.generated} generated "
+                      f"(acceptance {100 * eps:.2f} ± {100 * d_eps:.2f} %), {v.cpu_s:.1f} CPU-s"
+                      f" = {v.ms_per_generated:.2f} ms per generated, {ms:.0f} ± {d_ms:.0f} ms "
+                      f"per accepted event; ghost-b jets per event {v.b_jets:.2f}")
+            s, ds = t.speedup
+            print(f"speed-up per accepted event {s:.2f} ± {ds:.2f}x (per generated event "
+                  f"{t.full.ms_per_generated / t.prefilter.ms_per_generated:.2f}x)")
 
 
 def variants(config: dict[str, Any]) -> dict[str, tuple[float, float]]:
