@@ -1,6 +1,7 @@
 """Fine-tuning with few labels: a pre-trained backbone fine-tuned end to end, the same backbone
 frozen with a linear probe on its pooled embedding, and the same architecture trained from
-scratch — the same labelled jets, training settings and head (masked mean pool -> linear)."""
+scratch — the same labelled jets and head (masked mean pool -> linear); fine-tuned and scratch
+share one training budget, the probe is trained to convergence on the frozen embeddings."""
 
 from __future__ import annotations
 
@@ -90,7 +91,12 @@ def embed(backbone: JetBackbone, features: np.ndarray, mask: np.ndarray,
 def fit_linear_probe(embedding: np.ndarray, labels: np.ndarray, train: np.ndarray,
                      val: np.ndarray, n_classes: int, settings: dict[str, Any], seed: int,
                      name: str) -> tuple[Scorer, History, nn.Module]:
-    """A linear classifier on frozen embeddings (N, D), same settings as the fine-tuning."""
+    """A linear classifier on frozen embeddings (N, D), trained to convergence: ``settings``
+    is the probe's own budget (many cheap epochs on the precomputed embeddings, early stopping
+    on the validation jets ``val``), not the fine-tuning budget, whose few optimiser steps at
+    small label fractions leave a linear head near its random start. The head's
+    initialisation is seeded by ``seed``."""
+    torch.manual_seed(derive_seed(seed, "probe init"))
     head = nn.Linear(embedding.shape[1], n_classes)
     emb = torch.from_numpy(embedding)
     y = torch.from_numpy(labels)
