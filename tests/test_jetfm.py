@@ -184,8 +184,9 @@ def test_unknown_task_is_one_usage_error_before_any_jets(tmp_path, capsys):
     assert "Traceback" not in err
 
 
-def test_paper_preset_states_fractions_tasks_and_enough_pretraining_jets():
-    paper = JetFMStudy().config("paper")
+@pytest.mark.parametrize("preset", ["paper", "paper-gpu"])
+def test_paper_preset_states_fractions_tasks_and_enough_pretraining_jets(preset):
+    paper = JetFMStudy().config(preset)
     assert paper["fractions"] == [0.001, 0.01, 0.1, 1.0]
     assert paper["tasks"] == ["top_qcd", "hbb_qcd"]
     # Selected jets per generated event: measured 0.35-0.55 per JetClass class and 0.84 for

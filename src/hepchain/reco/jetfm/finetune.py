@@ -103,7 +103,7 @@ def fit_linear_probe(embedding: np.ndarray, labels: np.ndarray, train: np.ndarra
     trainer = Trainer(head, _cross_entropy, TrainConfig.from_dict(settings, seed=seed),
                       name=name)
     history = trainer.fit((emb[train], y[train]), (emb[val], y[val]))
-    head.eval()
+    head.cpu().eval()
 
     def score(idx: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -115,7 +115,8 @@ def save_classifier(model: JetClassifier, path: Path, feature_names: list[str],
                     classes: list[str]) -> Path:
     """Write a fine-tuned classifier, loadable with ``torch.load(weights_only=True)``."""
     buf = io.BytesIO()
-    torch.save({"state_dict": model.state_dict(), "hparams": model.backbone.hparams,
+    torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                "hparams": model.backbone.hparams,
                 "n_classes": model.head.out_features, "feature_names": feature_names,
                 "classes": classes}, buf)
     atomic_write_bytes(path, buf.getvalue())

@@ -97,7 +97,12 @@ class JetFMStudy(Study):
         result.notes.append(
             f"{pre.train.size} unlabelled pre-training jets; {sizes}; each label fraction "
             "draws its training and validation jets per class; working points fixed on that "
-            "validation subset; ± is the test set's statistical error. References: different "
+            "validation subset; ± is the test set's statistical error. Fine-tuned and scratch "
+            "models share one training budget (finetune_train); the linear probe is fitted "
+            "to convergence on the frozen backbone's precomputed embeddings with its own "
+            "budget (probe_train), on the same labelled training and validation jets. "
+            "Every model's initialisation is seeded by its objective, task and fraction. "
+            "References: different "
             "dataset (public top-tagging sample, all labels); none published fits the lower "
             "label fractions or H→bb̄. The backbone is weaver-core's ParticleTransformer; "
             "tokeniser, objectives and heads are ours.")
