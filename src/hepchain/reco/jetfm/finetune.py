@@ -1,6 +1,7 @@
 """Fine-tuning with few labels: a pre-trained backbone fine-tuned end to end, the same backbone
 frozen with a linear probe on its pooled embedding, and the same architecture trained from
-scratch — the same labelled jets, training settings and head (masked mean pool -> linear)."""
+scratch — the same labelled jets and head (masked mean pool -> linear); fine-tuned and scratch
+share one training budget, the probe is trained to convergence on the frozen embeddings."""
 
 from __future__ import annotations
 
@@ -90,14 +91,19 @@ def embed(backbone: JetBackbone, features: np.ndarray, mask: np.ndarray,
 def fit_linear_probe(embedding: np.ndarray, labels: np.ndarray, train: np.ndarray,
                      val: np.ndarray, n_classes: int, settings: dict[str, Any], seed: int,
                      name: str) -> tuple[Scorer, History, nn.Module]:
-    """A linear classifier on frozen embeddings (N, D), same settings as the fine-tuning."""
+    """A linear classifier on frozen embeddings (N, D), trained to convergence: ``settings``
+    is the probe's own budget (many cheap epochs on the precomputed embeddings, early stopping
+    on the validation jets ``val``), not the fine-tuning budget, whose few optimiser steps at
+    small label fractions leave a linear head near its random start. The head's
+    initialisation is seeded by ``seed``."""
+    torch.manual_seed(derive_seed(seed, "probe init"))
     head = nn.Linear(embedding.shape[1], n_classes)
     emb = torch.from_numpy(embedding)
     y = torch.from_numpy(labels)
     trainer = Trainer(head, _cross_entropy, TrainConfig.from_dict(settings, seed=seed),
                       name=name)
     history = trainer.fit((emb[train], y[train]), (emb[val], y[val]))
-    head.eval()
+    head.cpu().eval()
 
     def score(idx: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -109,7 +115,8 @@ def save_classifier(model: JetClassifier, path: Path, feature_names: list[str],
                     classes: list[str]) -> Path:
     """Write a fine-tuned classifier, loadable with ``torch.load(weights_only=True)``."""
     buf = io.BytesIO()
-    torch.save({"state_dict": model.state_dict(), "hparams": model.backbone.hparams,
+    torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                "hparams": model.backbone.hparams,
                 "n_classes": model.head.out_features, "feature_names": feature_names,
                 "classes": classes}, buf)
     atomic_write_bytes(path, buf.getvalue())

@@ -26,9 +26,10 @@ def pretrain(model: nn.Module, objective: Objective, features: np.ndarray, mask:
              tokens: np.ndarray, train: np.ndarray, val: np.ndarray, settings: dict[str, Any],
              seed: int, name: str) -> History:
     """Minimise ``objective`` on the jets ``train`` (early stopping on ``val``); labels are
-    never seen. Returns the loss history (``train_total``, ``val_loss`` per epoch)."""
+    never seen; ``model`` ends on the CPU (``settings`` may train it on a GPU). Returns the
+    loss history (``train_total``, ``val_loss`` per epoch)."""
     trainer = Trainer(model, objective, TrainConfig.from_dict(settings, seed=seed), name=name)
     history = trainer.fit(jet_tensors(features, mask, tokens, train),
                           jet_tensors(features, mask, tokens, val))
-    model.eval()
+    model.cpu().eval()
     return history

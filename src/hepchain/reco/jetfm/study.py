@@ -97,7 +97,12 @@ class JetFMStudy(Study):
         result.notes.append(
             f"{pre.train.size} unlabelled pre-training jets; {sizes}; each label fraction "
             "draws its training and validation jets per class; working points fixed on that "
-            "validation subset; ± is the test set's statistical error. References: different "
+            "validation subset; ± is the test set's statistical error. Fine-tuned and scratch "
+            "models share one training budget (finetune_train); the linear probe is fitted "
+            "to convergence on the frozen backbone's precomputed embeddings with its own "
+            "budget (probe_train), on the same labelled training and validation jets. "
+            "Every model's initialisation is seeded by its objective, task and fraction. "
+            "References: different "
             "dataset (public top-tagging sample, all labels); none published fits the lower "
             "label fractions or H→bb̄. The backbone is weaver-core's ParticleTransformer; "
             "tokeniser, objectives and heads are ours.")
@@ -150,7 +155,9 @@ class JetFMStudy(Study):
                   pre: PretrainJets, tokens: np.ndarray, tokeniser: VQVAE, seed: int
                   ) -> tuple[torch.nn.Module, list[dict[str, float]]]:
         """Pre-train a fresh backbone with ``objective`` (mpm, mpmv2 or generative); MPMv2
-        shares MPM's mask fraction."""
+        shares MPM's mask fraction. Its initialisation is seeded by the objective's name, so
+        it does not depend on which other objectives run."""
+        torch.manual_seed(derive_seed(seed, "init", objective))
         backbone = new_backbone(config, t, causal=objective == "generative")
         fraction = float(config["mpm"]["mask_fraction"])
         if objective == "mpm":
@@ -199,6 +206,7 @@ class JetFMStudy(Study):
         curves: dict[str, dict[str, list[tuple[float, float, float]]]] = {"AUC": {},
                                                                           rejection: {}}
         references: dict[str, tuple[float, float]] = {}
+        embeddings = {k: embed(b, t.features, t.mask) for k, b in backbones.items()}  # frozen
         largest = 0
         for fraction in config["fractions"]:
             tr = label_subset(task.train, y, fraction, seed)
@@ -209,6 +217,7 @@ class JetFMStudy(Study):
             scores = {}
             for objective, pretrained in backbones.items():
                 name = OBJECTIVES[objective]
+                torch.manual_seed(derive_seed(seed, "init", objective, key))
                 model = JetClassifier(copy.deepcopy(pretrained), len(classes))
                 scores[f"{name} fine-tuned"], _ = fit_classifier(
                     model, t.features, t.mask, y, tr, va, settings, seed,
@@ -216,8 +225,9 @@ class JetFMStudy(Study):
                 save_classifier(model, workdir / f"classifier-{objective}-{key}.pt",
                                 list(t.names), list(classes))
                 scores[f"{name} linear probe"], _, _ = fit_linear_probe(
-                    embed(pretrained, t.features, t.mask), y, tr, va, len(classes), settings,
+                    embeddings[objective], y, tr, va, len(classes), config["probe_train"],
                     seed, f"probe-{objective}-{key}")
+            torch.manual_seed(derive_seed(seed, "init", "scratch", key))
             scratch = JetClassifier(new_backbone(config, t, causal=False), len(classes))
             scores["scratch"], _ = fit_classifier(scratch, t.features, t.mask, y, tr, va,
                                                   settings, seed, f"scratch-{key}")

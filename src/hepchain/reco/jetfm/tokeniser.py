@@ -101,7 +101,8 @@ def fit_tokeniser(features: np.ndarray, mask: np.ndarray, train: np.ndarray, val
                   kin_index: Sequence[int] = ()) -> tuple[VQVAE, History]:
     """Train a :class:`VQVAE` of sizes ``spec`` on the constituents of jets ``train``
     (early stopping on ``val``) with the ``settings`` of :class:`TrainConfig`; the columns
-    ``kin_index`` get ``spec["emphasis"]``."""
+    ``kin_index`` get ``spec["emphasis"]``; ``seed`` also seeds the initialisation; the model ends on the CPU."""
+    torch.manual_seed(seed)
     model = VQVAE(features.shape[-1], spec["hidden"], int(spec["latent"]), int(spec["codes"]),
                   float(spec["beta"]), float(spec["dead_below"]))
     x_train, x_val = constituents(features[train], mask[train]), constituents(features[val],
@@ -118,7 +119,7 @@ def fit_tokeniser(features: np.ndarray, mask: np.ndarray, train: np.ndarray, val
 
     trainer = Trainer(model, loss, TrainConfig.from_dict(settings, seed=seed), name="tokeniser")
     history = trainer.fit((x_train,), (x_val,))
-    return model.eval(), history
+    return model.cpu().eval(), history
 
 
 @dataclass(frozen=True)
