@@ -3,8 +3,9 @@
 Signal ``ttH_bb`` and background semileptonic tt̄ (natural tt̄ + bb̄ content, optionally a
 ``ttbb``-enriched sample) through the one dataset cache; jets b-tagged by the b-tagging
 study's GN1 at its 70 % working point or by the parameterised tagger (``btag.tagger``, see
-:mod:`.btagging`; with GN1 both taggers' efficiencies and selections are reported); selection like a ttH(bb̄) analysis: exactly one lepton, ≥ ``min_jets`` jets,
-≥ ``min_btags`` b-tags. Each sample's expected yield at the luminosity uses its cross
+:mod:`.btagging`; with GN1 both taggers' efficiencies and selections are reported);
+selection like a ttH(bb̄) analysis: exactly one lepton, ≥ ``min_jets`` jets, ≥ ``min_btags``
+b-tags. Each sample's expected yield at the luminosity uses its cross
 section times the fraction of its generated events that pass.
 """
 
