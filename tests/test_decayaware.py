@@ -1,6 +1,7 @@
 """decayaware: the hop-count matrix (seed 002's example on a hand-built tree), truth matching
 and masking on a hand-built ttH event, clear errors for events with too few objects, the
-parameterised b-tagger, the greedy assignment, and that the network learns."""
+parameterised b-tagger, GN1 scores as b-tags (a tiny GN1 on hand-made jets in the producer's
+schema; a model file that does not fit), the greedy assignment, and that the network learns."""
 
 from __future__ import annotations
 
@@ -9,9 +10,16 @@ from typing import Any
 import awkward as ak
 import numpy as np
 import pytest
+import torch
 
 from hepchain.analysis.decayaware import evaluate
-from hepchain.analysis.decayaware.btagging import tag_jets
+from hepchain.analysis.decayaware.btagging import (
+    GN1WorkingPoint,
+    load_gn1,
+    tag_efficiencies,
+    tag_jets,
+)
+from hepchain.analysis.decayaware.data import select
 from hepchain.analysis.decayaware.hops import MASKED, hop_matrix
 from hepchain.analysis.decayaware.objects import (
     B_H,
@@ -23,6 +31,15 @@ from hepchain.analysis.decayaware.objects import (
     build_objects,
 )
 from hepchain.core.errors import DataError, UsageError
+from hepchain.core.standardise import Standardiser
+from hepchain.reco.btag.evaluate import discriminant, working_point
+from hepchain.reco.btag.export import save_tagger
+from hepchain.reco.btag.labels import jet_labels
+from hepchain.reco.btag.models import GN1Tagger
+from hepchain.reco.btag.preprocessing import Preprocessor
+from hepchain.reco.btag.schema import JET_INPUTS, TRACK_INPUTS
+from hepchain.reco.btag.table import build_table
+from test_btag import toy_jets
 
 #: seed 002 (002_2bb69c5fd58b88a9.txt, "Decay-aware neural network"): rows/cols l, ν, b1, b2, q1, q2
 SEED_MATRIX = np.array([[0, 1, 3, 3, 4, 4],
@@ -116,6 +133,77 @@ def test_parameterised_tagger_rates():
         assert abs(tags[:, col].mean() - p) < 4 * np.sqrt(p * (1 - p) / 20000) + 1e-12
     with pytest.raises(UsageError, match="light"):
         tag_jets(flavour, {"b": 0.7, "c": 0.1, "tau": 0.1}, np.random.default_rng(0))
+
+
+def _tiny_gn1(n_track_features: int = len(TRACK_INPUTS)) -> GN1Tagger:
+    torch.manual_seed(0)
+    return GN1Tagger(n_track_features, len(JET_INPUTS), 3, dim=8, heads=2, layers=1,
+                     tasks=("jet",)).eval()
+
+
+def test_gn1_scores_are_the_selections_b_tags():
+    torch.set_num_threads(1)
+    jets = toy_jets(120, seed=3)
+    table = build_table(jets, max_tracks=12)
+    prep, model = Preprocessor.fit(table), _tiny_gn1()
+    events = ak.unflatten(jets, [6] * 20)
+    wp = GN1WorkingPoint(model, prep, ["b", "c", "light"], 0.05, 0.0, 0.5, 12, "reco", "test")
+    scores = wp.scores(events)
+    assert ak.num(scores).tolist() == [6] * 20
+    tracks, jet = prep.transform(table)
+    with torch.no_grad():
+        probs = torch.softmax(model(torch.from_numpy(tracks), torch.from_numpy(table.mask),
+                                    torch.from_numpy(jet))["jet"], -1).numpy()
+    flat = ak.to_numpy(ak.flatten(scores))
+    np.testing.assert_allclose(flat, discriminant(probs, wp.classes, 0.05), rtol=1e-5,
+                               atol=1e-6)
+    # the working point on known scores keeps its fraction of the b jets
+    label = jet_labels(table.flavour, wp.classes)
+    wp.threshold = working_point(label, flat, 0, 2, 0.5)
+    tags = wp.tag(events)
+    bits = ak.to_numpy(ak.flatten(tags))
+    np.testing.assert_array_equal(bits, flat >= wp.threshold)
+    n_b = int((label == 0).sum())
+    assert abs(bits[label == 0].sum() - 0.5 * n_b) <= 1
+    # the selection counts these bits
+    ev = ak.Array({"leptons": [[{"pt": 30.0}]] * 20, "jets": events})
+    n_tag = ak.to_numpy(ak.sum(tags, axis=1))
+    sel = {"min_jets": 5, "min_btags": 2}
+    np.testing.assert_array_equal(select(ev, tags, sel), n_tag >= 2)
+    assert 0 < select(ev, tags, sel).sum() < 20
+    wp.threshold = float(flat.max()) + 1.0
+    assert not select(ev, wp.tag(events), sel).any()
+
+
+def test_gn1_file_that_does_not_fit_is_a_clear_error(tmp_path):
+    rng = np.random.default_rng(0)
+    settings = {"dim": 8, "heads": 2, "layers": 1}
+
+    def prep(n: int) -> Preprocessor:
+        return Preprocessor(list(TRACK_INPUTS[:n]), list(JET_INPUTS),
+                            Standardiser.fit(rng.random((50, n))), Standardiser.fit(
+                                rng.random((50, 2))), 12)
+
+    good = save_tagger(_tiny_gn1(), settings, ["b", "c", "light"], prep(len(TRACK_INPUTS)),
+                       tmp_path / "good.pt")
+    assert load_gn1(good)[1] == ["b", "c", "light"]
+    short = save_tagger(_tiny_gn1(len(TRACK_INPUTS) - 1), settings, ["b", "c", "light"],
+                        prep(len(TRACK_INPUTS) - 1), tmp_path / "short.pt")
+    with pytest.raises(DataError, match=f"trained on {len(TRACK_INPUTS) - 1} track features"):
+        load_gn1(short)
+    wrong = save_tagger(_tiny_gn1(), {**settings, "dim": 16}, ["b", "c", "light"],
+                        prep(len(TRACK_INPUTS)), tmp_path / "wrong.pt")
+    with pytest.raises(DataError, match="not a GN1 tagger file"):
+        load_gn1(wrong)
+
+
+def test_tag_efficiencies_per_flavour_with_binomial_errors():
+    eff = tag_efficiencies(ak.Array([[5, 5, 4], [0, 0, 5]]), ak.Array([[1, 0, 1], [0, 1, 1]]))
+    assert set(eff) == {"b", "c", "light"}
+    assert eff["b"][0] == pytest.approx(2 / 3) and eff["b"][2] == 3
+    assert eff["b"][1] == pytest.approx(np.sqrt(2 / 9 / 3))
+    assert eff["light"][:2] == (0.5, pytest.approx(np.sqrt(0.25 / 2)))
+    assert eff["c"][:2] == (1.0, 0.0)
 
 
 def test_greedy_assignment_fills_each_role_once():

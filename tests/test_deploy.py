@@ -220,7 +220,7 @@ def test_the_constituent_tagger_through_hls4ml_agrees_or_says_where_it_stops(tmp
 
 
 def test_btag_block_changes_single_settings_of_the_btag_preset():
-    from hepchain.deploy.flavour import btag_config
+    from hepchain.reco.btag.gn1 import btag_config
 
     config = btag_config("quick", {"xgboost": {"n_estimators": 7}, "train": {"progress": False}})
     assert config["xgboost"]["n_estimators"] == 7

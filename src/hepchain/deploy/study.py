@@ -38,6 +38,7 @@ from hepchain.deploy.mlp import fit_classifier, l1_mlp, logits_of
 from hepchain.deploy.prune import nonzero_weights, prune_and_finetune
 from hepchain.deploy.qat import calibrate, plain_twin, qat_mlp
 from hepchain.reco.btag import export as btag_export
+from hepchain.reco.btag.gn1 import btag_config
 from hepchain.reco.btag.models import JetProbabilities
 from hepchain.reco.jettag import export as jettag_export
 from hepchain.reco.jettag.data import ParticleTensors
@@ -333,7 +334,7 @@ def btag_deployment(result: Result, spec: dict[str, Any], latency: dict[str, Any
     """The b-tagging study's DL1-like xgboost through conifer (emulation vs xgboost on the
     btag test jets) and its GN1 through ONNX (latency), trained by
     :func:`hepchain.deploy.flavour.train_btag_taggers` on the btag preset ``spec.preset``."""
-    tag = flavour.train_btag_taggers(flavour.btag_config(spec["preset"], spec["set"]), seed,
+    tag = flavour.train_btag_taggers(btag_config(spec["preset"], spec["set"]), seed,
                                      result)
     booster = tag.xgboost.get_booster()
     ref = bdt.margins(booster, tag.hl_test)

@@ -1,9 +1,11 @@
 """Samples, b-tagging, selection and splits.
 
 Signal ``ttH_bb`` and background semileptonic tt̄ (natural tt̄ + bb̄ content, optionally a
-``ttbb``-enriched sample) through the one dataset cache; jets b-tagged by the parameterised
-tagger; selection like a ttH(bb̄) analysis: exactly one lepton, ≥ ``min_jets`` jets,
-≥ ``min_btags`` b-tags. Each sample's expected yield at the luminosity uses its cross
+``ttbb``-enriched sample) through the one dataset cache; jets b-tagged by the b-tagging
+study's GN1 at its 70 % working point or by the parameterised tagger (``btag.tagger``, see
+:mod:`.btagging`; with GN1 both taggers' efficiencies and selections are reported);
+selection like a ttH(bb̄) analysis: exactly one lepton, ≥ ``min_jets`` jets, ≥ ``min_btags``
+b-tags. Each sample's expected yield at the luminosity uses its cross
 section times the fraction of its generated events that pass.
 """
 
@@ -15,14 +17,23 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from hepchain.analysis.decayaware.btagging import tag_jets
+from hepchain.analysis.decayaware.btagging import (
+    GN1_COLUMNS,
+    TAGGERS,
+    GN1WorkingPoint,
+    gn1_working_point,
+    tag_efficiencies,
+    tag_jets,
+)
 from hepchain.analysis.decayaware.objects import EventObjects, build_objects
 from hepchain.core.cache import cached_dataset
 from hepchain.core.dataset import ShardedDataset
-from hepchain.core.errors import DataError
+from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Result
 from hepchain.core.seeding import derive_seed
 
+#: result row labels of the two taggers
+TAGGER_LABELS = {"gn1": "GN1 D_b (70 % WP)", "parameterised": "parameterised"}
 COLUMNS = ["jets.pt", "jets.eta", "jets.phi", "jets.mass", "jets.flavour", "leptons.*",
            "met", "met_phi", "partons.*"]
 
@@ -31,7 +42,8 @@ COLUMNS = ["jets.pt", "jets.eta", "jets.phi", "jets.mass", "jets.flavour", "lept
 class Sample:
     """Selected events of all samples: objects, labels (1 ttH), sample index per event,
     expected selected yield of each sample at the luminosity [events] (σ × L × selection
-    efficiency), the b-tags per jet and each sample's selection efficiency."""
+    efficiency), the b-tags per jet, each sample's selection efficiency and a line on the
+    tagger used."""
 
     objects: EventObjects
     labels: np.ndarray
@@ -40,19 +52,28 @@ class Sample:
     events: ak.Array
     btag: ak.Array
     efficiencies: dict[str, float]
+    tagger: str
 
 
 def load_samples(config: dict[str, Any], result: Result) -> Sample:
     """Generate or reuse every sample of ``config["data"]``, tag, select, build objects."""
-    sel, parts = config["selection"], []
+    sel, parts, btag_cfg = config["selection"], [], config["btag"]
     lumi = float(config["data"]["luminosity_fb"])
+    tagger = str(btag_cfg["tagger"])
+    if tagger not in TAGGERS:
+        raise UsageError(f"btag.tagger must be one of {', '.join(TAGGERS)}, got {tagger!r}.")
+    gn1 = gn1_working_point(btag_cfg, result) if tagger == "gn1" else None
     for name, spec in config["data"]["samples"].items():
         ds = cached_dataset(spec["process"], n_events=int(spec["n_events"]),
                             seed=int(spec["seed"]), options=spec.get("options") or {})
         result.provenance.datasets.append(ds.manifest.summary())
         events = ShardedDataset(ds.path).read(COLUMNS)
         rng = np.random.default_rng(derive_seed(int(spec["seed"]), "btag", name))
-        btag = tag_jets(events.jets.flavour, config["btag"]["efficiency"], rng)
+        tags = {"parameterised": tag_jets(events.jets.flavour, btag_cfg["efficiency"], rng)}
+        if gn1 is not None:
+            tags["gn1"] = gn1.tag(ShardedDataset(ds.path).read(GN1_COLUMNS).jets)
+        add_tagger_rows(result, name, events, tags, sel)
+        btag = tags[tagger]
         keep = select(events, btag, sel)
         eff = float(keep.mean())
         n_sel = int(keep.sum())
@@ -68,7 +89,31 @@ def load_samples(config: dict[str, Any], result: Result) -> Sample:
     objects = build_objects(events, btag, int(config["objects"]["max_jets"]),
                             int(sel["min_jets"]))
     return Sample(objects, labels, sample, np.array([p[4] for p in parts]), events, btag,
-                  {p[0]: p[5] for p in parts})
+                  {p[0]: p[5] for p in parts}, tagger_note(gn1, btag_cfg["efficiency"]))
+
+
+def add_tagger_rows(result: Result, name: str, events: ak.Array, tags: dict[str, ak.Array],
+                    sel: dict[str, Any]) -> None:
+    """Each tagger's tag efficiency per ghost flavour over all jets of sample ``name`` and
+    its selection efficiency, with binomial errors."""
+    for tagger, btag in tags.items():
+        label = TAGGER_LABELS[tagger]
+        for flav, (eff, err, n) in tag_efficiencies(events.jets.flavour, btag).items():
+            result.add(f"b-tag efficiency, {flav}-jets ({name})", label, eff, std=err, n=n)
+        keep = select(events, btag, sel)
+        eff = float(keep.mean())
+        result.add(f"selection efficiency ({name})", label, eff,
+                   std=float(np.sqrt(eff * (1 - eff) / keep.size)), n=int(keep.size))
+
+
+def tagger_note(gn1: GN1WorkingPoint | None, efficiency: dict[str, float]) -> str:
+    """One line saying which b-tags the selection and the objects use."""
+    if gn1 is None:
+        return ("b-tags: parameterised tagger (tag probability per ghost flavour "
+                f"{', '.join(f'{k} {v:g}' for k, v in efficiency.items())}).")
+    return (f"b-tags: GN1 D_b ≥ {gn1.threshold:.3f} (btag's {gn1.efficiency:.0%} working point "
+            f"on its validation jets; GN1 {gn1.source}); the parameterised tagger's "
+            "efficiencies and selection are reported beside it.")
 
 
 def select(events: ak.Array, btag: ak.Array, sel: dict[str, Any]) -> np.ndarray:

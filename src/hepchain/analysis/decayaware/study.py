@@ -76,8 +76,7 @@ class DecayAwareStudy(Study):
             f"{train.size} train / {val.size} validation / {test.size} test. Best α chosen "
             f"on the validation AUC: {best}. ± is the test set's error (Hanley–McNeil, "
             "bootstrap for paired differences, Poisson for S/√B); the paired statistics over "
-            "seeds come from `hepchain decayaware bench`. b-tags: parameterised tagger "
-            "(efficiencies of our GN1 at 70 %), not GN1 scores.")
+            "seeds come from `hepchain decayaware bench`. " + data.tagger)
         return result
 
     def add_commands(self, app: Any) -> None:
