@@ -113,6 +113,16 @@ def test_weaver_trains_our_model_and_its_predictions_map_back(exported):
                             network_options("PFN", PFN, 0)) == ours
 
 
+@pytest.mark.parametrize("fusion", [True, False])
+def test_weaver_builds_our_particlenet_with_and_without_fusion(exported, fusion):
+    jets, _, _, _, yaml, _ = exported
+    spec = {"convs": [[4, [8, 8]], [4, [16, 16]]], "fc": [[16, 0.1]], "fusion": fusion}
+    ours = sum(p.numel() for p in build_network(
+        "ParticleNet", spec, particle_features(jets, "full", 16), 2).parameters())
+    assert count_parameters(NETWORKS / NETWORK_FILES["ParticleNet"], yaml,
+                            network_options("ParticleNet", spec, 0)) == ours
+
+
 def test_weaver_command_carries_our_budget(tmp_path):
     settings = {**BUDGET, "epochs": 7, "batch_size": 50, "lr": 3e-3}
     cmd = weaver_command(tmp_path / "pfn.py", {"phi": [4]}, tmp_path, tmp_path / "d.yaml",

@@ -253,3 +253,40 @@ def test_paper_gpu_preset_has_the_published_network_sizes():
     for name, count in published.items():
         net = build_network(name, models[name], SHAPE, 10)
         assert sum(p.numel() for p in net.parameters() if p.requires_grad) == count, name
+
+
+def test_paper_preset_is_paper_gpu_reduced_by_one_rule():
+    """``paper`` = ``paper-gpu`` with every width and head count halved and every stack of
+    repeated blocks halved (rounded up, first blocks kept), for every model alike."""
+    from hepchain.core import config
+
+    presets = config.load_presets("jettag")
+    gpu, paper = presets["paper-gpu"], presets["paper"]
+
+    def half(w: int) -> int:
+        return w // 2
+
+    def blocks(items: list) -> list:
+        return items[:math.ceil(len(items) / 2)]
+
+    widths = ("phi", "f", "embed", "pair_embed", "fc")
+    counts = ("layers", "cls_layers", "blocks", "max_depth")
+    scalars = ("heads", "hidden", "mv_channels", "s_channels", "n_estimators")
+    for name, spec in gpu["models"].items():
+        want = dict(spec)
+        for key in widths:
+            if key in spec:
+                want[key] = [[half(v[0]), v[1]] if isinstance(v, list) else half(v)
+                             for v in spec[key]]  # ParticleNet's fc: [width, dropout]
+        for key in counts:
+            if key in spec:
+                want[key] = math.ceil(spec[key] / 2)
+        for key in scalars:
+            if key in spec:
+                want[key] = half(spec[key])
+        if "convs" in spec:
+            want["convs"] = [[k, [half(c) for c in chans]] for k, chans in blocks(spec["convs"])]
+        if "channels" in spec:
+            want["channels"] = [half(c) for c in blocks(spec["channels"])]
+        assert paper["models"][name] == want, name
+    assert paper["max_particles"] == half(gpu["max_particles"])

@@ -61,7 +61,8 @@ def network_options(name: str, spec: dict[str, Any], seed: int) -> dict[str, Any
         options: dict[str, Any] = {"phi": list(spec["phi"]), "f": list(spec["f"])}
     elif name == "ParticleNet":
         options = {"conv_params": [(int(k), tuple(c)) for k, c in spec["convs"]],
-                   "fc_params": [(int(w), float(d)) for w, d in spec["fc"]]}
+                   "fc_params": [(int(w), float(d)) for w, d in spec["fc"]],
+                   "use_fusion": bool(spec.get("fusion", True))}
     elif name == "ParT":
         options = {"embed_dims": list(spec["embed"]), "pair_embed_dims": list(spec["pair_embed"]),
                    "num_heads": int(spec["heads"]), "num_layers": int(spec["layers"]),
