@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hepchain.core.errors import HepchainError
+from hepchain.core.provenance import command_line
 from hepchain.core.result import Metric, Result
 from hepchain.core.study import aggregate, bench_study
 
@@ -102,6 +103,7 @@ def test_bench_reuses_completed_seeds_with_the_same_settings_only(outcomes_study
     assert (tmp_path / "seed1" / "results.json").is_file()
     assert (tmp_path / "seed2" / "results.json").is_file()
     assert any("seed(s) 0 had already completed" in n for n in res.notes)
+    assert res.provenance.command == command_line()  # the bench's own command
     fresh = bench_study(outcomes_study, "quick", tmp_path / "fresh", seeds=3)
     assert res.get("rejection", "toy").value == fresh.get("rejection", "toy").value
     assert len(json.loads((tmp_path / "seeds.json").read_text())) == 3
@@ -110,3 +112,14 @@ def test_bench_reuses_completed_seeds_with_the_same_settings_only(outcomes_study
                         overrides={"fail_seeds": [0]})
     assert not any("already completed" in n for n in other.notes)
     assert other.provenance.failed_seeds == [{"seed": 0, "error": "seed 0 has no data."}]
+
+
+def test_provenance_records_the_revision_the_run_started_with(monkeypatch):
+    """A commit made during a long run must not become that run's recorded revision."""
+    from hepchain.core import provenance
+
+    revisions = iter(["started-here", "committed-later"])
+    monkeypatch.setattr(provenance, "git_revision", lambda: next(revisions))
+    with provenance.ProvenanceRecorder({"x": 1}, seeds=[0]) as rec:
+        pass
+    assert rec.provenance.git_revision == "started-here"

@@ -91,6 +91,9 @@ class ProvenanceRecorder:
                                      machine=machine_info())
 
     def __enter__(self) -> ProvenanceRecorder:
+        # the code that runs is the code at the start: a commit made during a long run must
+        # not be recorded as its revision
+        self.provenance.git_revision = git_revision()
         self._t0 = time.perf_counter()
         self.provenance.started = datetime.now(UTC).isoformat(timespec="seconds")
         return self
@@ -99,4 +102,3 @@ class ProvenanceRecorder:
         self.provenance.wall_time_s = time.perf_counter() - self._t0
         self.provenance.peak_memory_mb = peak_memory_mb()
         self.provenance.versions = package_versions()
-        self.provenance.git_revision = git_revision()

@@ -34,7 +34,7 @@ from hepchain.core.checkpoints import checkpoint_scope, discard_checkpoints, run
 from hepchain.core.config import load_presets, preset_config
 from hepchain.core.errors import HepchainError, UsageError
 from hepchain.core.monitoring import is_tensorboard_note, tensorboard_note
-from hepchain.core.provenance import ProvenanceRecorder
+from hepchain.core.provenance import ProvenanceRecorder, command_line
 from hepchain.core.result import Metric, Result
 from hepchain.core.seeding import seed_everything
 
@@ -283,6 +283,7 @@ def bench_study(name: str, preset: str = "paper", workdir: str | Path | None = N
                             f"are in {wd}/seed*/error.txt.")
     merged = aggregate([r for _, r in runs], failures)
     merged.workdir = str(wd)
+    merged.provenance.command = command_line()  # this bench, not the first seed's command
     if reused:
         merged.notes.append(
             f"seed(s) {', '.join(map(str, sorted(reused)))} had already completed in {wd} with "
