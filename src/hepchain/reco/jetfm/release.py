@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from hepchain.core import metrics
 from hepchain.core.errors import DataError
+from hepchain.core.seeding import derive_seed
 from hepchain.reco.jetfm.backbone import check_compatible, load_backbone
 from hepchain.reco.jetfm.finetune import JetClassifier, fit_classifier, save_classifier
 from hepchain.reco.jettag.data import split
@@ -60,6 +62,7 @@ def finetune_file(backbone_path: Path, data_path: Path, out: Path, settings: dic
     mask = np.pad(mask, ((0, 0), (0, pad)))
     n_classes = int(y.max()) + 1
     train, val, test = split(y.size, {"train": 0.6, "val": 0.2}, seed)
+    torch.manual_seed(derive_seed(seed, "init", "finetune"))  # the head's initialisation
     model = JetClassifier(backbone, n_classes)
     score, _ = fit_classifier(model, x, mask, y, train, val, settings, seed, "finetune")
     out.mkdir(parents=True, exist_ok=True)
