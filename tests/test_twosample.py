@@ -196,3 +196,20 @@ def test_standardiser_pools_leading_axes():
 def test_standardiser_refuses_empty_or_non_finite_input(x):
     with pytest.raises(DataError):
         Standardiser.fit(x)
+
+
+def test_one_vs_rest_auc_matches_sklearn_and_combines_errors():
+    from sklearn.metrics import roc_auc_score
+
+    from hepchain.core.twosample import auc_error, one_vs_rest_auc
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 600)
+    logits = rng.normal(size=(600, 3)) + 1.5 * np.eye(3)[y] * np.array([0.5, 1.0, 2.0])
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    per_class, (macro, err) = one_vs_rest_auc(y, probs)
+    assert macro == pytest.approx(roc_auc_score(y, probs, multi_class="ovr"), abs=1e-12)
+    assert per_class[0].value < per_class[1].value < per_class[2].value  # separations ordered
+    errs = [auc_error(a, int((y == k).sum()), int((y != k).sum()))
+            for k, (a, _) in enumerate(per_class)]
+    assert err == pytest.approx(np.sqrt(np.sum(np.square(errs))) / 3)

@@ -116,6 +116,23 @@ def auc_error(auc: float, n1: int, n0: int) -> float:
     return float(np.sqrt(max(var, 0.0)))
 
 
+def one_vs_rest_auc(y: ArrayLike, probs: ArrayLike) -> tuple[list[Estimate], Estimate]:
+    """AUC of each class k against the rest (score ``probs[:, k]``, labels 0 … K−1 in ``y``)
+    with its Hanley–McNeil error, and their mean, the macro AUC, whose error is the per-class
+    errors in quadrature / K (correlations between the classes neglected)::
+
+        per_class, (macro, macro_err) = one_vs_rest_auc(y_test, p_test)
+    """
+    y, probs = np.asarray(y), np.asarray(probs)
+    per_class = []
+    for k in range(probs.shape[1]):
+        auc = roc_auc(y == k, probs[:, k])
+        per_class.append(Estimate(auc, auc_error(auc, int((y == k).sum()), int((y != k).sum()))))
+    errors = np.array([e.error for e in per_class])
+    return per_class, Estimate(float(np.mean([e.value for e in per_class])),
+                               float(np.sqrt(np.sum(errors ** 2))) / len(per_class))
+
+
 def c2st(real: ArrayLike, gen: ArrayLike, fit: Fit = boosted_trees, test_fraction: float = 0.5,
          seed: int = 0) -> Estimate:
     """Classifier two-sample test: ROC AUC of ``fit`` separating real (class 1) from generated

@@ -3,9 +3,9 @@ and its GN1 (through ONNX), built and trained by the ``btag`` study's own code.
 
 :func:`train_btag_taggers` reads a ``btag`` preset (``configs/btag.yaml``, with
 overrides: :func:`hepchain.reco.btag.gn1.btag_config`), takes its ttbar jets from the shared
-dataset cache (the same dataset ``hepchain btag run`` with that preset uses) and repeats ``BTagStudy.run``'s steps for these two models
+dataset cache (the same dataset ``hepchain btag run`` with that preset uses) and runs ``BTagStudy.run``'s steps for these two models
 with its functions and seeds: jets and split from :func:`hepchain.reco.btag.gn1.btag_jets`,
-IP3D-like templates (out-of-fold for the training jets), high-level features,
+IP3D-like and high-level features from :func:`hepchain.reco.btag.gn1.high_level_inputs`,
 ``fit_xgboost``; GN1 from :func:`hepchain.reco.btag.gn1.fit_gn1` (shared with the
 ``decayaware`` study). The other btag taggers are not trained.
 """
@@ -20,9 +20,7 @@ from torch import Tensor, nn
 
 from hepchain.core.result import Result
 from hepchain.core.seeding import derive_seed
-from hepchain.reco.btag.gn1 import btag_jets, fit_gn1
-from hepchain.reco.btag.highlevel import high_level_features
-from hepchain.reco.btag.ip3d import IPTemplates, llr_features, out_of_fold_llr
+from hepchain.reco.btag.gn1 import btag_jets, fit_gn1, high_level_inputs
 from hepchain.reco.btag.preprocessing import Preprocessor
 from hepchain.reco.btag.training import fit_xgboost
 
@@ -46,19 +44,10 @@ def train_btag_taggers(config: dict[str, Any], seed: int, result: Result) -> BTa
     """Train btag's DL1-like xgboost and GN1 (``config``: a btag preset) for run ``seed``;
     the dataset's manifest goes into ``result``'s provenance."""
     jets = btag_jets(config, result)
-    classes, tabs, labs = jets.classes, jets.tables, jets.labels
-    train, n_bins = tabs["train"], int(config["ip3d"]["n_bins"])
-    templates = IPTemplates.fit(train.track("sd0"), train.track("sz0"), train.mask,
-                                labs["train"], classes, n_bins=n_bins)
-    llr = {k: llr_features(templates, tabs[k].track("sd0"), tabs[k].track("sz0"), tabs[k].mask)
-           for k in ("val", "test")}
-    llr["train"] = out_of_fold_llr(train.track("sd0"), train.track("sz0"), train.mask,
-                                   labs["train"], jets.event[jets.split["train"]], classes,
-                                   int(config["ip3d"]["folds"]), int(config["data"]["seed"]),
-                                   n_bins=n_bins)
-    hl = {k: high_level_features(t, llr[k], config["sv"]) for k, t in tabs.items()}
-    bdt = fit_xgboost(hl["train"], labs["train"], hl["val"], labs["val"], len(classes),
+    labs = jets.labels
+    _, hl = high_level_inputs(config, jets)
+    bdt = fit_xgboost(hl["train"], labs["train"], hl["val"], labs["val"], len(jets.classes),
                       dict(config["xgboost"]), derive_seed(seed, "xgb") % 2**31)
     gn1 = fit_gn1(config, jets, seed)
-    return BTagTaggers(classes, gn1.preprocessing, bdt, hl["test"], gn1.model,
+    return BTagTaggers(jets.classes, gn1.preprocessing, bdt, hl["test"], gn1.model,
                        gn1.batches["test"][:3], labs["test"])

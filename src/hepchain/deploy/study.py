@@ -27,7 +27,7 @@ from hepchain.core.result import Reference, Result
 from hepchain.core.seeding import derive_seed
 from hepchain.core.standardise import Standardiser
 from hepchain.core.study import Study
-from hepchain.core.twosample import auc_error
+from hepchain.core.twosample import one_vs_rest_auc
 from hepchain.deploy import bdt, constituents, flavour, hls, plots
 from hepchain.deploy.data import FEATURES, JetSet, load_jets, split
 from hepchain.deploy.distill import teacher_logits
@@ -133,15 +133,9 @@ def add_auc(result: Result, method: str, logits: np.ndarray, y: np.ndarray,
     its Hanley–McNeil error, and their mean (macro AUC; error: the per-class errors in
     quadrature / n_classes, correlations neglected); appended, (macro, error) returned."""
     z = logits - logits.max(1, keepdims=True)
-    probs = np.exp(z) / np.exp(z).sum(1, keepdims=True)
-    aucs, errs = [], []
-    for k, name in enumerate(classes):
-        auc = metrics.roc_auc(y == k, probs[:, k])
-        err = auc_error(auc, int((y == k).sum()), int((y != k).sum()))
+    per_class, (macro, macro_err) = one_vs_rest_auc(y, np.exp(z) / np.exp(z).sum(1, keepdims=True))
+    for name, (auc, err) in zip(classes, per_class, strict=True):
         result.add(f"test AUC {name} vs rest", method, auc, std=err, higher_is_better=True)
-        aucs.append(auc)
-        errs.append(err)
-    macro, macro_err = float(np.mean(aucs)), float(np.sqrt(np.sum(np.square(errs)))) / len(aucs)
     result.add("test macro AUC (one vs rest)", method, macro, std=macro_err,
                higher_is_better=True)
     return macro, macro_err

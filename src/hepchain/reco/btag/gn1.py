@@ -1,10 +1,12 @@
-"""The b-tagging study's jets and GN1 for other studies: the steps of ``BTagStudy.run`` that
-another study needs to train btag's GN1 on btag's own jets and splits, with btag's functions
-and seeds (used by ``deploy`` and ``analysis.decayaware``).
+"""The b-tagging study's pipeline steps, shared by ``BTagStudy.run`` and the studies that reuse
+btag's taggers on btag's own jets, splits and seeds (``deploy``, ``analysis.decayaware``).
 
 - :func:`btag_config`: a ``btag`` preset with overrides, checked like ``--set``;
 - :func:`btag_jets`: the preset's ttbar jets (dataset cache), jet selection, lepton flag,
   padded track table and event split;
+- :func:`high_level_inputs`: IP3D-like log-likelihood ratios (templates fitted on the
+  training jets, out-of-fold for them) and the high-level (DL1-like) features of every split;
+- :func:`track_batches`: the fitted track preprocessing and the preprocessed batches;
 - :func:`fit_gn1`: the track preprocessing and ``GN1Tagger`` with the ``GN1`` variant's tasks
   trained by ``fit_track_model``, seeded as in ``BTagStudy.run``;
 - :func:`db_scores`: D_b (btag's ``fc``) of any jets for a trained GN1.
@@ -24,12 +26,15 @@ from hepchain.core.result import Result
 from hepchain.core.seeding import derive_seed, seed_everything
 from hepchain.reco.btag.data import load_events, select_jets, split_events, with_lepton_flag
 from hepchain.reco.btag.evaluate import discriminant
+from hepchain.reco.btag.highlevel import high_level_features
+from hepchain.reco.btag.ip3d import IPTemplates, llr_features, out_of_fold_llr
 from hepchain.reco.btag.labels import origin_class_weights
 from hepchain.reco.btag.models import GN1Tagger, JetProbabilities
 from hepchain.reco.btag.preprocessing import Preprocessor
-from hepchain.reco.btag.study import FULL
 from hepchain.reco.btag.table import JetTable, build_table
 from hepchain.reco.btag.training import fit_track_model, track_batch
+
+FULL = "GN1"  # the full GN1 variant (all auxiliary tasks) of ``gn1_variants``
 
 
 @dataclass
@@ -42,6 +47,7 @@ class BTagJets:
     labels: dict[str, np.ndarray]
     event: np.ndarray
     split: dict[str, np.ndarray]
+    n_events: int
 
 
 @dataclass
@@ -71,16 +77,40 @@ def btag_jets(config: dict[str, Any], result: Result) -> BTagJets:
                         int(config["max_tracks"]))
     split = split_events(event, config["split"], int(config["data"]["seed"]))
     return BTagJets(classes, {k: table.select(m) for k, m in split.items()},
-                    {k: label[m] for k, m in split.items()}, event, split)
+                    {k: label[m] for k, m in split.items()}, event, split, len(events))
 
 
-def fit_gn1(config: dict[str, Any], jets: BTagJets, seed: int) -> GN1Fit:
-    """btag's ``GN1`` variant trained on ``jets`` for run ``seed`` (as ``BTagStudy.run``)."""
+def high_level_inputs(config: dict[str, Any], jets: BTagJets
+                      ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """IP3D-like LLR features and high-level features per split. The templates are fitted on
+    the training jets; the training jets' own LLRs are out-of-fold (folds by event)."""
+    tabs, labs, train = jets.tables, jets.labels, jets.tables["train"]
+    n_bins = int(config["ip3d"]["n_bins"])
+    templates = IPTemplates.fit(train.track("sd0"), train.track("sz0"), train.mask,
+                                labs["train"], jets.classes, n_bins=n_bins)
+    llr = {k: llr_features(templates, t.track("sd0"), t.track("sz0"), t.mask)
+           for k, t in tabs.items() if k != "train"}
+    llr["train"] = out_of_fold_llr(train.track("sd0"), train.track("sz0"), train.mask,
+                                   labs["train"], jets.event[jets.split["train"]], jets.classes,
+                                   int(config["ip3d"]["folds"]), int(config["data"]["seed"]),
+                                   n_bins=n_bins)
+    return llr, {k: high_level_features(t, llr[k], config["sv"]) for k, t in tabs.items()}
+
+
+def track_batches(jets: BTagJets) -> tuple[Preprocessor, dict[str, tuple[Tensor, ...]]]:
+    """The track preprocessing fitted on the training jets and the preprocessed batches
+    (tracks, mask, jet, label, origin, vertex) of every split."""
     prep = Preprocessor.fit(jets.tables["train"])
     batches = {}
     for k, t in jets.tables.items():
         tracks, jet = prep.transform(t)
         batches[k] = track_batch(tracks, t.mask, jet, jets.labels[k], t.origin, t.vertex)
+    return prep, batches
+
+
+def fit_gn1(config: dict[str, Any], jets: BTagJets, seed: int) -> GN1Fit:
+    """btag's ``GN1`` variant trained on ``jets`` for run ``seed`` (as ``BTagStudy.run``)."""
+    prep, batches = track_batches(jets)
     tasks = tuple(config["gn1_variants"][FULL])
     seed_everything(derive_seed(seed, FULL))
     model = GN1Tagger(len(prep.track_features), len(prep.jet_features), len(jets.classes),

@@ -27,27 +27,24 @@ from hepchain.core.standardise import Standardiser
 from hepchain.core.study import Study
 from hepchain.nn.mlp import MLP
 from hepchain.reco.btag import compare, evaluate
-from hepchain.reco.btag.data import load_events, select_jets, split_events, with_lepton_flag
 from hepchain.reco.btag.export import export_onnx, onnx_agreement, save_tagger
-from hepchain.reco.btag.highlevel import HL_FEATURES, high_level_features
-from hepchain.reco.btag.ip3d import IPTemplates, llr_features, out_of_fold_llr
+from hepchain.reco.btag.gn1 import FULL, btag_jets, high_level_inputs, track_batches
+from hepchain.reco.btag.highlevel import HL_FEATURES
 from hepchain.reco.btag.labels import ORIGIN_CLASSES, origin_class_weights
 from hepchain.reco.btag.models import DeepSetsTagger, GN1Tagger
 from hepchain.reco.btag.plots import confusion, rejection_vs_pt
 from hepchain.reco.btag.preprocessing import Preprocessor
-from hepchain.reco.btag.table import JetTable, build_table
+from hepchain.reco.btag.table import JetTable
 from hepchain.reco.btag.training import (
     fit_mlp,
     fit_track_model,
     fit_xgboost,
     predict_track_model,
-    track_batch,
 )
 
 GN2_REF = "GN2 vs DL1d, ATLAS data, 70% WP (arXiv:2505.19689)"
 BASELINES = ("DL1-like MLP", "DL1-like xgboost")
 STRONGEST = "strongest DL1-like (validation)"
-FULL = "GN1"
 SPLITS = ("val", "test")
 
 
@@ -68,18 +65,10 @@ class BTagStudy(Study):
             raise UsageError(f"classes must include b, c and light (optionally tau), got "
                              f"{classes}.")
         t0 = time.perf_counter()
-        events, manifest = load_events(config["data"])
-        result.provenance.datasets.append(manifest.summary())
-        sel = config["selection"]
-        jets, label, event = select_jets(events, classes, sel["pt_min"], sel["eta_max"])
-        jets = with_lepton_flag(jets, str(config["lepton_flag"]))
-        table = build_table(jets, int(config["max_tracks"]))
-        split = split_events(event, config["split"], int(config["data"]["seed"]))
-        tabs = {k: table.select(m) for k, m in split.items()}
-        labs = {k: label[m] for k, m in split.items()}
-        events_of = {k: event[m] for k, m in split.items()}
+        jets = btag_jets(config, result)
+        tabs, labs = jets.tables, jets.labels
         result.notes.append(
-            f"{len(events)} ttbar events -> {len(table)} jets ({', '.join(f'{k}: {len(v)}' for k, v in tabs.items())}); "
+            f"{jets.n_events} ttbar events -> {len(jets.event)} jets ({', '.join(f'{k}: {len(v)}' for k, v in tabs.items())}); "
             f"data prep {time.perf_counter() - t0:.0f} s.")
         for name, n in zip(classes, np.bincount(labs["test"], minlength=len(classes)),
                            strict=True):
@@ -88,18 +77,8 @@ class BTagStudy(Study):
         scores: dict[str, dict[str, np.ndarray]] = {}
         probs: dict[str, dict[str, np.ndarray]] = {}
         # -------------------------------------------------- IP3D-like + high-level features
-        ip_kw = {"n_bins": int(config["ip3d"]["n_bins"])}
-        train = tabs["train"]
-        templates = IPTemplates.fit(train.track("sd0"), train.track("sz0"), train.mask,
-                                    labs["train"], classes, **ip_kw)
-        llr = {k: llr_features(templates, tabs[k].track("sd0"), tabs[k].track("sz0"),
-                               tabs[k].mask) for k in SPLITS}
-        llr["train"] = out_of_fold_llr(train.track("sd0"), train.track("sz0"), train.mask,
-                                       labs["train"], events_of["train"], classes,
-                                       int(config["ip3d"]["folds"]),
-                                       int(config["data"]["seed"]), **ip_kw)
+        llr, hl = high_level_inputs(config, jets)
         scores["IP3D-like"] = {k: llr[k]["ip3d_llr_bl"] for k in SPLITS}
-        hl = {k: high_level_features(t, llr[k], config["sv"]) for k, t in tabs.items()}
         hl_scale = Standardiser.fit(hl["train"])
         hl_t = {k: torch.from_numpy(hl_scale.transform(v).astype(np.float32))
                 for k, v in hl.items()}
@@ -125,11 +104,7 @@ class BTagStudy(Study):
         probs[BASELINES[1]] = {k: bdt.predict_proba(hl[k]) for k in SPLITS}
 
         # -------------------------------------------------- track models
-        prep = Preprocessor.fit(tabs["train"])
-        batches = {}
-        for k, t in tabs.items():
-            trk, jet = prep.transform(t)
-            batches[k] = track_batch(trk, t.mask, jet, labs[k], t.origin, t.vertex)
+        prep, batches = track_batches(jets)
         origin_w = origin_class_weights(tabs["train"].origin)
         lw = dict(config["loss_weights"])
         models: dict[str, Any] = {}

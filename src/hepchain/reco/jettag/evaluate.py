@@ -21,7 +21,7 @@ import numpy as np
 from hepchain.core import metrics
 from hepchain.core.result import Reference, Result
 from hepchain.core.seeding import derive_seed
-from hepchain.core.twosample import auc_error
+from hepchain.core.twosample import auc_error, one_vs_rest_auc
 
 #: published top-tagging numbers (other datasets: the top-tagging landscape), tagging.md §4, §12
 TOP_REFERENCES: dict[str, dict[str, Reference]] = {
@@ -78,12 +78,8 @@ def add_tagger_metrics(result: Result, method: str, classes: Sequence[str],
                 y_val, s_val, y_test, s_test, eff), higher_is_better=True,
                 reference=TOP_REFERENCES.get(name, {}).get(method))
         return
-    aucs = [metrics.roc_auc(y_test == k, p_test[:, k]) for k in range(len(classes))]
-    errors = [auc_error(a, int((y_test == k).sum()), int((y_test != k).sum()))
-              for k, a in enumerate(aucs)]
-    result.add("macro AUC (one vs rest)", method, float(np.mean(aucs)),
-               std=float(np.sqrt(np.sum(np.square(errors)))) / len(aucs),
-               higher_is_better=True)  # error: per-class errors, correlations neglected
+    _, (macro, macro_err) = one_vs_rest_auc(y_test, p_test)
+    result.add("macro AUC (one vs rest)", method, macro, std=macro_err, higher_is_better=True)
     for k, name in enumerate(classes[1:], start=1):
         keep_val, keep_test = np.isin(y_val, (0, k)), np.isin(y_test, (0, k))
         eff = (working_points or {}).get(name, 0.5)
