@@ -93,7 +93,7 @@ def gn1_working_point(cfg: dict[str, Any], result: Result) -> GN1WorkingPoint:
     the preset's first working point fixed on its validation jets."""
     btag = btag_config(str(cfg["preset"]), cfg.get("set"))
     torch.set_num_threads(int(btag["train"].get("threads") or 1))
-    jets = btag_jets(btag, result)
+    jets = btag_jets(btag, result, test=False)  # the cut is set on the validation jets
     if cfg.get("model"):
         model, classes, prep = load_gn1(cfg["model"])
         source = f"loaded from {cfg['model']}"

@@ -1,5 +1,5 @@
 """The study's jets: ttbar events from the collider provider (through the dataset cache), the jet
-selection and an event-level train/validation/test split."""
+selection, an event-level train/validation/test split and the separate test sample."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 from hepchain.core.cache import cached_dataset
 from hepchain.core.dataset import Manifest, ShardedDataset
 from hepchain.core.errors import DataError, UsageError
+from hepchain.core.seeding import derive_seed
 from hepchain.reco.btag.labels import jet_labels
 from hepchain.reco.btag.schema import flatten_jets, require_fields
 
@@ -32,6 +33,20 @@ def load_events(cfg: dict[str, Any]) -> tuple[ak.Array, Manifest]:
                               workers=int(cfg.get("workers", 1))).path
     ds = ShardedDataset(path)
     return ds.read(), ds.manifest
+
+
+def evaluation_sample(cfg: dict[str, Any]) -> dict[str, Any] | None:
+    """The dataset settings of the separate test sample of the data settings ``cfg``: the
+    same process, options and sharding, ``cfg['n_test_events']`` events and a seed of its own
+    stream, ``derive_seed(seed, "test")`` (so its shard seeds differ from the training
+    dataset's and the same data seed reuses it from the cache); None when the test jets are
+    the split's test events (``n_test_events`` 0, or an existing dataset given by ``path``)."""
+    n_test = int(cfg.get("n_test_events") or 0)
+    if n_test < 0:
+        raise UsageError(f"data.n_test_events must be >= 0, got {n_test}.")
+    if n_test == 0 or cfg.get("path"):
+        return None
+    return {**cfg, "n_events": n_test, "seed": derive_seed(int(cfg["seed"]), "test") % 900_000_000}
 
 
 def select_jets(events: ak.Array, classes: list[str], pt_min: float, eta_max: float

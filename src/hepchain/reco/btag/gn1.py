@@ -3,7 +3,8 @@ btag's taggers on btag's own jets, splits and seeds (``deploy``, ``analysis.deca
 
 - :func:`btag_config`: a ``btag`` preset with overrides, checked like ``--set``;
 - :func:`btag_jets`: the preset's ttbar jets (dataset cache), jet selection, lepton flag,
-  padded track table and event split;
+  padded track table and event split, the test jets from their own dataset when
+  ``data.n_test_events`` > 0;
 - :func:`high_level_inputs`: IP3D-like log-likelihood ratios (templates fitted on the
   training jets, out-of-fold for them) and the high-level (DL1-like) features of every split;
 - :func:`track_batches`: the fitted track preprocessing and the preprocessed batches;
@@ -24,7 +25,13 @@ from torch import Tensor, nn
 from hepchain.core.config import leaves, load_presets, preset_config
 from hepchain.core.result import Result
 from hepchain.core.seeding import derive_seed, seed_everything
-from hepchain.reco.btag.data import load_events, select_jets, split_events, with_lepton_flag
+from hepchain.reco.btag.data import (
+    evaluation_sample,
+    load_events,
+    select_jets,
+    split_events,
+    with_lepton_flag,
+)
 from hepchain.reco.btag.evaluate import discriminant
 from hepchain.reco.btag.highlevel import high_level_features
 from hepchain.reco.btag.ip3d import IPTemplates, llr_features, out_of_fold_llr
@@ -40,7 +47,9 @@ FULL = "GN1"  # the full GN1 variant (all auxiliary tasks) of ``gn1_variants``
 @dataclass
 class BTagJets:
     """btag's selected jets by split (``tables``, ``labels`` per key train / val / test),
-    the event index of every selected jet and the split masks over them."""
+    the event index of every selected jet of the training dataset and the split masks over
+    them; ``n_test_events`` is the size of the separate test dataset (0: the test jets are the
+    split's test events of the training dataset)."""
 
     classes: list[str]
     tables: dict[str, JetTable]
@@ -48,6 +57,7 @@ class BTagJets:
     event: np.ndarray
     split: dict[str, np.ndarray]
     n_events: int
+    n_test_events: int = 0
 
 
 @dataclass
@@ -66,18 +76,38 @@ def btag_config(preset: str, overrides: dict[str, Any] | None) -> dict[str, Any]
     return preset_config(load_presets("btag"), preset, leaves(overrides or {}), study="btag")
 
 
-def btag_jets(config: dict[str, Any], result: Result) -> BTagJets:
-    """btag's jets for the btag preset ``config`` (the dataset manifest goes into
-    ``result``'s provenance)."""
-    events, manifest = load_events(config["data"])
+def btag_jets(config: dict[str, Any], result: Result, test: bool = True) -> BTagJets:
+    """btag's jets for the btag preset ``config`` (the dataset manifests go into
+    ``result``'s provenance). With ``data.n_test_events`` > 0 (generated data) the test jets
+    come from their own dataset (:func:`data.evaluation_sample`) and the split's test events are
+    left unused; ``test=False`` returns the training and validation jets only (and does not
+    generate that dataset)."""
+    data = config["data"]
+    table, label, event, n_events = _selected_jets(config, data, result)
+    split = split_events(event, config["split"], int(data["seed"]))
+    test_data = evaluation_sample(data)
+    if test_data is not None or not test:
+        split.pop("test")
+    tables = {k: table.select(m) for k, m in split.items()}
+    labels = {k: label[m] for k, m in split.items()}
+    if test_data is not None and test:
+        tables["test"], labels["test"], _, _ = _selected_jets(config, test_data, result)
+    return BTagJets(list(config["classes"]), tables, labels, event, split, n_events,
+                    int(test_data["n_events"]) if test_data else 0)
+
+
+def _selected_jets(config: dict[str, Any], data: dict[str, Any], result: Result
+                   ) -> tuple[JetTable, np.ndarray, np.ndarray, int]:
+    """The padded track table, labels and event index of the selected jets of the dataset
+    ``data`` (its manifest goes into ``result``'s provenance) and its number of events."""
+    events, manifest = load_events(data)
     result.provenance.datasets.append(manifest.summary())
-    classes, sel = list(config["classes"]), config["selection"]
-    jets, label, event = select_jets(events, classes, sel["pt_min"], sel["eta_max"])
+    sel = config["selection"]
+    jets, label, event = select_jets(events, list(config["classes"]), sel["pt_min"],
+                                     sel["eta_max"])
     table = build_table(with_lepton_flag(jets, str(config["lepton_flag"])),
                         int(config["max_tracks"]))
-    split = split_events(event, config["split"], int(config["data"]["seed"]))
-    return BTagJets(classes, {k: table.select(m) for k, m in split.items()},
-                    {k: label[m] for k, m in split.items()}, event, split, len(events))
+    return table, label, event, len(events)
 
 
 def high_level_inputs(config: dict[str, Any], jets: BTagJets

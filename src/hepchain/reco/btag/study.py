@@ -67,8 +67,11 @@ class BTagStudy(Study):
         t0 = time.perf_counter()
         jets = btag_jets(config, result)
         tabs, labs = jets.tables, jets.labels
+        test_source = (f"test jets from a separate sample of {jets.n_test_events} events (own "
+                       "seed stream)" if jets.n_test_events else "test jets from the split")
         result.notes.append(
-            f"{jets.n_events} ttbar events -> {len(jets.event)} jets ({', '.join(f'{k}: {len(v)}' for k, v in tabs.items())}); "
+            f"{jets.n_events} ttbar events -> {len(jets.event)} jets; {test_source} "
+            f"({', '.join(f'{k}: {len(v)}' for k, v in tabs.items())}); "
             f"data prep {time.perf_counter() - t0:.0f} s.")
         for name, n in zip(classes, np.bincount(labs["test"], minlength=len(classes)),
                            strict=True):
@@ -206,6 +209,8 @@ class BTagStudy(Study):
                 if not row.is_lower_limit:
                     result.add(f"{bkg} rejection @ {eff:.0%} b-eff, binomial error", name,
                                row.error, higher_is_better=False)
+                result.add(f"test {bkg}-jets passing the {eff:.0%} working point", name,
+                           0.0 if row.is_lower_limit else round(row.n_background / row.rejection))
                 if bkg == "light":
                     result.add(f"test b-jet efficiency at the {eff:.0%} working point", name,
                                row.efficiency)
