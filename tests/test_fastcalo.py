@@ -91,6 +91,11 @@ def test_high_level_features_of_hand_made_showers():
     assert cut.e_tot == pytest.approx([7.0, 0.0])
 
 
+def test_prdc_inputs_are_the_challenges_log_voxels_with_empty_ones_at_a_tenth_mev():
+    showers = np.array([[0.0, 0.005, 10.0, 1000.0]])
+    assert metrics.prdc_inputs(showers, min_energy=0.01).tolist() == [[-1.0, -1.0, 1.0, 3.0]]
+
+
 def test_binning_geometry_puts_voxels_at_r_cos_alpha_like_the_challenge():
     binning = cylindrical_binning(20.0, n_layers=2, r_step_mm=10.0, n_alpha=4)
     geo = VoxelGeometry.from_binning(binning)

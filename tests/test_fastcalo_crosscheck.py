@@ -17,6 +17,7 @@ from hepchain.fastsim.crosscheck import (
     Distances,
     parse_auc,
     parse_distances,
+    parse_prdc,
     parse_separation,
     patches,
     prepare_evaluate,
@@ -137,6 +138,14 @@ def test_parse_auc_and_distances():
     assert d == {"FPD": (12.5, 0.3), "KPD": (0.01, 0.002)}
     with pytest.raises(DataError):
         parse_distances("FPD (x10^3): 1 ± 2")
+
+
+def test_parse_prdc_reads_the_unseparated_pairs_evaluate_py_writes():
+    text = "precision: 0.91recall: 0.8825density: 1.0625coverage: 0.97"
+    assert parse_prdc(text) == {"precision": 0.91, "recall": 0.8825, "density": 1.0625,
+                                "coverage": 0.97}
+    with pytest.raises(DataError, match="coverage"):
+        parse_prdc("precision: 0.91recall: 0.8825density: 1.0625")
 
 
 def test_cli_crosscheck_with_a_wrong_evaluate_path_is_one_sentence(tmp_path, capsys):

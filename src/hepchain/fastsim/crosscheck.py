@@ -10,8 +10,8 @@
 3. runs ``evaluate.py -d 2 --no_cuda`` in the given interpreter (its own venv) for each mode,
    the classifier modes once per seed (``evaluate.py`` does not seed: each run is a fresh
    split and initialisation), and reads back its ``histogram_chi2_2.txt``, the final
-   "AUC / JSD" line and ``fpd_kpd_2.txt``; modes ``fpd`` and ``kpd`` run the same block of
-   ``evaluate.py`` (both numbers), so it is run once;
+   "AUC / JSD" line, ``fpd_kpd_2.txt`` and ``prdc_2.txt``; modes ``fpd`` and ``kpd`` run the
+   same block of ``evaluate.py`` (both numbers), so it is run once;
 4. computes ours on the same files through :func:`hepchain.fastsim.data.load` and
    :mod:`hepchain.fastsim.metrics` / :mod:`hepchain.core.twosample` with the same settings;
 5. writes ``crosscheck.json`` and the side-by-side table ``crosscheck.md``.
@@ -41,7 +41,7 @@ from hepchain.fastsim import metrics
 from hepchain.fastsim.challenge_files import write_pair
 from hepchain.fastsim.data import load
 
-MODES = ("hist-chi", "fpd", "cls-high", "cls-low")
+MODES = ("hist-chi", "fpd", "cls-high", "cls-low", "prdc")
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,17 @@ def parse_distances(text: str) -> dict[str, tuple[float, float]]:
     return found
 
 
+def parse_prdc(text: str) -> dict[str, float]:
+    """Precision, recall, density and coverage of ``prdc_<dataset>.txt`` (evaluate.py writes
+    ``key: value`` pairs without separators)."""
+    found = {k: float(v) for k, v in re.findall(
+        r"(precision|recall|density|coverage): (\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)", text)}
+    if set(found) != set(twosample.PRDC._fields):
+        raise DataError("evaluate.py's prdc file lacks one of precision, recall, density, "
+                        "coverage.")
+    return found
+
+
 def theirs(python: str, script: Path, gen: Path, ref: Path, out: Path, modes: tuple[str, ...],
            classifier: dict[str, Any], seeds: int) -> dict[str, Any]:
     """evaluate.py's numbers for ``modes`` (classifier modes ``seeds`` times) and its wall
@@ -172,6 +183,9 @@ def theirs(python: str, script: Path, gen: Path, ref: Path, out: Path, modes: tu
             res[mode] = [parse_auc(run_evaluate(python, script, gen, ref, mode,
                                                 out / f"{mode}-{i}", classifier))
                          for i in range(seeds)]
+        elif mode == "prdc":
+            run_evaluate(python, script, gen, ref, mode, out / mode, classifier)
+            res[mode] = parse_prdc((out / mode / "prdc_2.txt").read_text())
         else:
             run_evaluate(python, script, gen, ref, mode, out / mode, classifier)
             res[mode] = parse_distances((out / mode / "fpd_kpd_2.txt").read_text())
@@ -207,6 +221,9 @@ def ours(gen: Path, ref: Path, binning_xml: Path, modes: tuple[str, ...],
                     x_r, x_g = metrics.high_level_inputs(hl_r), metrics.high_level_inputs(hl_g)
                 fit = metrics.challenge_dnn(**classifier)
                 res[mode] = [metrics.classifier_auc(x_r, x_g, fit, s) for s in range(seeds)]
+            elif mode == "prdc":  # evaluate.py's default k = 5
+                res[mode] = twosample.prdc(metrics.prdc_inputs(r.showers, low),
+                                           metrics.prdc_inputs(g.showers, low), k=5)._asdict()
             else:
                 x_r, x_g = metrics.high_level_inputs(hl_r), metrics.high_level_inputs(hl_g)
                 res[mode] = {
@@ -280,6 +297,11 @@ def render(mine: dict[str, Any], other: dict[str, Any], modes: tuple[str, ...],
             o, (tv, te) = mine["fpd"][key], other["fpd"][key]
             lines.append(f"| {key} ×10³ | {1e3 * o.value:.4f} ± {1e3 * o.error:.4f} | "
                          f"{tv:.4f} ± {te:.4f} | — |")
+    if "prdc" in modes:
+        for key, t in other["prdc"].items():
+            o = mine["prdc"][key]
+            rel = f"{abs(o - t) / t:.2%}" if t else "—"
+            lines.append(f"| {key} (PRDC, k = 5) | {o:.4f} | {t:.4f} | {rel} |")
     secs = [f"{m}: ours {mine['seconds'][m]:.0f} s, evaluate.py {other['seconds'][m]:.0f} s"
             for m in modes]
     return "\n".join([*lines, "", "Wall time (one thread): " + "; ".join(secs) + "."]) + "\n"

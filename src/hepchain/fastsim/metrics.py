@@ -110,6 +110,13 @@ def low_level_inputs(showers: np.ndarray, e_inc: np.ndarray, min_energy: float =
     return np.concatenate([np.log10(e), threshold(showers, min_energy) / e], axis=1)
 
 
+def prdc_inputs(showers: np.ndarray, min_energy: float = 0.0) -> np.ndarray:
+    """The challenge's PRDC features (``evaluate.py --mode prdc``): log10 of every voxel
+    energy [MeV] after the readout threshold, empty voxels set to 0.1 MeV first."""
+    s = threshold(showers, min_energy)
+    return np.log10(np.where(s == 0.0, 0.1, s))
+
+
 # ------------------------------------------------------------------------ separation power
 
 def separation_power(h1: np.ndarray, h2: np.ndarray) -> float:

@@ -6,8 +6,9 @@ Data: full-simulation e⁻ showers over a continuous energy spectrum in the Calo
 conditional on the incident energy: the GFlash-style parametrisation (the baseline), a GAN,
 a CaloFlow-like pair of flows and a conditional flow-matching model. Metrics: separation
 powers of the high-level features, low- and high-level classifier AUCs with the challenge's
-DNN, FPD / KPD, generation time per shower (batch 1 and a large batch) beside the full
-simulation's at the same energy, parameters and file size.
+DNN, FPD / KPD, precision / recall / density / coverage (PRDC), generation time per shower
+(batch 1 and a large batch) beside the full simulation's at the same energy, parameters and
+file size.
 """
 
 from __future__ import annotations
@@ -128,7 +129,9 @@ class FastCaloStudy(Study):
             f"showers; generated showers at the held-out incident energies. '{FULL}' compares "
             "the validation showers (never trained on) with the held-out ones, as the "
             "challenge's GEANT4 row. ± is the held-out sample's statistical error (AUC: "
-            "Hanley–McNeil; separation power: bootstrap; FPD/KPD: JetNet's).")
+            "Hanley–McNeil; separation power: bootstrap; FPD/KPD: JetNet's; PRDC: spread over "
+            f"{config['distances']['prdc_splits']} disjoint parts / √parts). PRDC is the "
+            "challenge's: log10 voxel energies (empty voxels 0.1 MeV), k nearest neighbours.")
         return result
 
 
@@ -176,6 +179,7 @@ def evaluate(result: Result, reference: ShowerSet,
     ref_hl = metrics.high_level_features(reference.showers, reference.e_inc, geo, low)
     ref_high = metrics.high_level_inputs(ref_hl)
     ref_low = metrics.low_level_inputs(reference.showers, reference.e_inc, low)
+    ref_prdc = metrics.prdc_inputs(reference.showers, low)
     fit = metrics.challenge_dnn(**config["classifier"])
     dist = config["distances"]
     hls = {}
@@ -212,6 +216,15 @@ def evaluate(result: Result, reference: ShowerSet,
                    higher_is_better=False)
         result.add("KPD ×10³", name, 1e3 * kpd.value, std=1e3 * kpd.error,
                    higher_is_better=False)
+        gen_prdc = metrics.prdc_inputs(showers, low)
+        k = int(dist["prdc_k"])
+        values = twosample.prdc(ref_prdc, gen_prdc, k)
+        errors = twosample.prdc_error(ref_prdc, gen_prdc, k, int(dist["prdc_splits"]),
+                                      derive_seed(seed, "prdc", name))
+        for field, value in values._asdict().items():
+            result.add(f"{field} (PRDC, k = {k})", name, value,
+                       std=getattr(errors, field),
+                       higher_is_better=None if field == "density" else True)
     return hls
 
 
