@@ -4,7 +4,8 @@ optimisation (BoTorch) of one knob at a time or all 12 at once, and Nelder–Mea
 BO treats the background as a constraint in one of three ways (``BOSettings.constraint``):
 ``none`` ignores it, ``logei`` models it with its own GP and weights the acquisition by the
 probability of feasibility (BoTorch's ``constraints=``), ``safe`` adds a safe-set rule on top:
-it only proposes points whose background upper confidence bound is below the limit.
+it only proposes points whose background upper confidence bound is below the limit (the
+random initial points, drawn before there is a model, are not checked).
 
 Every method works through a :class:`Session`, which counts measurements (one measurement =
 ``dwell_s`` seconds of 1 Hz readouts averaged at one setting), counts background-constraint
@@ -249,8 +250,8 @@ def _background_ucb(model: Any, x: torch.Tensor, beta: float) -> torch.Tensor:
 
 def _safe_penalty(acq: Any, beta: float, weight: float = 100.0) -> Any:
     """``acq`` minus ``weight`` × the squared amount by which the background UCB of each
-    point of a q-batch lies above the limit (smooth for L-BFGS): the optimiser is steered into the safe set (the final candidate is still
-    checked by :func:`_into_safe_set`)."""
+    point of a q-batch lies above the limit (smooth for L-BFGS): the optimiser is steered
+    into the safe set (the final candidate is still checked by :func:`_into_safe_set`)."""
     from botorch.acquisition import AcquisitionFunction
 
     class SafePenalty(AcquisitionFunction):
