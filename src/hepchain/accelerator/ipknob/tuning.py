@@ -1,6 +1,12 @@
 """Tuning the IP knobs on the simulated machine: the operators' linear scans, Bayesian
 optimisation (BoTorch) of one knob at a time or all 12 at once, and Nelder–Mead.
 
+BO treats the background as a constraint in one of three ways (``BOSettings.constraint``):
+``none`` ignores it, ``logei`` models it with its own GP and weights the acquisition by the
+probability of feasibility (BoTorch's ``constraints=``), ``safe`` adds a safe-set rule on top:
+it only proposes points whose background upper confidence bound is below the limit (the
+random initial points, drawn before there is a model, are not checked).
+
 Every method works through a :class:`Session`, which counts measurements (one measurement =
 ``dwell_s`` seconds of 1 Hz readouts averaged at one setting), counts background-constraint
 violations (the noise-free background of either ring above ``bg_limit`` times its value at the
@@ -28,6 +34,7 @@ from hepchain.accelerator.ipknob.machine import KNOB_NAMES, Machine, knob_index
 from hepchain.accelerator.ipknob.operators import Operator
 from hepchain.accelerator.ipknob.scan import linear_scan, random_collider, step_means
 from hepchain.accelerator.ipknob.simulator import Collider, Noise
+from hepchain.core.errors import UsageError
 from hepchain.core.progress import track
 from hepchain.core.seeding import derive_seed
 
@@ -121,17 +128,29 @@ def operator_scans(session: Session, knobs: list[str], operators: list[Operator]
 # ---------------------------------------------------------------------------- Bayesian optimisation
 
 
+ACQUISITIONS = ("qlognei", "ucb")
+CONSTRAINTS = ("none", "logei", "safe")
+
+
 @dataclass(frozen=True)
 class BOSettings:
     """BO scan settings: search box (± knob scales around the start), per-step travel limit
     (fraction of the box), initial points (the start plus random ones within the travel
-    limit), acquisition ('qlognei' or 'ucb'), acquisition-optimiser and GP-fit effort."""
+    limit), acquisition ('qlognei' or 'ucb'), background constraint ('none', 'logei' or
+    'safe', see the module docstring; ``safe_beta`` is the width of the safe set's upper
+    confidence bound in posterior standard deviations, ``safe_scale`` and
+    ``safe_lengthscale`` the fixed prior std and lengthscale of the background GP),
+    acquisition-optimiser and GP-fit effort."""
 
     box: float = 1.5
     travel: float = 0.2
     init: int = 3
     acquisition: str = "qlognei"
     beta: float = 2.0
+    constraint: str = "logei"
+    safe_beta: float = 2.0
+    safe_scale: float = 0.1  # 'safe': prior std of the background margin R / R_limit - 1
+    safe_lengthscale: float = 1.0  # 'safe': its GP's lengthscale, knob scales
     restarts: int = 4
     raw_samples: int = 128
     fit_maxiter: int = 50
@@ -140,13 +159,33 @@ class BOSettings:
 
     @classmethod
     def from_dict(cls, data: dict | None) -> BOSettings:
-        return cls(**(data or {}))
+        """Settings from the preset's ``tuning.bo`` mapping (UsageError, one sentence, for an
+        unknown key, acquisition or constraint)."""
+        data = dict(data or {})
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise UsageError(f"Unknown tuning.bo settings {unknown}; known: "
+                             f"{sorted(cls.__dataclass_fields__)}.")
+        cfg = cls(**data)
+        if cfg.acquisition not in ACQUISITIONS:
+            raise UsageError(f"Unknown tuning.bo.acquisition {cfg.acquisition!r}; use one of "
+                             f"{', '.join(ACQUISITIONS)}.")
+        if cfg.constraint not in CONSTRAINTS:
+            raise UsageError(f"Unknown tuning.bo.constraint {cfg.constraint!r}; use one of "
+                             f"{', '.join(CONSTRAINTS)}.")
+        return cfg
 
 
-def _fit_models(x: torch.Tensor, y: torch.Tensor, maxiter: int, previous: Any = None) -> Any:
-    """Independent GPs (inferred homoscedastic noise) for L_sp and the background ratio
-    max_ring(R / R_limit). Hyperparameters are fitted by L-BFGS (at most ``maxiter``
-    iterations), or taken over from ``previous`` (a model fitted on fewer points) when given."""
+def _fit_models(x: torch.Tensor, y: torch.Tensor, maxiter: int, previous: Any = None,
+                margin_prior: tuple[float, float] | None = None) -> Any:
+    """Independent GPs (inferred homoscedastic noise) for L_sp and the background margin
+    max_ring(R / R_limit) - 1 (feasible: ≤ 0). Outcomes are standardised by their sample
+    mean and std, and hyperparameters fitted by L-BFGS (at most ``maxiter`` iterations) or
+    taken over from ``previous`` (a model fitted on fewer points) when given. With
+    ``margin_prior`` = (scale, lengthscale) the margin's GP has a fixed prior instead, as a
+    safe set needs from its first points on: prior std ``scale`` (ratio units) and the RBF
+    lengthscale ``lengthscale`` (unit-box units) in every knob; only its mean and noise are
+    fitted."""
     from botorch.fit import fit_gpytorch_mll
     from botorch.models import ModelListGP, SingleTaskGP
     from botorch.models.transforms import Standardize
@@ -154,7 +193,14 @@ def _fit_models(x: torch.Tensor, y: torch.Tensor, maxiter: int, previous: Any = 
 
     models = []
     for i in range(y.shape[1]):
-        gp = SingleTaskGP(x, y[:, i:i + 1], outcome_transform=Standardize(m=1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the fixed-scale margin is not standardised
+            if i == 1 and margin_prior is not None:
+                gp = SingleTaskGP(x, y[:, 1:2] / margin_prior[0], outcome_transform=None)
+                gp.covar_module.lengthscale = margin_prior[1]
+                gp.covar_module.raw_lengthscale.requires_grad_(False)
+            else:
+                gp = SingleTaskGP(x, y[:, i:i + 1], outcome_transform=Standardize(m=1))
         if previous is None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -170,7 +216,9 @@ def _fit_models(x: torch.Tensor, y: torch.Tensor, maxiter: int, previous: Any = 
 
 
 def _acquisition(model: Any, x: torch.Tensor, cfg: BOSettings) -> Any:
-    """qLogNEI or UCB of L_sp, both with the background constraint R / R_limit ≤ 1."""
+    """qLogNEI or UCB of L_sp; with ``constraint`` 'logei' or 'safe' weighted by the
+    probability that the background margin is ≤ 0, with 'safe' also penalised outside the
+    safe set."""
     from botorch.acquisition import qUpperConfidenceBound
     from botorch.acquisition.logei import qLogNoisyExpectedImprovement
     from botorch.acquisition.objective import ConstrainedMCObjective, GenericMCObjective
@@ -178,28 +226,89 @@ def _acquisition(model: Any, x: torch.Tensor, cfg: BOSettings) -> Any:
     def lsp(z: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
         return z[..., 0]
 
-    constraints = [lambda z: z[..., 1] - 1.0]
+    constraints = [] if cfg.constraint == "none" else [lambda z: z[..., 1]]
     if cfg.acquisition == "qlognei":
-        return qLogNoisyExpectedImprovement(model, x, objective=GenericMCObjective(lsp),
-                                            constraints=constraints, prune_baseline=True)
-    if cfg.acquisition == "ucb":
-        objective = ConstrainedMCObjective(lsp, constraints, infeasible_cost=0.0)
-        return qUpperConfidenceBound(model, beta=cfg.beta, objective=objective)
-    raise ValueError(f"unknown acquisition {cfg.acquisition!r}; use 'qlognei' or 'ucb'")
+        acq = qLogNoisyExpectedImprovement(model, x, objective=GenericMCObjective(lsp),
+                                           constraints=constraints or None,
+                                           prune_baseline=True)
+    else:
+        objective = (ConstrainedMCObjective(lsp, constraints, infeasible_cost=0.0)
+                     if constraints else GenericMCObjective(lsp))
+        acq = qUpperConfidenceBound(model, beta=cfg.beta, objective=objective)
+    return _safe_penalty(acq, cfg.safe_beta) if cfg.constraint == "safe" else acq
 
 
-def _incumbent(model: Any, x: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """Evaluated point with the best posterior-mean L_sp among those predicted feasible, and
-    that posterior mean (the optimiser's estimate of the incumbent's L_sp)."""
+def _background_ucb(model: Any, x: torch.Tensor, beta: float) -> torch.Tensor:
+    """Upper confidence bound mean + beta·std of the background margin at ``x`` (shape
+    (..., d) -> (...), in the GP's units: safe where ≤ 0), from its GP (``model.models[1]``,
+    no observation noise)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # jitter notices for near-duplicate points
+        post = model.models[1].posterior(x)
+    return post.mean[..., 0] + beta * post.variance[..., 0].clamp_min(1e-12).sqrt()
+
+
+def _safe_penalty(acq: Any, beta: float, weight: float = 100.0) -> Any:
+    """``acq`` minus ``weight`` × the squared amount by which the background UCB of each
+    point of a q-batch lies above the limit (smooth for L-BFGS): the optimiser is steered
+    into the safe set (the final candidate is still checked by :func:`_into_safe_set`)."""
+    from botorch.acquisition import AcquisitionFunction
+
+    class SafePenalty(AcquisitionFunction):
+        def forward(self, X: torch.Tensor) -> torch.Tensor:
+            excess = torch.relu(_background_ucb(self.model, X, beta)).square().sum(-1)
+            return acq(X) - weight * excess
+
+    return SafePenalty(acq.model)
+
+
+def _into_safe_set(model: Any, cand: np.ndarray, xs: list[np.ndarray], beta: float,
+                   steps: int = 10) -> np.ndarray:
+    """The safe-set rule: ``cand`` if its background UCB is ≤ 0, else the furthest point
+    towards it (bisection) from an anchor whose UCB is ≤ 0 — the last measured point if it is
+    safe, else the measured point with the lowest UCB (a retreat; if even that one is above
+    the limit it is proposed again, i.e. the model is asked for a repeat measurement)."""
+    pts = torch.as_tensor(np.array(xs), dtype=torch.double)
+    with torch.no_grad():
+        ucb_seen = _background_ucb(model, pts, beta)
+        if float(_background_ucb(model, torch.as_tensor(cand[None]), beta)[0]) <= 0.0:
+            return cand
+        anchor = xs[-1] if float(ucb_seen[-1]) <= 0.0 else xs[int(torch.argmin(ucb_seen))]
+        lo, hi = 0.0, 1.0
+        for _ in range(steps):
+            t = 0.5 * (lo + hi)
+            x = torch.as_tensor((anchor + t * (cand - anchor))[None])
+            if float(_background_ucb(model, x, beta)[0]) <= 0.0:
+                lo = t
+            else:
+                hi = t
+    return anchor + lo * (cand - anchor)
+
+
+def _incumbent(model: Any, x: torch.Tensor,
+               constrained: bool = True) -> tuple[torch.Tensor, float]:
+    """Evaluated point with the best posterior-mean L_sp among those predicted feasible (all
+    of them if not ``constrained``), and that posterior mean (the optimiser's estimate of the
+    incumbent's L_sp)."""
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # jitter notices for near-duplicate points
         mean = model.posterior(x).mean
     score = mean[:, 0].clone()
-    score[mean[:, 1] > 1.0] = -torch.inf
+    if constrained:
+        score[mean[:, 1] > 0.0] = -torch.inf
     if torch.isinf(score).all():
         score = mean[:, 0]
     best = int(torch.argmax(score))
     return x[best], float(mean[best, 0])
+
+
+def initial_points(cfg: BOSettings, d: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """BO's first points in the unit box: the start (its centre) and ``max(2, init) - 1``
+    random points within the travel limit of it."""
+    xs = [np.full(d, 0.5)]
+    for _ in range(max(2, cfg.init) - 1):
+        xs.append(np.clip(0.5 + rng.uniform(-cfg.travel, cfg.travel, d), 0, 1))
+    return xs
 
 
 def bo_optimise(session: Session, start: np.ndarray, dims: list[int], budget: int,
@@ -216,10 +325,9 @@ def bo_optimise(session: Session, start: np.ndarray, dims: list[int], budget: in
         s[dims] = lo + xu * (hi - lo)
         return s
 
-    d = len(dims)
-    xs = [np.full(d, 0.5)]
-    for _ in range(max(2, cfg.init) - 1):
-        xs.append(np.clip(0.5 + rng.uniform(-cfg.travel, cfg.travel, d), 0, 1))
+    xs = initial_points(cfg, len(dims), rng)
+    margin_prior = ((cfg.safe_scale, cfg.safe_lengthscale / (2 * cfg.box))
+                    if cfg.constraint == "safe" else None)
     ys: list[list[float]] = []
     incumbent, model = start.copy(), None
     belief = session.trace.believed[-1] if session.trace.n else float("nan")
@@ -235,17 +343,21 @@ def bo_optimise(session: Session, start: np.ndarray, dims: list[int], budget: in
                                    cfg)
                 cand, _ = optimize_acqf(acq, bounds, q=1, num_restarts=cfg.restarts,
                                         raw_samples=cfg.raw_samples)
-            xs.append(cand[0].numpy())
+            cand = cand[0].detach().numpy()
+            if cfg.constraint == "safe":
+                cand = _into_safe_set(model, cand, xs, cfg.safe_beta)
+            xs.append(cand)
         lsp, bg, _ = session.measure(to_setting(xs[i]))
-        ys.append([lsp, float((bg / session.limit).max())])
+        ys.append([lsp, float((bg / session.limit).max()) - 1.0])
         if i == 0:
             belief = lsp  # the start, measured once
         else:
             x_t = torch.as_tensor(np.array(xs[: i + 1]), dtype=torch.double)
             refit = model is None or i < cfg.refit_until or i % cfg.refit_every == 0
             model = _fit_models(x_t, torch.as_tensor(np.array(ys), dtype=torch.double),
-                                cfg.fit_maxiter, previous=None if refit else model)
-            best, belief = _incumbent(model, x_t)
+                                cfg.fit_maxiter, previous=None if refit else model,
+                                margin_prior=margin_prior)
+            best, belief = _incumbent(model, x_t, cfg.constraint != "none")
             incumbent = to_setting(best.numpy())
         session.record(incumbent, belief)
     session.collider.setting = incumbent
@@ -308,34 +420,58 @@ def nelder_mead(session: Session, knobs: list[str], budget: int, step: float = 0
     return session.trace
 
 
+def bo_settings(cfg: dict[str, Any]) -> tuple[BOSettings, dict[str, BOSettings]]:
+    """The BO settings of the preset's ``tuning:`` mapping: the main ones (``bo``) and one
+    copy per constraint in ``bo_baselines`` (extra "BO all-knobs (constraint …)" rows);
+    UsageError, one sentence, for an unknown setting or constraint."""
+    bo = BOSettings.from_dict(cfg.get("bo"))
+    extra = {f"BO all-knobs (constraint {c})": BOSettings.from_dict({**cfg.get("bo", {}),
+                                                                     "constraint": c})
+             for c in cfg.get("bo_baselines", [])}
+    return bo, extra
+
+
+def machine_state(cfg: dict[str, Any], seed: int, i: int, machine: Machine) -> Collider:
+    """A fresh copy of tuning state ``i`` of run ``seed`` (same hidden optimum, setting,
+    currents and random stream every call); knobs outside ``cfg['knobs']`` at their optimum.
+    ``cfg`` is the preset's ``tuning:`` mapping."""
+    collider = random_collider(np.random.default_rng(derive_seed(seed, "tuning-state", i)),
+                               machine, Noise.from_dict(cfg.get("noise")), cfg["other_offset"])
+    untuned = [k for k in range(12) if KNOB_NAMES[k] not in cfg["knobs"]]
+    collider.setting[untuned] = collider.optimum[untuned]
+    return collider
+
+
+def method_rng(seed: int, i: int, method: str) -> np.random.Generator:
+    """The random stream of ``method`` on tuning state ``i`` of run ``seed``."""
+    return np.random.default_rng(derive_seed(derive_seed(seed, "tuning-state", i), method))
+
+
 def compare(cfg: dict[str, Any], seed: int, machine: Machine,
             operators: list[Operator]) -> dict[str, list[Trace]]:
     """Run every method on the same ``cfg['states']`` simulated machine states.
 
-    Each method starts from an identical copy of each state (same hidden optimum, setting,
-    currents and random stream); knobs outside ``cfg['knobs']`` start at their optimum.
+    Each method starts from an identical copy of each state (:func:`machine_state`).
     ``cfg`` is the preset's ``tuning:`` mapping.
     """
     torch.set_num_threads(1)
     knobs = list(cfg["knobs"])
-    noise = Noise.from_dict(cfg.get("noise"))
-    bo = BOSettings.from_dict(cfg.get("bo"))
+    bo, extra = bo_settings(cfg)
     runs: dict[str, Callable[[Session, np.random.Generator], Trace]] = {
         "linear scan": lambda s, r: operator_scans(s, knobs, operators, r,
                                                    cfg["scan"]["half_range"],
                                                    cfg["scan"]["steps"]),
         "BO one-knob": lambda s, r: bo_one_knob(s, knobs, cfg["bo_one_knob_budget"], bo, r),
         "BO all-knobs": lambda s, r: bo_all_knobs(s, knobs, cfg["bo_all_budget"], bo, r),
+        **{name: (lambda s, r, b=b: bo_all_knobs(s, knobs, cfg["bo_all_budget"], b, r))
+           for name, b in extra.items()},
         "Nelder-Mead": lambda s, r: nelder_mead(s, knobs, cfg["nm_budget"]),
     }
     out: dict[str, list[Trace]] = {name: [] for name in runs}
     for i in track(range(cfg["states"]), "tuning comparison"):
-        state_seed = derive_seed(seed, "tuning-state", i)
         for name, fn in runs.items():
-            collider = random_collider(np.random.default_rng(state_seed), machine, noise,
-                                       cfg["other_offset"])
-            untuned = [i for i in range(12) if KNOB_NAMES[i] not in knobs]
-            collider.setting[untuned] = collider.optimum[untuned]
-            session = Session(collider, name, cfg["dwell_s"], cfg["bg_limit"])
-            out[name].append(fn(session, np.random.default_rng(derive_seed(state_seed, name))))
+            session = Session(machine_state(cfg, seed, i, machine), name, cfg["dwell_s"],
+                              cfg["bg_limit"])
+            stream = "BO all-knobs" if name in extra else name  # paired: same initial points
+            out[name].append(fn(session, method_rng(seed, i, stream)))
     return out
