@@ -1,5 +1,5 @@
 """Study ``linac`` (seed 000, theme 1): operations logs of a cheetah linac, generative
-simulators (GAN vs VAE -> latent GAN -> decoder, conditional VAE) and an RL steering controller
+simulators (GAN vs VAE -> latent GAN -> decoder vs conditional GAN, conditional VAE) and an RL steering controller
 pre-trained on the learned simulator and evaluated on the machine against the
 recall-the-set-point baseline, BO, Nelder-Mead and random search, all on the same states."""
 
