@@ -1,7 +1,8 @@
 """Study ``linac`` (seed 000, theme 1): operations logs of a cheetah linac, generative
-simulators (GAN vs VAE -> latent GAN -> decoder vs conditional GAN, conditional VAE) and an RL steering controller
-pre-trained on the learned simulator and evaluated on the machine against the
-recall-the-set-point baseline, BO, Nelder-Mead and random search, all on the same states."""
+simulators (GAN vs VAE -> latent GAN -> decoder vs conditional GAN, conditional VAE) and an
+RL steering controller pre-trained on the learned simulator and evaluated on the machine
+against the recall-the-set-point baseline, BO, Nelder-Mead and random search, all on the same
+states."""
 
 from __future__ import annotations
 
@@ -160,10 +161,12 @@ class LinacStudy(Study):
                                              config["cgan"], seed, device, cond=(c_tr, c_va))
                 label = f"cGAN | {spec}"
                 hists[label] = h.epochs
-                samples[label] = cond.fill(real, surrogates.sample_gan(  # the test rows' conditions
-                    cgan, n, derive_seed(seed, "samples"), cond.condition(real, modes_te)))
+                c_te, c_prior = cond.condition(real, modes_te), cond.condition(x_tr[rows],
+                                                                               modes_tr[rows])
+                samples[label] = cond.fill(real, surrogates.sample_gan(  # test rows' conditions
+                    cgan, n, derive_seed(seed, "samples"), c_te))
                 prior[label] = cond.fill(x_tr[rows], surrogates.sample_gan(
-                    cgan, n, derive_seed(seed, "prior"), cond.condition(x_tr[rows], modes_tr[rows])))
+                    cgan, n, derive_seed(seed, "prior"), c_prior))
             result.notes.append("cGAN | <given>: conditional GAN given the operating mode, "
                                 "the set values and/or the environment channels; its "
                                 "fidelity rows use the conditions of the compared test rows, "
