@@ -353,12 +353,11 @@ def _models(config: dict[str, Any]) -> list[str]:
     models = list(config["models"])
     if not models or set(models) - set(MODELS):
         raise UsageError(f"models must name one or more of {list(MODELS)}, got {models}.")
-    if "cgan" in models:
-        conditions = list(config["cgan"]["conditions"])
-        if not conditions:
-            raise UsageError("cgan.conditions is empty; give one or more, e.g. [mode].")
-        for spec in conditions:
-            surrogates.Conditioning.parse(spec, [], 1)
+    conditions = list(config["cgan"]["conditions"])  # checked even when cgan is not run
+    if not conditions:
+        raise UsageError("cgan.conditions is empty; give one or more, e.g. [mode].")
+    for spec in conditions:
+        surrogates.Conditioning.parse(spec, [], 1)
     return models
 
 
