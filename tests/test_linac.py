@@ -367,6 +367,48 @@ def test_packed_discriminator_sees_a_dropped_mode_a_single_sample_one_cannot():
     assert auc[4] == pytest.approx(best[4], abs=0.03) and auc[4] > best[1] + 0.15
 
 
+def test_conditional_gan_keeps_each_mode_near_its_own_data():
+    """A GAN given the mode one-hot of four well separated modes must put the samples of every
+    mode k near mode k's centre. An unconditional GAN fails this: its samples are the same
+    whatever k, so at most a quarter of them can be near every centre at once (the fractions
+    over k sum to at most 1); a mode-mixing one puts them between centres."""
+    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    modes = torch.randint(0, 4, (2048,), generator=g)
+    data = CENTERS[modes] + 0.3 * torch.randn(2048, 2, generator=g)
+    onehot = torch.eye(4)[modes]
+    model = GAN(2, 4, [64, 64], cond=4)
+    cfg = TrainConfig(epochs=60, batch_size=128, lr=2e-3, optimizer="adam", progress=False,
+                      restore_best=False, seed=0)
+    Trainer(model, gan_loss, cfg).fit((data[:1536], onehot[:1536]),
+                                      (data[1536:], onehot[1536:]))
+    near = []
+    for k in range(4):
+        gen = model.sample(500, generator=g, cond=torch.eye(4)[[k] * 500])
+        near.append(float(((gen - CENTERS[k]).norm(dim=1) < 1.5).float().mean()))  # 5 sigma
+    assert min(near) > 0.9, near  # seeds 0-3 measured >= 0.99 (30 epochs: unconverged)
+    with pytest.raises(UsageError, match="pass cond"):
+        model.sample(10)
+
+
+def test_conditioning_splits_the_log_channels(log_dir):
+    """Set values (channels with a readback) and environment channels are given, the rest
+    generated; the filled rows keep the given channels and the mode one-hot is appended."""
+    frame = oplog.load_log(log_dir)
+    channels = oplog.data_channels(frame)
+    cond = surrogates.Conditioning.parse("mode+settings+environment", channels, 2)
+    given = {channels[j] for j in cond.given}
+    assert {"C01_QF.k1", "E_CH.angle", "C01_ENV.T_air", "ENV.tilt"} <= given
+    assert not given & {"C01_QF.k1.rb", "C01_KLY.phase", "C01_BPM.x", "E_SCR.x"}
+    assert len(cond.given) + len(cond.free) == len(channels)
+    x = np.arange(6 * len(channels), dtype=float).reshape(6, -1)
+    c = cond.condition(x, np.array([0, 1, 0, 1, 0, 1]))
+    assert c.shape == (6, len(cond.given) + 2) and (c[:, -2:].sum(1) == 1).all()
+    filled = cond.fill(x, np.zeros((6, len(cond.free))))
+    assert (filled[:, cond.given] == x[:, cond.given]).all() and not filled[:, cond.free].any()
+    assert surrogates.Conditioning.parse("mode", channels, 2).given.size == 0
+
+
 def test_mode_coverage_separates_good_and_collapsed_samples():
     """The linac-specific mode metrics (the generic two-sample ones: test_twosample.py)."""
     rng = np.random.default_rng(0)
@@ -379,6 +421,9 @@ def test_mode_coverage_separates_good_and_collapsed_samples():
     collapsed = centres[0] + rng.normal(0, 1, (1000, 12))
     cov = sm.mode_coverage(space, collapsed)
     assert cov["coverage"] == 0.25 and cov["tv_distance"] > 0.5
+    assert sm.between_modes(space, real) < 0.05
+    blend = 0.5 * (centres[0] + centres[1]) + rng.normal(0, 1, (1000, 12))  # mode mixing
+    assert sm.between_modes(space, blend) > 0.9
 
 
 def test_generative_metrics_have_no_invented_reference(log_dir, tmp_path):
@@ -389,13 +434,15 @@ def test_generative_metrics_have_no_invented_reference(log_dir, tmp_path):
     vae = {"latent": 2, "hidden": [16], "beta": 1.0, "learn_variance": False, "train": fit}
     gan = {"noise": 4, "hidden": [16], "pack": 1, "train": fit}
     config = {"device": "cpu", "gan": gan, "latent_gan": gan, "vae_baseline": vae,
-              "vae_improved": vae,
+              "vae_improved": vae, "models": ["gan", "vae_gan", "cgan"],
+              "cgan": {**gan, "conditions": ["mode", "mode+settings"]},
               "metrics": {"n_samples": 100, "pca_components": 4, "knn_k": 5, "min_fraction": 0.2}}
     result = Result(study="linac", preset="test")
     LinacStudy()._generative(config, tmp_path, 0, train, val, test, 2, result)
     assert all(m.reference is None for m in result.metrics)
     assert any("qualitative" in note for note in result.notes)
-    for label in ("plain GAN", "VAE(baseline)+latent GAN", "VAE(improved)+latent GAN"):
+    for label in ("plain GAN", "VAE(baseline)+latent GAN", "VAE(improved)+latent GAN",
+                  "cGAN | mode", "cGAN | mode+settings", "real training days"):
         for name in ("k-NN density", "k-NN coverage", "classifier two-sample AUC, stat. error"):
             result.get(name, label)  # KeyError if the row is missing
 
@@ -403,7 +450,12 @@ def test_generative_metrics_have_no_invented_reference(log_dir, tmp_path):
 @pytest.mark.parametrize(("override", "message"),
                          [({"parts": []}, "parts must name"),
                           ({"parts": ["generative", "rl"]}, "parts must name"),
-                          ({"device": "gpu0"}, "Unknown torch device")])
+                          ({"device": "gpu0"}, "Unknown torch device"),
+                          ({"models": ["gan", "cgan2"]}, "models must name"),
+                          ({"models": []}, "models must name"),
+                          ({"cgan.conditions": ["mode+setings"]}, "cgan condition"),
+                          ({"cgan.conditions": ["mode+mode"]}, "cgan condition"),
+                          ({"cgan.conditions": []}, "cgan.conditions is empty")])
 def test_bad_settings_are_refused_before_any_work(override, message, tmp_path):
     study = LinacStudy()
     config = study.config("quick", override)

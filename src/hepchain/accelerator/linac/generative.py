@@ -1,5 +1,6 @@
 """Generative simulators of the operations log: plain GAN, VAE, VAE -> latent GAN -> decoder,
-and a conditional VAE of the target-screen readings given the end-section settings.
+conditional GAN (the same GAN given the operating mode and/or machine settings), and a
+conditional VAE of the target-screen readings given the end-section settings.
 
 All models see standardised channels (zero mean, unit variance on the training days).
 
@@ -66,37 +67,54 @@ def vae_loss(beta: float, free_bits: float = 0.0) -> Callable[[VAE, tuple[Tensor
 
 
 class GAN(nn.Module):
-    """MLP generator ``z -> x`` and discriminator ``x -> logit``. With ``pack > 1`` the
-    discriminator judges ``pack`` samples at once, concatenated (PacGAN, Lin et al. 2018): a
-    generator that collapses onto a few modes yields packs that look too alike, which a
-    single-sample discriminator cannot see. ``pack = 1`` is the plain GAN::
+    """MLP generator ``(z, c) -> x`` and discriminator ``(x, c) -> logit``. With ``cond > 0``
+    it is a conditional GAN (Mirza & Osindero 2014): both networks see a condition vector ``c``
+    (e.g. the operating mode one-hot and the machine settings), so samples of one condition
+    cannot drift into another's region. With ``pack > 1`` the discriminator judges ``pack``
+    (sample, condition) pairs at once, concatenated (PacGAN, Lin et al. 2018): a generator
+    that collapses onto a few modes yields packs that look too alike, which a single-sample
+    discriminator cannot see. ``cond = 0``, ``pack = 1`` is the plain GAN::
 
-        gan = GAN(dim=16, noise=16, hidden=[128, 128], pack=4)
+        gan = GAN(dim=16, noise=16, hidden=[128, 128], pack=4)          # unconditional
+        cgan = GAN(dim=16, noise=16, hidden=[128, 128], pack=4, cond=8)  # x | c, c of size 8
     """
 
-    def __init__(self, dim: int, noise: int, hidden: list[int], pack: int = 1) -> None:
+    def __init__(self, dim: int, noise: int, hidden: list[int], pack: int = 1,
+                 cond: int = 0) -> None:
         super().__init__()
         if pack < 1:
             raise UsageError(f"GAN pack must be at least 1, got {pack}.")
-        self.noise, self.pack = noise, pack
-        self.generator = MLP(noise, hidden, dim, activation=nn.SiLU)
-        self.discriminator = MLP(dim * pack, hidden[::-1], 1,
+        self.noise, self.pack, self.cond = noise, pack, cond
+        self.generator = MLP(noise + cond, hidden, dim, activation=nn.SiLU)
+        self.discriminator = MLP((dim + cond) * pack, hidden[::-1], 1,
                                  activation=lambda: nn.LeakyReLU(0.2))
 
+    def generate(self, z: Tensor, cond: Tensor | None = None) -> Tensor:
+        """Samples for the noise ``z`` (n, noise) and, if conditional, ``cond`` (n, cond)."""
+        return self.generator(z if cond is None else torch.cat([z, cond], -1))
+
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        return self.generator(torch.randn(n, self.noise, generator=generator))
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               cond: Tensor | None = None) -> Tensor:
+        """``n`` samples; a conditional GAN needs ``cond`` (n, cond), one row per sample."""
+        if (cond is None) != (self.cond == 0):
+            raise UsageError(f"This GAN has a condition of size {self.cond}; pass cond (n, "
+                             f"{self.cond}) exactly when it is conditional.")
+        return self.generate(torch.randn(n, self.noise, generator=generator), cond)
 
 
 def gan_loss(model: GAN, batch: tuple[Tensor, ...]) -> dict[str, Tensor]:
     """Discriminator BCE on real/fake plus the non-saturating generator loss (see module doc);
-    samples are judged in packs of ``model.pack`` (a batch's remainder is dropped; a batch
-    smaller than one pack repeats its rows)."""
-    real = batch[0]
+    ``batch`` is ``(x,)`` or, for a conditional GAN, ``(x, c)``: the fakes get the real rows'
+    conditions. Samples are judged in packs of ``model.pack`` (a batch's remainder is dropped;
+    a batch smaller than one pack repeats its rows)."""
+    real, cond = batch[0], (batch[1] if model.cond else None)
     n = max(1, real.shape[0] // model.pack) * model.pack
-    real = real[torch.arange(n, device=real.device) % real.shape[0]]  # a short batch repeats
-    fake = model.generator(torch.randn(n, model.noise, device=real.device))
-    packed = lambda x: x.reshape(n // model.pack, -1)  # noqa: E731
+    rows = torch.arange(n, device=real.device) % real.shape[0]  # a short batch repeats
+    real, cond = real[rows], (None if cond is None else cond[rows])
+    fake = model.generate(torch.randn(n, model.noise, device=real.device), cond)
+    packed = lambda x: (x if cond is None else torch.cat([x, cond], -1)  # noqa: E731
+                        ).reshape(n // model.pack, -1)
     d = model.discriminator
     d_real = d(packed(real))
     d_fake = d(packed(fake.detach()))

@@ -1,7 +1,8 @@
 """Study ``linac`` (seed 000, theme 1): operations logs of a cheetah linac, generative
-simulators (GAN vs VAE -> latent GAN -> decoder, conditional VAE) and an RL steering controller
-pre-trained on the learned simulator and evaluated on the machine against the
-recall-the-set-point baseline, BO, Nelder-Mead and random search, all on the same states."""
+simulators (GAN vs VAE -> latent GAN -> decoder vs conditional GAN, conditional VAE) and an
+RL steering controller pre-trained on the learned simulator and evaluated on the machine
+against the recall-the-set-point baseline, BO, Nelder-Mead and random search, all on the same
+states."""
 
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ ARES = {"rl": (0.92, 6.95), "bo": (0.43, 45.3), "nelder_mead": (0.01, 736.0),
 RECALL = "recall set point"  # the baseline every controller must beat
 ARES_SRC = "ARES EA sim, Kaiser et al. (tolerance 40 um)"
 PARTS = {"generative": "generative models", "control": "control"}  # what a run may do
-TRAININGS = ("gan", "vae_baseline", "vae_improved", "latent_gan", "cvae")
+TRAININGS = ("gan", "vae_baseline", "vae_improved", "latent_gan", "cgan", "cvae")
+MODELS = ("gan", "vae_gan", "cgan")  # generative simulators a run may compare
+TRAIN_DAYS = "real training days"  # the ceiling row: what a perfect copy of them would score
 METHOD_LABEL = {"bo": "BO (BoTorch)", "nelder_mead": "Nelder-Mead", "random": "random search"}
 TRAIN_STATES = "linac-rl-training-states"  # key of the machine states RL may train on
 
@@ -93,6 +96,7 @@ class LinacStudy(Study):
             raise UsageError(f"parts must name one or more of {list(PARTS)}, got {parts}.")
         for key in TRAININGS:  # bad training settings fail now, not after the log is made
             TrainConfig.from_dict(config[key]["train"], device=config["device"])
+        _models(config)
         torch.set_num_threads(int(config.get("threads", 1)))
         t0 = time.perf_counter()
         result = Result(study=self.name, preset="")
@@ -130,50 +134,63 @@ class LinacStudy(Study):
         x_tr, x_va, x_te = (scale.transform(f[channels].to_numpy(float)) for f in (train, val, test))
         mc = config["metrics"]
         n = min(mc["n_samples"], len(x_te))
-        device = config["device"]
+        pick_test = np.random.default_rng(seed).permutation(len(x_te))[:n]
+        real = x_te[pick_test]
+        models, device = _models(config), config["device"]
+        # the ceiling of any model of the training days: those days themselves
+        samples = {TRAIN_DAYS: x_tr[np.random.default_rng(seed + 1).permutation(len(x_tr))[:n]]}
+        prior: dict[str, np.ndarray] = {}  # conditional models' samples for the mode coverage
+        hists: dict[str, list] = {}
 
-        gan, gan_hist = surrogates.fit_gan(x_tr, x_va, config["gan"], seed, device)
-        vaes, hists = {}, {"GAN": gan_hist.epochs}
-        for key in ("vae_baseline", "vae_improved"):
-            vaes[key], h = surrogates.fit_vae(x_tr, x_va, config[key], seed, device)
-            hists[key] = h.epochs
-            result.add("VAE reconstruction MSE (test, std. units)",
-                       "VAE baseline (seed-like)" if key == "vae_baseline" else "VAE improved",
-                       surrogates.reconstruction_mse(vaes[key], x_te), higher_is_better=False)
-        base = surrogates.reconstruction_mse(vaes["vae_baseline"], x_te)
-        better = surrogates.reconstruction_mse(vaes["vae_improved"], x_te)
-        result.add("VAE reconstruction MSE reduction", "VAE improved vs baseline",
-                   100 * (base - better) / base, unit="%", higher_is_better=True)
-
-        result.notes.append(_gan_budgets(config))
-        samples = {"plain GAN": surrogates.sample_gan(gan, n, derive_seed(seed, "samples"))}
-        for key, label in (("vae_baseline", "VAE(baseline)+latent GAN"),
-                           ("vae_improved", "VAE(improved)+latent GAN")):
-            z_tr = surrogates.latents(vaes[key], x_tr)
-            z_scale = Standardiser.fit(z_tr)
-            z_va = z_scale.transform(surrogates.latents(vaes[key], x_va))
-            lgan, h = surrogates.fit_gan(z_scale.transform(z_tr), z_va, config["latent_gan"], seed,
-                                         device)
-            hists[f"latent GAN ({key})"] = h.epochs
-            samples[label] = surrogates.sample_latent_gan(vaes[key], lgan, z_scale, n,
-                                                          derive_seed(seed, "samples"))
+        if "gan" in models:
+            gan, gan_hist = surrogates.fit_gan(x_tr, x_va, config["gan"], seed, device)
+            hists["GAN"] = gan_hist.epochs
+            samples["plain GAN"] = surrogates.sample_gan(gan, n, derive_seed(seed, "samples"))
+        if "vae_gan" in models:
+            self._latent_gans(config, seed, x_tr, x_va, x_te, n, samples, hists, result)
+        if "gan" in models and "vae_gan" in models:
+            result.notes.append(_gan_budgets(config))
+        if "cgan" in models:
+            modes_tr, modes_te = train["mode"].to_numpy(), test["mode"].to_numpy()[pick_test]
+            rows = np.random.default_rng(seed + 2).integers(0, len(x_tr), n)
+            for spec in config["cgan"]["conditions"]:
+                cond = surrogates.Conditioning.parse(spec, channels, n_modes)
+                c_tr, c_va = (cond.condition(x, f["mode"].to_numpy())
+                              for x, f in ((x_tr, train), (x_va, val)))
+                cgan, h = surrogates.fit_gan(x_tr[:, cond.free], x_va[:, cond.free],
+                                             config["cgan"], seed, device, cond=(c_tr, c_va))
+                label = f"cGAN | {spec}"
+                hists[label] = h.epochs
+                c_te, c_prior = cond.condition(real, modes_te), cond.condition(x_tr[rows],
+                                                                               modes_tr[rows])
+                samples[label] = cond.fill(real, surrogates.sample_gan(  # test rows' conditions
+                    cgan, n, derive_seed(seed, "samples"), c_te))
+                prior[label] = cond.fill(x_tr[rows], surrogates.sample_gan(
+                    cgan, n, derive_seed(seed, "prior"), c_prior))
+            result.notes.append("cGAN | <given>: conditional GAN given the operating mode, "
+                                "the set values and/or the environment channels; its "
+                                "fidelity rows use the conditions of the compared test rows, "
+                                "its mode coverage conditions of random training rows")
 
         space = sm.ModeSpace.fit(x_tr, train["mode"].to_numpy(), n_modes,
                                  components=mc["pca_components"], seed=seed)
-        real = x_te[np.random.default_rng(seed).permutation(len(x_te))[:n]]
         real_cov = sm.mode_coverage(space, real, mc["min_fraction"])
         result.add("mode coverage", "real test days", real_cov["coverage"], higher_is_better=True)
         result.notes.append("Seed 000 states qualitatively (KEK linac data) that the "
                             "VAE-latent GAN suppresses mode collapse; it gives no number to "
                             "compare the mode coverage with.")
+        result.add("between-mode fraction", "real test days", sm.between_modes(space, real),
+                   higher_is_better=False)
         for label, gen in samples.items():
-            cov = sm.mode_coverage(space, gen, mc["min_fraction"])
+            cov = sm.mode_coverage(space, prior.get(label, gen), mc["min_fraction"])
             knn = twosample.prdc(space.pca.transform(real), space.pca.transform(gen),
                                  mc["knn_k"])
             result.add("mode coverage", label, cov["coverage"], higher_is_better=True)
             result.add("mode-share TV distance", label, cov["tv_distance"],
                        higher_is_better=False)
             result.add("off-mode fraction", label, cov["off_mode"], higher_is_better=False)
+            result.add("between-mode fraction", label, sm.between_modes(space, gen),
+                       higher_is_better=False)
             result.add("mean per-channel W1 (std. units)", label,
                        twosample.wasserstein_1d(real, gen).mean(), higher_is_better=False)
             for name, value in knn._asdict().items():  # density > 1: gen piles up on real
@@ -196,8 +213,37 @@ class LinacStudy(Study):
         names = (channels[pick[0]], channels[pick[1]])
         result.figures.append(plots.steering_scatter(raw, names,
                                                      workdir / "steering_real_vs_gen.png").name)
-        result.figures.append(plotting.loss_curves(hists, workdir / "generative_losses.png")
-                              .name)
+        if hists:
+            result.figures.append(plotting.loss_curves(hists, workdir / "generative_losses.png")
+                                  .name)
+
+    @staticmethod
+    def _latent_gans(config: dict[str, Any], seed: int, x_tr: np.ndarray, x_va: np.ndarray,
+                     x_te: np.ndarray, n: int, samples: dict[str, np.ndarray],
+                     hists: dict[str, list], result: Result) -> None:
+        """The two VAEs (reconstruction rows) and a latent GAN in each one's latent space."""
+        device = config["device"]
+        vaes = {}
+        for key in ("vae_baseline", "vae_improved"):
+            vaes[key], h = surrogates.fit_vae(x_tr, x_va, config[key], seed, device)
+            hists[key] = h.epochs
+            result.add("VAE reconstruction MSE (test, std. units)",
+                       "VAE baseline (seed-like)" if key == "vae_baseline" else "VAE improved",
+                       surrogates.reconstruction_mse(vaes[key], x_te), higher_is_better=False)
+        base = surrogates.reconstruction_mse(vaes["vae_baseline"], x_te)
+        better = surrogates.reconstruction_mse(vaes["vae_improved"], x_te)
+        result.add("VAE reconstruction MSE reduction", "VAE improved vs baseline",
+                   100 * (base - better) / base, unit="%", higher_is_better=True)
+        for key, label in (("vae_baseline", "VAE(baseline)+latent GAN"),
+                           ("vae_improved", "VAE(improved)+latent GAN")):
+            z_tr = surrogates.latents(vaes[key], x_tr)
+            z_scale = Standardiser.fit(z_tr)
+            z_va = z_scale.transform(surrogates.latents(vaes[key], x_va))
+            lgan, h = surrogates.fit_gan(z_scale.transform(z_tr), z_va, config["latent_gan"], seed,
+                                         device)
+            hists[f"latent GAN ({key})"] = h.epochs
+            samples[label] = surrogates.sample_latent_gan(vaes[key], lgan, z_scale, n,
+                                                          derive_seed(seed, "samples"))
 
     # ------------------------------------------------------------------ control
     def _control(self, config: dict[str, Any], workdir: Path, seed: int, machine: Any,
@@ -299,6 +345,20 @@ class LinacStudy(Study):
 def _ares(method: str, column: int) -> Reference | None:
     """The ARES table's value (success rate, best MAE = column 0, 1) for a method."""
     return Reference(ARES[method][column], ARES_SRC) if method in ARES else None
+
+
+def _models(config: dict[str, Any]) -> list[str]:
+    """The generative models to compare, after checking them and the cGAN conditions (one
+    UsageError sentence each)."""
+    models = list(config["models"])
+    if not models or set(models) - set(MODELS):
+        raise UsageError(f"models must name one or more of {list(MODELS)}, got {models}.")
+    conditions = list(config["cgan"]["conditions"])  # checked even when cgan is not run
+    if not conditions:
+        raise UsageError("cgan.conditions is empty; give one or more, e.g. [mode].")
+    for spec in conditions:
+        surrogates.Conditioning.parse(spec, [], 1)
+    return models
 
 
 def _gan_budgets(config: dict[str, Any]) -> str:

@@ -60,3 +60,13 @@ def mode_coverage(space: ModeSpace, gen: np.ndarray, min_fraction: float = 0.2
     tv = 0.5 * (np.abs(gen_share - space.shares).sum() + off)
     return {"coverage": float(covered.mean()), "shares": gen_share.tolist(), "off_mode": off,
             "tv_distance": float(tv)}
+
+
+def between_modes(space: ModeSpace, x: np.ndarray, ratio: float = 0.5) -> float:
+    """Fraction of rows lying between operating modes: nearer than ``1 / ratio`` times their
+    nearest mode centroid's distance to a second centroid (distance ratio nearest / second
+    nearest above ``ratio``). A model that blends modes, e.g. a decoder of latent points
+    between clusters, has far more such rows than real data."""
+    d = np.sort(np.linalg.norm(space.pca.transform(x)[:, None] - space.centroids[None], axis=2),
+                axis=1)
+    return float((d[:, 0] > ratio * d[:, 1]).mean())

@@ -20,7 +20,7 @@ from hepchain.accelerator.linac.generative import (
 )
 from hepchain.accelerator.linac.lattice import END_ACTUATORS
 from hepchain.accelerator.linac.machine import END_ANGLE, END_K1
-from hepchain.core.errors import DataError
+from hepchain.core.errors import DataError, UsageError
 from hepchain.core.standardise import Standardiser
 from hepchain.core.trainer import History, TrainConfig, Trainer
 
@@ -37,14 +37,19 @@ def _tensor(x: np.ndarray) -> torch.Tensor:
 
 
 def fit_gan(train: np.ndarray, val: np.ndarray, cfg: dict[str, Any], seed: int,
-            device: str = "cpu") -> tuple[GAN, History]:
+            device: str = "cpu", cond: tuple[np.ndarray, np.ndarray] | None = None
+            ) -> tuple[GAN, History]:
     """Train a GAN (no early stopping: a GAN's validation loss does not rank generators) on
-    ``device``; the model is returned on the CPU, as from every ``fit_*`` here."""
+    ``device``; with ``cond = (train_cond, val_cond)``, one condition row per sample, a
+    conditional GAN. The model is returned on the CPU, as from every ``fit_*`` here."""
     torch.manual_seed(seed)
-    model = GAN(train.shape[1], cfg["noise"], list(cfg["hidden"]), cfg["pack"])
+    width = 0 if cond is None else cond[0].shape[1]
+    model = GAN(train.shape[1], cfg["noise"], list(cfg["hidden"]), cfg["pack"], width)
     tc = TrainConfig.from_dict(cfg["train"], seed=seed, patience=None, restore_best=False,
                                device=device)
-    history = Trainer(model, gan_loss, tc).fit((_tensor(train),), (_tensor(val),))
+    data = [(_tensor(x),) if cond is None else (_tensor(x), _tensor(c))
+            for x, c in zip((train, val), cond or (None, None), strict=True)]
+    history = Trainer(model, gan_loss, tc).fit(*data)
     return model.cpu().eval(), history
 
 
@@ -71,8 +76,10 @@ def latents(vae: VAE, x: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def sample_gan(gan: GAN, n: int, seed: int) -> np.ndarray:
-    return gan.sample(n, torch.Generator().manual_seed(seed)).numpy()
+def sample_gan(gan: GAN, n: int, seed: int, cond: np.ndarray | None = None) -> np.ndarray:
+    """``n`` samples; a conditional GAN takes one ``cond`` row per sample."""
+    c = None if cond is None else _tensor(cond)
+    return gan.sample(n, torch.Generator().manual_seed(seed), c).numpy()
 
 
 @torch.no_grad()
@@ -83,7 +90,53 @@ def sample_latent_gan(vae: VAE, gan: GAN, z_scale: Standardiser, n: int, seed: i
     return vae.decode(_tensor(z)).numpy()
 
 
-# ---------------------------------------------------------------------------- conditional
+# ---------------------------------------------------------------------------- conditional GAN
+
+CONDITIONS = ("mode", "settings", "environment")  # what a conditional GAN may be given
+
+
+@dataclass
+class Conditioning:
+    """What a conditional GAN of the log channels is given and what it generates.
+
+    ``groups`` is a subset of :data:`CONDITIONS`: the operating mode (one-hot), the
+    operators' set values (every channel ``c`` with a readback ``c.rb``: magnets, correctors,
+    unit voltages and phases) and the measured environment (``ENV.*`` and ``Cnn_ENV.*``:
+    temperatures, tiltmeter, vacuum). The generator produces every other channel (readbacks,
+    BPMs, screens, energy, klystrons, and the environment unless given)."""
+
+    groups: tuple[str, ...]
+    given: np.ndarray  # indices of the channels in the condition
+    free: np.ndarray  # indices of the generated channels
+    n_modes: int
+
+    @classmethod
+    def parse(cls, spec: str, channels: list[str], n_modes: int) -> Conditioning:
+        """From a ``+``-joined spec such as ``"mode+settings"`` (UsageError if malformed)."""
+        groups = tuple(spec.split("+"))
+        if set(groups) - set(CONDITIONS) or len(set(groups)) != len(groups):
+            raise UsageError(f"cgan condition {spec!r} must join distinct names from "
+                             f"{list(CONDITIONS)} with '+', e.g. 'mode+settings'.")
+        names = set(channels)
+        given = [j for j, c in enumerate(channels)
+                 if ("settings" in groups and f"{c}.rb" in names)
+                 or ("environment" in groups and c.split(".")[0].endswith("ENV"))]
+        free = np.setdiff1d(np.arange(len(channels)), given)
+        return cls(groups, np.array(given, int), free, n_modes)
+
+    def condition(self, x: np.ndarray, modes: np.ndarray) -> np.ndarray:
+        """Condition rows from standardised channels ``x`` and mode indices ``modes``."""
+        onehot = np.eye(self.n_modes)[modes] if "mode" in self.groups else x[:, :0]
+        return np.concatenate([x[:, self.given], onehot], 1)
+
+    def fill(self, x: np.ndarray, generated: np.ndarray) -> np.ndarray:
+        """Full channel rows: the given channels from ``x``, the rest ``generated``."""
+        out = x.copy()
+        out[:, self.free] = generated
+        return out
+
+
+# ---------------------------------------------------------------------------- conditional VAE
 
 
 def context_columns(bpms: list[str]) -> list[str]:
