@@ -218,3 +218,24 @@ def test_settings_command_is_light():
 def test_a_config_file_without_quick_is_refused():
     with pytest.raises(UsageError, match="has no 'quick' preset"):
         config.presets_from(yaml.safe_load("paper: {n: 1}"), "configs/x.yaml")
+
+
+def test_a_preset_that_extends_another_overlays_its_effective_settings():
+    text = """
+quick: {data: {n: 10, mu: 0}, train: {epochs: 2, lr: 0.1}}
+paper: {data: {n: 100}, train: {epochs: 8}}
+paper-gpu: {extends: paper, data: {mu: 20}, train: {device: cuda}}
+"""
+    presets = config.presets_from(yaml.safe_load(text), "configs/x.yaml")
+    assert presets["paper-gpu"] == {"data": {"n": 100, "mu": 20},
+                                    "train": {"epochs": 8, "lr": 0.1, "device": "cuda"}}
+    assert presets["paper"] == {"data": {"n": 100, "mu": 0}, "train": {"epochs": 8, "lr": 0.1}}
+    assert "extends" not in presets["paper-gpu"]
+
+
+@pytest.mark.parametrize("text", ["quick: {n: 1}\npaper: {extends: papr}",
+                                  "quick: {n: 1}\na: {extends: b}\nb: {extends: a}",
+                                  "quick: {n: 1}\na: {extends: a}"])
+def test_extends_of_an_unknown_preset_or_a_cycle_is_refused(text):
+    with pytest.raises(UsageError, match="extends"):
+        config.presets_from(yaml.safe_load(text), "configs/x.yaml")

@@ -6,6 +6,9 @@
       train: {epochs: 40, lr: 0.002}
     paper:                      # an overlay on quick: only what differs
       train: {epochs: 60}
+    paper-gpu:                  # an overlay on paper (``extends`` names the preset it overlays)
+      extends: paper
+      train: {device: cuda}
     help:                       # one-line meanings by dotted key; a block's covers its leaves
       train: "training of every model"
       train.epochs: "training epochs of every model"
@@ -34,6 +37,7 @@ from hepchain.core.errors import UsageError
 
 BASE_PRESET = "quick"
 HELP_KEY = "help"
+EXTENDS_KEY = "extends"
 
 _KIND_NAMES = {"bool": ("true or false", "true/false values"), "int": ("an integer", "integers"),
                "float": ("a number", "numbers"), "str": ("a string", "strings"),
@@ -92,7 +96,7 @@ def presets_from(data: Mapping[str, Any], source: str) -> dict[str, dict[str, An
     """The effective presets of a parsed config file named ``source`` in messages.
 
     Every top-level key but ``help`` is a preset; ``quick`` is taken as written and every other
-    preset is overlaid on it.
+    preset is overlaid on ``quick``, or on the effective preset its ``extends`` key names.
     """
     written = {name: body or {} for name, body in data.items() if name != HELP_KEY}
     if BASE_PRESET not in written:
@@ -101,9 +105,20 @@ def presets_from(data: Mapping[str, Any], source: str) -> dict[str, dict[str, An
     for name, body in written.items():
         if not isinstance(body, Mapping):
             raise UsageError(f"Preset {name!r} of {source} must be a mapping of settings.")
-    base = written[BASE_PRESET]
-    return {name: overlay(base, {} if name == BASE_PRESET else body)
-            for name, body in written.items()}
+    effective: dict[str, dict[str, Any]] = {BASE_PRESET: copy.deepcopy(dict(written[BASE_PRESET]))}
+
+    def resolve(name: str, chain: tuple[str, ...]) -> dict[str, Any]:
+        if name not in effective:
+            body = dict(written[name])
+            parent = body.pop(EXTENDS_KEY, BASE_PRESET)
+            if parent not in written or parent == name or parent in chain:
+                raise UsageError(f"Preset {name!r} of {source} extends {parent!r}, which is "
+                                 f"not another preset of the file (presets: {sorted(written)}) "
+                                 "or extends it back.")
+            effective[name] = overlay(resolve(parent, (*chain, name)), body)
+        return effective[name]
+
+    return {name: resolve(name, ()) for name in written}
 
 
 def load_presets(study: str) -> dict[str, dict[str, Any]]:
