@@ -107,6 +107,11 @@ def test_demo_and_report(toy_study, tmp_path):
     assert run_cli(["demo", "--out", str(out)]) == 0
     page = (out / "index.html").read_text()
     assert "toy" in page and "data:image/png;base64," in page and "provenance" in page
+    record = Result.load(out)  # the demo's own record: each study's wall time
+    toy_time = Result.load(out / "toy").provenance.wall_time_s
+    assert record.study == "demo" and record.get("quick-preset wall time", "toy").value == toy_time
+    assert record.get("make demo wall time", "all studies").value >= toy_time
+    assert record.get("studies failed", "all studies").value == 0
     (out / "index.html").unlink()
     assert run_cli(["report", str(out)]) == 0
     assert "reference: analytic optimum" in (out / "index.html").read_text()

@@ -128,8 +128,10 @@ def list_cmd() -> None:
 @resumes(f"each study's {TRAININGS_RESUME}")
 def demo(study: list[str] | None = typer.Option(None, "--study", help="Only these studies."),
          out: Path = typer.Option(Path("reports/demo"), help="Report directory.")) -> None:
-    """Run every study's quick preset and write OUT/index.html with tables and plots."""
-    from hepchain.core.report import build_report
+    """Run every study's quick preset and write OUT/index.html with tables and plots, and
+    OUT/results.json: each study's wall time (the demo's own record, for `hepchain report`)."""
+    from hepchain.core.provenance import ProvenanceRecorder
+    from hepchain.core.report import build_report, demo_record
     from hepchain.core.study import get_study, run_study
     from hepchain.studies import REGISTRY
 
@@ -140,27 +142,23 @@ def demo(study: list[str] | None = typer.Option(None, "--study", help="Only thes
     if not names:
         console.print("No studies are registered yet; writing an empty report.")
     results, failures = [], {}
-    t0 = time.perf_counter()
-    for i, name in enumerate(names, start=1):
-        console.rule(f"[bold]{i}/{len(names)} {name} (quick)")
-        try:
-            res = run_study(name, "quick", out / name)
-        except HepchainError as exc:
-            failures[name] = str(exc)
-            err_console.print(f"[red]{name} failed:[/red] {exc}")
-            continue
-        results.append(res)
-        console.print(res.table())
-        console.print(f"{name}: {res.provenance.wall_time_s:.0f} s")
-    page = build_report(results, out, title="hepchain demo (quick presets)", failures=failures)
-    summary = Table(title=f"demo summary ({time.perf_counter() - t0:.0f} s)")
-    for col in ("study", "status", "wall time (s)", "metrics"):
-        summary.add_column(col)
-    for r in results:
-        summary.add_row(r.study, "ok", f"{r.provenance.wall_time_s:.0f}", str(len(r.metrics)))
-    for name in failures:
-        summary.add_row(name, "[red]failed[/red]", "-", "-")
-    console.print(summary)
+    with ProvenanceRecorder({"studies": names, "preset": "quick"}, seeds=[0]) as rec:
+        for i, name in enumerate(names, start=1):
+            console.rule(f"[bold]{i}/{len(names)} {name} (quick)")
+            try:
+                res = run_study(name, "quick", out / name)
+            except HepchainError as exc:
+                failures[name] = str(exc)
+                err_console.print(f"[red]{name} failed:[/red] {exc}")
+                continue
+            results.append(res)
+            console.print(res.table())
+            console.print(f"{name}: {res.provenance.wall_time_s:.0f} s")
+        page = build_report(results, out, title="hepchain demo (quick presets)",
+                            failures=failures)
+    record = demo_record(results, failures, rec.provenance)
+    record.save(out)
+    console.print(record.table(title=f"demo summary ({rec.provenance.wall_time_s:.0f} s)"))
     console.print(f"report: {page}")
     if failures:
         raise typer.Exit(1)

@@ -26,7 +26,7 @@ from string import Template
 
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.io import atomic_write_text
-from hepchain.core.result import Metric, Result, _fmt
+from hepchain.core.result import Metric, Provenance, Result, _fmt
 from hepchain.core.summary import Goal, Summary, summarise
 
 WIDE_ASPECT = 1.7  # figures wider than this (multi-panel) take the full report width
@@ -231,6 +231,28 @@ def collect_results(directory: str | Path) -> list[Result]:
         r.workdir = str(f.parent)
         results.append(r)
     return results
+
+
+QUICK_BUDGET_S = 90.0  # the contract's limit on one study's quick preset, idle 2-core machine
+
+
+def demo_record(results: list[Result], failures: dict[str, str], provenance: Provenance
+                ) -> Result:
+    """The ``hepchain demo`` run as a result of its own (study "demo"): each study's
+    quick-preset wall time (s), the whole demo's, how many studies exceeded
+    :data:`QUICK_BUDGET_S` and how many failed; ``provenance`` is the demo's."""
+    record = Result(study="demo", preset="quick", provenance=provenance)
+    for res in results:
+        record.add("quick-preset wall time", res.study, res.provenance.wall_time_s, unit="s",
+                   higher_is_better=False)
+    record.add("make demo wall time", "all studies", provenance.wall_time_s, unit="s",
+               higher_is_better=False)
+    record.add(f"studies over {QUICK_BUDGET_S:.0f} s", "all studies",
+               sum(r.provenance.wall_time_s > QUICK_BUDGET_S for r in results),
+               higher_is_better=False)
+    record.add("studies failed", "all studies", len(failures), higher_is_better=False)
+    record.notes += [f"{name} failed: {why}" for name, why in failures.items()]
+    return record
 
 
 # --- markdown: the generated figures tables of docs/benchmarks.md -------------------------
