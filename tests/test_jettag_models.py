@@ -207,6 +207,18 @@ def test_part_exports_to_onnx_and_agrees_with_torch(tmp_path):
     assert onnx_agreement(net, path, random_jets(np.random.default_rng(8), n=3, p=20)) < 1e-5
 
 
+@pytest.mark.parametrize("name", ["PFN", "EFN", "CNN", "GRU", "LorentzNet"])
+def test_zoo_exports_to_onnx_and_agrees_with_torch(name, tmp_path):
+    """Every zoo network the paper preset exports (all but L-GATr) runs in onnxruntime like
+    in torch, on jets of another batch size and particle count than the export example."""
+    from hepchain.reco.jettag.export import export_onnx, onnx_agreement
+
+    net = network(name)
+    path = export_onnx(net, random_jets(np.random.default_rng(7)), tmp_path / f"{name}.onnx",
+                       ["QCD", "top"])
+    assert onnx_agreement(net, path, random_jets(np.random.default_rng(8), n=3, p=20)) < 1e-5
+
+
 def test_confusion_rows_figure_and_tight_working_points(tmp_path):
     from hepchain.core.result import Result
     from hepchain.reco.jettag import plots
