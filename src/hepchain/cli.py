@@ -1,4 +1,4 @@
-"""The ``hepchain`` command line: ``list``, ``demo``, ``report``, ``generate`` and
+"""The ``hepchain`` command line: ``list``, ``demo``, ``report``, ``compare``, ``generate`` and
 ``hepchain <study> run|bench|settings`` for every registered study.
 
 Start-up imports only typer, rich and YAML: studies, producers and their dependencies
@@ -191,6 +191,60 @@ def report(directories: list[Path] = typer.Argument(
                          "run a study first.")
     page = build_report(results, out or directories[0])
     console.print(f"report: {page}")
+
+
+@app.command()
+def compare(path: Path = typer.Argument(..., help="A bench --workdir (seeds.json or "
+                                                     "seed*/results.json), or its seeds.json."),
+            metric: str = typer.Option(..., "--metric", help="Metric name, as in the table."),
+            a: str | None = typer.Option(None, "--a", help="Method A (A − B or A / B)."),
+            b: str | None = typer.Option(None, "--b", help="Method B."),
+            against: str | None = typer.Option(
+                None, "--against", help="Compare every other method with this one."),
+            ratio: bool = typer.Option(False, "--ratio", help="Geometric-mean ratio A / B "
+                                                               "instead of the difference."),
+            goal: float | None = typer.Option(None, help="Goal the difference (ratio) must "
+                                              "pass by more than its error."),
+            add_stat_error: bool = typer.Option(
+                False, "--add-stat-error", help="Conservative: add each seed's test-set "
+                "errors of A and B in quadrature as a common error (over-states it when A "
+                "and B see the same events)."),
+            json_out: Path | None = typer.Option(None, "--json", help="Also write the rows "
+                                                 "as JSON to this file.")) -> None:
+    """Is method A better than B on METRIC, paired over the seeds of a bench?"""
+    import json
+    from dataclasses import asdict
+
+    from hepchain.core.compare import (
+        compare_against,
+        compare_methods,
+        comparison_table,
+        load_seed_results,
+    )
+
+    if (against is None) == (a is None or b is None) or (against and (a or b)):
+        raise UsageError("Pass either --a METHOD and --b METHOD, or --against METHOD.")
+    results = load_seed_results(path)
+    kwargs = {"ratio": ratio, "add_stat_error": add_stat_error, "goal": goal}
+    if against is None:
+        rows, skipped = [compare_methods(results, metric, a, b, **kwargs)], {}
+    else:
+        rows, skipped = compare_against(results, metric, against, **kwargs)
+    errors = ("seed spread / √n + both test-set errors (conservative)" if add_stat_error
+              else "seed spread / √n (t-test)")
+    console.print(comparison_table(rows, f"{metric}: paired over {len(results)} seeds of "
+                                         f"{path}; error = {errors}"))
+    if no_std := [r.a for r in rows if add_stat_error and not r.stat_error_added]:
+        console.print(f"no test-set error stored (seed spread only): {', '.join(no_std)}")
+    for method, why in skipped.items():
+        console.print(f"not compared: {method}: {why}")
+    if json_out is not None:
+        from hepchain.core.io import atomic_write_text
+
+        atomic_write_text(json_out, json.dumps({"path": str(path), "metric": metric,
+                                                "comparisons": [asdict(r) for r in rows],
+                                                "skipped": skipped}, indent=1))
+        console.print(f"json: {json_out}")
 
 
 @app.command(epilog="The processes are listed by hepchain generate --help.")

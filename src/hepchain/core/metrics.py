@@ -305,8 +305,9 @@ class PairedComparison:
     ``estimate`` is the mean difference, or for :func:`paired_ratio` the geometric-mean ratio;
     ``error`` its standard error (seed spread / √n, combined in quadrature with the
     statistical error common to all pairs when one is given); ``z`` = (estimate − null) /
-    error; ``p_value`` two-sided (Student t with n − 1 degrees of freedom without a common
-    error, normal with one).
+    error; ``p_value`` two-sided from Student t with n − 1 degrees of freedom (with a common
+    error too: the seed spread is still estimated from n pairs, and t(n − 1) is the
+    conservative end between it and the normal).
     """
 
     estimate: float
@@ -323,7 +324,8 @@ def paired_difference(a: ArrayLike, b: ArrayLike, stat_error: ArrayLike | None =
     ``stat_error`` (per pair, optional) is the statistical error of a_i − b_i from the finite
     test set. When every pair is evaluated on the *same* test set that error does not average
     down over the pairs, so its mean square is added to the squared standard error of the
-    mean; the test is then normal. Needs at least two pairs.
+    mean. The p-value is Student t with n − 1 degrees of freedom either way (a normal would
+    make adding the error *lower* p for a few seeds). Needs at least two pairs.
     """
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     if d.size < 2 or not np.isfinite(d).all():
@@ -335,8 +337,7 @@ def paired_difference(a: ArrayLike, b: ArrayLike, stat_error: ArrayLike | None =
     est = float(d.mean())
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.float64(est - null) / err
-    dist = stats.t(df=d.size - 1) if stat_error is None else stats.norm
-    p = 2 * dist.sf(abs(z))
+    p = 2 * stats.t(df=d.size - 1).sf(abs(z))
     return PairedComparison(est, err, int(d.size), float(z), float(p))
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from hepchain.core import plotting
+from hepchain.core.compare import load_seed_results
 from hepchain.core.errors import UsageError
 from hepchain.core.metrics import Rejection
 from hepchain.core.result import Reference, Result
@@ -163,7 +164,7 @@ class BTagStudy(Study):
             from rich.console import Console
             from rich.table import Table
 
-            rows = compare.paired_rejection_ratios(compare.load_seeds(bench_dir), eff, bkg)
+            rows = compare.paired_rejection_ratios(load_seed_results(bench_dir), eff, bkg)
             table = Table(title=f"{bkg} rejection ratios @ {eff:.0%} b-eff, paired over seeds")
             for col in ("ratio", "of", "value ± error", "seeds", "p (vs 1)", "goal", "met"):
                 table.add_column(col)
