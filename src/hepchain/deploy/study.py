@@ -6,10 +6,11 @@ CPU inference.
 hls4ml's bit-accurate C++ emulation → brevitas QAT at several bit widths (accuracy and
 one-vs-rest AUCs at each) → hls4ml emulation of the QAT models against brevitas → pruning,
 distillation from a constituent-level teacher → xgboost BDT emulated by conifer → ONNX export
-and onnxruntime vs torch eager latency → the teacher through hls4ml (or where it stops) and
-ONNX → optionally (``btag.enabled``) the b-tagging study's xgboost through conifer and its GN1
-through ONNX. ``hepchain deploy export --model PATH --to hls4ml|onnx``
-writes a model file as an HLS project or ONNX. See docs/deploy.md.
+and onnxruntime vs torch eager latency → the teacher through hls4ml (as written: where it
+stops; a PFN re-expressed with supported layers: emulated) and ONNX → optionally
+(``btag.enabled``) the b-tagging study's xgboost through conifer and its GN1 through ONNX.
+``hepchain deploy export --model PATH --to hls4ml|onnx`` writes a model file as an HLS
+project or ONNX. See docs/deploy.md.
 """
 
 from __future__ import annotations
