@@ -41,11 +41,13 @@ class Emulated:
     compile_cpu_s: float
     output_dir: Path
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Emulated outputs (N, n_out) of float inputs ``x`` (N, n_in), as float64."""
+    def predict(self, x: np.ndarray | list[np.ndarray]) -> np.ndarray:
+        """Emulated outputs (N, n_out) of float inputs ``x`` (N, n_in), or of a list of the
+        model's inputs (N, ...), as float64."""
+        arrays = [np.ascontiguousarray(a, np.float32) for a in (x if isinstance(x, list) else [x])]
         with contextlib.redirect_stdout(io.StringIO()):
-            out = self.graph.predict(np.ascontiguousarray(x, np.float32))
-        return np.asarray(out, np.float64).reshape(len(x), -1)
+            out = self.graph.predict(arrays if len(arrays) > 1 else arrays[0])
+        return np.asarray(out, np.float64).reshape(len(arrays[0]), -1)
 
 
 def supported_layers() -> list[str]:
@@ -110,7 +112,7 @@ def convert(model: nn.Module, n_in: int | list[tuple[int, ...]], output_dir: str
             clock_period=CLOCK_NS, io_type="io_parallel")
 
 
-def emulate(model: nn.Module, n_in: int, output_dir: str | Path,
+def emulate(model: nn.Module, n_in: int | list[tuple[int, ...]], output_dir: str | Path,
             precision: str = "ap_fixed<16,6>",
             layers: dict[str, dict[str, str]] | None = None) -> Emulated:
     """:func:`convert`, write the HLS project into ``output_dir`` and compile its C++

@@ -6,10 +6,11 @@ CPU inference.
 hls4ml's bit-accurate C++ emulation → brevitas QAT at several bit widths (accuracy and
 one-vs-rest AUCs at each) → hls4ml emulation of the QAT models against brevitas → pruning,
 distillation from a constituent-level teacher → xgboost BDT emulated by conifer → ONNX export
-and onnxruntime vs torch eager latency → the teacher through hls4ml (or where it stops) and
-ONNX → optionally (``btag.enabled``) the b-tagging study's xgboost through conifer and its GN1
-through ONNX. ``hepchain deploy export --model PATH --to hls4ml|onnx``
-writes a model file as an HLS project or ONNX. See docs/deploy.md.
+and onnxruntime vs torch eager latency → the teacher through hls4ml (as written: where it
+stops; a PFN re-expressed with supported layers: emulated) and ONNX → optionally
+(``btag.enabled``) the b-tagging study's xgboost through conifer and its GN1 through ONNX.
+``hepchain deploy export --model PATH --to hls4ml|onnx`` writes a model file as an HLS
+project or ONNX. See docs/deploy.md.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from hepchain.core.seeding import derive_seed
 from hepchain.core.standardise import Standardiser
 from hepchain.core.study import Study
 from hepchain.core.twosample import one_vs_rest_auc
-from hepchain.deploy import bdt, constituents, flavour, hls, plots
+from hepchain.deploy import bdt, constituents, flavour, hls, plots, pointwise
 from hepchain.deploy.data import FEATURES, JetSet, load_jets, split
 from hepchain.deploy.distill import teacher_logits
 from hepchain.deploy.export import save_model
@@ -37,12 +38,14 @@ from hepchain.deploy.latency import export_onnx, time_inference
 from hepchain.deploy.mlp import fit_classifier, l1_mlp, logits_of
 from hepchain.deploy.prune import nonzero_weights, prune_and_finetune
 from hepchain.deploy.qat import calibrate, plain_twin, qat_mlp
+from hepchain.nn.deepsets import DeepSets
 from hepchain.reco.btag import export as btag_export
 from hepchain.reco.btag.gn1 import btag_config
 from hepchain.reco.btag.models import JetProbabilities
 from hepchain.reco.jettag import export as jettag_export
 from hepchain.reco.jettag.data import ParticleTensors
 from hepchain.reco.jettag.models.bdt import fit_bdt
+from hepchain.reco.jettag.models.pfn import PFN
 
 HLS4ML_ACCURACY = Reference(0.75, "hls4ml tutorial MLP, hls4ml LHC jet dataset: ~75-76 %")
 HLS4ML_LATENCY = "Duarte et al. arXiv:1804.06913: ~100 ns; hls4ml issue #20: 59 cycles"
@@ -102,7 +105,8 @@ class DeployStudy(Study):
         add_latency(result, "L1 MLP", mlp, export_onnx(mlp, x.shape[1], workdir / "l1_mlp.onnx"),
                     x[test], latency)
         if teacher is not None:
-            constituent_tagger(result, *teacher, test, jets.classes, config, workdir)
+            constituent_tagger(result, *teacher, test, y[test], jets.classes, config,
+                               workdir)
         if config["btag"]["enabled"]:
             btag_deployment(result, config["btag"], latency, seed, workdir)
         per_class = ", ".join(f"{c}: {n}" for c, n in zip(
@@ -295,11 +299,13 @@ def add_latency(result: Result, name: str, model: nn.Module, path: Path,
 
 
 def constituent_tagger(result: Result, teacher: nn.Module, tensors: ParticleTensors,
-                       test: np.ndarray, classes: Sequence[str], config: dict[str, Any],
-                       workdir: Path) -> None:
+                       test: np.ndarray, y_test: np.ndarray, classes: Sequence[str],
+                       config: dict[str, Any], workdir: Path) -> None:
     """The constituent-level teacher through hls4ml's PyTorch front end on the leading
-    ``constituents.max_particles`` particles of the test jets (a recorded failure, with the op
-    where hls4ml stops, or the emulation's agreement), and through ONNX (latency)."""
+    ``constituents.max_particles`` particles of the test jets — as written (a recorded
+    failure, with the op where hls4ml stops, or the emulation's agreement) and, for a PFN,
+    re-expressed with supported layers (:func:`pointwise_tagger`) — and through ONNX
+    (latency)."""
     spec = config["constituents"]
     name = f"{config['distill']['teacher']['model']} teacher"
     n = int(spec["max_particles"])
@@ -314,6 +320,9 @@ def constituent_tagger(result: Result, teacher: nn.Module, tensors: ParticleTens
                    higher_is_better=False)
     result.notes.append(f"{name} ({n} particles) through hls4ml's PyTorch front end: "
                         f"{tried.summary()}")
+    if isinstance(teacher, PFN):
+        pointwise_tagger(result, teacher.net, inputs[0], inputs[2], y_test, classes, spec,
+                         name, workdir)
     example = tuple(torch.from_numpy(a[test[:256]]) for a in
                     (tensors.features, tensors.vectors, tensors.mask))
     path = jettag_export.export_onnx(teacher, example, workdir / "teacher.onnx", classes)
@@ -321,6 +330,34 @@ def constituent_tagger(result: Result, teacher: nn.Module, tensors: ParticleTens
                 dict(zip(jettag_export.INPUTS, (a[test] for a in (
                     tensors.features, tensors.vectors, tensors.mask)), strict=True)),
                 config["latency"])
+
+
+def pointwise_tagger(result: Result, net: DeepSets, features: np.ndarray, mask: np.ndarray,
+                     y_test: np.ndarray, classes: Sequence[str], spec: dict[str, Any],
+                     name: str, workdir: Path) -> None:
+    """The PFN's Deep Sets on ``features`` (N, P, F) and ``mask`` (N, P) of the test jets,
+    re-expressed with layers hls4ml converts (:func:`hepchain.deploy.pointwise.from_deep_sets`)
+    and emulated with every type ``spec.precision`` (the pool's accumulator widened): max |Δ|
+    re-expression vs the PFN, accuracy and AUCs of both and of the emulation, agreement."""
+    n, precision = features.shape[1], str(spec["precision"])
+    twin = pointwise.from_deep_sets(net, n)
+    inputs = pointwise.channels_first(features, mask)
+    with torch.no_grad():
+        ref = net(torch.from_numpy(features), torch.from_numpy(mask)).numpy().astype(np.float64)
+        same = twin(*(torch.from_numpy(a) for a in inputs)).numpy().astype(np.float64)
+    float_name, method = f"{name} ({n} particles)", f"{name} ({n} particles), {precision}"
+    result.add("max |Δ logit|, pointwise re-expression vs PFN", float_name,
+               float(np.abs(same - ref).max()), higher_is_better=False)
+    add_accuracy(result, f"{float_name} (PyTorch)", ref, y_test)
+    add_auc(result, f"{float_name} (PyTorch)", ref, y_test, classes)
+    emu = hls.emulate(twin, [tuple(a.shape[1:]) for a in inputs],
+                      workdir / "hls4ml" / "constituents_pointwise", precision,
+                      pointwise.pool_types(n, precision))
+    out = emu.predict(inputs)
+    add_accuracy(result, f"{method} (hls4ml emulation)", out, y_test)
+    add_auc(result, f"{method} (hls4ml emulation)", out, y_test, classes)
+    agreement(result, method, out, ref, "hls4ml emulation vs torch")
+    add_compile_time(result, "hls4ml", method, emu)
 
 
 def btag_deployment(result: Result, spec: dict[str, Any], latency: dict[str, Any], seed: int,
