@@ -160,6 +160,7 @@ def _fake_btag_run(source, tmp_path):
     for bkg in ("light", "c"):
         for eff in config["efficiencies"]:
             result.add(f"{bkg} rejection @ {eff:.0%} b-eff", "GN1", 1.0)
+    result.add("training throughput (jets/CPU-s)", "GN1", 25.0)
     jets = btag_jets(config, Result(study="btag", preset="quick"))
     prep, _ = track_batches(jets)
     model = GN1Tagger(22, 2, 3, dim=16, heads=2, layers=1)
@@ -190,7 +191,14 @@ def test_salt_eval_scores_salt_predictions_with_btag_metrics(source, tmp_path):
     assert result.get("training CPU time (s)", "salt GN1-like").value == pytest.approx(16.0)
     assert result.get("training throughput (jets/s)", "salt GN1-like").value == pytest.approx(
         100 * 2 / 20.0)
+    assert result.get("training throughput (jets/CPU-s)", "salt GN1-like").value == (
+        pytest.approx(100 * 2 / 16.0))
     assert result.get("parameters", "salt GN1-like").value == 1234
+    p = informative(test.label)[np.arange(len(test.label)), test.label]
+    assert result.get("test jet cross-entropy", "salt GN1-like").value == pytest.approx(
+        -np.log(p.astype(np.float32)).mean(), rel=1e-5)
+    assert result.get("training throughput ratio GN1 / salt GN1-like (jets/CPU-s)",
+                      "GN1").value == pytest.approx(25.0 / 12.5)
     gn1 = result.get("parameters", "GN1").value
     assert gn1 == sum(p.numel() for p in GN1Tagger(22, 2, 3, dim=16, heads=2,
                                                    layers=1).parameters())

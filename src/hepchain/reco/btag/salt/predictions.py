@@ -7,7 +7,9 @@ the jets of the ``salt-h5`` files in the same order, re-evaluates our saved GN1 
 a ``hepchain btag run`` on the same jets) on exactly the inputs salt saw, and adds to that
 run's ``Result`` the salt rows btag reports for every tagger: light and c rejection at the
 working points set on the validation jets, binomial errors, passing counts, the ratio to our
-GN1 and the training cost (wall, CPU, jets/s).
+GN1, the test jet cross-entropy of both and the training cost (wall, CPU, jets per wall and
+per CPU second). salt writes the prediction files with hdf5plugin's LZ4 filter: reading them
+needs ``HDF5_PLUGIN_PATH`` pointing at the ``hdf5plugin/plugins`` folder of salt's venv.
 """
 
 from __future__ import annotations
@@ -47,8 +49,13 @@ def salt_probabilities(path: Path, classes: list[str]) -> tuple[np.ndarray, np.n
     prediction file."""
     import h5py
 
-    with h5py.File(path, "r") as fh:
-        jets = fh["jets"][:]
+    try:
+        with h5py.File(path, "r") as fh:
+            jets = fh["jets"][:]
+    except OSError:
+        raise DataError(f"Cannot read {path}: salt writes its predictions with the LZ4 filter "
+                        "of hdf5plugin; set HDF5_PLUGIN_PATH to the hdf5plugin/plugins folder "
+                        "of salt's venv (docs/btag.md).") from None
     names = jets.dtype.names or ()
     suffix = f"_{PROB_FIELDS['b']}"
     models = [n[: -len(suffix)] for n in names if n.endswith(suffix)]
@@ -115,19 +122,24 @@ def salt_comparison(salt_dir: Path, h5_dir: Path, run_dir: Path, time_file: Path
     if gn1_classes != classes:
         raise DataError(f"The run's gn1.pt tags {gn1_classes}, the salt files hold {classes}.")
     scores: dict[str, dict[str, np.ndarray]] = {}
+    cross_entropy: dict[str, float] = {}
     for key, split in splits.items():
         with h5py.File(Path(h5_dir) / f"{key}.h5", "r") as fh:
             h5_event = fh["jets"]["eventNumber"]
         probs, label, event = salt_probabilities(find_prediction(salt_dir, key), classes)
         _check_same_jets(key, split, label, event, h5_event)
-        scores.setdefault(name, {})[key] = evaluate.discriminant(probs, classes, config["fc"])
-        scores.setdefault(FULL, {})[key] = evaluate.discriminant(
-            gn1_probabilities(model, split), classes, config["fc"])
+        for tagger, p in ((name, probs), (FULL, gn1_probabilities(model, split))):
+            scores.setdefault(tagger, {})[key] = evaluate.discriminant(p, classes, config["fc"])
+            if key == "test":
+                cross_entropy[tagger] = float(-np.log(np.clip(
+                    p[np.arange(len(label)), label], 1e-12, None)).mean())
     rej = {n: evaluate.rejections((splits["val"].label, s["val"]),
                                   (splits["test"].label, s["test"]), classes, effs)
            for n, s in scores.items()}
     out = copy.deepcopy(run)
     out.add("parameters", FULL, float(sum(p.numel() for p in model.parameters())))
+    for tagger, ce in cross_entropy.items():
+        out.add("test jet cross-entropy", tagger, ce, higher_is_better=False)
     for (bkg, eff), row in rej[name].items():
         evaluate.add_rejection_rows(out, name, bkg, eff, row)
         ratio, err = evaluate.rejection_ratio(row, rej[FULL][(bkg, eff)])
@@ -159,5 +171,11 @@ def _training_cost(result: Result, name: str, salt_dir: Path, time_file: Path | 
         meta["available_train"])
     wall, cpu = read_time(time_file)
     evaluate.add_training_cost(result, name, wall, cpu, n_train * epochs)
+    for unit in ("jets/s", "jets/CPU-s"):
+        title = f"training throughput ({unit})"
+        ours = [m.value for m in result.metrics if m.name == title and m.method == FULL]
+        if ours:
+            result.add(f"training throughput ratio {FULL} / {name} ({unit})", FULL,
+                       ours[0] / result.get(title, name).value, higher_is_better=True)
     result.notes.append(f"{name} training cost: the whole `salt fit` process (start-up, "
                         f"dataset set-up, {epochs} epochs with validation).")
