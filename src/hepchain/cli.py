@@ -273,10 +273,11 @@ def generate(process: str = typer.Argument(..., help="Process / dataset name (li
 @app.command()
 def convert(src: Path = typer.Argument(..., help="A hepchain dataset directory or a public "
                                        "data file."),
-            dst: Path = typer.Argument(..., help="The output file (public layouts) or dataset "
-                                       "directory (--to hepchain)."),
+            dst: Path = typer.Argument(..., help="The output file (public layouts), directory "
+                                       "(salt-h5) or dataset directory (--to hepchain)."),
             to: str = typer.Option(..., "--to", help="jetclass-root, toptagging-h5, lhco-h5, "
-                                   "calochallenge-h5, or hepchain (public file -> our layout)."),
+                                   "calochallenge-h5, salt-h5, or hepchain (public file -> our "
+                                   "layout)."),
             label: str | None = typer.Option(None, help="JetClass class of every jet "
                                              "(jetclass-root; default: the dataset's label)."),
             binning: Path | None = typer.Option(None, help="CaloChallenge binning XML: needed "
@@ -285,13 +286,16 @@ def convert(src: Path = typer.Argument(..., help="A hepchain dataset directory o
                                                 "of the pixel size)."),
             particle: str | None = typer.Option(None, help="Particle of the binning XML when "
                                                 "it holds several."),
-            shard_size: int = typer.Option(10_000, help="Rows per shard (--to hepchain).")) -> None:
+            shard_size: int = typer.Option(10_000, help="Rows per shard (--to hepchain)."),
+            preset: str = typer.Option("quick", help="btag preset whose jet selection, split, "
+                                       "track count and lepton flag define the jets (salt-h5)."),
+            ) -> None:
     """Convert our datasets to public layouts (JetClass ROOT, top-tagging / LHCO / CaloChallenge
-    HDF5) and public files into our dataset layout (--to hepchain)."""
+    HDF5, salt-ml's b-tagging HDF5) and public files into our dataset layout (--to hepchain)."""
     from hepchain.convert import convert as run_convert
 
     out = run_convert(src, dst, to, label=label, binning=binning, particle=particle,
-                      shard_size=shard_size)
+                      shard_size=shard_size, preset=preset)
     console.print(f"{src} -> {out} ({to})")
 
 

@@ -5,6 +5,7 @@ and our studies on theirs.
 | source                                   | ``--to``                                        |
 |------------------------------------------|-------------------------------------------------|
 | collider dataset (events with fatjets)   | ``jetclass-root``, ``toptagging-h5``, ``lhco-h5`` |
+| collider dataset (ttbar events with jets) | ``salt-h5`` (a directory: btag's jets and split) |
 | calorimeter dataset (``calo.produce``)   | ``calochallenge-h5`` (+ binning XML beside it)  |
 | a public file in any of the four layouts | ``hepchain`` (a dataset directory with manifest) |
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from hepchain.core.errors import DataError, UsageError
 
-PUBLIC = ("jetclass-root", "toptagging-h5", "lhco-h5", "calochallenge-h5")
+PUBLIC = ("jetclass-root", "toptagging-h5", "lhco-h5", "calochallenge-h5", "salt-h5")
 TARGETS = (*PUBLIC, "hepchain")
 FROM_EVENTS = ("jetclass-root", "toptagging-h5", "lhco-h5")
 PARTICLES = {"e-": ("electron", 11), "e+": ("positron", -11), "gamma": ("photon", 22)}
@@ -32,12 +33,13 @@ PARTICLES = {"e-": ("electron", 11), "e+": ("positron", -11), "gamma": ("photon"
 
 def convert(src: str | Path, dst: str | Path, to: str, *, label: str | None = None,
             binning: str | Path | None = None, particle: str | None = None,
-            shard_size: int = 10_000) -> Path:
+            shard_size: int = 10_000, preset: str = "quick") -> Path:
     """Convert ``src`` (a hepchain dataset directory or a public file) to layout ``to``
     written at ``dst``; returns ``dst``. ``label``: JetClass class of all jets (default: the
     dataset's ``label`` option); ``binning``/``particle``: the CaloChallenge binning XML and
     its particle (required to read a CaloChallenge file; optional when writing one, default
-    a cylindrical binning of the pixel grid)."""
+    a cylindrical binning of the pixel grid); ``preset``: the btag preset whose jet selection,
+    split, track count and lepton flag define the jets written by ``salt-h5``."""
     src, dst = Path(src), Path(dst)
     if to not in TARGETS:
         raise UsageError(f"--to {to!r} is not a known layout; use one of {', '.join(TARGETS)}.")
@@ -45,7 +47,12 @@ def convert(src: str | Path, dst: str | Path, to: str, *, label: str | None = No
         raise DataError(f"{src} does not exist; pass a hepchain dataset directory or a public "
                         "data file.")
     if src.is_dir():
+        if to == "salt-h5":
+            return _to_salt(src, dst, preset)
         return _export(src, dst, to, label, binning, particle)
+    if to == "salt-h5":
+        raise UsageError(f"{src} is a file; --to salt-h5 converts a hepchain ttbar dataset "
+                         "directory (hepchain generate ttbar --out DIR).")
     layout = detect_layout(src)
     if to != "hepchain":
         raise UsageError(f"{src} is already a public {layout} file; it converts only to "
@@ -101,6 +108,26 @@ def _export(src: Path, dst: Path, to: str, label: str | None, binning: str | Pat
     else:
         kind, allowed = f"{ds.manifest.name} data", "no public layout"
     raise UsageError(f"{src} holds {kind}, which convert to {allowed}, not to {to}.")
+
+
+def _to_salt(src: Path, dst: Path, preset: str) -> Path:
+    """btag's jets and split of the dataset ``src`` (as ``hepchain btag run --preset
+    PRESET --set data.path=SRC`` selects them) in salt's layout under the directory ``dst``."""
+    from hepchain.core.dataset import ShardedDataset
+    from hepchain.core.result import Result
+    from hepchain.reco.btag.gn1 import btag_config, btag_jets
+    from hepchain.reco.btag.salt.layout import write_salt_files
+
+    if ShardedDataset(src).manifest.format != "parquet":
+        raise UsageError(f"{src} holds no collider events; --to salt-h5 needs a ttbar dataset "
+                         "(hepchain generate ttbar --out DIR).")
+    config = btag_config(preset, {"data": {"path": str(src)}})
+    result = Result(study="btag", preset=preset)
+    jets = btag_jets(config, result)
+    info = {"source": str(src.resolve()), "btag_preset": preset, "config": config,
+            "datasets": result.provenance.datasets}
+    write_salt_files(jets, dst, info)
+    return dst
 
 
 def _to_jetclass(events: Any, dst: Path, label: str | None) -> None:

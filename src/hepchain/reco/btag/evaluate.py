@@ -20,6 +20,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from hepchain.core import metrics
+from hepchain.core.result import Result
 from hepchain.reco.btag.labels import ORIGIN_CLASSES
 
 
@@ -65,6 +66,44 @@ def rejections(val: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.nd
             cut = working_point(*val, b, k, eff)
             out[(bkg, eff)] = rejection_at_cut(test[0][sel] == b, test[1][sel], cut, eff)
     return out
+
+
+def add_rejection_rows(result: Result, name: str, bkg: str, eff: float,
+                       row: metrics.Rejection) -> None:
+    """The rows of one tagger's ``bkg`` rejection at the ``eff`` working point: the rejection
+    (a lower limit when no background passes), its binomial error, the number of test
+    background jets passing and, for light jets, the b-efficiency reached on the test jets."""
+    result.add_rejection(f"{bkg} rejection @ {eff:.0%} b-eff", name, row, higher_is_better=True)
+    if not row.is_lower_limit:
+        result.add(f"{bkg} rejection @ {eff:.0%} b-eff, binomial error", name, row.error,
+                   higher_is_better=False)
+    result.add(f"test {bkg}-jets passing the {eff:.0%} working point", name,
+               0.0 if row.is_lower_limit else round(row.n_background / row.rejection))
+    if bkg == "light":
+        result.add(f"test b-jet efficiency at the {eff:.0%} working point", name, row.efficiency)
+
+
+def rejection_ratio(a: metrics.Rejection, b: metrics.Rejection) -> tuple[float, float]:
+    """Rejection ratio a / b and its binomial error (the two relative errors in quadrature,
+    as for independent jets: conservative for two taggers on the same jets); NaN when either
+    rejection is only a lower limit (no background jet passed the cut)."""
+    if a.is_lower_limit or b.is_lower_limit:
+        return float("nan"), float("nan")
+    ratio = a.rejection / b.rejection
+    return ratio, ratio * float(np.hypot(a.error / a.rejection, b.error / b.rejection))
+
+
+def add_training_cost(result: Result, name: str, wall_s: float, cpu_s: float,
+                      jets_seen: int) -> None:
+    """Training cost rows of one tagger: wall time [s], CPU time [s] (user + system) and the
+    throughput in training jets per wall second and per CPU second (``jets_seen`` = training
+    jets x epochs run, validation passes included in the time; on a shared machine the CPU
+    figure is the steadier one)."""
+    result.add("training wall time (s)", name, wall_s, higher_is_better=False)
+    result.add("training CPU time (s)", name, cpu_s, higher_is_better=False)
+    for unit, seconds in (("jets/s", wall_s), ("jets/CPU-s", cpu_s)):
+        result.add(f"training throughput ({unit})", name,
+                   jets_seen / seconds if seconds > 0 else float("nan"), higher_is_better=True)
 
 
 def selection_score(rej: metrics.Rejection) -> float:

@@ -21,7 +21,6 @@ import torch
 from hepchain.core import plotting
 from hepchain.core.compare import load_seed_results
 from hepchain.core.errors import UsageError
-from hepchain.core.metrics import Rejection
 from hepchain.core.result import Reference, Result
 from hepchain.core.seeding import derive_seed, seed_everything
 from hepchain.core.standardise import Standardiser
@@ -122,10 +121,13 @@ class BTagStudy(Study):
             track_models[name] = (GN1Tagger(n_trk, n_jet, len(classes), tasks=tuple(tasks),
                                             **config["gn1"]), tuple(tasks))
         for name, (model, tasks) in track_models.items():
-            t1 = time.perf_counter()
+            t1, cpu1 = time.perf_counter(), time.process_time()
             trainer, hist = fit_track_model(model, tasks, batches["train"], batches["val"],
                                             config["train"], derive_seed(seed, name), lw,
                                             origin_w)
+            evaluate.add_training_cost(result, name, time.perf_counter() - t1,
+                                       time.process_time() - cpu1,
+                                       len(labs["train"]) * len(hist.epochs))
             outputs[name] = predict_track_model(trainer, batches["test"])
             probs[name] = {"test": outputs[name]["jet"],
                            "val": predict_track_model(trainer, batches["val"])["jet"]}
@@ -175,6 +177,29 @@ class BTagStudy(Study):
             Console().print(table)
             (Path(bench_dir) / "paired.json").write_text(json.dumps(rows, indent=1))
 
+        @app.command("salt-eval")
+        def salt_eval_cmd(
+                salt_dir: Path = typer.Argument(..., help="salt's training directory (the "
+                                                "GN1_like_* folder with config.yaml, ckpts/)."),
+                h5: Path = typer.Option(..., help="The salt-h5 directory salt trained on "
+                                        "(hepchain convert SRC DST --to salt-h5)."),
+                run: Path = typer.Option(..., help="A `hepchain btag run` directory on the "
+                                         "same jets (results.json, gn1.pt)."),
+                out: Path = typer.Option(..., help="Where to write results.json with the "
+                                         "salt rows added."),
+                time_file: Path | None = typer.Option(None, "--time", help="`/usr/bin/time -f "
+                                                      "'%e %U %S' -o FILE` of `salt fit`."),
+                name: str = typer.Option("salt GN1-like", help="Method name of salt's rows."),
+        ) -> None:
+            """Score salt's predictions with btag's metrics beside our GN1 (docs/btag.md)."""
+            from rich.console import Console
+
+            from hepchain.reco.btag.salt.predictions import salt_comparison
+
+            result = salt_comparison(salt_dir, h5, run, time_file, name)
+            result.save(out)
+            Console().print(result.table(title=f"btag: {FULL} vs {name}"))
+
     # ------------------------------------------------------------------ metrics
     @staticmethod
     def _choose_baseline(result: Result, scores: dict[str, dict[str, np.ndarray]],
@@ -204,17 +229,7 @@ class BTagStudy(Study):
                                          effs) for name, s in scores.items()}
         for (bkg, eff) in rej[baseline]:
             for name, r in rej.items():
-                row = r[(bkg, eff)]
-                result.add_rejection(f"{bkg} rejection @ {eff:.0%} b-eff", name, row,
-                                     higher_is_better=True)
-                if not row.is_lower_limit:
-                    result.add(f"{bkg} rejection @ {eff:.0%} b-eff, binomial error", name,
-                               row.error, higher_is_better=False)
-                result.add(f"test {bkg}-jets passing the {eff:.0%} working point", name,
-                           0.0 if row.is_lower_limit else round(row.n_background / row.rejection))
-                if bkg == "light":
-                    result.add(f"test b-jet efficiency at the {eff:.0%} working point", name,
-                               row.efficiency)
+                evaluate.add_rejection_rows(result, name, bkg, eff, r[(bkg, eff)])
         wp = effs[0]
         refs = {"light": 1.8, "c": 3.5}
         for name, r in rej.items():
@@ -223,14 +238,15 @@ class BTagStudy(Study):
             for bkg, ref in refs.items():
                 for base in (*BASELINES, STRONGEST):
                     other = rej[baseline if base == STRONGEST else base][(bkg, wp)]
-                    ratio, err = _ratio(r[(bkg, wp)], other)
+                    ratio, err = evaluate.rejection_ratio(r[(bkg, wp)], other)
                     title = f"{bkg} rejection ratio to {base} @ {wp:.0%}"
                     result.add(title, name, ratio, std=err, higher_is_better=True,
                                reference=Reference(ref, GN2_REF) if base == STRONGEST else None)
                     if base == STRONGEST:
                         result.add(f"{title}, binomial error", name, err, higher_is_better=False)
         if FULL in rej and f"{FULL} no-aux" in rej:
-            gain, err = _ratio(rej[FULL][("light", wp)], rej[f"{FULL} no-aux"][("light", wp)])
+            gain, err = evaluate.rejection_ratio(rej[FULL][("light", wp)],
+                                                rej[f"{FULL} no-aux"][("light", wp)])
             title = f"aux-task gain (light rej. {FULL} / {FULL} no-aux) @ {wp:.0%}"
             result.add(title, FULL, gain, std=err, higher_is_better=True)
             result.add(f"{title}, binomial error", FULL, err, higher_is_better=False)
@@ -296,12 +312,3 @@ class BTagStudy(Study):
         diff = onnx_agreement(model, path, tuple(x[:1024] for x in test[:3]))
         result.add("ONNX vs torch max |Δp|", FULL, diff, higher_is_better=False)
 
-
-def _ratio(a: Rejection, b: Rejection) -> tuple[float, float]:
-    """Rejection ratio a / b and its binomial error (the two relative errors in quadrature,
-    as for independent jets: conservative for two taggers on the same jets); NaN when either
-    rejection is only a lower limit (no background jet passed the cut)."""
-    if a.is_lower_limit or b.is_lower_limit:
-        return float("nan"), float("nan")
-    ratio = a.rejection / b.rejection
-    return ratio, ratio * float(np.hypot(a.error / a.rejection, b.error / b.rejection))

@@ -1,0 +1,181 @@
+"""salt's predictions scored with btag's metrics, beside our GN1 on the same files.
+
+``salt test`` (its ``PredictionWriter``) writes ``<checkpoint>__test_<split>.h5`` beside the
+checkpoints: the input ``jets`` fields plus ``<model>_pb``, ``<model>_pc``, ``<model>_pu``.
+:func:`salt_comparison` reads those of the validation and test files, checks that they hold
+the jets of the ``salt-h5`` files in the same order, re-evaluates our saved GN1 (``gn1.pt`` of
+a ``hepchain btag run`` on the same jets) on exactly the inputs salt saw, and adds to that
+run's ``Result`` the salt rows btag reports for every tagger: light and c rejection at the
+working points set on the validation jets, binomial errors, passing counts, the ratio to our
+GN1, the test jet cross-entropy of both and the training cost (wall, CPU, jets per wall and
+per CPU second). salt writes the prediction files with hdf5plugin's LZ4 filter: reading them
+needs ``HDF5_PLUGIN_PATH`` pointing at the ``hdf5plugin/plugins`` folder of salt's venv.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from hepchain.core.errors import DataError
+from hepchain.core.result import Result
+from hepchain.reco.btag import evaluate
+from hepchain.reco.btag.export import load_tagger
+from hepchain.reco.btag.gn1 import FULL
+from hepchain.reco.btag.models import JetProbabilities
+from hepchain.reco.btag.salt.layout import SaltSplit, read_salt_split
+
+PROB_FIELDS: dict[str, str] = {"b": "pb", "c": "pc", "light": "pu", "tau": "ptau"}
+"""btag class -> suffix of salt's probability field (ftag ``Flavours[...].px``)."""
+
+
+def find_prediction(salt_dir: Path, split: str) -> Path:
+    """The one ``ckpts/*__test_<split>.h5`` written by ``salt test`` in the run ``salt_dir``."""
+    found = sorted(Path(salt_dir).glob(f"ckpts/*__test_{split}.h5"))
+    if len(found) != 1:
+        raise DataError(f"Expected one salt prediction file ckpts/*__test_{split}.h5 in "
+                        f"{salt_dir}, found {len(found)}; run `salt test --config "
+                        f"{salt_dir}/config.yaml --data.test_file DST/{split}.h5` once.")
+    return found[0]
+
+
+def salt_probabilities(path: Path, classes: list[str]) -> tuple[np.ndarray, np.ndarray,
+                                                                np.ndarray]:
+    """``(probabilities (N, C) in ``classes`` order, flavour_label, eventNumber)`` of a salt
+    prediction file."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as fh:
+            jets = fh["jets"][:]
+    except OSError:
+        raise DataError(f"Cannot read {path}: salt writes its predictions with the LZ4 filter "
+                        "of hdf5plugin; set HDF5_PLUGIN_PATH to the hdf5plugin/plugins folder "
+                        "of salt's venv (docs/btag.md).") from None
+    names = jets.dtype.names or ()
+    suffix = f"_{PROB_FIELDS['b']}"
+    models = [n[: -len(suffix)] for n in names if n.endswith(suffix)]
+    if len(models) != 1:
+        raise DataError(f"{path} holds {len(models)} taggers' b probabilities (fields *_pb); "
+                        "expected one salt model.")
+    cols = [f"{models[0]}_{PROB_FIELDS[c]}" for c in classes]
+    if missing := [c for c in cols if c not in names]:
+        raise DataError(f"{path} lacks the probability field(s) {', '.join(missing)}.")
+    probs = np.stack([jets[c].astype(np.float64) for c in cols], axis=-1)
+    return probs, jets["flavour_label"].astype(np.int64), jets["eventNumber"]
+
+
+def gn1_probabilities(model: torch.nn.Module, split: SaltSplit, batch_size: int = 1024
+                      ) -> np.ndarray:
+    """Our GN1's flavour probabilities on a salt file's (already transformed) inputs."""
+    probs = JetProbabilities(model).eval()
+    data = [torch.from_numpy(x) for x in (split.tracks.astype(np.float32), split.valid,
+                                           split.jet.astype(np.float32))]
+    with torch.no_grad():
+        out = [probs(*(x[i:i + batch_size] for x in data)).numpy()
+               for i in range(0, len(split.label), batch_size)]
+    return np.concatenate(out).astype(np.float64)
+
+
+def read_time(path: Path) -> tuple[float, float]:
+    """``(wall, CPU = user + system)`` seconds from ``/usr/bin/time -f "%e %U %S" -o PATH``."""
+    try:
+        wall, user, system = (float(x) for x in Path(path).read_text().split()[-3:])
+    except (OSError, ValueError):
+        raise DataError(f"{path} is not a `/usr/bin/time -f \"%e %U %S\"` output file (three "
+                        "numbers: wall, user and system seconds).") from None
+    return wall, user + system
+
+
+def _check_same_jets(name: str, split: SaltSplit, label: np.ndarray, event: np.ndarray,
+                     h5_event: np.ndarray) -> None:
+    if len(label) != len(split.label) or not (np.array_equal(label, split.label)
+                                              and np.array_equal(event, h5_event)):
+        raise DataError(f"salt's {name} predictions are not the jets of the salt-h5 {name} "
+                        "file in the same order; run `salt test` on that file.")
+
+
+def salt_comparison(salt_dir: Path, h5_dir: Path, run_dir: Path, time_file: Path | None,
+                    name: str = "salt GN1-like") -> Result:
+    """The ``Result`` of the btag run ``run_dir`` with the rows of salt's tagger ``name``
+    (trained in ``salt_dir`` on the ``salt-h5`` files ``h5_dir``) added; ``time_file``: the
+    ``/usr/bin/time`` output of its ``salt fit`` (training cost rows)."""
+    import h5py
+
+    run = Result.load(Path(run_dir) / "results.json")
+    config = run.provenance.config
+    classes, effs = list(config["classes"]), list(config["efficiencies"])
+    splits = {k: read_salt_split(Path(h5_dir) / f"{k}.h5") for k in ("val", "test")}
+    if splits["test"].classes != classes:
+        raise DataError(f"The salt-h5 files hold classes {splits['test'].classes}, the run "
+                        f"{classes}.")
+    counts = np.bincount(splits["test"].label, minlength=len(classes))
+    for cls, n in zip(classes, counts, strict=True):
+        if run.get(f"test {cls}-jets", "data").value != n:
+            raise DataError(f"The run {run_dir} tested on other jets than the salt-h5 test file "
+                            f"({cls}-jets differ); convert the run's dataset with its preset.")
+    model, gn1_classes, _ = load_tagger(Path(run_dir) / "gn1.pt")
+    if gn1_classes != classes:
+        raise DataError(f"The run's gn1.pt tags {gn1_classes}, the salt files hold {classes}.")
+    scores: dict[str, dict[str, np.ndarray]] = {}
+    cross_entropy: dict[str, float] = {}
+    for key, split in splits.items():
+        with h5py.File(Path(h5_dir) / f"{key}.h5", "r") as fh:
+            h5_event = fh["jets"]["eventNumber"]
+        probs, label, event = salt_probabilities(find_prediction(salt_dir, key), classes)
+        _check_same_jets(key, split, label, event, h5_event)
+        for tagger, p in ((name, probs), (FULL, gn1_probabilities(model, split))):
+            scores.setdefault(tagger, {})[key] = evaluate.discriminant(p, classes, config["fc"])
+            if key == "test":
+                cross_entropy[tagger] = float(-np.log(np.clip(
+                    p[np.arange(len(label)), label], 1e-12, None)).mean())
+    rej = {n: evaluate.rejections((splits["val"].label, s["val"]),
+                                  (splits["test"].label, s["test"]), classes, effs)
+           for n, s in scores.items()}
+    out = copy.deepcopy(run)
+    out.add("parameters", FULL, float(sum(p.numel() for p in model.parameters())))
+    for tagger, ce in cross_entropy.items():
+        out.add("test jet cross-entropy", tagger, ce, higher_is_better=False)
+    for (bkg, eff), row in rej[name].items():
+        evaluate.add_rejection_rows(out, name, bkg, eff, row)
+        ratio, err = evaluate.rejection_ratio(row, rej[FULL][(bkg, eff)])
+        out.add(f"{bkg} rejection ratio {name} / {FULL} @ {eff:.0%}", name, ratio, std=err,
+                higher_is_better=True)
+        stored = run.get(f"{bkg} rejection @ {eff:.0%} b-eff", FULL).value
+        out.notes.append(f"{FULL} re-evaluated on the salt-h5 files: {bkg} rejection @ "
+                         f"{eff:.0%} {rej[FULL][(bkg, eff)].rejection:.4g} (run: {stored:.4g}).")
+    _training_cost(out, name, Path(salt_dir), time_file)
+    out.notes.append(f"{name}: salt-ml run {salt_dir}, predictions of its best checkpoint "
+                     "(lowest validation jet loss); working points set on the validation jets.")
+    return out
+
+
+def _training_cost(result: Result, name: str, salt_dir: Path, time_file: Path | None) -> None:
+    meta_file = salt_dir / "metadata.yaml"
+    config_file = salt_dir / "config.yaml"
+    if not (meta_file.is_file() and config_file.is_file()):
+        raise DataError(f"{salt_dir} is not a salt training directory (no metadata.yaml and "
+                        "config.yaml).")
+    meta = yaml.safe_load(meta_file.read_text())
+    epochs = int(yaml.safe_load(config_file.read_text())["trainer"]["max_epochs"])
+    result.add("parameters", name, float(meta["trainable_params"]))
+    result.provenance.versions.update({"salt torch": str(meta.get("torch_version")),
+                                       "salt lightning": str(meta.get("lightning_version"))})
+    if time_file is None:
+        return
+    n_train = int(meta["num_train"]) if int(meta["num_train"]) > 0 else int(
+        meta["available_train"])
+    wall, cpu = read_time(time_file)
+    evaluate.add_training_cost(result, name, wall, cpu, n_train * epochs)
+    for unit in ("jets/s", "jets/CPU-s"):
+        title = f"training throughput ({unit})"
+        ours = [m.value for m in result.metrics if m.name == title and m.method == FULL]
+        if ours:
+            result.add(f"training throughput ratio {FULL} / {name} ({unit})", FULL,
+                       ours[0] / result.get(title, name).value, higher_is_better=True)
+    result.notes.append(f"{name} training cost: the whole `salt fit` process (start-up, "
+                        f"dataset set-up, {epochs} epochs with validation).")

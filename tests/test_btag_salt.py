@@ -1,0 +1,221 @@
+"""btag beside salt-ml: the ``salt-h5`` export (the layout salt reads: dataset names, dtypes,
+valid mask, class names, norm and class dicts, btag's jets, split and transformed inputs) and
+``salt-eval`` on prediction files written here in the layout of salt's PredictionWriter. No
+salt installation is needed (salt lives in its own venv, docs/btag.md)."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import awkward as ak
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+from hepchain.cli import main
+from hepchain.convert import convert
+from hepchain.core.dataset import build_dataset
+from hepchain.core.errors import DataError, UsageError
+from hepchain.core.result import Result
+from hepchain.reco.btag import evaluate
+from hepchain.reco.btag.export import save_tagger
+from hepchain.reco.btag.gn1 import btag_config, btag_jets, track_batches
+from hepchain.reco.btag.models import GN1Tagger
+from hepchain.reco.btag.salt.layout import TRACK_NAMES, read_salt_split
+from hepchain.reco.btag.salt.predictions import salt_comparison
+from test_btag import toy_jets
+
+JETS_PER_EVENT = 3
+
+
+def _events_shard(task):
+    """Toy b/c/light jets grouped into events (module level: the shard function of a dataset)."""
+    jets = toy_jets(task.n_events * JETS_PER_EVENT, seed=task.seed % 2**31)
+    return ak.zip({"jets": ak.unflatten(jets, JETS_PER_EVENT)}, depth_limit=1)
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """A tiny collider-like dataset (Parquet events with jets and tracks) and its salt-h5
+    export with the quick preset's selection and split."""
+    root = tmp_path_factory.mktemp("salt")
+    build_dataset(root / "toy", generator="test", settings={}, n_events=120, shard_size=60,
+                  seed=3, make_shard=_events_shard, progress=False)
+    convert(root / "toy", root / "h5", "salt-h5", preset="quick")
+    return root
+
+
+def test_salt_h5_has_the_layout_salt_reads(source):
+    h5 = source / "h5"
+    salt_cfg = yaml.safe_load(resources.files("hepchain.reco.btag.salt")
+                              .joinpath("GN1-like.yaml").read_text())
+    variables = salt_cfg["data"]["variables"]
+    norm = yaml.safe_load((h5 / "norm_dict.yaml").read_text())
+    for group in ("jets", "tracks"):  # every input salt's config asks for, identity scaling
+        assert set(variables[group]) == set(norm[group])
+        assert all(v == {"mean": 0.0, "std": 1.0} for v in norm[group].values())
+    weights = yaml.safe_load((h5 / "class_dict.yaml").read_text())["tracks"]
+    assert len(weights["ftagTruthOriginLabel"]) == 8
+    for split in ("train", "val", "test"):
+        with h5py.File(h5 / f"{split}.h5", "r") as fh:
+            assert set(fh) == {"jets", "tracks"}
+            jets, tracks = fh["jets"], fh["tracks"]
+            assert list(jets.attrs["flavour_label"]) == ["bjets", "cjets", "ujets"]
+            assert jets.dtype["flavour_label"] == np.dtype("i4")
+            assert tracks.ndim == 2 and tracks.shape[0] == jets.shape[0]
+            assert tracks.shape[1] == 20  # quick preset's max_tracks
+            for v in variables["tracks"]:
+                assert tracks.dtype[v] == np.dtype("f4")
+            for v in variables["jets"]:
+                assert jets.dtype[v] == np.dtype("f4")
+            assert tracks.dtype["valid"] == np.dtype(bool)
+            assert tracks.dtype["ftagTruthOriginLabel"] == np.dtype("i4")
+            t = tracks[:]
+        valid = t["valid"]
+        assert valid.any() and not valid.all()
+        assert (valid[:, :-1] >= valid[:, 1:]).all()  # real tracks first, then padding
+        assert (t["ftagTruthOriginLabel"][~valid] == -1).all()
+        assert (t["ftagTruthOriginLabel"][valid] >= 0).all()
+        assert (t["ftagTruthVertexIndex"][~valid] == -1).all()
+        assert all((t[v][~valid] == 0).all() for v in variables["tracks"])
+
+
+def test_salt_h5_holds_btags_jets_split_and_transformed_inputs(source):
+    config = btag_config("quick", {"data": {"path": str(source / "toy")}})
+    jets = btag_jets(config, Result(study="btag", preset="quick"))
+    _, batches = track_batches(jets)
+    events = {}
+    for split in ("train", "val", "test"):
+        back = read_salt_split(source / "h5" / f"{split}.h5")
+        tracks, mask, jet, label, origin, vertex = (x.numpy() for x in batches[split])
+        np.testing.assert_array_equal(back.tracks, tracks)
+        np.testing.assert_array_equal(back.valid, mask)
+        np.testing.assert_array_equal(back.jet, jet)
+        np.testing.assert_array_equal(back.label, label)
+        np.testing.assert_array_equal(back.origin, origin)
+        np.testing.assert_array_equal(back.vertex, vertex)
+        assert back.classes == ["b", "c", "light"]
+        with h5py.File(source / "h5" / f"{split}.h5", "r") as fh:
+            events[split] = set(fh["jets"]["eventNumber"])
+    assert not (events["train"] & events["val"] or events["train"] & events["test"]
+                or events["val"] & events["test"])  # the event-level split
+    meta = json.loads((source / "h5" / "salt-h5.json").read_text())
+    assert meta["btag_preset"] == "quick" and sum(meta["jets"].values()) == len(jets.event)
+    assert TRACK_NAMES["sd0"] == "IP3D_signed_d0_significance"
+
+
+def test_salt_h5_bad_sources_are_one_sentence(source, tmp_path, capsys):
+    with pytest.raises(UsageError, match="is a file"):
+        convert(source / "h5" / "val.h5", tmp_path / "x", "salt-h5")
+    with pytest.raises(SystemExit) as exit_:
+        main(["convert", str(source / "h5" / "val.h5"), str(tmp_path / "x"), "--to", "salt-h5"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "is a file" in err and "Traceback" not in err
+    with pytest.raises(DataError, match="lacks the field"):
+        with h5py.File(tmp_path / "bad.h5", "w") as fh:
+            fh.create_dataset("jets", data=np.zeros(3, dtype=[("pt", "f4")]))
+            fh.create_dataset("tracks", data=np.zeros((3, 2), dtype=[("d0", "f4")]))
+        read_salt_split(tmp_path / "bad.h5")
+
+
+def _fake_salt_run(source, tmp_path, probs_for):
+    """A salt training directory with prediction files in PredictionWriter's layout (the
+    input jets fields + GN1_like_pb/pc/pu) whose probabilities come from ``probs_for``."""
+    salt_dir = tmp_path / "GN1_like_x"
+    (salt_dir / "ckpts").mkdir(parents=True)
+    (salt_dir / "config.yaml").write_text(yaml.safe_dump({"trainer": {"max_epochs": 2}}))
+    (salt_dir / "metadata.yaml").write_text(yaml.safe_dump(
+        {"num_train": -1, "available_train": 100, "trainable_params": 1234,
+         "torch_version": "x", "lightning_version": "y"}))
+    for split in ("val", "test"):
+        with h5py.File(source / "h5" / f"{split}.h5", "r") as fh:
+            jets = fh["jets"][:]
+        p = probs_for(jets["flavour_label"])
+        dtype = jets.dtype.descr + [(f"GN1_like_{c}", "f4") for c in ("pb", "pc", "pu")]
+        out = np.zeros(len(jets), dtype=dtype)
+        for f in jets.dtype.names:
+            out[f] = jets[f]
+        for i, c in enumerate(("pb", "pc", "pu")):
+            out[f"GN1_like_{c}"] = p[:, i]
+        with h5py.File(salt_dir / "ckpts" / f"epoch=001-val_loss=0.5__test_{split}.h5",
+                       "w") as fh:
+            fh.create_dataset("jets", data=out)
+    (tmp_path / "fit.time").write_text("20.0 15.5 0.5\n")
+    return salt_dir
+
+
+def _fake_btag_run(source, tmp_path):
+    """A btag run directory on the same jets: results.json (config, test-jet counts, GN1
+    rows) and an untrained GN1 saved as gn1.pt."""
+    config = btag_config("quick", {"data": {"path": str(source / "toy")}})
+    run = tmp_path / "run"
+    result = Result(study="btag", preset="quick")
+    result.provenance.config = config
+    test = read_salt_split(source / "h5" / "test.h5")
+    for i, c in enumerate(config["classes"]):
+        result.add(f"test {c}-jets", "data", float((test.label == i).sum()))
+    for bkg in ("light", "c"):
+        for eff in config["efficiencies"]:
+            result.add(f"{bkg} rejection @ {eff:.0%} b-eff", "GN1", 1.0)
+    result.add("training throughput (jets/CPU-s)", "GN1", 25.0)
+    jets = btag_jets(config, Result(study="btag", preset="quick"))
+    prep, _ = track_batches(jets)
+    model = GN1Tagger(22, 2, 3, dim=16, heads=2, layers=1)
+    save_tagger(model, {"dim": 16, "heads": 2, "layers": 1}, config["classes"], prep,
+                run / "gn1.pt")
+    result.save(run)
+    return run
+
+
+def test_salt_eval_scores_salt_predictions_with_btag_metrics(source, tmp_path):
+    def informative(label):  # b-jets get p_b 0.5-1, others 0-0.6: a real but imperfect tagger
+        rng = np.random.default_rng(0)
+        pb = np.where(label == 0, rng.uniform(0.5, 1.0, len(label)),
+                      rng.uniform(0.0, 0.6, len(label)))
+        return np.stack([pb, (1 - pb) / 2, (1 - pb) / 2], axis=-1)
+
+    salt_dir = _fake_salt_run(source, tmp_path, informative)
+    run = _fake_btag_run(source, tmp_path)
+    result = salt_comparison(salt_dir, source / "h5", run, tmp_path / "fit.time")
+    val = read_salt_split(source / "h5" / "val.h5")
+    test = read_salt_split(source / "h5" / "test.h5")
+    scores = [evaluate.discriminant(informative(s.label), ["b", "c", "light"], 0.05)
+              for s in (val, test)]
+    expect = evaluate.rejections((val.label, scores[0]), (test.label, scores[1]),
+                                 ["b", "c", "light"], [0.70, 0.77])
+    row = result.get("c rejection @ 70% b-eff", "salt GN1-like")
+    assert row.value == pytest.approx(expect[("c", 0.70)].rejection)
+    assert result.get("training CPU time (s)", "salt GN1-like").value == pytest.approx(16.0)
+    assert result.get("training throughput (jets/s)", "salt GN1-like").value == pytest.approx(
+        100 * 2 / 20.0)
+    assert result.get("training throughput (jets/CPU-s)", "salt GN1-like").value == (
+        pytest.approx(100 * 2 / 16.0))
+    assert result.get("parameters", "salt GN1-like").value == 1234
+    p = informative(test.label)[np.arange(len(test.label)), test.label]
+    assert result.get("test jet cross-entropy", "salt GN1-like").value == pytest.approx(
+        -np.log(p.astype(np.float32)).mean(), rel=1e-5)
+    assert result.get("training throughput ratio GN1 / salt GN1-like (jets/CPU-s)",
+                      "GN1").value == pytest.approx(25.0 / 12.5)
+    gn1 = result.get("parameters", "GN1").value
+    assert gn1 == sum(p.numel() for p in GN1Tagger(22, 2, 3, dim=16, heads=2,
+                                                   layers=1).parameters())
+    result.get("c rejection ratio salt GN1-like / GN1 @ 70%", "salt GN1-like")
+    assert any("re-evaluated on the salt-h5 files" in n for n in result.notes)
+
+
+def test_salt_eval_refuses_predictions_of_other_jets(source, tmp_path):
+    def shuffled(label):
+        p = np.eye(3)[label]
+        return p[::-1]  # right probabilities, wrong order -> still a mismatch of labels
+
+    salt_dir = _fake_salt_run(source, tmp_path, shuffled)
+    for split in ("val", "test"):  # reorder the jets, as if salt tested another file
+        path = next((salt_dir / "ckpts").glob(f"*__test_{split}.h5"))
+        with h5py.File(path, "r+") as fh:
+            fh["jets"][...] = fh["jets"][:][::-1]
+    run = _fake_btag_run(source, tmp_path)
+    with pytest.raises(DataError, match="not the jets of the salt-h5"):
+        salt_comparison(salt_dir, source / "h5", run, None)
