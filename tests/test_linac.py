@@ -233,6 +233,42 @@ def test_recall_baseline_no_longer_solves_the_randomised_task(machine, log_dir):
     assert rate["fixed"] >= 0.5 and rate["randomised"] <= 0.1
 
 
+def test_scaled_observation_is_order_one_and_keeps_resolution_near_tolerance(machine):
+    """Raw observations carry beam errors beyond the 2 mm target range (tens of mm on the
+    quick machine, where a quadrupole setting blows the beam up); the scaled ones stay O(1),
+    map an error of target_position_mm to 1 and keep a tolerance-sized error visible
+    (log(2) / log(51) = 0.18 instead of 0.02 linearly)."""
+    obs = {}
+    for kind in ("raw", "scaled"):
+        env = MachineEnv(machine, np.zeros((2, 4)), n_states=4, state_seed=1, max_steps=30,
+                         randomise=RANDOM, observation=kind)
+        rng, rows = np.random.default_rng(0), []
+        for seed in range(3):
+            rows.append(env.reset(seed=seed)[0])
+            rows += [env.step(rng.uniform(-1, 1, 5))[0] for _ in range(10)]
+        obs[kind] = np.array(rows)
+    assert np.abs(obs["raw"][:, :4]).max() > 2.0  # mm: beyond the target range
+    assert np.abs(obs["scaled"]).max() < 2.5
+    assert np.allclose(obs["raw"][:, 8:], obs["scaled"][:, 8:])  # same episodes, same u
+    env.beam, env.target = np.array([2.0, 0.04, -2.0, 0.0]), np.zeros(4)
+    assert np.allclose(env._obs()[:4], [1.0, np.log(2) / np.log(51), -1.0, 0.0], atol=1e-6)
+    with pytest.raises(UsageError, match=r"rl\.observation"):
+        MachineEnv(machine, np.zeros((2, 4)), n_states=1, observation="normalised")
+
+
+def test_log_improvement_reward_sums_to_the_episode_improvement(machine):
+    env = MachineEnv(machine, np.zeros((2, 4)), n_states=4, state_seed=1, max_steps=8,
+                     randomise=RANDOM, reward="log_improvement")
+    _, info = env.reset(seed=0)
+    rng, total, done = np.random.default_rng(1), 0.0, False
+    while not done:
+        _, r, term, trunc, step = env.step(rng.uniform(-0.5, 0.5, 5))
+        total += r
+        done = term or trunc
+    bonus = env.success_bonus if step["success"] else 0.0
+    assert total == pytest.approx(np.log10(info["mae"] / step["mae"]) + bonus)
+
+
 def test_steps_count_every_episode_with_failures_at_the_budget():
     eps = [control.Episode([0.1, 0.05, 0.03], 0.04, budget=30),  # success at reading 2
            control.Episode([0.1] * 31, 0.04, budget=30),  # two failures
@@ -455,7 +491,9 @@ def test_generative_metrics_have_no_invented_reference(log_dir, tmp_path):
                           ({"models": []}, "models must name"),
                           ({"cgan.conditions": ["mode+setings"]}, "cgan condition"),
                           ({"cgan.conditions": ["mode+mode"]}, "cgan condition"),
-                          ({"cgan.conditions": []}, "cgan.conditions is empty")])
+                          ({"cgan.conditions": []}, "cgan.conditions is empty"),
+                          ({"rl.observation": "normalised"}, r"rl\.observation must be"),
+                          ({"rl.reward": "differential"}, r"rl\.reward one of")])
 def test_bad_settings_are_refused_before_any_work(override, message, tmp_path):
     study = LinacStudy()
     config = study.config("quick", override)
@@ -471,3 +509,26 @@ def test_packed_gan_loss_is_finite_for_a_batch_smaller_than_a_pack():
     assert all(torch.isfinite(v) for v in losses.values())
     with pytest.raises(UsageError, match="pack must be at least 1"):
         GAN(3, 2, [8], pack=0)
+
+
+@pytest.mark.parametrize("args", [["--steps", "5k"], ["--steps", "0,100"], ["--algo", "dqn"],
+                                  ["--val-states", "0"], ["--set", "rl.reward=mse"]])
+def test_rl_curve_refuses_bad_input_in_one_sentence(args, capsys):
+    from hepchain.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["linac", "rl-curve", *args])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "Traceback" not in err and len(err.strip().splitlines()) <= 2
+
+
+def test_learning_curve_reports_each_checkpoint(machine):
+    env = MachineEnv(machine, np.zeros((2, 4)), n_states=4, state_seed=1, max_steps=5,
+                     randomise=RANDOM, observation="scaled")
+    val = MachineEnv(machine, np.zeros((2, 4)), n_states=4, state_seed=2, max_steps=5,
+                     randomise=RANDOM, observation="scaled")
+    rows = list(control.learning_curve("td3", env, val, [60, 120], [0, 1], seed=0,
+                                       net_arch=(8,), learning_starts=50))
+    assert [r["steps"] for r in rows] == [60, 120]
+    assert rows[1]["train_cpu_s"] >= rows[0]["train_cpu_s"] > 0
+    assert all(0 <= r["success_rate"] <= 1 and r["median_best_mae_um"] > 0 for r in rows)

@@ -16,9 +16,10 @@ each reading; an episode succeeds at the first reading with MAE < tolerance.
 from __future__ import annotations
 
 import contextlib
+import time
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -173,25 +174,53 @@ def run_bo(env: SteeringEnv, seed: int, n_init: int = 5, trust: float = 0.2) -> 
 
 
 def train_agent(algo: str, env: SteeringEnv, timesteps: int, seed: int,
-                net_arch: tuple[int, ...] = (64, 64)):
-    """Train a stable-baselines3 agent (ppo, sac or td3) with MLP policies of ``net_arch``."""
+                net_arch: tuple[int, ...] = (64, 64), gamma: float = 0.99,
+                learning_starts: int = 500, action_noise: float = 0.2,
+                gradient_steps: int = 1):
+    """Train a stable-baselines3 agent (ppo, sac or td3) with MLP policies of ``net_arch``:
+    discount ``gamma``; for SAC/TD3 ``learning_starts`` random steps before the first update,
+    ``gradient_steps`` updates per environment step and (TD3) Gaussian exploration noise of
+    std ``action_noise`` (in units of the action range [-1, 1])."""
     from stable_baselines3 import PPO, SAC, TD3
     from stable_baselines3.common.noise import NormalActionNoise
 
     torch.set_num_threads(1)
-    kw = {"seed": seed, "verbose": 0, "policy_kwargs": {"net_arch": list(net_arch)}}
+    kw = {"seed": seed, "verbose": 0, "gamma": gamma,
+          "policy_kwargs": {"net_arch": list(net_arch)}}
+    off_policy = {"learning_starts": learning_starts, "batch_size": 128,
+                  "gradient_steps": gradient_steps}
     if algo == "ppo":
         model = PPO("MlpPolicy", env, n_steps=1024, batch_size=128, **kw)
     elif algo == "sac":
-        model = SAC("MlpPolicy", env, learning_starts=500, batch_size=128, **kw)
+        model = SAC("MlpPolicy", env, **off_policy, **kw)
     elif algo == "td3":
-        noise = NormalActionNoise(np.zeros(N_ACT), 0.2 * np.ones(N_ACT))
-        model = TD3("MlpPolicy", env, action_noise=noise, learning_starts=500, batch_size=128,
-                    **kw)
+        noise = NormalActionNoise(np.zeros(N_ACT), action_noise * np.ones(N_ACT))
+        model = TD3("MlpPolicy", env, action_noise=noise, **off_policy, **kw)
     else:
         raise UsageError(f"Unknown RL algorithm {algo!r}; use ppo, sac or td3.")
     model.learn(total_timesteps=timesteps)
     return model
+
+
+def learning_curve(algo: str, train_env: SteeringEnv, val_env: SteeringEnv,
+                   checkpoints: list[int], val_seeds: list[int], seed: int,
+                   net_arch: tuple[int, ...] = (64, 64), **agent: float) -> Iterator[dict]:
+    """Success of one agent on ``val_env``'s episodes ``val_seeds`` after each number of
+    training steps in ``checkpoints`` (increasing; training continues between them), with
+    the training CPU time so far [s] (process time: what the steps cost on an idle core);
+    one row per checkpoint, yielded as soon as it is measured."""
+    model, done, cpu = None, 0, 0.0
+    for steps in checkpoints:
+        start = time.process_time()
+        if model is None:
+            model = train_agent(algo, train_env, steps, seed, net_arch, **agent)
+        else:
+            model.learn(steps - done, reset_num_timesteps=False)
+        cpu, done = cpu + time.process_time() - start, steps
+        s = summarise(evaluate(val_env, "rl", val_seeds, model))
+        yield {"steps": steps, "success_rate": s["success_rate"],
+               "success_rate_err": s["success_rate_err"],
+               "median_best_mae_um": s["median_final_mae_um"], "train_cpu_s": cpu}
 
 
 def evaluate(env: SteeringEnv, method: str, seeds: list[int], agent=None) -> list[Episode]:
@@ -219,6 +248,7 @@ class Task:
     timesteps: int = 0
     seed: int = 0
     net_arch: tuple[int, ...] = (64, 64)
+    agent: dict[str, float] = field(default_factory=dict)  # train_agent's hyperparameters
 
 
 def run_task(task: Task) -> tuple[Task, list[Episode]]:
@@ -228,5 +258,5 @@ def run_task(task: Task) -> tuple[Task, list[Episode]]:
     agent = None
     if task.method == "rl":
         agent = train_agent(task.algo, task.train_env, task.timesteps, task.seed,
-                            task.net_arch)
+                            task.net_arch, **task.agent)
     return task, evaluate(task.eval_env, task.method, task.states, agent)

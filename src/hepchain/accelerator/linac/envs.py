@@ -4,10 +4,16 @@ an ARES-EA-like task.
 
 * actions: changes of the five end-section actuators (E_Q1..3 k1, E_CV/E_CH angle) in
   normalised units, ``u <- clip(u + action_scale * a, -1, 1)``;
-* observation (13, float32): measured minus target beam [mm], target beam [mm], current ``u``;
+* observation (13, float32): measured minus target beam, target beam, current ``u``;
+  ``observation="raw"``: beams in mm (errors reach tens of mm when a quadrupole setting blows
+  the beam up); ``"scaled"``: every input O(1), errors as
+  ``sign(d) log(1 + |d| / tolerance) / log(1 + ref / tolerance)`` (resolution where it matters,
+  near the tolerance) and targets divided by ``ref`` = ``target_position_mm``;
 * error: MAE = mean |beam - target| over the four beam parameters [mm];
-* reward: ``-log10(MAE / tolerance)`` per step (negative until inside tolerance) and
-  ``success_bonus`` on success, which ends the episode; ``max_steps`` truncates.
+* reward: ``reward="log_error"``: ``-log10(MAE / tolerance)`` per step (negative until inside
+  tolerance); ``"log_improvement"``: ``log10(MAE_previous / MAE)`` (ARES's differential
+  reward on the log distance: it sums to the log of the episode's total improvement); either
+  plus ``success_bonus`` on success, which ends the episode; ``max_steps`` truncates.
 
 :class:`MachineEnv` tracks the cheetah machine in randomised drift states;
 :class:`LearnedEnv` replaces the machine by the conditional VAE learned from the logs.
@@ -39,8 +45,17 @@ from hepchain.accelerator.linac.machine import Machine
 from hepchain.core.errors import UsageError
 
 N_ACT = len(END_ACTUATORS)
+OBSERVATIONS = ("raw", "scaled")
+REWARDS = ("log_error", "log_improvement")
 TARGET_TRIES = 5  # batches of 64 random settings searched for a target in range per state
 STATE_TRIES = 20  # states tried per episode before giving up on the target ranges
+
+
+def check_choices(observation: str, reward: str) -> None:
+    """UsageError unless ``observation`` is in OBSERVATIONS and ``reward`` in REWARDS."""
+    if observation not in OBSERVATIONS or reward not in REWARDS:
+        raise UsageError(f"rl.observation must be one of {OBSERVATIONS} and rl.reward one of "
+                         f"{REWARDS}, got {observation!r} and {reward!r}.")
 
 
 @dataclass(frozen=True)
@@ -81,7 +96,10 @@ class SteeringEnv(gym.Env):
     def __init__(self, targets: np.ndarray, tolerance_mm: float = 0.04, max_steps: int = 50,
                  action_scale: float = 0.25, start_spread: float = 0.3,
                  success_bonus: float = 5.0, screen_noise_mm: float = 0.005,
-                 randomise: Randomisation | None = None) -> None:
+                 randomise: Randomisation | None = None, observation: str = "raw",
+                 reward: str = "log_error") -> None:
+        check_choices(observation, reward)
+        self.observation, self.reward = observation, reward
         self.targets = np.asarray(targets, float)
         self.randomise = randomise or Randomisation()
         self.start_spread = start_spread
@@ -121,7 +139,13 @@ class SteeringEnv(gym.Env):
         return float(np.abs(self.beam - self.target).mean())
 
     def _obs(self) -> np.ndarray:
-        obs = np.concatenate([self.beam - self.target, self.target, self.u])
+        error, target = self.beam - self.target, self.target
+        if self.observation == "scaled":
+            ref = self.randomise.target_position_mm
+            error = np.sign(error) * np.log1p(np.abs(error) / self.tolerance) / np.log1p(
+                ref / self.tolerance)
+            target = target / ref
+        obs = np.concatenate([error, target, self.u])
         return np.clip(obs, -1e3, 1e3).astype(np.float32)
 
     def random_target(self) -> np.ndarray | None:
@@ -166,11 +190,15 @@ class SteeringEnv(gym.Env):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         a = np.clip(np.asarray(action, float), -1, 1)
+        previous = self.error()
         err = self.measure(self.u + self.action_scale * a)
         self.steps += 1
         success = err < self.tolerance
-        reward = -np.log10(max(err, 1e-4) / self.tolerance) + (self.success_bonus if success
-                                                                 else 0.0)
+        if self.reward == "log_error":
+            reward = -np.log10(max(err, 1e-4) / self.tolerance)
+        else:
+            reward = np.log10(max(previous, 1e-4) / max(err, 1e-4))
+        reward += self.success_bonus if success else 0.0
         return (self._obs(), float(reward), bool(success), self.steps >= self.max_steps,
                 {"mae": err, "success": success})
 

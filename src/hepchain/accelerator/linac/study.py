@@ -16,7 +16,7 @@ import torch
 
 from hepchain.accelerator.linac import control, oplog, plots, surrogates
 from hepchain.accelerator.linac import surrogate_metrics as sm
-from hepchain.accelerator.linac.envs import LearnedEnv, MachineEnv, Randomisation
+from hepchain.accelerator.linac.envs import LearnedEnv, MachineEnv, Randomisation, check_choices
 from hepchain.core import plotting, twosample
 from hepchain.core.cache import cached_dataset
 from hepchain.core.errors import UsageError
@@ -40,6 +40,8 @@ MODELS = ("gan", "vae_gan", "cgan")  # generative simulators a run may compare
 TRAIN_DAYS = "real training days"  # the ceiling row: what a perfect copy of them would score
 METHOD_LABEL = {"bo": "BO (BoTorch)", "nelder_mead": "Nelder-Mead", "random": "random search"}
 TRAIN_STATES = "linac-rl-training-states"  # key of the machine states RL may train on
+ALGOS = ("sac", "td3", "ppo")  # stable-baselines3 algorithms control.train_agent knows
+VAL_EPISODES = 1000  # rl-curve's validation episodes are reset(seed=1000 + i)
 
 
 def split_days(frame: pd.DataFrame, val_days: int, test_days: int
@@ -82,6 +84,42 @@ class LinacStudy(Study):
                                           cfg["log"]["samples_per_day"], seed, executor=ex)
             typer.echo(f"{manifest.n_written} samples in {len(manifest.shards)} days -> {out}")
 
+        @app.command("rl-curve")
+        def curve_cmd(preset: str = typer.Option("quick", help="Machine and RL settings."),
+                      algo: str = typer.Option("td3", help="sac, td3 or ppo."),
+                      steps: str = typer.Option("2000,5000,10000",
+                                                help="Comma-separated training steps."),
+                      val_states: int = typer.Option(20, help="Validation episodes."),
+                      seed: int = typer.Option(0, help="Run seed (training states, agent)."),
+                      set_: list[str] | None = typer.Option(None, "--set",
+                                                            help="Setting key=value.")
+                      ) -> None:
+            """Learning curve of RL trained on the machine: success on validation states
+            (a pool of their own, never the evaluation pool) vs training steps."""
+            from hepchain.cli import parse_sets
+
+            try:
+                checkpoints = sorted({int(n) for n in steps.split(",") if n.strip()})
+            except ValueError:
+                checkpoints = []
+            if not checkpoints or checkpoints[0] <= 0 or val_states <= 0 or algo not in ALGOS:
+                raise UsageError(f"--steps needs positive comma-separated step counts (got "
+                                 f"{steps!r}), --val-states a positive number and --algo one "
+                                 f"of {', '.join(ALGOS)}.")
+            cfg = self.config(preset, parse_sets(set_))
+            check_choices(cfg["rl"]["observation"], cfg["rl"]["reward"])
+            torch.set_num_threads(int(cfg["threads"]))
+            rc, machine = cfg["rl"], oplog.machine_from_settings(oplog.log_settings(cfg))
+            train_env, val_env = (machine_env(cfg, machine, pool) for pool in
+                                  (derive_seed(seed, TRAIN_STATES), rc["val_pool_seed"]))
+            for r in control.learning_curve(algo, train_env, val_env, checkpoints,
+                                            list(range(VAL_EPISODES, VAL_EPISODES + val_states)),
+                                            seed, tuple(rc["net_arch"]), **rc["agent"]):
+                typer.echo(f"{algo} {r['steps']:>7d} steps: success {r['success_rate']:.2f} "
+                           f"+- {r['success_rate_err']:.2f}, median best MAE "
+                           f"{r['median_best_mae_um']:.0f} um, training CPU "
+                           f"{r['train_cpu_s']:.0f} s")
+
         @app.command("check-log")
         def check_cmd(path: Path = typer.Argument(..., help="Log file or directory.")) -> None:
             """Validate an operations log against the documented schema."""
@@ -97,6 +135,7 @@ class LinacStudy(Study):
         for key in TRAININGS:  # bad training settings fail now, not after the log is made
             TrainConfig.from_dict(config[key]["train"], device=config["device"])
         _models(config)
+        check_choices(config["rl"]["observation"], config["rl"]["reward"])
         torch.set_num_threads(int(config.get("threads", 1)))
         t0 = time.perf_counter()
         result = Result(study=self.name, preset="")
@@ -267,8 +306,7 @@ class LinacStudy(Study):
                             f" on validation days: {np.round(1e3 * sim_mae).tolist()} um")
 
         targets, set_points = surrogates.operating_points(train, n_modes)
-        env_kw = {k: rc[k] for k in ("tolerance_mm", "max_steps", "action_scale",
-                                     "start_spread")}
+        env_kw = env_settings(rc)
         randomise = Randomisation.from_config(rc["randomise"])
         sim_randomise = Randomisation(  # the learned sim has no beam or misalignments to vary
             targets=randomise.targets, target_position_mm=randomise.target_position_mm,
@@ -281,23 +319,20 @@ class LinacStudy(Study):
                                  gain_spread=gain, randomise=sim_randomise, **env_kw)
                 for name, (off, gain) in randomisation.items()}
         # the evaluation pool does not depend on the run seed: comparisons are paired
-        eval_env = MachineEnv(machine, targets, rc["state_pool"], state_seed=rc["pool_seed"],
-                              randomise=randomise, **env_kw)
+        eval_env = machine_env(config, machine, rc["pool_seed"], targets)
         seeds = list(range(rc["eval_states"]))
         arch = tuple(rc["net_arch"])
-        machine_env = (MachineEnv(machine, targets, rc["state_pool"],
-                                  state_seed=derive_seed(seed, TRAIN_STATES),
-                                  randomise=randomise, **env_kw)  # never used for evaluation
-                       if rc["machine_timesteps"] > 0 else None)
+        train_env = (machine_env(config, machine, derive_seed(seed, TRAIN_STATES), targets)
+                     if rc["machine_timesteps"] > 0 else None)  # never used for evaluation
         tasks: list[control.Task] = []
         for algo in rc["algorithms"]:
             tasks += [control.Task(f"{algo.upper()} trained on {name}", "rl", eval_env, seeds,
-                                   env, algo, rc["sim_timesteps"], seed, arch)
+                                   env, algo, rc["sim_timesteps"], seed, arch, rc["agent"])
                       for name, env in sims.items()]
             if rc["machine_timesteps"] > 0:
                 tasks.append(control.Task(f"{algo.upper()} trained on machine", "rl", eval_env,
-                                          seeds, machine_env, algo, rc["machine_timesteps"],
-                                          seed, arch))
+                                          seeds, train_env, algo, rc["machine_timesteps"],
+                                          seed, arch, rc["agent"]))
         tasks.append(control.Task(RECALL, "recall", eval_env, seeds, seed=seed))
         chunk = -(-len(seeds) // config["workers"])  # spread the states over the workers
         for method in rc["baselines"]:  # every controller runs on every evaluation state
@@ -340,6 +375,25 @@ class LinacStudy(Study):
                             f"episode: {rc['randomise']}")
         result.figures.append(plots.convergence(episodes, rc["tolerance_mm"], rc["max_steps"],
                                                 workdir / "control_convergence.png").name)
+
+
+
+
+def env_settings(rc: dict[str, Any]) -> dict[str, Any]:
+    """The task settings of the ``rl`` block shared by every environment."""
+    return {k: rc[k] for k in ("tolerance_mm", "max_steps", "action_scale", "start_spread",
+                               "observation", "reward")}
+
+
+def machine_env(config: dict[str, Any], machine: Any, state_seed: int,
+                targets: np.ndarray | None = None) -> MachineEnv:
+    """The machine task of ``config`` on ``rl.state_pool`` drift states drawn from
+    ``state_seed``; ``targets`` (modes, 4) [mm] are the per-mode targets of the fixed task
+    (unused with ``rl.randomise.targets``; zeros if not given)."""
+    rc = config["rl"]
+    targets = np.zeros((len(machine.modes), 4)) if targets is None else targets
+    return MachineEnv(machine, targets, rc["state_pool"], state_seed=state_seed,
+                      randomise=Randomisation.from_config(rc["randomise"]), **env_settings(rc))
 
 
 def _ares(method: str, column: int) -> Reference | None:
