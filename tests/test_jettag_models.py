@@ -244,6 +244,25 @@ def test_confusion_rows_figure_and_tight_working_points(tmp_path):
     assert np.isfinite(result.get("QCD 1/ε_B at ε_S = 0.5 (Hbb)", "net").value)
     # at ε_S = 0.99 nearly all background passes too: 1/ε_B close to 1
     assert 1.0 <= result.get("QCD 1/ε_B at ε_S = 0.99 (Tbl)", "net").value < 1.1
+    assert result.get("accuracy", "net").reference is None
+
+
+def test_published_jetclass_accuracy_is_printed_beside_part_on_the_ten_classes():
+    from hepchain.core.result import Result
+    from hepchain.reco.jettag.evaluate import JETCLASS_CLASSES, add_tagger_metrics
+
+    rng = np.random.default_rng(3)
+    y = np.repeat(np.arange(10), 30)
+    p = rng.dirichlet(np.ones(10), y.size)
+    for classes in (JETCLASS_CLASSES, JETCLASS_CLASSES[:9]):
+        result = Result(study="jettag", preset="test")
+        for method in ("ParT", "PFN"):
+            add_tagger_metrics(result, method, classes, y % len(classes), p[:, :len(classes)],
+                               y % len(classes), p[:, :len(classes)], [0.5])
+        ref = result.get("accuracy", "ParT").reference
+        assert (ref is not None and ref.value == 0.861 and not ref.same_dataset) == (
+            len(classes) == 10)
+        assert result.get("accuracy", "PFN").reference is None
 
 
 def test_onnx_for_l_gatr_is_refused_before_generation(tmp_path):

@@ -31,6 +31,11 @@ TOP_REFERENCES: dict[str, dict[str, Reference]] = {
                                "a figure)")
         for name, value in (("PFN", 890.0), ("ParticleNet", 1615.0), ("ParT", 1600.0))},
 }
+#: published 10-class JetClass accuracy (100 M training jets; tagging.md §4, secondary source)
+JETCLASS_CLASSES = ("QCD", "Hbb", "Hcc", "Hgg", "H4q", "Hqql", "Zqq", "Wqq", "Tbqq", "Tbl")
+JETCLASS_REFERENCES: dict[str, Reference] = {
+    "ParT": Reference(0.861, "ParT, JetClass 100 M training jets (arXiv:2202.03772, "
+                             "secondary source)")}
 
 
 def rejection_at_working_point(y_val: np.ndarray, s_val: np.ndarray, y_test: np.ndarray,
@@ -64,8 +69,9 @@ def add_tagger_metrics(result: Result, method: str, classes: Sequence[str],
     ``working_points`` maps signal classes to their ε_S when it is not 0.5 (more classes)."""
     n = y_test.size
     acc = float(np.mean(np.argmax(p_test, 1) == y_test))
+    reference = JETCLASS_REFERENCES.get(method) if tuple(classes) == JETCLASS_CLASSES else None
     result.add("accuracy", method, acc, std=float(np.sqrt(acc * (1 - acc) / n)),
-               higher_is_better=True)
+               higher_is_better=True, reference=reference)
     if len(classes) == 2:
         s_val, s_test = p_val[:, 1], p_test[:, 1]
         auc = metrics.roc_auc(y_test, s_test)
