@@ -6,6 +6,8 @@ JSON in the model's metadata. :func:`onnx_agreement` compares onnxruntime with t
 Networks export through ``torch.export`` (the dynamo exporter) unless they set the class
 attribute ``onnx_legacy = True``: then the TorchScript tracer (``dynamo=False``) is used, as
 weaver-core does for its ParT (``torch.export`` fails inside weaver-core 0.5.3's ParT).
+The example runs once eagerly first: ``lgatr`` builds its geometric-algebra tables lazily
+(``lru_cache``), and a first call inside the exporter's trace would cache traced tensors.
 """
 
 from __future__ import annotations
@@ -23,9 +25,6 @@ from torch import Tensor, nn
 from hepchain.core.io import atomic_path
 
 INPUTS = ("x", "v", "mask")
-#: networks that do not export, and why
-NOT_EXPORTABLE = {"L-GATr": "lgatr 2.0.0's layers trace with neither torch.export nor the "
-                            "TorchScript tracer"}
 
 
 class Probabilities(nn.Module):
@@ -45,6 +44,8 @@ def export_onnx(net: nn.Module, example: tuple[Tensor, Tensor, Tensor], path: st
     import onnx
 
     wrapper = Probabilities(net).eval()
+    with torch.no_grad():
+        wrapper(*example)  # fills lazily built caches (lgatr's tables) with real tensors
     batch, parts = torch.export.Dim("batch", min=1), torch.export.Dim("particles", min=2)
     shapes = {name: {0: batch, 1: parts} for name in INPUTS}
     logger = logging.getLogger("torch.onnx")

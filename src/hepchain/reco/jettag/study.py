@@ -20,7 +20,7 @@ from hepchain.reco.jettag import plots
 from hepchain.reco.jettag.cost import flops_per_jet
 from hepchain.reco.jettag.data import ParticleTensors, load_jets, particle_features, split
 from hepchain.reco.jettag.evaluate import add_confusion, add_ranking, add_tagger_metrics
-from hepchain.reco.jettag.export import NOT_EXPORTABLE, export_and_check
+from hepchain.reco.jettag.export import export_and_check
 from hepchain.reco.jettag.features import high_level_features
 from hepchain.reco.jettag.models import build_network
 from hepchain.reco.jettag.models.bdt import fit_bdt
@@ -92,9 +92,6 @@ def check_onnx_names(config: dict[str, Any]) -> None:
         if name not in networks:
             raise UsageError(f"onnx names {name!r}, which is not a trained network; use some "
                              f"of {', '.join(networks) or 'none (no networks are trained)'}.")
-        if name in NOT_EXPORTABLE:
-            raise UsageError(f"onnx names {name!r}, which does not export to ONNX "
-                             f"({NOT_EXPORTABLE[name]}); remove it from onnx.")
 
 
 def fit_zoo(config: dict[str, Any], high: np.ndarray, tensors: ParticleTensors, y: np.ndarray,
