@@ -306,5 +306,14 @@ def bench_study(name: str, preset: str = "paper", workdir: str | Path | None = N
     for s, r in runs:
         merged.figures.extend(f"seed{s}/{f}" for f in r.figures)
     merged.save(wd)
-    (wd / "seeds.json").write_text(json.dumps([r.to_dict() for _, r in runs], default=str))
+    write_seeds(wd, [r for _, r in runs])
     return merged
+
+
+def write_seeds(workdir: Path, results: list[Result]) -> Path:
+    """``seeds.json`` in ``workdir``: every seed's result beside their aggregate, as
+    ``bench`` and the studies' multi-seed verbs keep them (read by ``hepchain compare`` and
+    the report)."""
+    path = Path(workdir) / "seeds.json"
+    path.write_text(json.dumps([r.to_dict() for r in results], default=str))
+    return path

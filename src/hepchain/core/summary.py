@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import PurePosixPath
@@ -61,12 +61,15 @@ def load_declarations() -> dict[str, dict[str, Any]]:
     return dict(data)
 
 
-def _pattern(name: str) -> re.Pattern[str]:
-    """``name`` with ``*`` matching any text, everything else literal."""
-    return re.compile(".*".join(re.escape(part) for part in name.split("*")) + r"\Z")
+def _pattern(name: str | Sequence[str]) -> re.Pattern[str]:
+    """``name`` with ``*`` matching any text, everything else literal; a list of names matches
+    any of them (a study whose presets name a metric differently)."""
+    names = [name] if isinstance(name, str) else list(name)
+    alternatives = (".*".join(re.escape(part) for part in n.split("*")) for n in names)
+    return re.compile("(?:" + "|".join(alternatives) + r")\Z")
 
 
-def matching(result: Result, metric: str, method: str) -> list[Metric]:
+def matching(result: Result, metric: str | Sequence[str], method: str) -> list[Metric]:
     """The rows of ``result`` whose metric and method match the (``*``-)patterns."""
     name, how = _pattern(metric), _pattern(method)
     return [m for m in result.metrics if name.match(m.name) and how.match(m.method)]

@@ -2,7 +2,8 @@
 :mod:`hepchain.reco.jettag.weaver.compare`) and ``hepchain jettag scaling``
 (:mod:`hepchain.reco.jettag.scaling`): each takes the usual ``--preset``, ``--set``,
 ``--workdir`` and ``--seeds``, runs one Result per seed in ``<workdir>/seed<N>`` and writes
-``results.json`` (over seeds: mean ± std, as ``bench`` does) in ``<workdir>``."""
+``results.json`` (over seeds: mean ± std) and ``seeds.json`` in ``<workdir>``, as ``bench``
+does."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def run_verb(study: Any, verb: str, runner: Runner, preset: str, workdir: Path |
              seeds: int, overrides: dict[str, Any]) -> Result:
     """Run ``runner(config, seed_dir, seed)`` for seeds 0 … ``seeds`` − 1 of ``preset`` (with
     ``overrides``) and save each seed's and the aggregate ``results.json``."""
-    from hepchain.core.study import aggregate
+    from hepchain.core.study import aggregate, write_seeds
 
     if seeds < 1:
         raise UsageError(f"--seeds must be at least 1, got {seeds}.")
@@ -46,6 +47,8 @@ def run_verb(study: Any, verb: str, runner: Runner, preset: str, workdir: Path |
     merged.workdir = str(wd)
     merged.figures = [f"seed{s}/{f}" for s, r in enumerate(results) for f in r.figures]
     merged.save(wd)
+    if seeds > 1:
+        write_seeds(wd, results)
     return merged
 
 
