@@ -220,6 +220,19 @@ def test_zoo_exports_to_onnx_and_agrees_with_torch(name, tmp_path):
     assert onnx_agreement(net, path, random_jets(np.random.default_rng(8), n=3, p=20)) < 1e-5
 
 
+def test_initial_weights_depend_on_the_seed_and_name_not_on_the_order():
+    """`bench` and `compare` train the networks in different orders; seeded by name, the same
+    network starts from the same weights in both."""
+    def weights(name, seed, before=0):
+        torch.manual_seed(123)
+        torch.randn(before)  # whatever ran before moves torch's RNG
+        net = build_network(name, SIZES[name], SHAPE, 2, seed)
+        return torch.cat([p.detach().flatten() for p in net.parameters()])
+
+    assert torch.equal(weights("LorentzNet", 1), weights("LorentzNet", 1, before=1000))
+    assert not torch.equal(weights("LorentzNet", 1), weights("LorentzNet", 2))
+
+
 def test_confusion_rows_figure_and_tight_working_points(tmp_path):
     from hepchain.core.result import Result
     from hepchain.reco.jettag import plots

@@ -24,7 +24,7 @@ def teacher_logits(records: Any, labels: np.ndarray, n_classes: int, train: np.n
     probabilities (N, n_classes) of all jets; log probabilities equal the logits up to a
     per-jet constant, which softmax ignores."""
     tensors = particle_features(records, spec["features"], int(spec["max_particles"]))
-    net = build_network(spec["model"], spec["size"], tensors, n_classes)
+    net = build_network(spec["model"], spec["size"], tensors, n_classes, seed)
     fitted = fit_network(net, tensors, labels, train, val, spec["train"], seed, "teacher")
     probs = fitted.score(np.arange(labels.size))
     return fitted.model, tensors, np.log(np.clip(probs, 1e-7, None)).astype(np.float32)

@@ -176,8 +176,9 @@ def scaling(config: dict[str, Any], workdir: Path, seed: int) -> Result:
     epochs = int(config["train"]["epochs"])
 
     def point(spec: dict[str, Any], jets_idx: np.ndarray, tag: str) -> tuple[int, float, float]:
-        fitted = fit_network(build_network(name, spec, tensors, len(jets.classes)), tensors, y,
-                             jets_idx, val, config["train"], derive_seed(seed, tag), tag)
+        point_seed = derive_seed(seed, tag)
+        fitted = fit_network(build_network(name, spec, tensors, len(jets.classes), point_seed),
+                             tensors, y, jets_idx, val, config["train"], point_seed, tag)
         return (fitted.parameters, *test_loss(fitted.score(test), y[test]))
 
     by_params = [point(scaled_spec(base, f, base.get("heads")), train, f"width{f:g}")  # models

@@ -108,7 +108,7 @@ def fit_zoo(config: dict[str, Any], high: np.ndarray, tensors: ParticleTensors, 
                           derive_seed(seed, "bdt"))
             probs[name] = bdt.predict_proba(high)
             continue
-        net = build_network(name, spec, tensors, n_classes)
+        net = build_network(name, spec, tensors, n_classes, seed)
         fitted = networks[name] = fit_network(net, tensors, y, train, val, config["train"],
                                               seed, name)
         probs[name] = fitted.score(np.arange(y.size))

@@ -6,17 +6,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
 from hepchain.core.errors import UsageError
+from hepchain.core.seeding import derive_seed
 from hepchain.reco.jettag.data import ParticleTensors
 
 NETWORKS = ("PFN", "EFN", "ParticleNet", "ParT", "CNN", "GRU", "LorentzNet", "L-GATr")
 
 
 def build_network(name: str, spec: dict[str, Any], tensors: ParticleTensors,
-                  n_classes: int) -> nn.Module:
-    """The network ``name`` (one of :data:`NETWORKS`) with the sizes of ``spec``."""
+                  n_classes: int, seed: int | None = None) -> nn.Module:
+    """The network ``name`` (one of :data:`NETWORKS`) with the sizes of ``spec``. With a
+    ``seed``, torch is seeded with ``derive_seed(seed, "init", name)`` first, so the initial
+    weights depend on the run seed and the name only, not on what was built before."""
+    if seed is not None:
+        torch.manual_seed(derive_seed(seed, "init", name))
     n_features = tensors.features.shape[-1]
     angles = (tensors.index("part_deta"), tensors.index("part_dphi"))
     if name == "PFN":
