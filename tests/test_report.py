@@ -297,7 +297,10 @@ def test_a_headline_may_list_the_names_its_presets_use():
     names = ["AUC", "macro AUC (one vs rest)"]
     assert [m.value for m in matching(res, names, "ParT")] == [0.95, 0.82]
     assert [m.value for m in matching(res, "AUC", "*")] == [0.95]  # a plain name stays exact
-    assert matching(res, ["worst |fit - true|"], "*") == []  # "|" in a name is literal
+    res.add("worst |fit - true|", "flow", 1.0)
+    literal = ["worst |fit - true|", "AUC"]  # "|" inside a name is literal, not alternation
+    assert [m.method for m in matching(res, literal, "flow")] == ["flow"]
+    assert matching(res, "worst ", "*") == []
 
 
 def test_every_study_declares_its_summary():

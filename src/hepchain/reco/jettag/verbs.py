@@ -47,8 +47,7 @@ def run_verb(study: Any, verb: str, runner: Runner, preset: str, workdir: Path |
     merged.workdir = str(wd)
     merged.figures = [f"seed{s}/{f}" for s, r in enumerate(results) for f in r.figures]
     merged.save(wd)
-    if seeds > 1:
-        write_seeds(wd, results)
+    write_seeds(wd, results)
     return merged
 
 

@@ -55,8 +55,8 @@ def compare(config: dict[str, Any], workdir: Path, seed: int) -> Result:
                                   int(config["max_particles"]), classes)
     for name in models:                                                             # models
         spec = config["models"][name]
-        ours = fit_network(build_network(name, spec, tensors, len(classes), seed), tensors, y, train,
-                           val, config["train"], seed, name)
+        net = build_network(name, spec, tensors, len(classes), seed)
+        ours = fit_network(net, tensors, y, train, val, config["train"], seed, name)
         theirs = run_weaver(name, spec, data_dir, data_yaml, workdir / "weaver" / name,
                             config["train"], train.size, val.size, classes, seed,
                             float(config["compare"]["timeout_s"]))
