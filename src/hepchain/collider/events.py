@@ -25,7 +25,16 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from hepchain.collider import calorimeter, jets, leptonid, tracking, trees, truth, vertexing
+from hepchain.collider import (
+    calorimeter,
+    jets,
+    leptonid,
+    material,
+    tracking,
+    trees,
+    truth,
+    vertexing,
+)
 from hepchain.collider.kinematics import delta_phi
 from hepchain.collider.prefilter import b_quark_veto
 from hepchain.collider.pythia import Particles, concat, generate, make_pythia
@@ -168,7 +177,7 @@ def reconstruct(pythia: Any, hard: Particles, pileup: Particles | None, n_pu: np
               "vkey": np.full(len(j), -1)}
         order = np.argsort(np.concatenate([cols["event"], pu["event"]]), kind="stable")
         cols = {k: np.concatenate([cols[k], pu[k]])[order] for k in cols}
-    charge = _charges(pythia, cols["pid"])
+    cols, charge = material.interact(rng, cols, _charges(pythia, cols["pid"]))
     pt_all = np.hypot(cols["px"], cols["py"])
     eta_all = np.arcsinh(cols["pz"] / np.maximum(pt_all, 1e-12))
     phi_all = np.arctan2(cols["py"], cols["px"])

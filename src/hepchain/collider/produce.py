@@ -21,7 +21,7 @@ GENERATOR = "pythia8mc+hepchain.collider"
 DEFAULT_SHARD_SIZE = 500
 #: version of the detector model (tracking, lepton ID, vertexing); part of the dataset
 #: settings so that a cached dataset made by another version is regenerated
-DETECTOR_VERSION = 2
+DETECTOR_VERSION = 3
 
 #: producible names and one-line descriptions
 PROCESSES: dict[str, str] = {name: p.description for name, p in processes.CATALOGUE.items()}

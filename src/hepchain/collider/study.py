@@ -34,7 +34,8 @@ def _truth_sample(process: str, n_events: int, seed: int) -> tuple[Any, Any, np.
 
 
 def dataset_checks(events: ak.Array, result: Result, workdir: Path, tag: str = "") -> None:
-    """Mass peaks, IP significances and flavour fractions of a t tbar-like sample."""
+    """Mass peaks, IP significances, secondaries in jets and flavour fractions of a t tbar-like
+    sample."""
     m_w, m_t = validation.top_w_masses(events)
     for label, masses, ref in (("W", m_w, M_W), ("top", m_t, M_TOP)):
         if len(masses) < 10:
@@ -58,6 +59,11 @@ def dataset_checks(events: ak.Array, result: Result, workdir: Path, tag: str = "
         {f"{FLAVOUR_NAMES[f]} jets": v for f, v in sd0.items() if len(v)},
         workdir / f"sd0{tag}.png", xlabel="lifetime-signed d0 significance",
         bins=np.linspace(-20, 40, 61), logy=True).name)
+    for flav, (sec, conv, n) in validation.secondary_fractions(events).items():
+        result.add(f"jet tracks from otherSecondary{tag}", f"{FLAVOUR_NAMES[flav]} jets", sec,
+                   n=n)
+        result.add(f"jet tracks from photon conversions{tag}", f"{FLAVOUR_NAMES[flav]} jets",
+                   conv, n=n)
     for flav, frac in validation.flavour_fractions(events).items():
         result.add(f"jet flavour fraction{tag}", FLAVOUR_NAMES[flav], frac)
 
@@ -176,7 +182,8 @@ class ColliderStudy(Study):
         def validate(dataset: Path = typer.Argument(..., help="Dataset directory (t tbar)."),
                      out: Path = typer.Option(Path("runs/collider/validate"),
                                               help="Where plots and results.json go.")) -> None:
-            """Check a generated dataset: mass peaks, IP significances, flavour fractions."""
+            """Check a generated dataset: mass peaks, IP significances, secondaries in jets, flavour
+            fractions."""
             from rich.console import Console
 
             if not dataset.is_dir():

@@ -16,9 +16,14 @@ from dataclasses import dataclass, fields
 import numba
 import numpy as np
 
-B_FIELD = 3.8  # T
-RHO_PER_GEV = 1000.0 / (0.299792458 * B_FIELD)  # helix radius per GeV of pT [mm/GeV]
-ETA_MAX = 2.5
+from hepchain.collider.geometry import (
+    BEAM_PIPE,
+    ETA_MAX,
+    PIXEL_LAYERS,
+    PIXEL_RADII,
+    RHO_PER_GEV,
+    SCT_RADII,
+)
 
 #: perigee resolution sigma = sqrt(a^2 + (b / (p sin^k theta))^2) with p in GeV: (a, b, k)
 RESOLUTION = {
@@ -28,9 +33,6 @@ RESOLUTION = {
     "eta": (1.0e-4, 1.5e-3, 0.5),     # sigma(theta) = sin(theta) * sigma(eta)
 }
 
-#: barrel layers: radius [mm], pixel? (the first two are the IBL and the next-to-innermost layer)
-PIXEL_RADII = np.array([33.25, 50.5, 88.5, 122.5])
-SCT_RADII = np.array([299.0, 371.0, 443.0, 514.0])  # double-sided: two hits per layer
 PIXEL_EFF, SCT_EFF = 0.98, 0.99
 #: cluster merging windows (r-phi, z) [mm]: pixel 50 x 250/400 um, SCT strips 80 um
 PIXEL_PITCH = (0.050, 0.400)
@@ -40,12 +42,12 @@ PION_MASS = 0.13957  # GeV, mass hypothesis of the track fit (for beta in the Hi
 ALPHA_EM = 1 / 137.036
 ELECTRON_MASS = 0.000511  # GeV
 #: cylinders in front of the first measurements whose single (Rutherford) scatters give
-#: non-Gaussian impact-parameter tails: (radius [mm], x/X0 at normal incidence, Z, A^(1/3)).
-#: Beryllium beam pipe, 0.8 mm (0.8 / 352.8 = 0.23 % X0, ATLAS IBL-era pipe); IBL stave with
-#: services ~1.5 % X0 of silicon (IBL TDR value, recalled, not checked). The Gaussian core of
-#: multiple scattering is already in RESOLUTION["d0"] etc. (the b term).
-SCATTERERS: tuple[tuple[float, float, int, float], ...] = (
-    (23.5, 0.0023, 4, 2.08), (33.25, 0.015, 14, 3.04))
+#: non-Gaussian impact-parameter tails: (radius [mm], x/X0 at normal incidence, Z, A^(1/3)) of
+#: the beam pipe and the IBL. The Gaussian core of multiple scattering is already in
+#: RESOLUTION["d0"] etc. (the b term).
+SCATTERERS: tuple[tuple[float, float, int, float], ...] = tuple(
+    (layer.radius, layer.x_over_x0, layer.material.z, layer.material.a_third)
+    for layer in (BEAM_PIPE, PIXEL_LAYERS[0]))
 #: a single scatter counts as a tail above this many Highland widths (the core describes the rest)
 TAIL_START = 3.0
 #: fake tracks per reconstructed track (our choice, of the order of the ~1 % quoted for

@@ -69,6 +69,21 @@ def sd0_by_flavour(events: ak.Array) -> dict[int, np.ndarray]:
     return out
 
 
+def secondary_fractions(events: ak.Array) -> dict[int, tuple[float, float, int]]:
+    """Per jet flavour (b 5, c 4, light 0): the fraction of jet tracks from secondary
+    interactions and light-hadron decays (origin ``otherSecondary``), the fraction that are
+    photon-conversion electrons among all jet tracks, and the number of jet tracks."""
+    jets = ak.flatten(events["jets"])
+    out = {}
+    for flav in (5, 4, 0):
+        tracks = ak.flatten(jets[jets["flavour"] == flav]["tracks"])
+        sec = ak.to_numpy(tracks["truth_origin"]) == truth.OTHER_SECONDARY
+        conv = sec & (ak.to_numpy(tracks["truth_lepton"]) == 11)
+        out[flav] = ((float(sec.mean()), float(conv.mean()), len(sec)) if len(sec)
+                     else (float("nan"), float("nan"), 0))
+    return out
+
+
 def flavour_fractions(events: ak.Array) -> dict[int, float]:
     """Fractions of b, c, tau and light jets among all selected jets."""
     flav = ak.to_numpy(ak.flatten(events["jets"]["flavour"]))
