@@ -50,7 +50,7 @@ class ToyStudy(Study):
     seed_doc = "-"
 
     def presets(self) -> dict[str, dict]:
-        train = {"epochs": 10, "lr": 0.05, "progress": False}
+        train = {"epochs": 10, "lr": 0.05, "progress": False, "threads": 64}
         return {"quick": {"n": 600, "train": train}, "paper": {"n": 2000, "train": train}}
 
     def run(self, config: dict, workdir: Path, seed: int) -> Result:
@@ -66,6 +66,7 @@ class ToyStudy(Study):
                                        same_dataset=True))
         path = plotting.roc_curves({"logistic": (y[2 * n:].numpy(), score)}, workdir / "roc.png")
         result.figures.append(path.name)
+        result.add("torch threads", "logistic", torch.get_num_threads())  # the core share
         return result
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from _helpers import bayes_auc, blobs
 from hepchain.cli import main
+from hepchain.core import threads
 from hepchain.core.metrics import roc_auc
 from hepchain.core.result import Result
 
@@ -96,6 +97,10 @@ def test_bench_parallel_seeds_match_serial(toy_study, tmp_path):
     serial, parallel = (Result.load(tmp_path / f"j{j}").get("AUC", "logistic") for j in (1, 2))
     assert (parallel.value, parallel.std) == (serial.value, serial.std)
     assert Result.load(tmp_path / "j2" / "seed1").provenance.seeds == [1]
+    # each of 2 parallel seeds may use half the cores (asked for 64 threads), one alone all
+    cores = threads.available_cores()
+    assert Result.load(tmp_path / "j2").get("torch threads", "logistic").value == max(1, cores // 2)
+    assert Result.load(tmp_path / "j1").get("torch threads", "logistic").value == min(64, cores)
     per_seed = json.loads((tmp_path / "j1" / "seeds.json").read_text())
     assert [r["provenance"]["seeds"] for r in per_seed] == [[0], [1]]
     assert run_cli(["toy", "bench", "--jobs", "0", "--workdir", str(tmp_path / "j0")]) == 2

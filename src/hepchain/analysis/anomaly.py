@@ -38,6 +38,7 @@ from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Reference, Result
 from hepchain.core.seeding import derive_seed
 from hepchain.core.study import Study
+from hepchain.core.threads import set_torch_threads
 
 REF_SOURCE = ("LHCO R&D, S/B≈0.6%, CATHODE repo performance_comparison.png "
               "(generative.md §1.6)")
@@ -275,9 +276,8 @@ class AnomalyStudy(Study):
     seed_doc = "001"
 
     def run(self, config: dict[str, Any], workdir: Path, seed: int) -> Result:
-        import torch
 
-        torch.set_num_threads(int(config.get("threads", 1)))
+        set_torch_threads(int(config.get("threads", 1)))
         window = Window(**config["window"])
         validate(config)
         t0 = time.perf_counter()

@@ -36,6 +36,7 @@ from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Result
 from hepchain.core.seeding import derive_seed
 from hepchain.core.study import Study
+from hepchain.core.threads import set_torch_threads
 
 
 def point_spec(config: dict[str, Any], mx: float, my: float, events: int) -> dict[str, Any]:
@@ -134,9 +135,8 @@ class ParamScanStudy(Study):
     seed_doc = "001"
 
     def run(self, config: dict[str, Any], workdir: Path, seed: int) -> Result:
-        import torch
 
-        torch.set_num_threads(int(config.get("threads", 1)))
+        set_torch_threads(int(config.get("threads", 1)))
         names = list(config["features"])
         if not {"mj1", "mj2"} <= set(names):
             raise UsageError("paramscan features must include mj1 and mj2 (the jet masses).")

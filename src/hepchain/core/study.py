@@ -248,7 +248,8 @@ def bench_study(name: str, preset: str = "paper", workdir: str | Path | None = N
     """Run seeds 0 … ``seeds`` − 1 of a study (one :meth:`Study.run` each) and aggregate them.
 
     This is the one place that runs several seeds. Each seed runs in ``<workdir>/seed<N>``,
-    ``jobs`` seeds at a time in separate processes, or, with ``scheduler`` (a Dask address
+    ``jobs`` seeds at a time in separate processes (each allowed an equal share of the cores:
+    :mod:`hepchain.core.threads`), or, with ``scheduler`` (a Dask address
     ``tcp://host:port`` or a ``distributed.Client``), as tasks of that cluster, whose workers
     must import hepchain and see ``workdir`` (passed to them as an absolute path). The
     aggregate ``results.json`` (see :func:`aggregate`), one box plot per metric (finite
@@ -261,6 +262,7 @@ def bench_study(name: str, preset: str = "paper", workdir: str | Path | None = N
     """
     from hepchain.core import plotting
     from hepchain.core.executors import make_executor
+    from hepchain.core.threads import available_cores, cores_per_process
 
     if seeds < 1 or jobs < 1:
         raise UsageError(f"--seeds and --jobs must be at least 1, got {seeds} and {jobs}.")
@@ -273,7 +275,10 @@ def bench_study(name: str, preset: str = "paper", workdir: str | Path | None = N
              for s in range(seeds) if s not in reused]
     outcomes: list[tuple[int, Result | str]] = list(reused.items())
     if tasks:
-        with make_executor(min(jobs, len(tasks)), scheduler) as ex:
+        parallel = min(jobs, len(tasks))
+        cores = available_cores() // parallel
+        share = contextlib.nullcontext() if scheduler else cores_per_process(cores)
+        with share, make_executor(parallel, scheduler) as ex:
             outcomes += list(ex.map(_run_seed, tasks))
     outcomes.sort(key=lambda sr: sr[0])
     runs = [(s, r) for s, r in outcomes if isinstance(r, Result)]

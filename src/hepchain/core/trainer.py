@@ -60,6 +60,7 @@ from hepchain.core.losses import LossWeighting, StaticWeights
 from hepchain.core.monitoring import TrainingLog, tensorboard_note
 from hepchain.core.progress import console, progress_bar
 from hepchain.core.seeding import derive_seed, seed_everything
+from hepchain.core.threads import set_torch_threads
 
 LossFn = Callable[[nn.Module, Any], "Tensor | dict[str, Tensor]"]
 MetricFn = Callable[[nn.Module, DataLoader], dict[str, float]]
@@ -140,7 +141,7 @@ class Trainer:
         if self.config.mode not in ("min", "max"):
             raise UsageError(f"mode must be 'min' or 'max', got {self.config.mode!r}.")
         if self.config.threads:
-            torch.set_num_threads(self.config.threads)
+            set_torch_threads(self.config.threads)
         seed_everything(self.config.seed)
         self.world = distributed.world_size()
         if self.world > 1:

@@ -29,6 +29,7 @@ from hepchain.core.errors import UsageError
 from hepchain.core.result import Reference, Result
 from hepchain.core.seeding import derive_seed
 from hepchain.core.study import Study
+from hepchain.core.threads import set_torch_threads
 from hepchain.fastsim import metrics, plots
 from hepchain.fastsim.closure import closure
 from hepchain.fastsim.codec import ShowerCodec
@@ -88,8 +89,7 @@ class FastCaloStudy(Study):
                                   tuple(m.strip() for m in modes.split(",") if m.strip())))
 
     def run(self, config: dict[str, Any], workdir: Path, seed: int) -> Result:
-        threads = int(config["threads"])
-        torch.set_num_threads(threads)
+        threads = set_torch_threads(int(config["threads"]))
         with threadpool_limits(threads):  # BLAS threads too: oversubscription costs 10x
             return self._run(config, workdir, seed)
 
@@ -255,7 +255,7 @@ def speed(result: Result, data: ShowerSet, generators: dict[str, Generator],
                        full / many)
         result.add("parameters", name, float(g.n_parameters))
         result.add("file size [kB]", name, g.path.stat().st_size / 1e3, higher_is_better=False)
-    result.notes.append(f"Times are wall-clock on this CPU with {config['threads']} torch "
+    result.notes.append(f"Times are wall-clock on this CPU with {torch.get_num_threads()} torch "
                         "threads, measured in this run; the full simulation is the numba "
                         "cascade (true deposits, no readout) at the same energy.")
     return times

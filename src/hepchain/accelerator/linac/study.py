@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from hepchain.accelerator.linac import control, oplog, plots, surrogates
 from hepchain.accelerator.linac import surrogate_metrics as sm
@@ -25,6 +24,7 @@ from hepchain.core.result import Reference, Result
 from hepchain.core.seeding import derive_seed
 from hepchain.core.standardise import Standardiser
 from hepchain.core.study import Study
+from hepchain.core.threads import set_torch_threads
 from hepchain.core.trainer import TrainConfig
 
 # ARES EA transverse tuning in simulation, threshold 40 um (reference/accelerator.md Sec. 2.5)
@@ -108,7 +108,7 @@ class LinacStudy(Study):
                                  f"of {', '.join(ALGOS)}.")
             cfg = self.config(preset, parse_sets(set_))
             check_choices(cfg["rl"]["observation"], cfg["rl"]["reward"])
-            torch.set_num_threads(int(cfg["threads"]))
+            set_torch_threads(int(cfg["threads"]))
             rc, machine = cfg["rl"], oplog.machine_from_settings(oplog.log_settings(cfg))
             train_env, val_env = (machine_env(cfg, machine, pool) for pool in
                                   (derive_seed(seed, TRAIN_STATES), rc["val_pool_seed"]))
@@ -136,7 +136,7 @@ class LinacStudy(Study):
             TrainConfig.from_dict(config[key]["train"], device=config["device"])
         _models(config)
         check_choices(config["rl"]["observation"], config["rl"]["reward"])
-        torch.set_num_threads(int(config.get("threads", 1)))
+        set_torch_threads(int(config.get("threads", 1)))
         t0 = time.perf_counter()
         result = Result(study=self.name, preset="")
         settings, per_day = oplog.log_settings(config), int(config["log"]["samples_per_day"])

@@ -21,11 +21,11 @@ from typing import Any
 
 import awkward as ak
 import numpy as np
-import torch
 from torch import nn
 
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Result
+from hepchain.core.threads import set_torch_threads
 from hepchain.reco.btag.data import with_lepton_flag
 from hepchain.reco.btag.evaluate import working_point
 from hepchain.reco.btag.export import load_tagger
@@ -92,7 +92,7 @@ def gn1_working_point(cfg: dict[str, Any], result: Result) -> GN1WorkingPoint:
     ``cfg["model"]`` (a ``gn1.pt`` of ``hepchain btag run`` with that preset), with the cut at
     the preset's first working point fixed on its validation jets."""
     btag = btag_config(str(cfg["preset"]), cfg.get("set"))
-    torch.set_num_threads(int(btag["train"].get("threads") or 1))
+    set_torch_threads(int(btag["train"].get("threads") or 1))
     jets = btag_jets(btag, result, test=False)  # the cut is set on the validation jets
     if cfg.get("model"):
         model, classes, prep = load_gn1(cfg["model"])

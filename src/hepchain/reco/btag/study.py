@@ -25,6 +25,7 @@ from hepchain.core.result import Reference, Result
 from hepchain.core.seeding import derive_seed, seed_everything
 from hepchain.core.standardise import Standardiser
 from hepchain.core.study import Study
+from hepchain.core.threads import set_torch_threads
 from hepchain.nn.mlp import MLP
 from hepchain.reco.btag import compare, evaluate
 from hepchain.reco.btag.export import export_onnx, onnx_agreement, save_tagger
@@ -57,7 +58,7 @@ class BTagStudy(Study):
     seed_doc = "002"
 
     def run(self, config: dict[str, Any], workdir: Path, seed: int) -> Result:
-        torch.set_num_threads(int(config["train"].get("threads") or 1))
+        set_torch_threads(int(config["train"].get("threads") or 1))
         seed_everything(seed)
         result = Result(study=self.name, preset="")
         classes = list(config["classes"])
