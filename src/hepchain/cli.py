@@ -26,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hepchain.core.errors import HepchainError, UsageError
+from hepchain.core.malloc import keep_freed_memory
 
 console = Console()
 err_console = Console(stderr=True)
@@ -459,6 +460,7 @@ def _builtin_commands() -> set[str]:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and a non-zero exit."""
     argv = sys.argv[1:] if argv is None else argv
+    keep_freed_memory()  # training steps reuse freed tensors without page faults
     try:
         from hepchain.studies import REGISTRY
 

@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Protocol
 
 from hepchain.core.errors import UsageError
+from hepchain.core.malloc import keep_freed_memory
 
 
 class Executor(Protocol):
@@ -34,13 +35,15 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """In-process for ``workers == 1``, otherwise a spawn-based process pool."""
+    """In-process for ``workers == 1``, otherwise a spawn-based process pool whose workers
+    start with :func:`~hepchain.core.malloc.keep_freed_memory`."""
 
     def __init__(self, workers: int = 1) -> None:
         if workers < 1:
             raise UsageError(f"--workers must be at least 1, got {workers}.")
         self._workers = workers
-        self._pool = (ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+        self._pool = (ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                          initializer=keep_freed_memory)
                       if workers > 1 else None)
 
     @property
