@@ -10,7 +10,10 @@ defaults, 6.0 s (5.8 + 0.2) with :func:`keep_freed_memory`; ParT 14.9 s → 11.2
 is that up to :data:`TRIM_THRESHOLD` bytes of freed memory stay with the process.
 
 The ``hepchain`` command and the worker processes of :mod:`hepchain.core.executors` call it
-at start; a Python API user may call it once too.
+at start; a Python API user may call it once too. A child program that is not hepchain (the
+reference frameworks timed beside ours, e.g. weaver-core) gets the same settings through
+:data:`CHILD_ENV`, which glibc reads at its start, so a speed comparison is not an allocator
+comparison.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import ctypes.util
 
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameters (malloc.h)
 TRIM_THRESHOLD = 2**31 - 1  # bytes of freed memory kept at the top of the heap
+#: the same settings as environment variables for a child process (glibc's tunables)
+CHILD_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD)}
 
 
 def keep_freed_memory() -> bool:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from hepchain.core.errors import DataError, TrainingError, UsageError
+from hepchain.core.malloc import CHILD_ENV
 from hepchain.core.threads import thread_count
 from hepchain.reco.jettag.weaver.export import INDEX, jetclass_names
 
@@ -122,7 +123,7 @@ def run_weaver(name: str, spec: dict[str, Any], data_dir: Path, data_yaml: Path,
     cmd = weaver_command(Path(network), network_options(name, spec, seed), data_dir, data_yaml,
                          out, train, n_train, n_val)
     threads = str(thread_count(train.get("threads")))
-    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    env = {**os.environ, **CHILD_ENV, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     (out / "command.txt").write_text(shlex.join(cmd) + "\n")
     t0 = time.perf_counter()
     try:
