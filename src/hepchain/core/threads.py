@@ -33,10 +33,11 @@ def available_cores() -> int:
 
 def thread_count(requested: int | None) -> int:
     """``requested`` threads (None or 0: every available core), at most the cores granted
-    to this process by :func:`cores_per_process`, at least 1."""
+    to this process by :func:`cores_per_process` (else the cores it may run on: more
+    threads than cores never help), at least 1."""
     wanted = int(requested) if requested else available_cores()
     granted = int(os.environ.get(ENV) or 0)
-    return max(1, min(wanted, granted) if granted > 0 else wanted)
+    return max(1, min(wanted, granted if granted > 0 else available_cores()))
 
 
 def set_torch_threads(requested: int | None) -> int:
