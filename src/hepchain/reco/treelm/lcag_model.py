@@ -142,10 +142,16 @@ def tensors(reco: list[Tree], targets: list[Target], labels: Labels,
 def _loss(model: nn.Module, batch: list[Tensor]) -> dict[str, Tensor]:
     x, mask, gen, leaf, root = batch
     pair, leaf_logits, root_logits = model(x, mask)
-    ce = nn.functional.cross_entropy
-    return {"lcag": ce(pair.flatten(0, 2), gen.flatten(), ignore_index=IGNORE),
-            "leaf": ce(leaf_logits.flatten(0, 1), leaf.flatten(), ignore_index=IGNORE),
-            "root": ce(root_logits, root, ignore_index=IGNORE)}
+    return {"lcag": _masked_ce(pair.flatten(0, 2), gen.flatten()),
+            "leaf": _masked_ce(leaf_logits.flatten(0, 1), leaf.flatten()),
+            "root": _masked_ce(root_logits, root)}
+
+
+def _masked_ce(logits: Tensor, target: Tensor) -> Tensor:
+    """Mean cross-entropy over the entries whose target is not IGNORE; 0 (not NaN) for a
+    batch without any (e.g. only one-leaf jets, which have no leaf pairs)."""
+    loss = nn.functional.cross_entropy(logits, target, ignore_index=IGNORE, reduction="sum")
+    return loss / (target != IGNORE).sum().clamp_min(1)
 
 
 def fit_lcag(train: tuple[list[Tree], list[Tree]], val: tuple[list[Tree], list[Tree]],
