@@ -213,3 +213,20 @@ def test_structured_options_of_a_producer_with_preset_defaults(tmp_path):
     assert {scan["knob"] for scan in read_scans(ds.path)} == {"LER_R1"}
     with pytest.raises(UsageError, match="has no setting"):
         cache_key("ipknob_scans", n_events=4, seed=1, options={"knob": ["LER_R1"]})
+
+
+def test_checkpoints_of_a_run_depend_on_the_data_it_read(tmp_path):
+    from hepchain.core.checkpoints import checkpoint_scope
+
+    data, ckpt = tmp_path / "data", tmp_path / "ckpt"
+    dirs = []
+    for seeds in ((1,), (1,), (2,), (1, 2)):
+        with checkpoint_scope(ckpt) as scope:
+            if not dirs:
+                assert scope.claim("flow")[1] == ckpt / "flow"  # before any data is read
+            for seed in seeds:
+                get(data, seed=seed)
+            dirs.append(scope.claim("mlp")[1])
+    assert all(d.parent == ckpt and d.name.startswith("mlp@") for d in dirs)
+    assert dirs[0] == dirs[1]  # the same events: the run resumes
+    assert len({dirs[0], dirs[2], dirs[3]}) == 3  # other events: it trains afresh

@@ -16,7 +16,12 @@ from torch import nn
 from _helpers import bce_loss, blobs, train_blobs
 from hepchain.core import metrics
 from hepchain.core.errors import TrainingError, UsageError
-from hepchain.core.losses import DynamicWeightAverage, StaticWeights, UncertaintyWeights
+from hepchain.core.losses import (
+    DynamicWeightAverage,
+    StaticWeights,
+    UncertaintyWeights,
+    masked_cross_entropy,
+)
 from hepchain.core.trainer import TrainConfig, Trainer
 
 HERE = Path(__file__).parent
@@ -188,3 +193,15 @@ def test_tensorboard_logs_every_step_and_epoch_once_across_a_resume(tmp_path):
     for tag, series in ref.items():
         assert [s for s, _ in resumed[tag]] == [s for s, _ in series], tag
         assert [v for _, v in resumed[tag]] == pytest.approx([v for _, v in series], rel=1e-6)
+
+
+def test_masked_cross_entropy_matches_torch_and_is_zero_without_targets() -> None:
+    torch.manual_seed(0)
+    logits, target = torch.randn(6, 4), torch.tensor([0, 3, -1, 1, -1, 2])
+    weight = torch.tensor([0.5, 2.0, 1.0, 4.0])
+    for w in (None, weight):
+        assert torch.isclose(masked_cross_entropy(logits, target, -1, w),
+                             nn.functional.cross_entropy(logits, target, weight=w,
+                                                         ignore_index=-1))
+        empty = masked_cross_entropy(logits, torch.full((6,), -1), -1, w)
+        assert empty.item() == 0.0  # torch's mean gives NaN: a batch of jets without tracks

@@ -395,15 +395,3 @@ def test_translate_decodes_a_users_jets(tmp_path) -> None:
         translate(tmp_path / "missing.pt", ds.path, out)
     with pytest.raises(UsageError, match="not a dataset directory"):
         translate(tmp_path / "m.pt", tmp_path, out)
-
-
-def test_lcag_loss_of_a_batch_without_targets_is_zero_not_nan() -> None:
-    import torch
-
-    from hepchain.reco.treelm.lcag_model import IGNORE, _masked_ce
-
-    logits = torch.randn(6, 4)
-    target = torch.tensor([0, 3, IGNORE, 1, IGNORE, 2])
-    assert torch.isclose(_masked_ce(logits, target),
-                         torch.nn.functional.cross_entropy(logits, target, ignore_index=IGNORE))
-    assert _masked_ce(logits, torch.full((6,), IGNORE)).item() == 0.0  # one-leaf jets only

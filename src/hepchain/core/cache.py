@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hepchain.core.checkpoints import current_scope
 from hepchain.core.dataset import MANIFEST, Manifest
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.io import atomic_write_text
@@ -197,7 +198,7 @@ def cached_dataset(process: str, *, n_events: int, seed: int,
             shutil.rmtree(path)
             old = None
         if old is not None and old.complete:
-            return CachedDataset(key, path, old, _cost(path))
+            return _read(key, path, old)
         fresh = old is None or not old.shards
         t0 = time.perf_counter()
         with make_executor(workers, scheduler) as ex:
@@ -208,7 +209,15 @@ def cached_dataset(process: str, *, n_events: int, seed: int,
         _write_info(path, {"key": key, "request": request, "options": opts,
                            "created": datetime.now(UTC).isoformat(timespec="seconds"),
                            "generation_s": seconds})
-        return CachedDataset(key, path, manifest, _cost(path))
+        return _read(key, path, manifest)
+
+
+def _read(key: str, path: Path, manifest: Manifest) -> CachedDataset:
+    """The dataset handed to a run, recorded in its checkpoint scope (if any)."""
+    scope = current_scope()
+    if scope is not None:
+        scope.record_dataset([s.sha256 for s in manifest.shards])
+    return CachedDataset(key, path, manifest, _cost(path))
 
 
 def _read_info(path: Path) -> dict[str, Any]:

@@ -12,7 +12,11 @@ Inside a scope, every :class:`~hepchain.core.trainer.Trainer` built without an e
 ``checkpoint_dir`` checkpoints into ``root/<name>`` (and, when the scope has a
 ``tensorboard`` directory, logs to ``tensorboard/<name>``); ``name`` is the caller's or
 ``trainer-NNN`` by construction order, so the same code with the same config finds the same
-checkpoints again. The scope is a :class:`contextvars.ContextVar`: it is seen by code called
+checkpoints again. Datasets read through the cache (:func:`hepchain.core.cache.cached_dataset`)
+before a trainer is built are recorded in the scope, and the trainer's directory carries a
+digest of their shards' sha256 (``root/<name>@<digest>``): a run resumed after its data
+changed (a new detector version, say) trains afresh instead of resuming models trained on
+other events. The scope is a :class:`contextvars.ContextVar`: it is seen by code called
 from the run, not by threads started inside it nor by worker processes (a study that trains in
 workers passes ``root`` explicitly in its tasks).
 """
@@ -45,6 +49,12 @@ class CheckpointScope:
     tensorboard_announced: bool = False  # the first logging trainer says where to look
     _count: int = 0
     _claimed: set[str] = field(default_factory=set)
+    _datasets: set[str] = field(default_factory=set)
+
+    def record_dataset(self, shard_digests: list[str]) -> None:
+        """Note a dataset the run reads (its shards' sha256) for the checkpoint directories
+        claimed from now on."""
+        self._datasets.add(hashlib.sha256("".join(shard_digests).encode()).hexdigest())
 
     def claim(self, name: str | None = None) -> tuple[str, Path]:
         """``(name, directory)`` for the next trainer; unnamed ones are numbered in order."""
@@ -57,7 +67,10 @@ class CheckpointScope:
             raise UsageError(f"Two trainers of one run are both named {name!r}; give each its "
                              "own name.")
         self._claimed.add(name)
-        return name, self.root / name
+        if not self._datasets:
+            return name, self.root / name
+        data = hashlib.sha256("".join(sorted(self._datasets)).encode()).hexdigest()[:12]
+        return name, self.root / f"{name}@{data}"
 
 
 _SCOPE: ContextVar[CheckpointScope | None] = ContextVar("hepchain_checkpoint_scope",

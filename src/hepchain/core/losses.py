@@ -1,4 +1,5 @@
-"""Combining named losses into one: static weights or dynamically adjusted weights.
+"""Combining named losses into one (static or dynamically adjusted weights), and the masked
+cross-entropy the per-object tasks share.
 
 The trainer accepts a loss function returning ``{"jet": l1, "vertex": l2, "track": l3}``;
 a weighting turns that into the total, e.g. GN1's ``L = L_jet + 1.5 L_vertex + 0.5 L_track``::
@@ -7,6 +8,7 @@ a weighting turns that into the total, e.g. GN1's ``L = L_jet + 1.5 L_vertex + 0
     weighting = UncertaintyWeights(["tau", "higgs"])   # learned (Kendall et al. 2018)
     weighting = DynamicWeightAverage(["tau", "higgs"])  # loss-rate based (Liu et al. 2019)
     weighting = GradNorm(["tau", "higgs"], shared=list(model.trunk.parameters()))  # Chen 2018
+    loss = masked_cross_entropy(track_logits, origin, ignore_index=-1)  # padded tracks: -1
 """
 
 from __future__ import annotations
@@ -16,6 +18,18 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+
+
+def masked_cross_entropy(logits: Tensor, target: Tensor, ignore_index: int = -100,
+                         weight: Tensor | None = None) -> Tensor:
+    """Cross-entropy averaged over the entries whose target is not ``ignore_index`` (weighted
+    by ``weight[target]`` as in :func:`torch.nn.functional.cross_entropy`); 0, not NaN, for a
+    batch without any such entry (e.g. only jets without tracks or leaf pairs)."""
+    loss = nn.functional.cross_entropy(logits, target, weight=weight,
+                                       ignore_index=ignore_index, reduction="sum")
+    valid = target != ignore_index
+    norm = weight[target[valid]].sum() if weight is not None else valid.sum()
+    return loss / norm.to(loss.dtype).clamp_min(torch.finfo(loss.dtype).tiny)
 
 
 class LossWeighting(nn.Module):

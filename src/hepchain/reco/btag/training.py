@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hepchain.core.losses import StaticWeights
+from hepchain.core.losses import StaticWeights, masked_cross_entropy
 from hepchain.core.trainer import History, TrainConfig, Trainer
 from hepchain.reco.btag.labels import edge_labels
 
@@ -38,8 +38,8 @@ def make_track_loss(tasks: tuple[str, ...], origin_weights: np.ndarray):
         out = model(tracks, mask, jet)
         losses = {"jet": F.cross_entropy(out["jet"], label)}
         if "track" in tasks:
-            losses["track"] = F.cross_entropy(out["track"].flatten(0, 1), origin.flatten(),
-                                              weight=w.to(tracks.device), ignore_index=-1)
+            losses["track"] = masked_cross_entropy(out["track"].flatten(0, 1), origin.flatten(),
+                                                   -1, w.to(tracks.device))
         if "vertex" in tasks:
             target, valid = edge_labels(vertex, mask)
             losses["vertex"] = F.binary_cross_entropy_with_logits(out["vertex"][valid],

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from hepchain.collider.kinematics import delta_phi
+from hepchain.core.losses import masked_cross_entropy
 from hepchain.core.trainer import TrainConfig, Trainer
 from hepchain.nn.attention import AttentionPooling, SetTransformer
 from hepchain.nn.mlp import MLP
@@ -142,16 +143,9 @@ def tensors(reco: list[Tree], targets: list[Target], labels: Labels,
 def _loss(model: nn.Module, batch: list[Tensor]) -> dict[str, Tensor]:
     x, mask, gen, leaf, root = batch
     pair, leaf_logits, root_logits = model(x, mask)
-    return {"lcag": _masked_ce(pair.flatten(0, 2), gen.flatten()),
-            "leaf": _masked_ce(leaf_logits.flatten(0, 1), leaf.flatten()),
-            "root": _masked_ce(root_logits, root)}
-
-
-def _masked_ce(logits: Tensor, target: Tensor) -> Tensor:
-    """Mean cross-entropy over the entries whose target is not IGNORE; 0 (not NaN) for a
-    batch without any (e.g. only one-leaf jets, which have no leaf pairs)."""
-    loss = nn.functional.cross_entropy(logits, target, ignore_index=IGNORE, reduction="sum")
-    return loss / (target != IGNORE).sum().clamp_min(1)
+    return {"lcag": masked_cross_entropy(pair.flatten(0, 2), gen.flatten(), IGNORE),
+            "leaf": masked_cross_entropy(leaf_logits.flatten(0, 1), leaf.flatten(), IGNORE),
+            "root": masked_cross_entropy(root_logits, root, IGNORE)}
 
 
 def fit_lcag(train: tuple[list[Tree], list[Tree]], val: tuple[list[Tree], list[Tree]],
