@@ -8,7 +8,8 @@ import torch
 
 from hepchain.analysis import massfit
 from hepchain.analysis.flows import fit_flow
-from hepchain.analysis.paramscan import mass_resolution, quantile_edges, scan_points
+from hepchain.analysis.paramscan.parameters import ParameterSpace, mass_resolution
+from hepchain.analysis.paramscan.templates import quantile_edges, scan_points
 
 SIGMA = 0.05
 
@@ -69,7 +70,7 @@ def test_template_scan_uses_the_shape_observables():
                      theta[0] + theta[1] + 0.05 * rng.normal(size=n)]
 
     values = [0.2, 0.4, 0.6]
-    templates = {(b, a): events((a, b), 1500) for a in values for b in values}
+    templates = {(a, b): events((a, b), 1500) for a in values for b in values}
     pooled = np.concatenate(list(templates.values()))
     points = {(400.0, 400.0): events((0.4, 0.4), 400), (600.0, 200.0): events((0.6, 0.2), 400)}
     truth = {p: np.array(p) / 1000 for p in points}
@@ -84,7 +85,7 @@ def test_mass_resolution_is_the_peak_width():
     rng = np.random.default_rng(2)
     heavy = np.r_[rng.normal(0.5, 0.03, 3000), rng.uniform(0.05, 0.25, 1500)]  # + uncontained
     x = np.c_[rng.normal(0.1, 0.008, 4500), heavy]
-    res = mass_resolution(x, ["mj1", "mj2"], np.array([0.5, 0.1]))
+    res = mass_resolution(x, ["mj1", "mj2"], np.array([0.5, 0.1]), ["mj2", "mj1"])
     np.testing.assert_allclose(res, [0.03, 0.008], rtol=0.1)
 
 
@@ -92,27 +93,51 @@ def test_paramscan_needs_the_jet_masses(tmp_path):
     from hepchain.core.errors import UsageError
     from hepchain.core.study import run_study
 
-    with pytest.raises(UsageError, match="mj1 and mj2"):
+    with pytest.raises(UsageError, match="must include mj2 and mj1"):
         run_study("paramscan", "quick", tmp_path, overrides={"features": ["tau21_j1"]})
 
 
+def _space(params, grid):
+    return ParameterSpace.from_config({"params": params, "grid": grid,
+                                       "heldout": [[0.0] * len(params)],
+                                       "validation_points": [[1.0] * len(params)]})
+
+
 def test_mc_grids_nest_and_keep_the_box():
-    from hepchain.analysis.paramscan import mc_grid_points
     from hepchain.core.errors import UsageError
 
-    lo, hi = np.array([300.0, 60.0]), np.array([700.0, 180.0])
-    coarse, fine = mc_grid_points(lo, hi, [4, 4]), mc_grid_points(lo, hi, [13, 13])
-    assert len(coarse) == 16 and len(fine) == 169
+    space = _space(["mx", "my"], {"mx": [300, 500, 700], "my": [60, 180]})
+    coarse, fine = space.mc_grid([4, 4]), space.mc_grid([13, 13])
+    assert len(space.grid) == 6 and len(coarse) == 16 and len(fine) == 169
     assert {(300.0, 60.0), (700.0, 180.0), (433.0, 100.0)} <= set(coarse)
     assert set(coarse) <= set(fine)  # a finer grid reuses the coarse grid's samples
-    with pytest.raises(UsageError, match="two numbers"):
-        mc_grid_points(lo, hi, [1, 4])
+    with pytest.raises(UsageError, match="2 numbers >= 2"):
+        space.mc_grid([1, 4])
+
+
+def test_three_parameters_span_a_product_grid_with_their_observables():
+    from hepchain.core.errors import UsageError
+
+    space = _space(["mwprime", "mx", "my"],
+                   {"mwprime": [3000, 4000], "mx": [300, 700], "my": [60, 100, 180]})
+    assert len(space.grid) == 12 and space.grid[0] == (3000.0, 300.0, 60.0)
+    assert space.observables == ["mjj", "mj2", "mj1"]
+    assert space.tag((3250.0, 430.0, 100.0)) == "(3250, 430, 100) GeV"
+    assert space.options((3250.0, 430.0, 100.0)) == {"mwprime": 3250.0, "mx": 430.0, "my": 100.0}
+    assert len(space.mc_grid([4, 4, 4])) == 64
+    with pytest.raises(UsageError, match="exactly the params"):
+        _space(["mwprime", "mx", "my"], {"mx": [300, 700], "my": [60, 180]})
+    with pytest.raises(UsageError, match="distinct names"):
+        _space(["mz", "my"], {"mz": [1, 2], "my": [60, 180]})
+    with pytest.raises(UsageError, match="one value per param"):
+        ParameterSpace.from_config({"params": ["mx", "my"], "grid": {"mx": [1], "my": [2]},
+                                    "heldout": [[430.0]], "validation_points": [[1, 2]]})
 
 
 @pytest.mark.parametrize(("override", "message"),
                          [({"scan_bins": 12}, "scan_bins must be a list"),
                           ({"mc_grids": [{"points": 5}]}, "mc_grids must be a list"),
-                          ({"mc_grids": [{"points": [5]}]}, "two numbers"),
+                          ({"mc_grids": [{"points": [5]}]}, "2 numbers >= 2"),
                           ({"scan_bins_shape": [0]}, "scan_bins_shape"),
                           ({"validation_points": [[430, 100]]}, "differ from the heldout")])
 def test_bad_scan_settings_are_refused_before_generation(override, message, tmp_path):
@@ -139,3 +164,30 @@ def test_paramscan_run_is_one_seed_reproducible_per_seed(tmp_path):
                  "fit": {"starts": 1, "steps": 5, "prescan_points": 3},
                  "classifier": {"members": 1, "max_iter": 10, "max_leaf_nodes": 7}}
     assert_seed_reproducible("paramscan", overrides, tmp_path)
+
+
+def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
+    """m_W' joins (m_X, m_Y) on a 2 x 2 x 2 grid (its own MC grid): every fit and resolution
+    row names three masses, and m_W' comes from the dijet mass."""
+    from hepchain.core.study import run_study
+
+    overrides = {"data": {"seed": 2, "workers": 1, "shard_size": 40, "mwprime": 3500,
+                          "events_per_point": 40,
+                          "events_heldout": 40},
+                 "params": ["mwprime", "mx", "my"],
+                 "grid": {"mwprime": [3000, 4000], "mx": [300, 500], "my": [60, 120]},
+                 "heldout": [[3500, 400, 90]], "validation_points": [[3300, 450, 100]],
+                 "features": ["mjj", "mj1", "mj2", "tau21_j1"],
+                 "mc_grids": [{"points": [2, 2, 2]}], "scan_bins": [3], "scan_bins_shape": [1],
+                 "flow": {"kind": "maf", "transforms": 1, "hidden": [16]},
+                 "train": {"epochs": 2, "batch_size": 64, "progress": False},
+                 "fit": {"starts": 1, "steps": 5, "prescan_points": 3},
+                 "classifier": {"members": 1, "max_iter": 10, "max_leaf_nodes": 7}}
+    result = run_study("paramscan", "quick", tmp_path, overrides=overrides)
+    names = {m.name for m in result.metrics}
+    tag = "(3500, 400, 90) GeV"
+    assert {f"{p} fit at {tag}" for p in ("m_W'", "m_X", "m_Y")} <= names
+    assert f"dijet-mass resolution m_W' at {tag}" in names
+    wprime = result.get(f"m_W' fit at {tag}", "flow gradient fit")
+    assert 3000 <= wprime.value <= 4000  # inside the trained box
+    assert any(m.method.startswith("MC grid scan 2x2x2 x 40 events") for m in result.metrics)
