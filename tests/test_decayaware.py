@@ -25,6 +25,7 @@ from hepchain.analysis.decayaware.objects import (
     B_H,
     B_HAD,
     B_LEP,
+    FEATURES,
     OTHER,
     Q_W,
     EventObjects,
@@ -107,7 +108,31 @@ def test_truth_matching_roles_and_masking_on_a_tth_event():
     assert h[lep, bhad] == 4 and h[lep, bh1] == 4 and h[lep, q1] == 5 and h[blep, bhad] == 3
     assert h[gb1, lep] == 4                                 # b-g-(root)-t-W-l
     assert (h[light] == MASKED).all() and (h[:, light] == MASKED).all()
-    assert obj.mask[0].all() and obj.x[0, light, 5] == 0 and obj.x[0, gb1, 5] == 1
+    tag, db = FEATURES.index("b-tag"), FEATURES.index("D_b")
+    assert obj.mask[0].all() and obj.x[0, light, tag] == 0 and obj.x[0, gb1, tag] == 1
+    assert (obj.x[0, :, db] == 0).all()  # no tagger score given
+    arr = ak.Array([_event()])
+    score = ak.Array([[float(k) for k in range(len(arr.jets[0]))]])
+    with_score = build_objects(arr, ak.values_astype(arr.jets.flavour == 5, np.int64), 9, 5,
+                               score)
+    assert with_score.x[0, 2:, db].tolist() == ak.to_list(score[0])
+    assert with_score.x[0, :2, db].tolist() == [0.0, 0.0]  # lepton and neutrino
+    np.testing.assert_array_equal(np.delete(with_score.x, db, -1), np.delete(obj.x, db, -1))
+
+
+def test_bdt_gets_the_continuous_b_tag_variables_with_a_score():
+    from hepchain.analysis.decayaware.highlevel import NAMES, SCORE_NAMES, high_level
+
+    arr = ak.Array([_event(), _event()])
+    btag = ak.values_astype(arr.jets.flavour == 5, np.int64)
+    n = ak.num(arr.jets).tolist()
+    score = ak.Array([[float(k) for k in range(n[0])], [-float(k) for k in range(n[1])]])
+    plain, scored = high_level(arr, btag), high_level(arr, btag, score)
+    assert plain.shape == (2, len(NAMES)) and scored.shape == (2, len(NAMES) + len(SCORE_NAMES))
+    np.testing.assert_array_equal(scored[:, :len(NAMES)], plain)
+    top = n[0] - 1
+    assert scored[0, len(NAMES):].tolist() == [top - 2, top - 3, 4 * top - 6]
+    assert scored[1, len(NAMES):].tolist() == [-2.0, -3.0, -6.0]
 
 
 def test_padding_is_masked():
@@ -303,7 +328,7 @@ def test_network_with_both_heads_learns_a_separable_toy():
     rng = np.random.default_rng(1)
     n, t = 240, 6
     y = np.arange(n) % 2
-    x = rng.normal(size=(n, t, 9)).astype(np.float32)
+    x = rng.normal(size=(n, t, len(FEATURES))).astype(np.float32)
     x[:, :, 0] += 1.5 * y[:, None]                         # signal objects are harder
     mask = np.ones((n, t), bool)
     mask[:, -1] = False

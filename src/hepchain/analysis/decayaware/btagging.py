@@ -83,7 +83,11 @@ class GN1WorkingPoint:
 
     def tag(self, jets: ak.Array) -> ak.Array:
         """0/1 b-tag per jet: D_b ≥ :attr:`threshold`."""
-        return ak.values_astype(self.scores(jets) >= self.threshold, np.int64)
+        return self.tag_of(self.scores(jets))
+
+    def tag_of(self, scores: ak.Array) -> ak.Array:
+        """0/1 b-tag of jets with D_b ``scores``."""
+        return ak.values_astype(scores >= self.threshold, np.int64)
 
 
 def gn1_working_point(cfg: dict[str, Any], result: Result) -> GN1WorkingPoint:

@@ -42,8 +42,9 @@ COLUMNS = ["jets.pt", "jets.eta", "jets.phi", "jets.mass", "jets.flavour", "lept
 class Sample:
     """Selected events of all samples: objects, labels (1 ttH), sample index per event,
     expected selected yield of each sample at the luminosity [events] (σ × L × selection
-    efficiency), the b-tags per jet, each sample's selection efficiency and a line on the
-    tagger used."""
+    efficiency), the b-tags per jet, the tagger's score per jet (GN1's D_b; None for the
+    parameterised tagger), each sample's selection efficiency and a line on the tagger
+    used."""
 
     objects: EventObjects
     labels: np.ndarray
@@ -51,6 +52,7 @@ class Sample:
     yields: np.ndarray
     events: ak.Array
     btag: ak.Array
+    score: ak.Array | None
     efficiencies: dict[str, float]
     tagger: str
 
@@ -70,8 +72,10 @@ def load_samples(config: dict[str, Any], result: Result) -> Sample:
         events = ShardedDataset(ds.path).read(COLUMNS)
         rng = np.random.default_rng(derive_seed(int(spec["seed"]), "btag", name))
         tags = {"parameterised": tag_jets(events.jets.flavour, btag_cfg["efficiency"], rng)}
+        score = None
         if gn1 is not None:
-            tags["gn1"] = gn1.tag(ShardedDataset(ds.path).read(GN1_COLUMNS).jets)
+            score = gn1.scores(ShardedDataset(ds.path).read(GN1_COLUMNS).jets)
+            tags["gn1"] = gn1.tag_of(score)
         add_tagger_rows(result, name, events, tags, sel)
         btag = tags[tagger]
         keep = select(events, btag, sel)
@@ -81,15 +85,17 @@ def load_samples(config: dict[str, Any], result: Result) -> Sample:
             raise DataError(f"Sample {name!r} keeps {n_sel} of {len(events)} events after the "
                             "selection; raise its n_events or loosen the selection.")
         expected = float(spec["cross_section_fb"]) * lumi * eff
-        parts.append((name, int(spec["signal"]), events[keep], btag[keep], expected, eff))
+        parts.append((name, int(spec["signal"]), events[keep], btag[keep], expected, eff,
+                      None if score is None else score[keep]))
     events = ak.concatenate([p[2] for p in parts])
     btag = ak.concatenate([p[3] for p in parts])
+    score = None if gn1 is None else ak.concatenate([p[6] for p in parts])
     labels = np.concatenate([np.full(len(p[2]), p[1]) for p in parts])
     sample = np.concatenate([np.full(len(p[2]), k) for k, p in enumerate(parts)])
     objects = build_objects(events, btag, int(config["objects"]["max_jets"]),
-                            int(sel["min_jets"]))
+                            int(sel["min_jets"]), score)
     return Sample(objects, labels, sample, np.array([p[4] for p in parts]), events, btag,
-                  {p[0]: p[5] for p in parts}, tagger_note(gn1, btag_cfg["efficiency"]))
+                  score, {p[0]: p[5] for p in parts}, tagger_note(gn1, btag_cfg["efficiency"]))
 
 
 def add_tagger_rows(result: Result, name: str, events: ak.Array, tags: dict[str, ak.Array],

@@ -2,7 +2,9 @@
 single-lepton analyses): b-tagged-pair ΔR and masses, H_T, centrality, multiplicities.
 
 Every variable is computed from the selected event's lepton, missing pT and jets (GeV, rad);
-the b-tagged pairs need ≥ 2 b-tags (the selection guarantees it)."""
+the b-tagged pairs need ≥ 2 b-tags (the selection guarantees it). With a tagger score per jet
+(GN1's D_b) the BDT also gets the analyses' continuous b-tag variables
+(:data:`SCORE_NAMES`), so that it sees what the networks see."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from hepchain.core.errors import DataError
 NAMES = ("ΔR_bb min", "ΔR_bb mean", "m_bb of the closest pair", "m_bb max", "pT_bb of the "
          "closest pair", "H_T jets", "H_T all", "centrality", "n jets", "n b-tags",
          "leading jet pT", "lepton pT", "missing pT", "m_T(W)", "m_jjj max pT")
+SCORE_NAMES = ("D_b 3rd highest", "D_b 4th highest", "D_b sum of the 4 highest")
 
 
 def _p4(pt: ak.Array, eta: ak.Array, phi: ak.Array, mass: ak.Array) -> dict[str, ak.Array]:
@@ -26,8 +29,9 @@ def _mass(a: dict[str, ak.Array], b: dict[str, ak.Array]) -> ak.Array:
     return np.sqrt(np.maximum(m2, 0.0))
 
 
-def high_level(events: ak.Array, btag: ak.Array) -> np.ndarray:
-    """(N, len(NAMES)) high-level variables; DataError when an event has < 2 b-tags."""
+def high_level(events: ak.Array, btag: ak.Array, score: ak.Array | None = None) -> np.ndarray:
+    """(N, len(NAMES)) high-level variables, (N, len(NAMES) + len(SCORE_NAMES)) with the
+    tagger's ``score`` per jet; DataError when an event has < 2 b-tags."""
     jets = events.jets
     n_tag = ak.to_numpy(ak.sum(btag, axis=1))
     if (n_tag < 2).any():
@@ -53,6 +57,10 @@ def high_level(events: ak.Array, btag: ak.Array) -> np.ndarray:
     cols = [ak.min(dr, axis=1), ak.mean(dr, axis=1), ak.firsts(mbb[closest]), ak.max(mbb, axis=1),
             ak.firsts(ptbb[closest]), ht_jets, ht_all, ht_all / e_all, ak.num(jets),
             n_tag, jets.pt[:, 0], lep.pt, events.met, mt, _mjjj_max_pt(jp4)]
+    if score is not None:  # NaN (the BDT's missing value) for an event with < 4 jets
+        top = ak.fill_none(ak.pad_none(ak.sort(score, axis=1, ascending=False), 4, clip=True),
+                           np.nan)
+        cols += [top[:, 2], top[:, 3], ak.sum(top, axis=1)]
     return np.stack([ak.to_numpy(c).astype(np.float64) for c in cols], axis=1)
 
 

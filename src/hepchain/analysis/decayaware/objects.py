@@ -3,7 +3,9 @@ targets: the hop-count matrix along the decay chain and the jets' SPANet-style r
 
 Object order: 0 the lepton, 1 the neutrino (missing pT: η = 0, E = pT), 2.. the leading
 ``max_jets`` jets by pT (padding masked). Features per object: ln pT [GeV], η, sin and cos of
-φ − φ_lepton [rad], ln E [GeV], b-tag (0/1), and one-hot type (lepton, neutrino, jet).
+φ − φ_lepton [rad], ln E [GeV], the b-tagger's score (GN1's D_b; 0 for the lepton, the
+neutrino and with the parameterised tagger, which has none), b-tag (0/1 at the working point),
+and one-hot type (lepton, neutrino, jet).
 
 Truth matching, per event, on the hard-process record (``partons``: ``pid``, ``parent``,
 ``eta``, ``phi``): the final hard partons (those without hard-process daughters) are the
@@ -28,8 +30,9 @@ from hepchain.analysis.decayaware.hops import MASKED, hop_matrix
 from hepchain.collider.kinematics import delta_r
 from hepchain.core.errors import DataError
 
-FEATURES = ("ln pT", "eta", "sin dphi", "cos dphi", "ln E", "b-tag", "is lepton",
+FEATURES = ("ln pT", "eta", "sin dphi", "cos dphi", "ln E", "D_b", "b-tag", "is lepton",
             "is neutrino", "is jet")
+N_CONTINUOUS = 6  # the first six features are standardised, the flags are not
 #: jet roles of the assignment target (q₁/q₂ and b_H₁/b_H₂ share a role: SPANet's symmetry)
 ROLES = ("other", "b_had", "b_lep", "q (W_had)", "b_H")
 OTHER, B_HAD, B_LEP, Q_W, B_H = range(len(ROLES))
@@ -86,9 +89,11 @@ def jet_roles(pid: np.ndarray, parent: np.ndarray) -> np.ndarray:
     return roles
 
 
-def build_objects(events: ak.Array, btag: ak.Array, max_jets: int, min_jets: int) -> EventObjects:
+def build_objects(events: ak.Array, btag: ak.Array, max_jets: int, min_jets: int,
+                  score: ak.Array | None = None) -> EventObjects:
     """:class:`EventObjects` of selected ``events`` (one lepton, ≥ ``min_jets`` jets;
-    ``btag`` per jet 0/1); DataError naming the first event with too few objects."""
+    ``btag`` per jet 0/1, ``score`` per jet the tagger's discriminant or None); DataError
+    naming the first event with too few objects."""
     n_lep, n_jet = ak.to_numpy(ak.num(events.leptons)), ak.to_numpy(ak.num(events.jets))
     bad = np.flatnonzero((n_lep < 1) | (n_jet < min_jets))
     if bad.size:
@@ -105,12 +110,13 @@ def build_objects(events: ak.Array, btag: ak.Array, max_jets: int, min_jets: int
     roles = np.full((n, t), -1, np.int64)
     recs = ak.to_list(events[["leptons", "jets", "met", "met_phi", "partons"]])
     tags = ak.to_list(btag)
-    for e, (rec, tag) in enumerate(zip(recs, tags, strict=True)):
-        x[e], mask[e], hops[e], roles[e] = _one_event(rec, tag, max_jets)
+    scores = ak.to_list(score) if score is not None else [[0.0] * len(t) for t in tags]
+    for e, (rec, tag, db) in enumerate(zip(recs, tags, scores, strict=True)):
+        x[e], mask[e], hops[e], roles[e] = _one_event(rec, tag, db, max_jets)
     return EventObjects(x, mask, hops, roles)
 
 
-def _one_event(rec: dict, tag: list, max_jets: int
+def _one_event(rec: dict, tag: list, score: list, max_jets: int
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Features, mask, hop matrix and jet roles of one event (padded to 2 + max_jets)."""
     lep, jets = rec["leptons"][0], rec["jets"][:max_jets]
@@ -125,8 +131,8 @@ def _one_event(rec: dict, tag: list, max_jets: int
     k = 2 + nj
     x[:k, 0], x[:k, 1] = np.log(pt), eta
     x[:k, 2], x[:k, 3] = np.sin(phi - lep["phi"]), np.cos(phi - lep["phi"])
-    x[:k, 4], x[2:k, 5] = np.log(energy), tag[:nj]
-    x[0, 6], x[1, 7], x[2:k, 8] = 1.0, 1.0, 1.0
+    x[:k, 4], x[2:k, 5], x[2:k, 6] = np.log(energy), score[:nj], tag[:nj]
+    x[0, 7], x[1, 8], x[2:k, 9] = 1.0, 1.0, 1.0
     mask = np.zeros(t, bool)
     mask[:k] = True
     pid, parent = _parton_arrays(rec["partons"])

@@ -41,7 +41,7 @@ class DecayAwareStudy(Study):
         data = load_samples(config, result)                                            # data
         y, obj = data.labels, data.objects
         train, val, test = split(y, config["split"], seed)
-        hl = high_level(data.events, data.btag)
+        hl = high_level(data.events, data.btag, data.score)
         bdt = fit_bdt(hl[train], y[train], hl[val], y[val], config["bdt"], seed)       # models
         scores = {BDT: (bdt.predict_proba(hl[val])[:, 1], bdt.predict_proba(hl[test])[:, 1])}
         weights = variants(config)

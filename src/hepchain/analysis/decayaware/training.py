@@ -12,12 +12,10 @@ import torch
 from torch import Tensor, nn
 
 from hepchain.analysis.decayaware.model import DecayAwareTransformer
-from hepchain.analysis.decayaware.objects import FEATURES, ROLES, EventObjects
+from hepchain.analysis.decayaware.objects import FEATURES, N_CONTINUOUS, ROLES, EventObjects
 from hepchain.core.losses import StaticWeights
 from hepchain.core.standardise import Standardiser
 from hepchain.core.trainer import History, TrainConfig, Trainer
-
-N_CONTINUOUS = 5  # the first five features are standardised, the flags are not
 
 
 @dataclass
