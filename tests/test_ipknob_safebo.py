@@ -76,3 +76,14 @@ def test_unknown_constraint_is_one_sentence():
     bo, extra = bo_settings({"bo": {"constraint": "safe"}, "bo_baselines": ["none", "logei"]})
     assert bo.constraint == "safe"
     assert [b.constraint for b in extra.values()] == ["none", "logei"]
+
+
+def test_random_initial_points_stay_within_their_step_of_the_start():
+    from hepchain.accelerator.ipknob.tuning import initial_points
+
+    for step in (1.0, 0.25):
+        cfg = BOSettings(travel=0.2, init=4, init_step=step)
+        xs = initial_points(cfg, 12, np.random.default_rng(0))
+        assert len(xs) == 4 and (xs[0] == 0.5).all()
+        offsets = np.abs(np.array(xs[1:]) - 0.5)
+        assert offsets.max() <= 0.2 * step and offsets.max() > 0.15 * step  # fills the step

@@ -135,8 +135,8 @@ CONSTRAINTS = ("none", "logei", "safe")
 @dataclass(frozen=True)
 class BOSettings:
     """BO scan settings: search box (± knob scales around the start), per-step travel limit
-    (fraction of the box), initial points (the start plus random ones within the travel
-    limit), acquisition ('qlognei' or 'ucb'), background constraint ('none', 'logei' or
+    (fraction of the box), initial points (the start plus random ones within ``init_step``
+    times the travel limit), acquisition ('qlognei' or 'ucb'), background constraint ('none', 'logei' or
     'safe', see the module docstring; ``safe_beta`` is the width of the safe set's upper
     confidence bound in posterior standard deviations, ``safe_scale`` and
     ``safe_lengthscale`` the fixed prior std and lengthscale of the background GP),
@@ -145,6 +145,7 @@ class BOSettings:
     box: float = 1.5
     travel: float = 0.2
     init: int = 3
+    init_step: float = 1.0  # random initial points within init_step x travel of the start
     acquisition: str = "qlognei"
     beta: float = 2.0
     constraint: str = "logei"
@@ -304,10 +305,11 @@ def _incumbent(model: Any, x: torch.Tensor,
 
 def initial_points(cfg: BOSettings, d: int, rng: np.random.Generator) -> list[np.ndarray]:
     """BO's first points in the unit box: the start (its centre) and ``max(2, init) - 1``
-    random points within the travel limit of it."""
+    random points within ``init_step`` × the travel limit of it."""
     xs = [np.full(d, 0.5)]
+    step = cfg.init_step * cfg.travel
     for _ in range(max(2, cfg.init) - 1):
-        xs.append(np.clip(0.5 + rng.uniform(-cfg.travel, cfg.travel, d), 0, 1))
+        xs.append(np.clip(0.5 + rng.uniform(-step, step, d), 0, 1))
     return xs
 
 
