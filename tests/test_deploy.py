@@ -168,13 +168,17 @@ def test_conifer_emulates_a_tiny_btag_xgboost(tmp_path):
     model = fit_xgboost(x[:400], y[:400], x[400:], y[400:], 3,
                         {"n_estimators": 3, "max_depth": 2, "learning_rate": 0.5}, 0)
     booster = model.get_booster()
-    emu = bdt.emulate_bdt(booster, tmp_path / "bdt", "ap_fixed<18,8>", "tiny")  # ~10 CPU-s
+    emu = bdt.emulate_bdt(booster, tmp_path / "bdt", "ap_fixed<18,8>", "tiny")  # ~15 CPU-s
     out, ref = emu.decision_function(x), bdt.margins(booster, x)
     assert out.shape == ref.shape == (600, 3)
     assert np.mean(out.argmax(1) == ref.argmax(1)) >= 0.99
     # inputs are rounded to 2^-10: only jets within that of a threshold may change branch
     assert np.median(np.abs(out - ref)) < 3 * 2.0 ** -10
-    assert (tmp_path / "bdt" / "firmware").is_dir()
+    assert (tmp_path / "bdt" / "firmware" / "tiny.h").is_file()  # the HLS project
+    # the fast cpp emulation is bit-identical to compiling the HLS C++ itself (~10 CPU-s)
+    hls = bdt.emulate_bdt(booster, tmp_path / "hls", "ap_fixed<18,8>", "tiny", "xilinxhls")
+    assert np.array_equal(hls.decision_function(x), out)
+    assert hls.estimates == emu.estimates
 
 
 def test_onnx_of_a_tiny_gn1_matches_torch_and_is_timed(tmp_path):
