@@ -23,7 +23,7 @@ REGISTRY: dict[str, str] = {
     "btag": "hepchain.reco.btag.study:BTagStudy",
     "jettag": "hepchain.reco.jettag.study:JetTagStudy",
     "anomaly": "hepchain.analysis.anomaly:AnomalyStudy",
-    "paramscan": "hepchain.analysis.paramscan:ParamScanStudy",
+    "paramscan": "hepchain.analysis.paramscan.study:ParamScanStudy",
     "tauid": "hepchain.reco.tauid.study:TauIDStudy",
     "multistep": "hepchain.analysis.multistep.study:MultiStepStudy",
     "jetfm": "hepchain.reco.jetfm.study:JetFMStudy",
