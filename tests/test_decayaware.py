@@ -185,7 +185,7 @@ def test_gn1_scores_are_the_selections_b_tags():
     # the working point on known scores keeps its fraction of the b jets
     label = jet_labels(table.flavour, wp.classes)
     wp.threshold = working_point(label, flat, 0, 2, 0.5)
-    tags = wp.tag(events)
+    tags = wp.tag_of(wp.scores(events))
     bits = ak.to_numpy(ak.flatten(tags))
     np.testing.assert_array_equal(bits, flat >= wp.threshold)
     n_b = int((label == 0).sum())
@@ -197,7 +197,7 @@ def test_gn1_scores_are_the_selections_b_tags():
     np.testing.assert_array_equal(select(ev, tags, sel), n_tag >= 2)
     assert 0 < select(ev, tags, sel).sum() < 20
     wp.threshold = float(flat.max()) + 1.0
-    assert not select(ev, wp.tag(events), sel).any()
+    assert not select(ev, wp.tag_of(wp.scores(events)), sel).any()
 
 
 def test_gn1_file_that_does_not_fit_is_a_clear_error(tmp_path):

@@ -81,12 +81,8 @@ class GN1WorkingPoint:
         d_b = db_scores(self.model, self.preprocessing, table, self.classes, self.fc)
         return ak.unflatten(d_b, ak.num(jets))
 
-    def tag(self, jets: ak.Array) -> ak.Array:
-        """0/1 b-tag per jet: D_b ≥ :attr:`threshold`."""
-        return self.tag_of(self.scores(jets))
-
     def tag_of(self, scores: ak.Array) -> ak.Array:
-        """0/1 b-tag of jets with D_b ``scores``."""
+        """0/1 b-tag of jets with D_b ``scores``: D_b ≥ :attr:`threshold`."""
         return ak.values_astype(scores >= self.threshold, np.int64)
 
 
