@@ -74,7 +74,8 @@ def load_samples(config: dict[str, Any], result: Result) -> Sample:
         tags = {"parameterised": tag_jets(events.jets.flavour, btag_cfg["efficiency"], rng)}
         score = None
         if gn1 is not None:
-            score = gn1.scores(ShardedDataset(ds.path).read(GN1_COLUMNS).jets)
+            score = ak.concatenate([gn1.scores(shard.jets) for shard in
+                                    ShardedDataset(ds.path).iter_shards(GN1_COLUMNS)])
             tags["gn1"] = gn1.tag_of(score)
         add_tagger_rows(result, name, events, tags, sel)
         btag = tags[tagger]
