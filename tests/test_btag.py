@@ -404,3 +404,26 @@ def test_saved_tagger_and_onnx_agree_with_torch(trained, tmp_path):
     assert onnx_agreement(model, onnx_path, short) < 1e-5
     with pytest.raises(DataError, match="No tagger file"):
         load_tagger(tmp_path / "missing.pt")
+
+
+def test_gn1_register_tokens_are_pooled_not_tracks(toy, tmp_path):
+    """Register tokens (salt's num_registers) change the jet output, leave the track heads
+    one row per track, ignore padded tracks, and survive save/load."""
+    torch.manual_seed(0)
+    tracks, jet = torch.randn(3, 5, len(TRACK_INPUTS)), torch.randn(3, 2)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]], dtype=torch.bool)
+    settings = {"dim": 16, "heads": 2, "layers": 1, "registers": 2}
+    model = GN1Tagger(len(TRACK_INPUTS), 2, 3, **settings).eval()
+    noisy = tracks.clone()
+    noisy[~mask] = 100.0  # padded tracks must not matter
+    with torch.no_grad():
+        model.registers.normal_()
+        out = model(tracks, mask, jet)
+        assert out["track"].shape == (3, 5, 8) and out["vertex"].shape == (3, 5, 5)
+        torch.testing.assert_close(model(noisy, mask, jet)["jet"], out["jet"])
+        prep = Preprocessor.fit(build_table(toy, max_tracks=5))
+        loaded, _, _ = load_tagger(save_tagger(model, settings, CLASSES, prep,
+                                               tmp_path / "gn1.pt"))
+        torch.testing.assert_close(loaded(tracks, mask, jet)["jet"], out["jet"])
+        model.registers.zero_()
+        assert not torch.allclose(model(tracks, mask, jet)["jet"], out["jet"])

@@ -3,7 +3,9 @@
 GN1-style (ATL-PHYS-PUB-2022-027, Salt's GN1/GN2 configs), on padded track sets:
 
 - per-track encoder: MLP on [track inputs, jet pT, η] → ``dim``;
-- ``layers`` transformer layers in which every track attends to every other real track;
+- ``layers`` transformer layers in which every track attends to every other real track
+  (and to ``registers`` learned tokens appended to every jet, as salt's ``num_registers``;
+  they take part in the pooling, not in the track heads);
 - attention pooling → jet representation ``g``;
 - heads: jet flavour MLP(g ⊕ jet inputs); track origin MLP(h_i ⊕ g) → 8 classes;
   same-vertex pair logit e_ij = w·ReLU(A h_i + A h_j + a) + (B h_i)·(B h_j)/√k, symmetric in
@@ -51,13 +53,14 @@ class GN1Tagger(nn.Module):
 
     def __init__(self, n_track_features: int, n_jet_features: int, n_classes: int,
                  dim: int = 64, heads: int = 4, layers: int = 3, dropout: float = 0.0,
-                 tasks: Sequence[str] = TASKS) -> None:
+                 tasks: Sequence[str] = TASKS, registers: int = 0) -> None:
         super().__init__()
         unknown = set(tasks) - set(TASKS)
         if unknown or "jet" not in tasks:
             raise ValueError(f"tasks must include 'jet' and be among {TASKS}, got {tasks}.")
         self.tasks = tuple(tasks)
         self.init = MLP(n_track_features + n_jet_features, [dim], dim)
+        self.registers = nn.Parameter(1e-4 * torch.randn(registers, dim)) if registers else None
         self.encoder = SetTransformer(dim, heads, layers, dropout=dropout)
         self.pool = AttentionPooling(dim, heads)
         self.jet_head = MLP(dim + n_jet_features, [dim, dim // 2], n_classes)
@@ -68,8 +71,14 @@ class GN1Tagger(nn.Module):
     def forward(self, tracks: Tensor, mask: Tensor, jet: Tensor) -> dict[str, Tensor]:
         t = tracks.shape[1]
         x = torch.cat([tracks, jet[:, None, :].expand(-1, t, -1)], dim=-1)
-        h = self.encoder(self.init(x), mask)
-        g = self.pool(h, mask)
+        h, m = self.init(x), mask
+        if self.registers is not None:
+            reg = self.registers.expand(h.shape[0], -1, -1)
+            h = torch.cat([h, reg], dim=1)
+            m = torch.cat([mask, mask.new_ones(reg.shape[:2])], dim=1)
+        h = self.encoder(h, m)
+        g = self.pool(h, m)
+        h = h[:, :t]
         out = {"jet": self.jet_head(torch.cat([g, jet], dim=-1))}
         if self.track_head is not None:
             out["track"] = self.track_head(torch.cat([h, g[:, None, :].expand(-1, t, -1)], -1))
