@@ -427,3 +427,16 @@ def test_gn1_register_tokens_are_pooled_not_tracks(toy, tmp_path):
         torch.testing.assert_close(loaded(tracks, mask, jet)["jet"], out["jet"])
         model.registers.zero_()
         assert not torch.allclose(model(tracks, mask, jet)["jet"], out["jet"])
+
+
+def test_gn1_settings_refused_before_any_data():
+    """Bad GN1 sizes are a UsageError from the config, not a torch error after data prep."""
+    from hepchain.reco.btag.gn1 import btag_config
+
+    with pytest.raises(UsageError, match="registers must be 0 or more"):
+        btag_config("quick", {"gn1": {"registers": -1}})
+    with pytest.raises(UsageError, match="positive multiple of gn1.heads"):
+        btag_config("quick", {"gn1": {"dim": 30, "heads": 4}})
+    assert btag_config("quick", {"gn1": {"registers": 2}})["gn1"]["registers"] == 2
+    with pytest.raises(ValueError, match="registers"):
+        GN1Tagger(len(TRACK_INPUTS), 2, 3, registers=-1)

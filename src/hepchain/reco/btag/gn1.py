@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from hepchain.core.config import leaves, load_presets, preset_config
+from hepchain.core.errors import UsageError
 from hepchain.core.result import Result
 from hepchain.core.seeding import derive_seed, seed_everything
 from hepchain.reco.btag.data import (
@@ -73,7 +74,20 @@ class GN1Fit:
 def btag_config(preset: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
     """The ``btag`` study's ``preset`` with the settings of the nested mapping ``overrides``
     (e.g. ``{"xgboost": {"n_jobs": 1}}``) replaced one by one, checked like ``--set``."""
-    return preset_config(load_presets("btag"), preset, leaves(overrides or {}), study="btag")
+    config = preset_config(load_presets("btag"), preset, leaves(overrides or {}), study="btag")
+    check_gn1(config["gn1"])
+    return config
+
+
+def check_gn1(settings: dict[str, Any]) -> None:
+    """UsageError for ``gn1`` settings no GN1Tagger can be built with (checked before any
+    data is read)."""
+    dim, heads = int(settings["dim"]), int(settings["heads"])
+    if dim < 1 or heads < 1 or dim % heads:
+        raise UsageError(f"gn1.dim must be a positive multiple of gn1.heads, got dim {dim} "
+                         f"and heads {heads}.")
+    if int(settings.get("registers", 0)) < 0:
+        raise UsageError(f"gn1.registers must be 0 or more, got {settings['registers']}.")
 
 
 def btag_jets(config: dict[str, Any], result: Result, test: bool = True) -> BTagJets:

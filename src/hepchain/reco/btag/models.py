@@ -58,6 +58,8 @@ class GN1Tagger(nn.Module):
         unknown = set(tasks) - set(TASKS)
         if unknown or "jet" not in tasks:
             raise ValueError(f"tasks must include 'jet' and be among {TASKS}, got {tasks}.")
+        if registers < 0:
+            raise ValueError(f"registers must be 0 or more, got {registers}.")
         self.tasks = tuple(tasks)
         self.init = MLP(n_track_features + n_jet_features, [dim], dim)
         self.registers = nn.Parameter(1e-4 * torch.randn(registers, dim)) if registers else None

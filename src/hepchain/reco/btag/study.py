@@ -29,7 +29,7 @@ from hepchain.core.threads import set_torch_threads
 from hepchain.nn.mlp import MLP
 from hepchain.reco.btag import compare, evaluate
 from hepchain.reco.btag.export import export_onnx, onnx_agreement, save_tagger
-from hepchain.reco.btag.gn1 import FULL, btag_jets, high_level_inputs, track_batches
+from hepchain.reco.btag.gn1 import FULL, btag_jets, check_gn1, high_level_inputs, track_batches
 from hepchain.reco.btag.highlevel import HL_FEATURES
 from hepchain.reco.btag.labels import ORIGIN_CLASSES, origin_class_weights
 from hepchain.reco.btag.models import DeepSetsTagger, GN1Tagger
@@ -65,6 +65,7 @@ class BTagStudy(Study):
         if not {"b", "c", "light"} <= set(classes):
             raise UsageError(f"classes must include b, c and light (optionally tau), got "
                              f"{classes}.")
+        check_gn1(config["gn1"])
         t0 = time.perf_counter()
         jets = btag_jets(config, result)
         tabs, labs = jets.tables, jets.labels
