@@ -435,7 +435,7 @@ def test_gn1_settings_refused_before_any_data():
 
     with pytest.raises(UsageError, match="registers must be 0 or more"):
         btag_config("quick", {"gn1": {"registers": -1}})
-    with pytest.raises(UsageError, match="positive multiple of gn1.heads"):
+    with pytest.raises(UsageError, match=r"positive multiple of gn1\.heads"):
         btag_config("quick", {"gn1": {"dim": 30, "heads": 4}})
     assert btag_config("quick", {"gn1": {"registers": 2}})["gn1"]["registers"] == 2
     with pytest.raises(ValueError, match="registers"):
