@@ -327,3 +327,20 @@ def test_ipknob_run_is_one_split_reproducible_per_seed(config, tmp_path):
     overrides = {"n_scans": 150, "split": {"n_train": 60, "n_val": 15, "n_test": 20},
                  "train.epochs": 3, "tuning": {}}
     assert_seed_reproducible("ipknob", overrides, tmp_path)
+
+
+def test_measurement_after_a_beam_abort_reads_the_refilled_beam():
+    """A dwell in which the beam aborted is not a measurement: the session re-injects and
+    measures again, so it never returns the empty ring's zero background (which a safe BO
+    would take for a safe setting) or zero luminosity."""
+    from hepchain.accelerator.ipknob.tuning import Session
+
+    col = Collider(Machine(), np.random.default_rng(5), np.zeros(12), np.zeros(12),
+                   np.array([1.2, 1.0]), Noise(drift=0.0, abort_per_s=0.0, recovery_s=120.0))
+    session = Session(col, "bo", dwell_s=10, bg_limit=1.1)
+    col.aborted, col.currents = True, np.zeros(2)
+    lsp, bg, read = session.measure(col.setting)
+    assert not col.aborted and not read["aborted"].any()
+    truth = col.true_background(col.setting)
+    assert np.allclose(bg, truth, rtol=0.1) and lsp > 0.9 * float(col.true_lsp(col.setting))
+    assert read["ler_current"].min() > 0.98 * 1.2e3

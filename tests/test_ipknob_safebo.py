@@ -13,7 +13,7 @@ from hepchain.core.errors import UsageError
 
 class ToyCollider:
     """One knob x (knob scale 1): L_sp = 1 - 0.1 (x - 1)², background 1 + 0.3 x in both
-    rings, 1 % readout noise. With the limit at 1.1 × the start's rate (x = 0) only
+    rings, 1 % readout noise, no beam aborts. With the limit at 1.1 × the start's rate (x = 0) only
     x ≤ 1/3 is allowed; the luminosity optimum x = 1 is not."""
 
     def __init__(self, seed: int) -> None:
@@ -35,7 +35,8 @@ class ToyCollider:
         noise = 1 + 0.01 * self.rng.standard_normal((3, len(settings)))
         bg = self.true_background(settings)
         return {"lsp": self.true_lsp(settings) * noise[0],
-                "ler_background": bg[:, 0] * noise[1], "her_background": bg[:, 1] * noise[2]}
+                "ler_background": bg[:, 0] * noise[1], "her_background": bg[:, 1] * noise[2],
+                "aborted": np.zeros(len(settings), bool)}
 
 
 @pytest.fixture(autouse=True)

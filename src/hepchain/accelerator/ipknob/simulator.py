@@ -46,6 +46,7 @@ class Noise:
     drift: float = 0.15  # stationary rms of the optimum's drift, in knob scales
     drift_tau_s: float = 1800.0  # correlation time of the drift
     abort_per_s: float = 5e-5  # beam-abort rate
+    recovery_s: float = 300.0  # beam back after an abort (re-injection), assumed [s]
 
     @classmethod
     def from_dict(cls, data: dict | None) -> Noise:
@@ -135,6 +136,14 @@ class Collider:
         if self.rng.random() < n.abort_per_s:
             self.aborted = True
             self.currents = np.zeros(2)
+
+    def reinject(self) -> None:
+        """Bring the beams back after an abort: ``recovery_s`` seconds pass (the optimum keeps
+        drifting) and both rings are filled to their target currents."""
+        for _ in range(int(self.noise.recovery_s)):
+            self._step_state()
+        self.aborted = False
+        self.currents = self.target * self.rng.uniform(0.99, 1.0, 2)
 
     def run(self, settings: np.ndarray) -> dict[str, np.ndarray]:
         """Apply ``settings`` (T, 12), one per second, and return the 1 Hz readouts (noisy).

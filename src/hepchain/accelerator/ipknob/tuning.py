@@ -38,6 +38,8 @@ from hepchain.core.errors import UsageError
 from hepchain.core.progress import track
 from hepchain.core.seeding import derive_seed
 
+MAX_ABORTS = 20  # dwells in a row lost to beam aborts before a tuning gives up
+
 
 @dataclass
 class Trace:
@@ -80,9 +82,21 @@ class Session:
         self.trace = Trace(method)
 
     def measure(self, setting: np.ndarray) -> tuple[float, np.ndarray, dict[str, np.ndarray]]:
-        """Dwell at ``setting``; return mean L_sp, mean background per ring, raw readouts."""
+        """Dwell at ``setting``; return mean L_sp, mean background per ring, raw readouts. A
+        dwell during which the beam aborted is discarded: the beams are re-injected and the
+        setting is measured again (an empty ring reads no background, which a model would take
+        for a safe setting)."""
         setting = np.asarray(setting, float)
-        read = self.collider.run(np.repeat(setting[None, :], self.dwell, axis=0))
+        dwell = np.repeat(setting[None, :], self.dwell, axis=0)
+        read = self.collider.run(dwell)
+        for _ in range(MAX_ABORTS):
+            if not read["aborted"].any():
+                break
+            self.collider.reinject()
+            read = self.collider.run(dwell)
+        else:
+            raise UsageError(f"The beam aborted in {MAX_ABORTS} dwells in a row; lower "
+                             "noise.abort_per_s (aborts per second).")
         if (self.collider.true_background(setting) > self.limit).any():
             self.trace.violations += 1
         bg = np.array([read["ler_background"].mean(), read["her_background"].mean()])
