@@ -11,7 +11,7 @@ Everything else (states, agent, evaluation) is the study's. Usage, one seed::
         --preset paper --seed 0 --workdir runs/linac-ensemble/seed0 --set 'parts=[control]' \\
         --set 'rl.algorithms=[td3]' --set rl.sim_timesteps=100000 \\
         --set rl.machine_timesteps=0 --set rl.sim_offset=0.0 --set rl.sim_gain=0.0 \\
-        --set 'rl.baselines=[]'
+        --set 'rl.baselines=[]' --set 'cvae.decoders=[mlp]'
 """
 
 import os
@@ -47,12 +47,12 @@ def resample(data: surrogates.ConditionalData, seed: int) -> surrogates.Conditio
     return surrogates.ConditionalData(data.u[i], data.context[i], data.y[i])
 
 
-def fit_ensemble(train, val, cfg, seed, device="cpu"):
+def fit_ensemble(train, val, cfg, seed, device="cpu", *decoder_args):
     members = []
     for k in range(K):
         s = seed if k == 0 else derive_seed(seed, "member", k)
         data = resample(train, s) if BOOT and k else train
-        members.append(_fit_one(data, val, cfg, s, device)[0])
+        members.append(_fit_one(data, val, cfg, s, device, *decoder_args)[0])
     return Ensemble(members), None
 
 

@@ -16,6 +16,7 @@ each reading; an episode succeeds at the first reading with MAE < tolerance.
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -173,14 +174,62 @@ def run_bo(env: SteeringEnv, seed: int, n_init: int = 5, trust: float = 0.2) -> 
     return Episode(errors[: env.max_steps + 1], env.tolerance, env.max_steps)
 
 
+@dataclass
+class Selection:
+    """Choose the policy on validation episodes during training: every ``every`` steps the
+    deterministic policy runs ``val_env``'s episodes ``seeds``; the one with the highest
+    success rate (then the lowest median best MAE) is kept. Guards against a late collapse of
+    the training and never sees the evaluation states."""
+
+    val_env: SteeringEnv
+    seeds: list[int]
+    every: int
+
+
+def _selection_callback(selection: Selection):
+    """A stable-baselines3 callback that evaluates and keeps the best policy; its ``history``
+    lists (steps, success rate, median best MAE [um]) of every check."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class BestOnValidation(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.history: list[tuple[int, float, float]] = []
+            self.best: tuple[float, float] | None = None
+            self.state: dict | None = None
+
+        def _check(self) -> None:
+            s = summarise(evaluate(selection.val_env, "rl", selection.seeds, self.model))
+            self.history.append((self.num_timesteps, s["success_rate"],
+                                 s["median_final_mae_um"]))
+            score = (s["success_rate"], -s["median_final_mae_um"])
+            if self.best is None or score > self.best:
+                self.best = score
+                self.state = copy.deepcopy(self.model.policy.state_dict())
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps % selection.every == 0:
+                self._check()
+            return True
+
+        def _on_training_end(self) -> None:
+            if not self.history or self.history[-1][0] != self.num_timesteps:
+                self._check()
+            self.model.policy.load_state_dict(self.state)
+
+    return BestOnValidation()
+
+
 def train_agent(algo: str, env: SteeringEnv, timesteps: int, seed: int,
                 net_arch: tuple[int, ...] = (64, 64), gamma: float = 0.99,
                 learning_starts: int = 500, action_noise: float = 0.2,
-                gradient_steps: int = 1):
+                gradient_steps: int = 1, selection: Selection | None = None):
     """Train a stable-baselines3 agent (ppo, sac or td3) with MLP policies of ``net_arch``:
     discount ``gamma``; for SAC/TD3 ``learning_starts`` random steps before the first update,
     ``gradient_steps`` updates per environment step and (TD3) Gaussian exploration noise of
-    std ``action_noise`` (in units of the action range [-1, 1])."""
+    std ``action_noise`` (in units of the action range [-1, 1]). With a ``selection``, the
+    policy chosen on its validation episodes is returned (its checks in
+    ``model.selection_history``)."""
     from stable_baselines3 import PPO, SAC, TD3
     from stable_baselines3.common.noise import NormalActionNoise
 
@@ -198,7 +247,9 @@ def train_agent(algo: str, env: SteeringEnv, timesteps: int, seed: int,
         model = TD3("MlpPolicy", env, action_noise=noise, **off_policy, **kw)
     else:
         raise UsageError(f"Unknown RL algorithm {algo!r}; use ppo, sac or td3.")
-    model.learn(total_timesteps=timesteps)
+    callback = None if selection is None else _selection_callback(selection)
+    model.learn(total_timesteps=timesteps, callback=callback)
+    model.selection_history = [] if callback is None else callback.history
     return model
 
 
@@ -249,6 +300,8 @@ class Task:
     seed: int = 0
     net_arch: tuple[int, ...] = (64, 64)
     agent: dict[str, float] = field(default_factory=dict)  # train_agent's hyperparameters
+    selection: Selection | None = None  # choose the policy on validation episodes
+    history: list[tuple[int, float, float]] = field(default_factory=list)  # its checks
 
 
 def run_task(task: Task) -> tuple[Task, list[Episode]]:
@@ -258,5 +311,6 @@ def run_task(task: Task) -> tuple[Task, list[Episode]]:
     agent = None
     if task.method == "rl":
         agent = train_agent(task.algo, task.train_env, task.timesteps, task.seed,
-                            task.net_arch, **task.agent)
+                            task.net_arch, selection=task.selection, **task.agent)
+        task.history = agent.selection_history
     return task, evaluate(task.eval_env, task.method, task.states, agent)

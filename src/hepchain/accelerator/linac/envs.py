@@ -41,6 +41,7 @@ from torch import Tensor
 
 from hepchain.accelerator.linac.generative import ConditionalVAE
 from hepchain.accelerator.linac.lattice import END_ACTUATORS, END_QUADS
+from hepchain.accelerator.linac.lattice_vae import BeamShift, LatticeVAE
 from hepchain.accelerator.linac.machine import Machine
 from hepchain.core.errors import UsageError
 
@@ -63,7 +64,8 @@ class Randomisation:
     """What each episode draws anew (zero / False: off, the old fixed task).
 
     ``targets``: a random target per episode, centroids within +-``target_position_mm`` and
-    sizes within ``target_size_mm`` = (low, high) [mm]. The others act on the machine only: the
+    sizes within ``target_size_mm`` = (low, high) [mm]. The others act on the machine and on a
+    learned beam line (:class:`LatticeVAE`), not on the MLP-decoder learned sim: the
     beam entering the end section is shifted by U(+-``beam_offset_mm``) and
     U(+-``beam_angle_urad``) per plane and its sizes scaled by U(1 +- ``beam_size_spread``);
     the end-section quadrupoles are misaligned by U(+-``misalignment_mm``) per plane on top of
@@ -77,6 +79,15 @@ class Randomisation:
     beam_angle_urad: float = 0.0
     beam_size_spread: float = 0.0
     misalignment_mm: float = 0.0
+
+    def draw_beam(self, rng: np.random.Generator, quads: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One episode's beam and error changes: centroid shift (x, x', y, y') [m, rad],
+        size factors (x, y) and extra quadrupole offsets (quads, 2) [m]."""
+        shift = rng.uniform(-1, 1, 4) * np.array([self.beam_offset_mm * 1e-3,
+                                                   self.beam_angle_urad * 1e-6] * 2)
+        size = rng.uniform(1 - self.beam_size_spread, 1 + self.beam_size_spread, 2)
+        return shift, size, rng.uniform(-1, 1, (quads, 2)) * self.misalignment_mm * 1e-3
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> Randomisation:
@@ -236,16 +247,13 @@ class MachineEnv(SteeringEnv):
 
     def _new_state(self) -> tuple[int, np.ndarray]:
         self.index = i = int(self.np_random.integers(len(self.modes)))
-        r, rand = self.randomise, self.np_random
-        shift = np.array([r.beam_offset_mm * 1e-3, r.beam_angle_urad * 1e-6] * 2)
+        shift, size, mis = self.randomise.draw_beam(self.np_random, len(END_QUADS))
         mu = self.mu[i].clone()
-        mu[:4] += torch.as_tensor(rand.uniform(-1, 1, 4) * shift, dtype=mu.dtype)
-        size = rand.uniform(1 - r.beam_size_spread, 1 + r.beam_size_spread, 2)
+        mu[:4] += torch.as_tensor(shift, dtype=mu.dtype)
         scale = torch.as_tensor(np.r_[np.repeat(size, 2), np.ones(3)], dtype=mu.dtype)
         self.episode_mu = mu
         self.episode_cov = self.cov[i] * scale[:, None] * scale[None, :]
-        self.episode_misalignment = self.misalignment[i] + rand.uniform(
-            -1, 1, self.misalignment[i].shape) * r.misalignment_mm * 1e-3
+        self.episode_misalignment = self.misalignment[i] + mis
         mode = int(self.modes[i])
         return mode, self.machine.to_unit(self.machine.nominal[mode, self.machine.end_idx])
 
@@ -270,7 +278,10 @@ class LearnedEnv(SteeringEnv):
     logged machine state, with its mode) and a latent ``z ~ N(0, 1)`` are drawn and held
     fixed; ``set_points`` (modes, 5) are the modes' normalised end-section set points.
 
-    Domain randomisation (for transfer to the machine): per episode the simulated beam is
+    With a :class:`LatticeVAE` (a learned beam line) the episode also draws the task's beam
+    and error changes of :class:`Randomisation` (centroid, sizes, quadrupole offsets), as the
+    machine does. Domain randomisation (for transfer to the machine): per episode the
+    simulated beam is
     ``b0 + g * (f(u) - b0) + offset``, with ``b0`` the model's beam at the episode's start,
     ``offset ~ N(0, offset_mm)`` per beam parameter [mm] (set it to the simulator's error, so
     the policy cannot trust the model's absolute prediction and has to close the loop on the
@@ -295,6 +306,7 @@ class LearnedEnv(SteeringEnv):
         self.ctx: Tensor = self.contexts[0]
         self.z = torch.zeros(model.latent)
         self.b0, self.gain, self.offset = np.zeros(4), np.ones(4), np.zeros(4)
+        self.shift: BeamShift | None = None
 
     def _new_state(self) -> tuple[int, np.ndarray]:
         i = int(self.np_random.integers(len(self.contexts)))
@@ -304,6 +316,10 @@ class LearnedEnv(SteeringEnv):
         self.gain = 1 + self.np_random.uniform(-self.gain_spread, self.gain_spread, 4)
         self.offset = self.np_random.normal(0, 1, 4) * self.offset_mm
         self.b0 = None
+        if isinstance(self.model, LatticeVAE):  # a beam line: randomise beam and errors
+            f64 = lambda a: torch.as_tensor(a, dtype=torch.float64)[None]  # noqa: E731
+            self.shift = BeamShift(*map(f64, self.randomise.draw_beam(self.np_random,
+                                                                      len(END_QUADS))))
         mode = int(self.modes[i])
         return mode, self.set_points[mode]
 
@@ -312,7 +328,9 @@ class LearnedEnv(SteeringEnv):
         n = len(u)
         cond = torch.cat([torch.as_tensor(u, dtype=torch.float32),
                           self.ctx.expand(n, -1)], 1)
-        y = self.model.decode(cond, self.z.expand(n, -1))[0].numpy() * self.y_std + self.y_mean
+        z = self.z.expand(n, -1)
+        y = (self.model.decode(cond, z) if self.shift is None else self.model.decode(
+            cond, z, self.shift))[0].numpy() * self.y_std + self.y_mean
         return np.stack([y[:, 0], np.exp(y[:, 1]), y[:, 2], np.exp(y[:, 3])], 1)
 
     def _beam(self, u: np.ndarray) -> np.ndarray:

@@ -155,11 +155,12 @@ class Lattice:
                                           design or {}, ones)
         return out_beam, readings
 
-    @torch.no_grad()
     def track_end(self, beam: cheetah.ParameterBeam, settings: dict[str, Tensor],
                   survival: Tensor | None = None, misalignment: dict[str, Tensor] | None = None,
                   design: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
-        """Track a beam at ``M_SCR`` through the end section to ``E_SCR``."""
+        """Track a beam at ``M_SCR`` through the end section to ``E_SCR``; differentiable in
+        the beam, the settings and the misalignments (the learned lattice simulator trains
+        through it)."""
         survival = torch.ones_like(beam.sigma_x) if survival is None else survival
         return self._run(self.end, beam, settings, misalignment or {}, design or {},
                          survival)[1]

@@ -41,6 +41,9 @@ TRAIN_DAYS = "real training days"  # the ceiling row: what a perfect copy of the
 METHOD_LABEL = {"bo": "BO (BoTorch)", "nelder_mead": "Nelder-Mead", "random": "random search"}
 TRAIN_STATES = "linac-rl-training-states"  # key of the machine states RL may train on
 ALGOS = ("sac", "td3", "ppo")  # stable-baselines3 algorithms control.train_agent knows
+# learned-simulator decoders (cvae.decoders): RL row name, simulator row label
+SIMULATORS = {"mlp": ("learned sim", "conditional VAE"),
+              "lattice": ("learned sim (lattice decoder)", "conditional VAE, lattice decoder")}
 VAL_EPISODES = 1000  # rl-curve's validation episodes are reset(seed=1000 + i)
 
 
@@ -135,6 +138,10 @@ class LinacStudy(Study):
         for key in TRAININGS:  # bad training settings fail now, not after the log is made
             TrainConfig.from_dict(config[key]["train"], device=config["device"])
         _models(config)
+        bad = set(config["cvae"]["decoders"]) - set(SIMULATORS)
+        if not config["cvae"]["decoders"] or bad:
+            raise UsageError(f"cvae.decoders must name one or more of {list(SIMULATORS)}, got "
+                             f"{config['cvae']['decoders']}.")
         check_choices(config["rl"]["observation"], config["rl"]["reward"])
         set_torch_threads(int(config.get("threads", 1)))
         t0 = time.perf_counter()
@@ -298,41 +305,50 @@ class LinacStudy(Study):
         y_scale = Standardiser.fit(surrogates.screen_targets(train))
         d_tr, d_va = (surrogates.conditional_arrays(f, ctx_cols, n_modes, ctx_scale, y_scale)
                       for f in (train, val))
-        cvae, _ = surrogates.fit_cvae(d_tr, d_va, config["cvae"], seed, config["device"])
-        sim_mae = surrogates.cvae_screen_mae(cvae, d_va, y_scale)
-        result.add("target-screen MAE of learned sim (val days)", "conditional VAE",
-                   1e3 * sim_mae.mean(), unit="um", higher_is_better=False)
-        result.notes.append("learned sim MAE per beam parameter (mu_x, sigma_x, mu_y, sigma_y)"
-                            f" on validation days: {np.round(1e3 * sim_mae).tolist()} um")
-
         targets, set_points = surrogates.operating_points(train, n_modes)
         env_kw = env_settings(rc)
         randomise = Randomisation.from_config(rc["randomise"])
-        sim_randomise = Randomisation(  # the learned sim has no beam or misalignments to vary
-            targets=randomise.targets, target_position_mm=randomise.target_position_mm,
-            target_size_mm=randomise.target_size_mm)
-        randomisation = {"learned sim": (0.0, 0.0)}
-        if rc["sim_offset"] > 0 or rc["sim_gain"] > 0:  # the domain-randomised variant too
-            randomisation["learned sim + DR"] = (rc["sim_offset"], rc["sim_gain"])
-        sims = {name: LearnedEnv(cvae, d_tr.context, train["mode"].to_numpy(), set_points,
-                                 y_scale.mean, y_scale.scale, targets, offset_mm=off * sim_mae,
-                                 gain_spread=gain, randomise=sim_randomise, **env_kw)
-                for name, (off, gain) in randomisation.items()}
+        sims = {}
+        for decoder in config["cvae"]["decoders"]:
+            cvae, _ = surrogates.fit_cvae(d_tr, d_va, config["cvae"], seed, config["device"],
+                                          decoder, y_scale,
+                                          surrogates.mode_energies(train, n_modes))
+            sim_mae = surrogates.cvae_screen_mae(cvae, d_va, y_scale)
+            name, label = SIMULATORS[decoder]
+            result.add("target-screen MAE of learned sim (val days)", label,
+                       1e3 * sim_mae.mean(), unit="um", higher_is_better=False)
+            result.notes.append(f"{label}: MAE per beam parameter (mu_x, sigma_x, mu_y, "
+                                f"sigma_y) on validation days {np.round(1e3 * sim_mae).tolist()}"
+                                " um")
+            variants = {name: (0.0, 0.0)}
+            if rc["sim_offset"] > 0 or rc["sim_gain"] > 0:  # the domain-randomised variant too
+                variants[f"{name} + DR"] = (rc["sim_offset"], rc["sim_gain"])
+            for v, (off, gain) in variants.items():  # (training env, validation env)
+                sims[v] = tuple(LearnedEnv(cvae, d.context, f["mode"].to_numpy(), set_points,
+                                           y_scale.mean, y_scale.scale, targets,
+                                           offset_mm=off * sim_mae, gain_spread=gain,
+                                           randomise=sim_randomisation(randomise, decoder),
+                                           **env_kw) for d, f in ((d_tr, train), (d_va, val)))
         # the evaluation pool does not depend on the run seed: comparisons are paired
         eval_env = machine_env(config, machine, rc["pool_seed"], targets)
         seeds = list(range(rc["eval_states"]))
         arch = tuple(rc["net_arch"])
         train_env = (machine_env(config, machine, derive_seed(seed, TRAIN_STATES), targets)
                      if rc["machine_timesteps"] > 0 else None)  # never used for evaluation
+        select = lambda env: (control.Selection(  # noqa: E731
+            env, list(range(VAL_EPISODES, VAL_EPISODES + rc["select_episodes"])),
+            rc["select_every"]) if rc["select_every"] > 0 else None)
         tasks: list[control.Task] = []
         for algo in rc["algorithms"]:
             tasks += [control.Task(f"{algo.upper()} trained on {name}", "rl", eval_env, seeds,
-                                   env, algo, rc["sim_timesteps"], seed, arch, rc["agent"])
-                      for name, env in sims.items()]
+                                   env, algo, rc["sim_timesteps"], seed, arch, rc["agent"],
+                                   select(val_env))
+                      for name, (env, val_env) in sims.items()]
             if rc["machine_timesteps"] > 0:
-                tasks.append(control.Task(f"{algo.upper()} trained on machine", "rl", eval_env,
-                                          seeds, train_env, algo, rc["machine_timesteps"],
-                                          seed, arch, rc["agent"]))
+                tasks.append(control.Task(
+                    f"{algo.upper()} trained on machine", "rl", eval_env, seeds, train_env, algo,
+                    rc["machine_timesteps"], seed, arch, rc["agent"],
+                    select(machine_env(config, machine, rc["val_pool_seed"], targets))))
         tasks.append(control.Task(RECALL, "recall", eval_env, seeds, seed=seed))
         chunk = -(-len(seeds) // config["workers"])  # spread the states over the workers
         for method in rc["baselines"]:  # every controller runs on every evaluation state
@@ -345,6 +361,13 @@ class LinacStudy(Study):
         episodes: dict[str, list[control.Episode]] = {}
         for task, eps in done:
             episodes.setdefault(task.label, []).extend(eps)
+            if task.history:
+                kept = max(task.history, key=lambda h: (h[1], -h[2]))
+                result.notes.append(
+                    f"{task.label}: policy chosen on {rc['select_episodes']} validation "
+                    "episodes (steps: success, median best MAE um) " + ", ".join(
+                        f"{n}: {r:.2f}, {m:.0f}" for n, r, m in task.history)
+                    + f"; kept {kept[0]} steps")
 
         for label, eps in episodes.items():
             s = control.summarise(eps)
@@ -377,6 +400,16 @@ class LinacStudy(Study):
                                                 workdir / "control_convergence.png").name)
 
 
+
+
+def sim_randomisation(randomise: Randomisation, decoder: str) -> Randomisation:
+    """What a learned simulator's episodes draw: the task's targets always; the beam and
+    error changes only with the lattice decoder (the MLP model has no beam to change)."""
+    if decoder == "lattice":
+        return randomise
+    return Randomisation(targets=randomise.targets,
+                         target_position_mm=randomise.target_position_mm,
+                         target_size_mm=randomise.target_size_mm)
 
 
 def env_settings(rc: dict[str, Any]) -> dict[str, Any]:

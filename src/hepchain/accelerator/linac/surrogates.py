@@ -19,6 +19,7 @@ from hepchain.accelerator.linac.generative import (
     vae_loss,
 )
 from hepchain.accelerator.linac.lattice import END_ACTUATORS
+from hepchain.accelerator.linac.lattice_vae import LatticeVAE
 from hepchain.accelerator.linac.machine import END_ANGLE, END_K1
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.standardise import Standardiser
@@ -29,6 +30,7 @@ ENVIRONMENT = ("ENV.tilt", "ENV.T_out")
 # channels the learned simulator needs from any log (BPM context is checked per lattice)
 REQUIRED = (*SCREEN, *END_ACTUATORS, "M_SCR.x", "M_SCR.sigma_x", "M_SCR.y", "M_SCR.sigma_y",
             "SPEC.energy", *ENVIRONMENT)
+DECODERS = ("mlp", "lattice")  # decoders of the learned simulator (fit_cvae)
 END_SCALE = np.array([END_K1] * 3 + [END_ANGLE * 1e3] * 2)  # log units -> normalised
 
 
@@ -180,10 +182,21 @@ def conditional_arrays(frame: pd.DataFrame, ctx_cols: list[str], n_modes: int,
 
 
 def fit_cvae(train: ConditionalData, val: ConditionalData, cfg: dict[str, Any], seed: int,
-             device: str = "cpu") -> tuple[ConditionalVAE, History]:
+             device: str = "cpu", decoder: str = "mlp", y_scale: Standardiser | None = None,
+             energies_gev: np.ndarray | None = None) -> tuple[ConditionalVAE, History]:
+    """The learned simulator: a conditional VAE with an MLP decoder (``decoder="mlp"``) or the
+    end section's transport (``"lattice"``, :mod:`lattice_vae`; it needs ``y_scale`` and the
+    modes' beam energies ``energies_gev``, :func:`mode_energies`, and runs on the CPU)."""
+    if decoder not in DECODERS:
+        raise UsageError(f"Unknown learned-simulator decoder {decoder!r}; use one of {DECODERS}.")
     torch.manual_seed(seed)
-    model = ConditionalVAE(train.y.shape[1], train.cond.shape[1], cfg["latent"],
-                           list(cfg["hidden"]))
+    if decoder == "lattice":
+        model = LatticeVAE(train.cond.shape[1], cfg["latent"], list(cfg["hidden"]),
+                           energies_gev, y_scale.mean, y_scale.scale)
+        device = "cpu"  # cheetah's elements live on the CPU
+    else:
+        model = ConditionalVAE(train.y.shape[1], train.cond.shape[1], cfg["latent"],
+                               list(cfg["hidden"]))
     tc = TrainConfig.from_dict(cfg["train"], seed=seed, device=device)
     history = Trainer(model, cvae_loss(cfg["beta"]), tc).fit(
         (_tensor(train.cond), _tensor(train.y)), (_tensor(val.cond), _tensor(val.y)))
@@ -199,6 +212,17 @@ def cvae_screen_mae(model: ConditionalVAE, data: ConditionalData, y_scale: Stand
     for y in (pred, true):
         y[:, [1, 3]] = np.exp(y[:, [1, 3]])
     return np.abs(pred - true).mean(0)
+
+
+def mode_energies(frame: pd.DataFrame, n_modes: int) -> np.ndarray:
+    """Per mode the median final energy ``SPEC.energy`` [GeV] of the log rows (DataError if a
+    mode never appears)."""
+    energy = frame.groupby("mode")["SPEC.energy"].median()
+    missing = sorted(set(range(n_modes)) - set(energy.index))
+    if missing:
+        raise DataError(f"Operating mode(s) {missing} never appear in the training days of the "
+                        "log; log more days so that every mode is seen.")
+    return energy.loc[list(range(n_modes))].to_numpy(float)
 
 
 def operating_points(frame: pd.DataFrame, n_modes: int) -> tuple[np.ndarray, np.ndarray]:
