@@ -183,15 +183,22 @@ def test_malformed_logs_give_clear_errors(log_dir, tmp_path):
         oplog.load_log(tmp_path / "f.csv")
 
 
-def test_environments_pass_gymnasium_checker(machine, log_dir):
+def _learned_sim_inputs(machine, log_dir):
+    """The log, per-mode targets and set points, screen standardiser and conditional arrays
+    a learned-simulator environment is built from."""
     frame = oplog.load_log(log_dir)
     targets, points = surrogates.operating_points(frame, 2)
-    env = MachineEnv(machine, targets, n_states=4, state_seed=1, max_steps=5, randomise=RANDOM)
-    check_env(env, skip_render_check=True)
     ctx = surrogates.context_columns(machine.lattice.bpms)
     cs = Standardiser.fit(frame[ctx].to_numpy(float))
     ys = Standardiser.fit(surrogates.screen_targets(frame))
     data = surrogates.conditional_arrays(frame, ctx, 2, cs, ys)
+    return frame, targets, points, ys, data
+
+
+def test_environments_pass_gymnasium_checker(machine, log_dir):
+    frame, targets, points, ys, data = _learned_sim_inputs(machine, log_dir)
+    env = MachineEnv(machine, targets, n_states=4, state_seed=1, max_steps=5, randomise=RANDOM)
+    check_env(env, skip_render_check=True)
     model = ConditionalVAE(4, data.cond.shape[1], 2, [16])
     for offset, gain in ((0.0, 0.0), (0.1, 0.3)):  # with and without domain randomisation
         sim = LearnedEnv(model, data.context, frame["mode"].to_numpy(), points, ys.mean,
@@ -304,12 +311,7 @@ def test_control_tasks_give_the_same_episodes_in_worker_processes(machine, log_d
 
 
 def test_domain_randomisation_shifts_and_scales_the_learned_response(machine, log_dir):
-    frame = oplog.load_log(log_dir)
-    targets, points = surrogates.operating_points(frame, 2)
-    ctx = surrogates.context_columns(machine.lattice.bpms)
-    cs = Standardiser.fit(frame[ctx].to_numpy(float))
-    ys = Standardiser.fit(surrogates.screen_targets(frame))
-    data = surrogates.conditional_arrays(frame, ctx, 2, cs, ys)
+    frame, targets, points, ys, data = _learned_sim_inputs(machine, log_dir)
     torch.manual_seed(0)
     model = ConditionalVAE(4, data.cond.shape[1], 2, [16])
     env = LearnedEnv(model, data.context, frame["mode"].to_numpy(), points, ys.mean, ys.scale,
@@ -399,12 +401,7 @@ def test_conditional_model_learns_screen_response(machine, tmp_path, decoder):
 
 
 def test_learned_beam_line_draws_the_task_s_beam_changes_per_episode(machine, log_dir):
-    frame = oplog.load_log(log_dir)
-    targets, points = surrogates.operating_points(frame, 2)
-    ctx = surrogates.context_columns(machine.lattice.bpms)
-    cs = Standardiser.fit(frame[ctx].to_numpy(float))
-    ys = Standardiser.fit(surrogates.screen_targets(frame))
-    data = surrogates.conditional_arrays(frame, ctx, 2, cs, ys)
+    frame, targets, points, ys, data = _learned_sim_inputs(machine, log_dir)
     torch.manual_seed(0)
     model = LatticeVAE(data.cond.shape[1], 2, [16], surrogates.mode_energies(frame, 2),
                        ys.mean, ys.scale)  # untrained
