@@ -277,6 +277,23 @@ def test_log_improvement_reward_sums_to_the_episode_improvement(machine):
     assert total == pytest.approx(np.log10(info["mae"] / step["mae"]) + bonus)
 
 
+def test_quadratic_action_map_keeps_the_largest_step_and_refines_small_ones(machine):
+    """The same actions move the actuators by scale x a (linear) and scale x a|a|
+    (quadratic): equal at |a| = 1, a quarter as far at |a| = 0.5, clipped to [-1, 1]."""
+    actions = np.array([[1.0, -1.0, 0.5, -0.5, 0.1], [3.0, 0.0, -0.2, 0.2, 1.0]])
+    moves = {}
+    for kind in ("linear", "quadratic"):
+        env = MachineEnv(machine, np.zeros((2, 4)), n_states=4, state_seed=1,
+                         action_scale=0.2, randomise=RANDOM, action_map=kind)
+        env.reset(seed=0)
+        u = [env.u.copy()] + [env.step(a)[0][8:].astype(float) for a in actions]
+        moves[kind] = np.diff(u, axis=0)
+    free = np.abs(np.cumsum(moves["linear"], 0) + u[0]) < 1 - 1e-6  # not at a range edge
+    a = np.clip(actions, -1, 1)
+    assert np.allclose(moves["linear"][free], 0.2 * a[free], atol=1e-6)
+    assert np.allclose(moves["quadratic"][free], 0.2 * (a * np.abs(a))[free], atol=1e-6)
+
+
 def test_steps_count_every_episode_with_failures_at_the_budget():
     eps = [control.Episode([0.1, 0.05, 0.03], 0.04, budget=30),  # success at reading 2
            control.Episode([0.1] * 31, 0.04, budget=30),  # two failures
@@ -572,7 +589,11 @@ def test_generative_metrics_have_no_invented_reference(log_dir, tmp_path):
                           ({"cgan.conditions": ["mode+mode"]}, "cgan condition"),
                           ({"cgan.conditions": []}, "cgan.conditions is empty"),
                           ({"rl.observation": "normalised"}, r"rl\.observation must be"),
-                          ({"rl.reward": "differential"}, r"rl\.reward one of")])
+                          ({"rl.reward": "differential"}, r"rl\.reward one of"),
+                          ({"rl.action_map": "cubic"}, r"rl\.action_map one of"),
+                          ({"rl.select_every": -5}, r"rl\.select_every must be"),
+                          ({"rl.select_every": 100, "rl.select_episodes": 0},
+                           r"rl\.select_episodes > 0")])
 def test_bad_settings_are_refused_before_any_work(override, message, tmp_path):
     study = LinacStudy()
     config = study.config("quick", override)
@@ -635,8 +656,9 @@ def test_selection_on_validation_returns_the_best_checked_policy(machine):
     model = control.train_agent("td3", env(), 130, selection=selection, **kw)
     assert [h[0] for h in model.selection_history] == [40, 80, 120, 130]  # and at the end
     assert [h[1] for h in model.selection_history] == [1.0, 0.0, 0.0, 0.0]
-    # the same training stopped there (SB3 calls back after step 40, before its update)
-    early = control.train_agent("td3", env(), 39, **kw).policy.state_dict()
+    assert model.selection_kept == 40
+    # the same training stopped there: 40 steps and their updates
+    early = control.train_agent("td3", env(), 40, **kw).policy.state_dict()
     kept = model.policy.state_dict()
     assert all(torch.equal(kept[k], early[k]) for k in kept)  # the first check's policy
     last = control.train_agent("td3", env(), 130, **kw).policy.state_dict()

@@ -188,7 +188,9 @@ class Selection:
 
 def _selection_callback(selection: Selection):
     """A stable-baselines3 callback that evaluates and keeps the best policy; its ``history``
-    lists (steps, success rate, median best MAE [um]) of every check."""
+    lists (steps, success rate, median best MAE [um]) of every check. A check at N steps
+    sees the policy after N steps and their updates (it runs when the next rollout starts,
+    and once more when training ends); ``kept`` is the step count of the policy kept."""
     from stable_baselines3.common.callbacks import BaseCallback
 
     class BestOnValidation(BaseCallback):
@@ -196,7 +198,8 @@ def _selection_callback(selection: Selection):
             super().__init__()
             self.history: list[tuple[int, float, float]] = []
             self.best: tuple[float, float] | None = None
-            self.state: dict | None = None
+            self.kept, self.state = 0, None
+            self.next = selection.every
 
         def _check(self) -> None:
             s = summarise(evaluate(selection.val_env, "rl", selection.seeds, self.model))
@@ -204,12 +207,16 @@ def _selection_callback(selection: Selection):
                                  s["median_final_mae_um"]))
             score = (s["success_rate"], -s["median_final_mae_um"])
             if self.best is None or score > self.best:
-                self.best = score
+                self.best, self.kept = score, self.num_timesteps
                 self.state = copy.deepcopy(self.model.policy.state_dict())
 
-        def _on_step(self) -> bool:
-            if self.num_timesteps % selection.every == 0:
+        def _on_rollout_start(self) -> None:
+            if self.num_timesteps >= self.next:
                 self._check()
+                self.next += selection.every * (1 + (self.num_timesteps - self.next)
+                                                // selection.every)
+
+        def _on_step(self) -> bool:
             return True
 
         def _on_training_end(self) -> None:
@@ -229,7 +236,7 @@ def train_agent(algo: str, env: SteeringEnv, timesteps: int, seed: int,
     ``gradient_steps`` updates per environment step and (TD3) Gaussian exploration noise of
     std ``action_noise`` (in units of the action range [-1, 1]). With a ``selection``, the
     policy chosen on its validation episodes is returned (its checks in
-    ``model.selection_history``)."""
+    ``model.selection_history``, its step count in ``model.selection_kept``)."""
     from stable_baselines3 import PPO, SAC, TD3
     from stable_baselines3.common.noise import NormalActionNoise
 
@@ -250,6 +257,7 @@ def train_agent(algo: str, env: SteeringEnv, timesteps: int, seed: int,
     callback = None if selection is None else _selection_callback(selection)
     model.learn(total_timesteps=timesteps, callback=callback)
     model.selection_history = [] if callback is None else callback.history
+    model.selection_kept = None if callback is None else callback.kept
     return model
 
 
@@ -302,6 +310,7 @@ class Task:
     agent: dict[str, float] = field(default_factory=dict)  # train_agent's hyperparameters
     selection: Selection | None = None  # choose the policy on validation episodes
     history: list[tuple[int, float, float]] = field(default_factory=list)  # its checks
+    kept: int | None = None  # step count of the policy the selection kept
 
 
 def run_task(task: Task) -> tuple[Task, list[Episode]]:
@@ -312,5 +321,5 @@ def run_task(task: Task) -> tuple[Task, list[Episode]]:
     if task.method == "rl":
         agent = train_agent(task.algo, task.train_env, task.timesteps, task.seed,
                             task.net_arch, selection=task.selection, **task.agent)
-        task.history = agent.selection_history
+        task.history, task.kept = agent.selection_history, agent.selection_kept
     return task, evaluate(task.eval_env, task.method, task.states, agent)

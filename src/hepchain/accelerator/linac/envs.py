@@ -3,7 +3,9 @@ bring the beam on the target screen ``E_SCR`` to a target beam (mu_x, sigma_x, m
 an ARES-EA-like task.
 
 * actions: changes of the five end-section actuators (E_Q1..3 k1, E_CV/E_CH angle) in
-  normalised units, ``u <- clip(u + action_scale * a, -1, 1)``;
+  normalised units, ``u <- clip(u + action_scale * a, -1, 1)`` (``action_map="linear"``) or
+  ``u <- clip(u + action_scale * a |a|, -1, 1)`` (``"quadratic"``: the same largest step, finer
+  small ones);
 * observation (13, float32): measured minus target beam, target beam, current ``u``;
   ``observation="raw"``: beams in mm (errors reach tens of mm when a quadrupole setting blows
   the beam up); ``"scaled"``: every input O(1), errors as
@@ -48,15 +50,18 @@ from hepchain.core.errors import UsageError
 N_ACT = len(END_ACTUATORS)
 OBSERVATIONS = ("raw", "scaled")
 REWARDS = ("log_error", "log_improvement")
+ACTION_MAPS = ("linear", "quadratic")
 TARGET_TRIES = 5  # batches of 64 random settings searched for a target in range per state
 STATE_TRIES = 20  # states tried per episode before giving up on the target ranges
 
 
-def check_choices(observation: str, reward: str) -> None:
-    """UsageError unless ``observation`` is in OBSERVATIONS and ``reward`` in REWARDS."""
-    if observation not in OBSERVATIONS or reward not in REWARDS:
-        raise UsageError(f"rl.observation must be one of {OBSERVATIONS} and rl.reward one of "
-                         f"{REWARDS}, got {observation!r} and {reward!r}.")
+def check_choices(observation: str, reward: str, action_map: str = "linear") -> None:
+    """UsageError unless ``observation`` is in OBSERVATIONS, ``reward`` in REWARDS and
+    ``action_map`` in ACTION_MAPS."""
+    if observation not in OBSERVATIONS or reward not in REWARDS or action_map not in ACTION_MAPS:
+        raise UsageError(f"rl.observation must be one of {OBSERVATIONS}, rl.reward one of "
+                         f"{REWARDS} and rl.action_map one of {ACTION_MAPS}, got "
+                         f"{observation!r}, {reward!r} and {action_map!r}.")
 
 
 @dataclass(frozen=True)
@@ -108,9 +113,9 @@ class SteeringEnv(gym.Env):
                  action_scale: float = 0.25, start_spread: float = 0.3,
                  success_bonus: float = 5.0, screen_noise_mm: float = 0.005,
                  randomise: Randomisation | None = None, observation: str = "raw",
-                 reward: str = "log_error") -> None:
-        check_choices(observation, reward)
-        self.observation, self.reward = observation, reward
+                 reward: str = "log_error", action_map: str = "linear") -> None:
+        check_choices(observation, reward, action_map)
+        self.observation, self.reward, self.action_map = observation, reward, action_map
         self.targets = np.asarray(targets, float)
         self.randomise = randomise or Randomisation()
         self.start_spread = start_spread
@@ -201,6 +206,8 @@ class SteeringEnv(gym.Env):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         a = np.clip(np.asarray(action, float), -1, 1)
+        if self.action_map == "quadratic":
+            a = a * np.abs(a)
         previous = self.error()
         err = self.measure(self.u + self.action_scale * a)
         self.steps += 1

@@ -110,7 +110,7 @@ class LinacStudy(Study):
                                  f"{steps!r}), --val-states a positive number and --algo one "
                                  f"of {', '.join(ALGOS)}.")
             cfg = self.config(preset, parse_sets(set_))
-            check_choices(cfg["rl"]["observation"], cfg["rl"]["reward"])
+            check_rl(cfg["rl"])
             set_torch_threads(int(cfg["threads"]))
             rc, machine = cfg["rl"], oplog.machine_from_settings(oplog.log_settings(cfg))
             train_env, val_env = (machine_env(cfg, machine, pool) for pool in
@@ -142,7 +142,7 @@ class LinacStudy(Study):
         if not config["cvae"]["decoders"] or bad:
             raise UsageError(f"cvae.decoders must name one or more of {list(SIMULATORS)}, got "
                              f"{config['cvae']['decoders']}.")
-        check_choices(config["rl"]["observation"], config["rl"]["reward"])
+        check_rl(config["rl"])
         set_torch_threads(int(config.get("threads", 1)))
         t0 = time.perf_counter()
         result = Result(study=self.name, preset="")
@@ -362,12 +362,11 @@ class LinacStudy(Study):
         for task, eps in done:
             episodes.setdefault(task.label, []).extend(eps)
             if task.history:
-                kept = max(task.history, key=lambda h: (h[1], -h[2]))
                 result.notes.append(
                     f"{task.label}: policy chosen on {rc['select_episodes']} validation "
                     "episodes (steps: success, median best MAE um) " + ", ".join(
                         f"{n}: {r:.2f}, {m:.0f}" for n, r, m in task.history)
-                    + f"; kept {kept[0]} steps")
+                    + f"; kept {task.kept} steps")
 
         for label, eps in episodes.items():
             s = control.summarise(eps)
@@ -415,7 +414,17 @@ def sim_randomisation(randomise: Randomisation, decoder: str) -> Randomisation:
 def env_settings(rc: dict[str, Any]) -> dict[str, Any]:
     """The task settings of the ``rl`` block shared by every environment."""
     return {k: rc[k] for k in ("tolerance_mm", "max_steps", "action_scale", "start_spread",
-                               "observation", "reward")}
+                               "observation", "reward", "action_map")}
+
+
+def check_rl(rc: dict[str, Any]) -> None:
+    """UsageError for a bad choice in the ``rl`` block (observation, reward, action map, the
+    policy-selection settings), before anything runs."""
+    check_choices(rc["observation"], rc["reward"], rc["action_map"])
+    if rc["select_every"] < 0 or (rc["select_every"] > 0 and rc["select_episodes"] <= 0):
+        raise UsageError(f"rl.select_every must be 0 (off) or a positive step count with "
+                         f"rl.select_episodes > 0, got {rc['select_every']} and "
+                         f"{rc['select_episodes']}.")
 
 
 def machine_env(config: dict[str, Any], machine: Any, state_seed: int,
