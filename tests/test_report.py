@@ -322,13 +322,22 @@ def test_every_study_declares_its_summary():
 def test_declared_headlines_match_the_stored_runs(run):
     """The stored runs of docs/results/ hold every headline a study declares, so a renamed
     metric cannot silently empty its card. A study's own verbs (jettag's `compare`, `scaling`:
-    preset "paper (compare)") measure other things and are tables, not cards."""
+    preset "paper (compare)") measure other things and are tables, not cards. A run of only
+    some of a study's parts (linac's `paper-control`: the controller) holds some headlines;
+    its study's quick run holds them all."""
+    from hepchain.core.study import get_study
+
     result = Result.load(DOCS / "results" / run)
     if result.preset.endswith(")"):
         pytest.skip(f"{run} is a study verb's run ({result.preset}), not a card")
     spec = load_declarations()[result.study]
-    for h in spec["headlines"]:
-        assert matching(result, h["metric"], h["method"]), (run, h)
+    found = [bool(matching(result, h["metric"], h["method"])) for h in spec["headlines"]]
+    parts = result.provenance.config.get("parts")
+    if parts is not None and set(parts) < set(get_study(result.study).config("quick")["parts"]):
+        assert any(found), run
+    else:
+        assert all(found), (run, [h for h, f in zip(spec["headlines"], found, strict=True)
+                                  if not f])
     assert summarise(result).figure is not None
 
 
