@@ -213,8 +213,7 @@ def _selection_callback(selection: Selection):
         def _on_rollout_start(self) -> None:
             if self.num_timesteps >= self.next:
                 self._check()
-                self.next += selection.every * (1 + (self.num_timesteps - self.next)
-                                                // selection.every)
+                self.next = (self.num_timesteps // selection.every + 1) * selection.every
 
         def _on_step(self) -> bool:
             return True

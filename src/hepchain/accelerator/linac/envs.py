@@ -55,7 +55,7 @@ TARGET_TRIES = 5  # batches of 64 random settings searched for a target in range
 STATE_TRIES = 20  # states tried per episode before giving up on the target ranges
 
 
-def check_choices(observation: str, reward: str, action_map: str = "linear") -> None:
+def check_choices(observation: str, reward: str, action_map: str) -> None:
     """UsageError unless ``observation`` is in OBSERVATIONS, ``reward`` in REWARDS and
     ``action_map`` in ACTION_MAPS."""
     if observation not in OBSERVATIONS or reward not in REWARDS or action_map not in ACTION_MAPS:
