@@ -317,6 +317,21 @@ class PairedComparison:
     p_value: float
 
 
+def bootstrap_error(x: ArrayLike, statistic=np.median, n_boot: int = 1000,
+                    seed: int = 0) -> float:
+    """Statistical error of ``statistic`` of the sample ``x`` from its finite size: the
+    standard deviation of the statistic over ``n_boot`` resamplings with replacement
+    (seeded, so the same sample gives the same error)::
+
+        bootstrap_error([3, 5, 9, 50, 7])  # error of the median
+    """
+    x = np.asarray(x, dtype=float)
+    if x.size < 2:
+        return float("nan")
+    idx = np.random.default_rng(seed).integers(0, x.size, (n_boot, x.size))
+    return float(np.std(statistic(x[idx], axis=1), ddof=1))
+
+
 def paired_difference(a: ArrayLike, b: ArrayLike, stat_error: ArrayLike | None = None,
                       null: float = 0.0) -> PairedComparison:
     """Mean of a_i − b_i over matched pairs i and its significance against ``null``.

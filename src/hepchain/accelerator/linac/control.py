@@ -28,6 +28,7 @@ from scipy.optimize import minimize
 
 from hepchain.accelerator.linac.envs import N_ACT, SteeringEnv
 from hepchain.core.errors import UsageError
+from hepchain.core.metrics import bootstrap_error
 
 
 @dataclass
@@ -54,12 +55,14 @@ class Episode:
 
 def summarise(episodes: list[Episode]) -> dict[str, float]:
     """Success rate with its binomial error, median steps to tolerance over all episodes (a
-    failure counts as the whole budget) and median best MAE [um] (best reading of the
-    episode, the rl-vs-bo ``eval.py`` definition)."""
+    failure counts as the whole budget) with its bootstrap error, and median best MAE [um]
+    (best reading of the episode, the rl-vs-bo ``eval.py`` definition)."""
     rate = float(np.mean([e.success_step is not None for e in episodes]))
+    steps = [e.steps for e in episodes]
     return {"success_rate": rate,
             "success_rate_err": float(np.sqrt(rate * (1 - rate) / len(episodes))),
-            "median_steps": float(np.median([e.steps for e in episodes])),
+            "median_steps": float(np.median(steps)),
+            "median_steps_err": bootstrap_error(steps),
             "median_final_mae_um": 1e3 * float(np.median([e.best for e in episodes]))}
 
 
@@ -178,8 +181,9 @@ def run_bo(env: SteeringEnv, seed: int, n_init: int = 5, trust: float = 0.2) -> 
 class Selection:
     """Choose the policy on validation episodes during training: every ``every`` steps the
     deterministic policy runs ``val_env``'s episodes ``seeds``; the one with the highest
-    success rate (then the lowest median best MAE) is kept. Guards against a late collapse of
-    the training and never sees the evaluation states."""
+    success rate (then the fewest median steps to tolerance, then the lowest median best MAE)
+    is kept. Guards against a late collapse of the training and never sees the evaluation
+    states."""
 
     val_env: SteeringEnv
     seeds: list[int]
@@ -188,7 +192,8 @@ class Selection:
 
 def _selection_callback(selection: Selection):
     """A stable-baselines3 callback that evaluates and keeps the best policy; its ``history``
-    lists (steps, success rate, median best MAE [um]) of every check. A check at N steps
+    lists (steps, success rate, median steps to tolerance, median best MAE [um]) of every
+    check. A check at N steps
     sees the policy after N steps and their updates (it runs when the next rollout starts,
     and once more when training ends); ``kept`` is the step count of the policy kept."""
     from stable_baselines3.common.callbacks import BaseCallback
@@ -196,16 +201,16 @@ def _selection_callback(selection: Selection):
     class BestOnValidation(BaseCallback):
         def __init__(self) -> None:
             super().__init__()
-            self.history: list[tuple[int, float, float]] = []
-            self.best: tuple[float, float] | None = None
+            self.history: list[tuple[int, float, float, float]] = []
+            self.best: tuple[float, float, float] | None = None
             self.kept, self.state = 0, None
             self.next = selection.every
 
         def _check(self) -> None:
             s = summarise(evaluate(selection.val_env, "rl", selection.seeds, self.model))
-            self.history.append((self.num_timesteps, s["success_rate"],
+            self.history.append((self.num_timesteps, s["success_rate"], s["median_steps"],
                                  s["median_final_mae_um"]))
-            score = (s["success_rate"], -s["median_final_mae_um"])
+            score = (s["success_rate"], -s["median_steps"], -s["median_final_mae_um"])
             if self.best is None or score > self.best:
                 self.best, self.kept = score, self.num_timesteps
                 self.state = copy.deepcopy(self.model.policy.state_dict())
@@ -308,7 +313,7 @@ class Task:
     net_arch: tuple[int, ...] = (64, 64)
     agent: dict[str, float] = field(default_factory=dict)  # train_agent's hyperparameters
     selection: Selection | None = None  # choose the policy on validation episodes
-    history: list[tuple[int, float, float]] = field(default_factory=list)  # its checks
+    history: list[tuple[int, float, float, float]] = field(default_factory=list)  # checks
     kept: int | None = None  # step count of the policy the selection kept
 
 

@@ -6,6 +6,7 @@ states."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from hepchain.core import plotting, twosample
 from hepchain.core.cache import cached_dataset
 from hepchain.core.errors import UsageError
 from hepchain.core.executors import LocalExecutor
+from hepchain.core.io import atomic_write_text
 from hepchain.core.result import Reference, Result
 from hepchain.core.seeding import derive_seed
 from hepchain.core.standardise import Standardiser
@@ -364,8 +366,8 @@ class LinacStudy(Study):
             if task.history:
                 result.notes.append(
                     f"{task.label}: policy chosen on {rc['select_episodes']} validation "
-                    "episodes (steps: success, median best MAE um) " + ", ".join(
-                        f"{n}: {r:.2f}, {m:.0f}" for n, r, m in task.history)
+                    "episodes (steps: success, median steps, median best MAE um) " + ", ".join(
+                        f"{n}: {r:.2f}, {k:g}, {m:.0f}" for n, r, k, m in task.history)
                     + f"; kept {task.kept} steps")
 
         for label, eps in episodes.items():
@@ -376,6 +378,8 @@ class LinacStudy(Study):
                        n=len(eps))
             result.add("median steps to tolerance", label, s["median_steps"], n=len(eps),
                        higher_is_better=False)
+            result.add("median steps to tolerance, stat. error (bootstrap)", label,
+                       s["median_steps_err"], n=len(eps))
             result.add("median best MAE", label, s["median_final_mae_um"], unit="um",
                        n=len(eps), higher_is_better=False, reference=_ares(kinds[label], 1))
             if label != RECALL:
@@ -395,6 +399,10 @@ class LinacStudy(Study):
                             f"{rc['pool_seed']}) for every controller; steps = median over all "
                             "episodes, failures counted at the budget; randomised per "
                             f"episode: {rc['randomise']}")
+        atomic_write_text(workdir / "episodes.json", json.dumps(  # per state, for pooling
+            {label: {"steps": [e.steps for e in eps], "success": [e.success_step is not None
+                                                                   for e in eps]}
+             for label, eps in episodes.items()}))
         result.figures.append(plots.convergence(episodes, rc["tolerance_mm"], rc["max_steps"],
                                                 workdir / "control_convergence.png").name)
 
