@@ -19,7 +19,7 @@ from hepchain.accelerator.linac.lattice_vae import LatticeVAE
 from hepchain.accelerator.linac.study import LinacStudy, split_days
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.executors import LocalExecutor
-from hepchain.core.metrics import roc_auc
+from hepchain.core.metrics import bootstrap_error, roc_auc
 from hepchain.core.result import Result
 from hepchain.core.standardise import Standardiser
 from hepchain.core.trainer import TrainConfig, Trainer
@@ -300,8 +300,19 @@ def test_steps_count_every_episode_with_failures_at_the_budget():
     assert s["success_rate"] == pytest.approx(1 / 3)
     assert s["success_rate_err"] == pytest.approx(np.sqrt(2 / 27))
     assert s["median_steps"] == 30  # not 2, the median of the successful episode alone
+    assert s["median_steps_err"] == bootstrap_error([2, 30, 30]) > 10
     gain, err = control.paired_gain(eps, [control.Episode([0.1, 0.1], 0.04, 30)] * 3)
     assert gain == pytest.approx(1 / 3) and err == pytest.approx(1 / 3)
+
+
+def test_selection_prefers_success_then_fewer_steps_then_precision():
+    def summary(rate, steps, mae):
+        return control.selection_score({"success_rate": rate, "median_steps": steps,
+                                        "median_final_mae_um": mae})
+
+    assert summary(0.8, 12, 40) > summary(0.78, 6, 20)  # success first
+    assert summary(0.8, 9, 40) > summary(0.8, 10, 20)  # then fewer readings
+    assert summary(0.8, 9, 30) > summary(0.8, 9, 35)  # then a closer beam
 
 
 def test_nelder_mead_improves_on_machine(machine, log_dir):

@@ -148,3 +148,16 @@ def test_fit_resolution_recovers_known_terms():
     fit2 = metrics.fit_resolution(e, metrics.resolution_function(e, 0.2, 0.02), 0.01 * truth,
                                   noise_term=False)
     assert (fit2.a, fit2.b, fit2.c) == pytest.approx((0.2, 0.02, 0.0), abs=1e-4)
+
+
+def test_bootstrap_error_matches_analytic_cases():
+    # the mean of n normal values: sigma / sqrt(n)
+    x = np.random.default_rng(3).normal(0, 2.0, 400)
+    assert metrics.bootstrap_error(x, np.mean) == pytest.approx(x.std() / 20, rel=0.1)
+    # the median of (2, 30, 30) is 2 when two of three draws are the 2: p = 7/27
+    p = 7 / 27
+    assert metrics.bootstrap_error([2, 30, 30]) == pytest.approx(28 * np.sqrt(p * (1 - p)),
+                                                                  rel=0.1)
+    assert metrics.bootstrap_error([5, 5, 5]) == 0
+    assert np.isnan(metrics.bootstrap_error([5]))
+    assert metrics.bootstrap_error(x) == metrics.bootstrap_error(x)  # seeded

@@ -177,6 +177,13 @@ def run_bo(env: SteeringEnv, seed: int, n_init: int = 5, trust: float = 0.2) -> 
     return Episode(errors[: env.max_steps + 1], env.tolerance, env.max_steps)
 
 
+def selection_score(summary: dict[str, float]) -> tuple[float, float, float]:
+    """Order of policies on validation episodes (higher is better): success rate, then fewer
+    median steps to tolerance, then lower median best MAE (a :func:`summarise` dict)."""
+    return (summary["success_rate"], -summary["median_steps"],
+            -summary["median_final_mae_um"])
+
+
 @dataclass
 class Selection:
     """Choose the policy on validation episodes during training: every ``every`` steps the
@@ -210,7 +217,7 @@ def _selection_callback(selection: Selection):
             s = summarise(evaluate(selection.val_env, "rl", selection.seeds, self.model))
             self.history.append((self.num_timesteps, s["success_rate"], s["median_steps"],
                                  s["median_final_mae_um"]))
-            score = (s["success_rate"], -s["median_steps"], -s["median_final_mae_um"])
+            score = selection_score(s)
             if self.best is None or score > self.best:
                 self.best, self.kept = score, self.num_timesteps
                 self.state = copy.deepcopy(self.model.policy.state_dict())
