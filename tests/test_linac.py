@@ -315,6 +315,30 @@ def test_selection_prefers_success_then_fewer_steps_then_precision():
     assert summary(0.8, 9, 30) > summary(0.8, 9, 35)  # then a closer beam
 
 
+def test_pooled_summary_counts_every_episode_of_every_run(tmp_path, capsys):
+    from hepchain.cli import main
+
+    ok, fail = [0.1, 0.03], [0.1] * 31  # success at reading 1; a failure (30 steps)
+    runs = {"seed0": [ok, ok, fail], "seed1": [ok, fail, fail]}
+    for name, errors in runs.items():
+        (tmp_path / name).mkdir()
+        control.write_episodes(tmp_path / name,
+                               {"TD3": [control.Episode(e, 0.04, 30) for e in errors]})
+    pooled = control.pooled_summary([tmp_path / "seed0", tmp_path / "seed1"])["TD3"]
+    assert pooled["episodes"] == 6 and pooled["success_rate"] == pytest.approx(0.5)
+    assert pooled["median_steps"] == pytest.approx(15.5)  # steps 1, 1, 1, 30, 30, 30
+    assert 0 < pooled["success_rate_err"] < 0.5
+    with pytest.raises(SystemExit) as exc:
+        main(["linac", "pool", str(tmp_path)])  # a bench directory: its seed*/ runs
+    assert exc.value.code == 0
+    assert "TD3: 6 episodes, success 0.500" in capsys.readouterr().out
+    control.write_episodes(tmp_path / "seed1", {"TD3": []})
+    with pytest.raises(DataError, match="differ in their controllers or number of states"):
+        control.pooled_summary([tmp_path / "seed0", tmp_path / "seed1"])
+    with pytest.raises(DataError, match=r"No episodes\.json"):
+        control.pooled_summary([tmp_path])
+
+
 def test_nelder_mead_improves_on_machine(machine, log_dir):
     targets, _ = surrogates.operating_points(oplog.load_log(log_dir), 2)
     env = MachineEnv(machine, targets, n_states=4, state_seed=2, max_steps=25,

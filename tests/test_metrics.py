@@ -161,3 +161,6 @@ def test_bootstrap_error_matches_analytic_cases():
     assert metrics.bootstrap_error([5, 5, 5]) == 0
     assert np.isnan(metrics.bootstrap_error([5]))
     assert metrics.bootstrap_error(x) == metrics.bootstrap_error(x)  # seeded
+    # rows resampled as units: identical columns carry no extra information
+    assert metrics.bootstrap_error(np.c_[x, x, x], np.mean) == pytest.approx(
+        metrics.bootstrap_error(x, np.mean), rel=1e-9)

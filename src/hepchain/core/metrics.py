@@ -321,15 +321,17 @@ def bootstrap_error(x: ArrayLike, statistic=np.median, n_boot: int = 1000,
                     seed: int = 0) -> float:
     """Statistical error of ``statistic`` of the sample ``x`` from its finite size: the
     standard deviation of the statistic over ``n_boot`` resamplings with replacement
-    (seeded, so the same sample gives the same error)::
+    (seeded, so the same sample gives the same error). The rows of a 2-D ``x`` are resampled
+    as units (a cluster bootstrap: e.g. one row per test state, one column per run on it)::
 
         bootstrap_error([3, 5, 9, 50, 7])  # error of the median
+        bootstrap_error(steps_per_state_and_seed, np.mean)
     """
     x = np.asarray(x, dtype=float)
-    if x.size < 2:
+    if len(x) < 2:
         return float("nan")
-    idx = np.random.default_rng(seed).integers(0, x.size, (n_boot, x.size))
-    return float(np.std(statistic(x[idx], axis=1), ddof=1))
+    idx = np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))
+    return float(np.std(statistic(x[idx].reshape(n_boot, -1), axis=1), ddof=1))
 
 
 def paired_difference(a: ArrayLike, b: ArrayLike, stat_error: ArrayLike | None = None,

@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.optimize import minimize
 
 from hepchain.accelerator.linac.envs import N_ACT, SteeringEnv
-from hepchain.core.errors import UsageError
+from hepchain.core.errors import DataError, UsageError
+from hepchain.core.io import atomic_write_text
 from hepchain.core.metrics import bootstrap_error
 
 
@@ -53,17 +56,59 @@ class Episode:
         return float(min(self.errors))
 
 
-def summarise(episodes: list[Episode]) -> dict[str, float]:
-    """Success rate with its binomial error, median steps to tolerance over all episodes (a
-    failure counts as the whole budget) with its bootstrap error, and median best MAE [um]
-    (best reading of the episode, the rl-vs-bo ``eval.py`` definition)."""
-    rate = float(np.mean([e.success_step is not None for e in episodes]))
-    steps = [e.steps for e in episodes]
+def step_summary(success: list[bool], steps: list[int]) -> dict[str, float]:
+    """Success rate with its binomial error and median steps to tolerance with its bootstrap
+    error, from each episode's success and steps (a failure counted as the whole budget)."""
+    rate = float(np.mean(success))
     return {"success_rate": rate,
-            "success_rate_err": float(np.sqrt(rate * (1 - rate) / len(episodes))),
+            "success_rate_err": float(np.sqrt(rate * (1 - rate) / len(success))),
             "median_steps": float(np.median(steps)),
-            "median_steps_err": bootstrap_error(steps),
+            "median_steps_err": bootstrap_error(steps)}
+
+
+def summarise(episodes: list[Episode]) -> dict[str, float]:
+    """:func:`step_summary` of the episodes and their median best MAE [um] (best reading of
+    the episode, the rl-vs-bo ``eval.py`` definition)."""
+    return {**step_summary([e.success_step is not None for e in episodes],
+                           [e.steps for e in episodes]),
             "median_final_mae_um": 1e3 * float(np.median([e.best for e in episodes]))}
+
+
+EPISODES_FILE = "episodes.json"  # a run's per-state steps and success of every controller
+
+
+def write_episodes(workdir: Path, episodes: dict[str, list[Episode]]) -> None:
+    """Each controller's steps to tolerance and success on each evaluation state, in state
+    order, to ``workdir/episodes.json`` (what :func:`pooled_summary` reads)."""
+    atomic_write_text(workdir / EPISODES_FILE, json.dumps(
+        {label: {"steps": [e.steps for e in eps],
+                 "success": [e.success_step is not None for e in eps]}
+         for label, eps in episodes.items()}))
+
+
+def pooled_summary(runs: list[Path]) -> dict[str, dict[str, float]]:
+    """:func:`step_summary` of every controller over all episodes of ``runs`` (run
+    directories of one bench: the same evaluation states in each), the errors from a
+    bootstrap over states that keeps a state's episodes of all runs together."""
+    files = [r / EPISODES_FILE for r in runs]
+    missing = [str(f) for f in files if not f.is_file()]
+    if not runs or missing:
+        raise DataError(f"No {EPISODES_FILE} in {', '.join(missing) or 'no run'}; pass run "
+                        "directories of `hepchain linac run/bench` with the control part.")
+    data = [json.loads(f.read_text()) for f in files]
+    shapes = {(label, len(v["steps"])) for d in data for label, v in d.items()}
+    if any({(label, len(v["steps"])) for label, v in d.items()} != shapes for d in data):
+        raise DataError("The runs differ in their controllers or number of states; pool the "
+                        "seeds of one bench.")
+    out = {}
+    for label in data[0]:
+        steps = np.array([d[label]["steps"] for d in data], float).T  # (states, runs)
+        success = np.array([d[label]["success"] for d in data], float).T
+        out[label] = {"episodes": steps.size, "success_rate": float(success.mean()),
+                      "success_rate_err": bootstrap_error(success, np.mean),
+                      "median_steps": float(np.median(steps)),
+                      "median_steps_err": bootstrap_error(steps)}
+    return out
 
 
 def paired_gain(episodes: list[Episode], baseline: list[Episode]) -> tuple[float, float]:

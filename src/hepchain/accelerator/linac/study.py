@@ -6,7 +6,6 @@ states."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from hepchain.core import plotting, twosample
 from hepchain.core.cache import cached_dataset
 from hepchain.core.errors import UsageError
 from hepchain.core.executors import LocalExecutor
-from hepchain.core.io import atomic_write_text
 from hepchain.core.result import Reference, Result
 from hepchain.core.seeding import derive_seed
 from hepchain.core.standardise import Standardiser
@@ -69,7 +67,8 @@ class LinacStudy(Study):
     seed_doc = "000"
 
     def add_commands(self, app: Any) -> None:
-        """``hepchain linac generate`` (simulated operations logs) and ``check-log``."""
+        """``hepchain linac generate`` (simulated operations logs), ``rl-curve``, ``pool`` and
+        ``check-log``."""
         import typer
 
         @app.command("generate")
@@ -124,6 +123,17 @@ class LinacStudy(Study):
                            f"+- {r['success_rate_err']:.2f}, median best MAE "
                            f"{r['median_best_mae_um']:.0f} um, training CPU "
                            f"{r['train_cpu_s']:.0f} s")
+
+        @app.command("pool")
+        def pool_cmd(runs: list[Path] = typer.Argument(
+                ..., help="Run directories, or a bench directory (its seed*/ runs).")) -> None:
+            """Success rate and median steps of every controller over all evaluation episodes
+            of the runs (the seeds of one bench), errors by a bootstrap over states."""
+            dirs = [d for r in runs for d in (sorted(r.glob("seed*/")) or [r])]
+            for label, s in control.pooled_summary(dirs).items():
+                typer.echo(f"{label}: {s['episodes']} episodes, success {s['success_rate']:.3f}"
+                           f" +- {s['success_rate_err']:.3f}, median steps "
+                           f"{s['median_steps']:g} +- {s['median_steps_err']:.1f}")
 
         @app.command("check-log")
         def check_cmd(path: Path = typer.Argument(..., help="Log file or directory.")) -> None:
@@ -399,10 +409,7 @@ class LinacStudy(Study):
                             f"{rc['pool_seed']}) for every controller; steps = median over all "
                             "episodes, failures counted at the budget; randomised per "
                             f"episode: {rc['randomise']}")
-        atomic_write_text(workdir / "episodes.json", json.dumps(  # per state, for pooling
-            {label: {"steps": [e.steps for e in eps], "success": [e.success_step is not None
-                                                                   for e in eps]}
-             for label, eps in episodes.items()}))
+        control.write_episodes(workdir, episodes)
         result.figures.append(plots.convergence(episodes, rc["tolerance_mm"], rc["max_steps"],
                                                 workdir / "control_convergence.png").name)
 
