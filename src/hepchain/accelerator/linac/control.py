@@ -11,6 +11,9 @@ each reading; an episode succeeds at the first reading with MAE < tolerance.
   restricted to +-``trust`` (normalised units) around the best so far (as in rl-vs-bo);
 * Nelder-Mead (scipy) from the initial settings, initial simplex of size 0.25;
 * random search: uniform settings.
+
+A run keeps every controller's steps and success per state (:func:`write_episodes`), so the
+seeds of a bench can be pooled (:func:`pooled_summary`, ``hepchain linac pool``).
 """
 
 from __future__ import annotations
@@ -245,9 +248,9 @@ class Selection:
 def _selection_callback(selection: Selection):
     """A stable-baselines3 callback that evaluates and keeps the best policy; its ``history``
     lists (steps, success rate, median steps to tolerance, median best MAE [um]) of every
-    check. A check at N steps
-    sees the policy after N steps and their updates (it runs when the next rollout starts,
-    and once more when training ends); ``kept`` is the step count of the policy kept."""
+    check. A check at N steps sees the policy after N steps and their updates (it runs when
+    the next rollout starts, and once more when training ends); ``kept`` is the step count
+    of the policy kept."""
     from stable_baselines3.common.callbacks import BaseCallback
 
     class BestOnValidation(BaseCallback):
