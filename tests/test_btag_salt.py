@@ -19,6 +19,7 @@ from hepchain.convert import convert
 from hepchain.core.dataset import build_dataset
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Result
+from hepchain.core.study import aggregate_seed_dirs
 from hepchain.reco.btag import evaluate
 from hepchain.reco.btag.export import save_tagger
 from hepchain.reco.btag.gn1 import btag_config, btag_jets, track_batches
@@ -121,6 +122,43 @@ def test_salt_h5_bad_sources_are_one_sentence(source, tmp_path, capsys):
         read_salt_split(tmp_path / "bad.h5")
 
 
+def test_salt_h5_test_file_from_a_separate_sample(source, tmp_path, capsys):
+    """--test-src: train / val from the split of the first dataset, the test file holds every
+    selected jet of the second (btag's separate test sample), transformed with the training
+    jets' constants."""
+    build_dataset(tmp_path / "test-sample", generator="test", settings={}, n_events=40,
+                  shard_size=40, seed=11, make_shard=_events_shard, progress=False)
+    with pytest.raises(SystemExit) as exit_:
+        main(["convert", str(source / "toy"), str(tmp_path / "h5"), "--to", "salt-h5",
+              "--test-src", str(tmp_path / "test-sample")])
+    assert exit_.value.code == 0
+    config = btag_config("quick", {"data": {"path": str(source / "toy")}})
+    jets = btag_jets(config, Result(study="btag", preset="quick"),
+                     test_path=tmp_path / "test-sample")
+    assert jets.n_test_events == 40
+    _, batches = track_batches(jets)
+    for split in ("train", "val", "test"):
+        back = read_salt_split(tmp_path / "h5" / f"{split}.h5")
+        np.testing.assert_array_equal(back.tracks, batches[split][0].numpy())
+        np.testing.assert_array_equal(back.label, batches[split][3].numpy())
+    for split in ("train", "val"):  # the same jets as without --test-src
+        np.testing.assert_array_equal(read_salt_split(tmp_path / "h5" / f"{split}.h5").tracks,
+                                      read_salt_split(source / "h5" / f"{split}.h5").tracks)
+    test = read_salt_split(tmp_path / "h5" / "test.h5")
+    assert len(test.label) == len(jets.tables["test"].flavour) != len(
+        read_salt_split(source / "h5" / "test.h5").label)
+    meta = json.loads((tmp_path / "h5" / "salt-h5.json").read_text())
+    assert meta["test_source"] == str((tmp_path / "test-sample").resolve())
+    with pytest.raises(SystemExit) as exit_:
+        main(["convert", str(source / "toy"), str(tmp_path / "h5b"), "--to", "salt-h5",
+              "--test-src", str(tmp_path / "missing")])
+    assert exit_.value.code != 0 and not (tmp_path / "h5b").exists()
+    err = capsys.readouterr().err
+    assert "is not a dataset directory" in err and "Traceback" not in err
+    with pytest.raises(UsageError, match="salt-h5 only"):
+        convert(source / "toy", tmp_path / "x.h5", "lhco-h5", test_src=tmp_path / "test-sample")
+
+
 def _fake_salt_run(source, tmp_path, probs_for):
     """A salt training directory with prediction files in PredictionWriter's layout (the
     input jets fields + GN1_like_pb/pc/pu) whose probabilities come from ``probs_for``."""
@@ -219,3 +257,37 @@ def test_salt_eval_refuses_predictions_of_other_jets(source, tmp_path):
     run = _fake_btag_run(source, tmp_path)
     with pytest.raises(DataError, match="not the jets of the salt-h5"):
         salt_comparison(salt_dir, source / "h5", run, None)
+
+
+def test_salt_eval_per_seed_updates_the_aggregate(source, tmp_path, capsys):
+    """`salt-eval --out DIR/seed<N>`: each seed's table, and DIR's results.json / seeds.json
+    over every seed done so far (mean ± std as bench writes them), marked as a verb's run."""
+    def noisy(shift):
+        def probs(label):
+            rng = np.random.default_rng(shift)
+            pb = np.clip(np.where(label == 0, 0.7, 0.3) + rng.normal(0, 0.2, len(label)), 0, 1)
+            return np.stack([pb, (1 - pb) / 2, (1 - pb) / 2], axis=-1)
+        return probs
+
+    run = _fake_btag_run(source, tmp_path)
+    values = []
+    for seed in (0, 1):
+        salt_dir = _fake_salt_run(source, tmp_path / f"salt{seed}", noisy(seed))
+        out = tmp_path / "compare" / f"seed{seed}"
+        with pytest.raises(SystemExit) as exit_:
+            main(["btag", "salt-eval", str(salt_dir), "--h5", str(source / "h5"), "--run",
+                  str(run), "--time", str(tmp_path / f"salt{seed}" / "fit.time"),
+                  "--out", str(out)])
+        assert exit_.value.code == 0
+        values.append(Result.load(out).get("test jet cross-entropy", "salt GN1-like").value)
+    merged = Result.load(tmp_path / "compare")
+    row = merged.get("test jet cross-entropy", "salt GN1-like")
+    assert values[0] != values[1]
+    assert row.value == pytest.approx(np.mean(values)) and row.n == 2
+    assert row.std == pytest.approx(np.std(values, ddof=1))
+    assert merged.preset == "quick (salt-eval)" and merged.figures == []
+    seeds = json.loads((tmp_path / "compare" / "seeds.json").read_text())
+    assert len(seeds) == 2
+    assert "aggregate of the seed*/ runs" in capsys.readouterr().out
+    with pytest.raises(DataError, match="holds no seed"):
+        aggregate_seed_dirs(tmp_path / "salt0")

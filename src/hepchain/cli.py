@@ -290,13 +290,16 @@ def convert(src: Path = typer.Argument(..., help="A hepchain dataset directory o
             shard_size: int = typer.Option(10_000, help="Rows per shard (--to hepchain)."),
             preset: str = typer.Option("quick", help="btag preset whose jet selection, split, "
                                        "track count and lepton flag define the jets (salt-h5)."),
+            test_src: Path | None = typer.Option(None, "--test-src", help="A second ttbar "
+                                                 "dataset whose jets are the test file "
+                                                 "(salt-h5; btag's separate test sample)."),
             ) -> None:
     """Convert our datasets to public layouts (JetClass ROOT, top-tagging / LHCO / CaloChallenge
     HDF5, salt-ml's b-tagging HDF5) and public files into our dataset layout (--to hepchain)."""
     from hepchain.convert import convert as run_convert
 
     out = run_convert(src, dst, to, label=label, binning=binning, particle=particle,
-                      shard_size=shard_size, preset=preset)
+                      shard_size=shard_size, preset=preset, test_src=test_src)
     console.print(f"{src} -> {out} ({to})")
 
 

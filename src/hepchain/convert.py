@@ -33,22 +33,27 @@ PARTICLES = {"e-": ("electron", 11), "e+": ("positron", -11), "gamma": ("photon"
 
 def convert(src: str | Path, dst: str | Path, to: str, *, label: str | None = None,
             binning: str | Path | None = None, particle: str | None = None,
-            shard_size: int = 10_000, preset: str = "quick") -> Path:
+            shard_size: int = 10_000, preset: str = "quick",
+            test_src: str | Path | None = None) -> Path:
     """Convert ``src`` (a hepchain dataset directory or a public file) to layout ``to``
     written at ``dst``; returns ``dst``. ``label``: JetClass class of all jets (default: the
     dataset's ``label`` option); ``binning``/``particle``: the CaloChallenge binning XML and
     its particle (required to read a CaloChallenge file; optional when writing one, default
     a cylindrical binning of the pixel grid); ``preset``: the btag preset whose jet selection,
-    split, track count and lepton flag define the jets written by ``salt-h5``."""
+    split, track count and lepton flag define the jets written by ``salt-h5``; ``test_src``:
+    a second ttbar dataset whose jets are the ``salt-h5`` test file (as btag's separate test
+    sample, ``data.n_test_events``), instead of the split's test events."""
     src, dst = Path(src), Path(dst)
     if to not in TARGETS:
         raise UsageError(f"--to {to!r} is not a known layout; use one of {', '.join(TARGETS)}.")
     if not src.exists():
         raise DataError(f"{src} does not exist; pass a hepchain dataset directory or a public "
                         "data file.")
+    if test_src is not None and to != "salt-h5":
+        raise UsageError("--test-src is an option of --to salt-h5 only.")
     if src.is_dir():
         if to == "salt-h5":
-            return _to_salt(src, dst, preset)
+            return _to_salt(src, dst, preset, test_src)
         return _export(src, dst, to, label, binning, particle)
     if to == "salt-h5":
         raise UsageError(f"{src} is a file; --to salt-h5 converts a hepchain ttbar dataset "
@@ -110,21 +115,27 @@ def _export(src: Path, dst: Path, to: str, label: str | None, binning: str | Pat
     raise UsageError(f"{src} holds {kind}, which convert to {allowed}, not to {to}.")
 
 
-def _to_salt(src: Path, dst: Path, preset: str) -> Path:
+def _to_salt(src: Path, dst: Path, preset: str, test_src: str | Path | None) -> Path:
     """btag's jets and split of the dataset ``src`` (as ``hepchain btag run --preset
-    PRESET --set data.path=SRC`` selects them) in salt's layout under the directory ``dst``."""
+    PRESET --set data.path=SRC`` selects them) in salt's layout under the directory ``dst``;
+    the test jets from the dataset ``test_src`` when given."""
     from hepchain.core.dataset import ShardedDataset
     from hepchain.core.result import Result
     from hepchain.reco.btag.gn1 import btag_config, btag_jets
     from hepchain.reco.btag.salt.layout import write_salt_files
 
-    if ShardedDataset(src).manifest.format != "parquet":
-        raise UsageError(f"{src} holds no collider events; --to salt-h5 needs a ttbar dataset "
-                         "(hepchain generate ttbar --out DIR).")
+    for path in (src, test_src) if test_src is not None else (src,):
+        if not Path(path).is_dir():
+            raise DataError(f"{path} is not a dataset directory; --to salt-h5 converts "
+                            "hepchain ttbar datasets (hepchain generate ttbar --out DIR).")
+        if ShardedDataset(path).manifest.format != "parquet":
+            raise UsageError(f"{path} holds no collider events; --to salt-h5 needs a ttbar "
+                             "dataset (hepchain generate ttbar --out DIR).")
     config = btag_config(preset, {"data": {"path": str(src)}})
     result = Result(study="btag", preset=preset)
-    jets = btag_jets(config, result)
+    jets = btag_jets(config, result, test_path=test_src)
     info = {"source": str(src.resolve()), "btag_preset": preset, "config": config,
+            "test_source": str(Path(test_src).resolve()) if test_src is not None else None,
             "datasets": result.provenance.datasets}
     write_salt_files(jets, dst, info)
     return dst

@@ -32,7 +32,7 @@ import numpy as np
 
 from hepchain.core.checkpoints import checkpoint_scope, discard_checkpoints, run_checkpoint_dir
 from hepchain.core.config import load_presets, preset_config
-from hepchain.core.errors import HepchainError, UsageError
+from hepchain.core.errors import DataError, HepchainError, UsageError
 from hepchain.core.monitoring import is_tensorboard_note, tensorboard_note
 from hepchain.core.provenance import ProvenanceRecorder, command_line
 from hepchain.core.result import Metric, Result
@@ -312,6 +312,25 @@ def bench_study(name: str, preset: str = "paper", workdir: str | Path | None = N
         merged.figures.extend(f"seed{s}/{f}" for f in r.figures)
     merged.save(wd)
     write_seeds(wd, [r for _, r in runs])
+    return merged
+
+
+def aggregate_seed_dirs(workdir: str | Path) -> Result:
+    """Aggregate the runs ``workdir/seed<N>/results.json`` (made one at a time, e.g. by a
+    study verb per seed) into ``workdir``'s ``results.json`` and ``seeds.json``, as ``bench``
+    leaves them; returns the aggregate."""
+    wd = Path(workdir)
+    dirs = sorted((p for p in wd.glob("seed*") if p.name[4:].isdigit()
+                   and (p / "results.json").is_file()), key=lambda p: int(p.name[4:]))
+    if not dirs:
+        raise DataError(f"{wd} holds no seed<N>/results.json to aggregate.")
+    results = [Result.load(p) for p in dirs]
+    merged = aggregate(results) if len(results) > 1 else copy.deepcopy(results[0])
+    merged.workdir = str(wd)
+    merged.figures = [f"{p.name}/{f}" for p, r in zip(dirs, results, strict=True)
+                      for f in r.figures]
+    merged.save(wd)
+    write_seeds(wd, results)
     return merged
 
 

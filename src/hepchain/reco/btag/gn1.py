@@ -16,6 +16,7 @@ btag's taggers on btag's own jets, splits and seeds (``deploy``, ``analysis.deca
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -90,24 +91,25 @@ def check_gn1(settings: dict[str, Any]) -> None:
         raise UsageError(f"gn1.registers must be 0 or more, got {settings['registers']}.")
 
 
-def btag_jets(config: dict[str, Any], result: Result, test: bool = True) -> BTagJets:
+def btag_jets(config: dict[str, Any], result: Result, test: bool = True,
+              test_path: str | Path | None = None) -> BTagJets:
     """btag's jets for the btag preset ``config`` (the dataset manifests go into
     ``result``'s provenance). With ``data.n_test_events`` > 0 (generated data) the test jets
-    come from their own dataset (:func:`data.evaluation_sample`) and the split's test events are
-    left unused; ``test=False`` returns the training and validation jets only (and does not
-    generate that dataset)."""
+    come from their own dataset (:func:`data.evaluation_sample`), with ``test_path`` from the
+    existing dataset there, and the split's test events are left unused; ``test=False``
+    returns the training and validation jets only (and does not generate that dataset)."""
     data = config["data"]
     table, label, event, n_events = _selected_jets(config, data, result)
     split = split_events(event, config["split"], int(data["seed"]))
-    test_data = evaluation_sample(data)
+    test_data = evaluation_sample(data) if test_path is None else {**data, "path": str(test_path)}
     if test_data is not None or not test:
         split.pop("test")
     tables = {k: table.select(m) for k, m in split.items()}
     labels = {k: label[m] for k, m in split.items()}
+    n_test = 0
     if test_data is not None and test:
-        tables["test"], labels["test"], _, _ = _selected_jets(config, test_data, result)
-    return BTagJets(list(config["classes"]), tables, labels, event, split, n_events,
-                    int(test_data["n_events"]) if test_data else 0)
+        tables["test"], labels["test"], _, n_test = _selected_jets(config, test_data, result)
+    return BTagJets(list(config["classes"]), tables, labels, event, split, n_events, n_test)
 
 
 def _selected_jets(config: dict[str, Any], data: dict[str, Any], result: Result

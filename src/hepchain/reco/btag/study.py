@@ -188,7 +188,9 @@ class BTagStudy(Study):
                 run: Path = typer.Option(..., help="A `hepchain btag run` directory on the "
                                          "same jets (results.json, gn1.pt)."),
                 out: Path = typer.Option(..., help="Where to write results.json with the "
-                                         "salt rows added."),
+                                         "salt rows added; an OUT named seed<N> also updates "
+                                         "the aggregate over its parent's seed*/ (results"
+                                         ".json, seeds.json), as bench leaves them."),
                 time_file: Path | None = typer.Option(None, "--time", help="`/usr/bin/time -f "
                                                       "'%e %U %S' -o FILE` of `salt fit`."),
                 name: str = typer.Option("salt GN1-like", help="Method name of salt's rows."),
@@ -196,11 +198,16 @@ class BTagStudy(Study):
             """Score salt's predictions with btag's metrics beside our GN1 (docs/btag.md)."""
             from rich.console import Console
 
+            from hepchain.core.study import aggregate_seed_dirs
             from hepchain.reco.btag.salt.predictions import salt_comparison
 
             result = salt_comparison(salt_dir, h5, run, time_file, name)
+            result.workdir = str(out)
             result.save(out)
             Console().print(result.table(title=f"btag: {FULL} vs {name}"))
+            if out.name.startswith("seed") and out.name[4:].isdigit():
+                aggregate_seed_dirs(out.parent)
+                Console().print(f"aggregate of the seed*/ runs: {out.parent / 'results.json'}")
 
     # ------------------------------------------------------------------ metrics
     @staticmethod

@@ -137,6 +137,7 @@ def salt_comparison(salt_dir: Path, h5_dir: Path, run_dir: Path, time_file: Path
                                   (splits["test"].label, s["test"]), classes, effs)
            for n, s in scores.items()}
     out = copy.deepcopy(run)
+    out.preset, out.figures = f"{run.preset} (salt-eval)", []  # a verb's table; no figures
     out.add("parameters", FULL, float(sum(p.numel() for p in model.parameters())))
     for tagger, ce in cross_entropy.items():
         out.add("test jet cross-entropy", tagger, ce, higher_is_better=False)
