@@ -286,6 +286,7 @@ def test_salt_eval_per_seed_updates_the_aggregate(source, tmp_path, capsys):
     assert row.value == pytest.approx(np.mean(values)) and row.n == 2
     assert row.std == pytest.approx(np.std(values, ddof=1))
     assert merged.preset == "quick (salt-eval)" and merged.figures == []
+    assert any(n.startswith("Our taggers:") for n in merged.notes)  # the run's command
     seeds = json.loads((tmp_path / "compare" / "seeds.json").read_text())
     assert len(seeds) == 2
     assert "aggregate of the seed*/ runs" in capsys.readouterr().out

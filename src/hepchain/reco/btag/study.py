@@ -198,11 +198,12 @@ class BTagStudy(Study):
             """Score salt's predictions with btag's metrics beside our GN1 (docs/btag.md)."""
             from rich.console import Console
 
+            from hepchain.core.provenance import command_line
             from hepchain.core.study import aggregate_seed_dirs
             from hepchain.reco.btag.salt.predictions import salt_comparison
 
             result = salt_comparison(salt_dir, h5, run, time_file, name)
-            result.workdir = str(out)
+            result.workdir, result.provenance.command = str(out), command_line()
             result.save(out)
             Console().print(result.table(title=f"btag: {FULL} vs {name}"))
             if out.name.startswith("seed") and out.name[4:].isdigit():

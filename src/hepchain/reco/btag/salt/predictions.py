@@ -152,6 +152,7 @@ def salt_comparison(salt_dir: Path, h5_dir: Path, run_dir: Path, time_file: Path
     _training_cost(out, name, Path(salt_dir), time_file)
     out.notes.append(f"{name}: salt-ml run {salt_dir}, predictions of its best checkpoint "
                      "(lowest validation jet loss); working points set on the validation jets.")
+    out.notes.append(f"Our taggers: `{run.provenance.command or 'not recorded'}` ({run_dir}).")
     return out
 
 
