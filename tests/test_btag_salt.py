@@ -21,11 +21,11 @@ from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Result
 from hepchain.core.study import aggregate_seed_dirs
 from hepchain.reco.btag import evaluate
-from hepchain.reco.btag.export import save_tagger
+from hepchain.reco.btag.export import load_tagger, save_tagger
 from hepchain.reco.btag.gn1 import btag_config, btag_jets, track_batches
 from hepchain.reco.btag.models import GN1Tagger
 from hepchain.reco.btag.salt.layout import TRACK_NAMES, read_salt_split
-from hepchain.reco.btag.salt.predictions import salt_comparison
+from hepchain.reco.btag.salt.predictions import gn1_probabilities, salt_comparison
 from test_btag import toy_jets
 
 JETS_PER_EVENT = 3
@@ -212,7 +212,7 @@ def test_salt_eval_scores_salt_predictions_with_btag_metrics(source, tmp_path):
     def informative(label):  # b-jets get p_b 0.5-1, others 0-0.6: a real but imperfect tagger
         rng = np.random.default_rng(0)
         pb = np.where(label == 0, rng.uniform(0.5, 1.0, len(label)),
-                      rng.uniform(0.0, 0.6, len(label)))
+                      rng.uniform(0.0, 0.8, len(label)))
         return np.stack([pb, (1 - pb) / 2, (1 - pb) / 2], axis=-1)
 
     salt_dir = _fake_salt_run(source, tmp_path, informative)
@@ -241,6 +241,19 @@ def test_salt_eval_scores_salt_predictions_with_btag_metrics(source, tmp_path):
     assert gn1 == sum(p.numel() for p in GN1Tagger(22, 2, 3, dim=16, heads=2,
                                                    layers=1).parameters())
     result.get("c rejection ratio salt GN1-like / GN1 @ 70%", "salt GN1-like")
+    # the paired error pairs each test c jet's pass of salt's cut with its pass of GN1's, in
+    # this order (salt / GN1; the other order is ≈ 100 times smaller here)
+    paired = result.get("c rejection ratio salt GN1-like / GN1 @ 70%, paired bootstrap error",
+                        "salt GN1-like").value
+    model, _, _ = load_tagger(run / "gn1.pt")
+    ours = [evaluate.discriminant(gn1_probabilities(model, s), ["b", "c", "light"], 0.05)
+            for s in (val, test)]
+    ours_cut = evaluate.rejections((val.label, ours[0]), (test.label, ours[1]),
+                                   ["b", "c", "light"], [0.70])[("c", 0.70)].threshold
+    c = test.label == 1
+    salt_pass, ours_pass = scores[1][c] >= expect[("c", 0.70)].threshold, ours[1][c] >= ours_cut
+    assert 0 < salt_pass.sum() < ours_pass.sum()
+    assert paired == evaluate.paired_ratio_error(salt_pass, ours_pass) > 0.5
     assert any("re-evaluated on the salt-h5 files" in n for n in result.notes)
 
 
@@ -292,3 +305,20 @@ def test_salt_eval_per_seed_updates_the_aggregate(source, tmp_path, capsys):
     assert "aggregate of the seed*/ runs" in capsys.readouterr().out
     with pytest.raises(DataError, match="holds no seed"):
         aggregate_seed_dirs(tmp_path / "salt0")
+
+
+def test_paired_ratio_error_is_the_bootstrap_of_the_same_jets():
+    rng = np.random.default_rng(1)
+    a = rng.random(4000) < 0.05
+    assert evaluate.paired_ratio_error(a, a) == 0.0  # the same cut: the ratio is always 1
+    b = a.copy()
+    b[np.flatnonzero(~a)[:20]] = True  # b passes 20 more jets: rejection a / b ≈ 1.1
+    brute = []  # resample the jets themselves
+    for _ in range(2000):
+        i = rng.integers(0, len(a), len(a))
+        brute.append(b[i].sum() / a[i].sum())
+    paired = evaluate.paired_ratio_error(a, b)
+    assert paired == pytest.approx(np.std(brute, ddof=1), rel=0.1)
+    independent = rng.random(4000) < a.mean() * 1.1  # same rates, unrelated jets
+    assert paired < 0.5 * evaluate.paired_ratio_error(a, independent)
+    assert np.isnan(evaluate.paired_ratio_error(np.zeros(10, bool), a[:10]))

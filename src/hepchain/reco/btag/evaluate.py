@@ -93,6 +93,28 @@ def rejection_ratio(a: metrics.Rejection, b: metrics.Rejection) -> tuple[float, 
     return ratio, ratio * float(np.hypot(a.error / a.rejection, b.error / b.rejection))
 
 
+def paired_ratio_error(passes_a: np.ndarray, passes_b: np.ndarray, n_boot: int = 2000,
+                       seed: int = 0) -> float:
+    """Bootstrap error of the rejection ratio a / b of two taggers' cuts on the *same*
+    background jets (``passes_a``, ``passes_b``: whether each jet passes each cut): on every
+    resampling of the jets the ratio is passes(b) / passes(a), so jets that both taggers pass
+    (or both reject) move both counts together and the error is the paired one, smaller than
+    the binomial errors in quadrature of :func:`rejection_ratio`. A resampling with replacement
+    only changes the four (pass a, pass b) counts, a multinomial draw, which is how it is
+    drawn here. NaN when either tagger passes no jet::
+
+        paired_ratio_error(score_a[light] >= cut_a, score_b[light] >= cut_b)
+    """
+    a, b = np.asarray(passes_a, dtype=bool), np.asarray(passes_b, dtype=bool)
+    counts = np.array([(a & b).sum(), (a & ~b).sum(), (~a & b).sum(), (~a & ~b).sum()])
+    if counts[0] + counts[1] == 0 or counts[0] + counts[2] == 0:
+        return float("nan")
+    draws = np.random.default_rng(seed).multinomial(counts.sum(), counts / counts.sum(), n_boot)
+    pass_a, pass_b = draws[:, 0] + draws[:, 1], draws[:, 0] + draws[:, 2]
+    ok = pass_a > 0
+    return float(np.std(pass_b[ok] / pass_a[ok], ddof=1))
+
+
 def add_training_cost(result: Result, name: str, wall_s: float, cpu_s: float,
                       jets_seen: int) -> None:
     """Training cost rows of one tagger: wall time [s], CPU time [s] (user + system) and the

@@ -146,6 +146,12 @@ def salt_comparison(salt_dir: Path, h5_dir: Path, run_dir: Path, time_file: Path
         ratio, err = evaluate.rejection_ratio(row, rej[FULL][(bkg, eff)])
         out.add(f"{bkg} rejection ratio {name} / {FULL} @ {eff:.0%}", name, ratio, std=err,
                 higher_is_better=True)
+        test = splits["test"].label == classes.index(bkg)
+        paired = evaluate.paired_ratio_error(
+            scores[name]["test"][test] >= row.threshold,
+            scores[FULL]["test"][test] >= rej[FULL][(bkg, eff)].threshold)
+        out.add(f"{bkg} rejection ratio {name} / {FULL} @ {eff:.0%}, paired bootstrap error",
+                name, paired, higher_is_better=False)
         stored = run.get(f"{bkg} rejection @ {eff:.0%} b-eff", FULL).value
         out.notes.append(f"{FULL} re-evaluated on the salt-h5 files: {bkg} rejection @ "
                          f"{eff:.0%} {rej[FULL][(bkg, eff)].rejection:.4g} (run: {stored:.4g}).")
