@@ -209,7 +209,7 @@ def _fake_btag_run(source, tmp_path):
 
 
 def test_salt_eval_scores_salt_predictions_with_btag_metrics(source, tmp_path):
-    def informative(label):  # b-jets get p_b 0.5-1, others 0-0.6: a real but imperfect tagger
+    def informative(label):  # b-jets get p_b 0.5-1, others 0-0.8: a real but imperfect tagger
         rng = np.random.default_rng(0)
         pb = np.where(label == 0, rng.uniform(0.5, 1.0, len(label)),
                       rng.uniform(0.0, 0.8, len(label)))

@@ -315,23 +315,28 @@ def bench_study(name: str, preset: str = "paper", workdir: str | Path | None = N
     return merged
 
 
+def save_aggregate(workdir: str | Path, runs: dict[str, Result]) -> Result:
+    """The aggregate of ``runs`` (sub-directory of ``workdir`` -> its seed's result) saved as
+    ``workdir``'s ``results.json`` beside ``seeds.json``, as ``bench`` leaves them; the
+    figures are listed by sub-directory."""
+    results = list(runs.values())
+    merged = aggregate(results) if len(results) > 1 else copy.deepcopy(results[0])
+    merged.workdir = str(workdir)
+    merged.figures = [f"{name}/{f}" for name, r in runs.items() for f in r.figures]
+    merged.save(workdir)
+    write_seeds(Path(workdir), results)
+    return merged
+
+
 def aggregate_seed_dirs(workdir: str | Path) -> Result:
-    """Aggregate the runs ``workdir/seed<N>/results.json`` (made one at a time, e.g. by a
-    study verb per seed) into ``workdir``'s ``results.json`` and ``seeds.json``, as ``bench``
-    leaves them; returns the aggregate."""
+    """:func:`save_aggregate` of every ``workdir/seed<N>/results.json`` (runs made one at a
+    time, e.g. ``hepchain btag salt-eval --out DIR/seed<N>``)."""
     wd = Path(workdir)
     dirs = sorted((p for p in wd.glob("seed*") if p.name[4:].isdigit()
                    and (p / "results.json").is_file()), key=lambda p: int(p.name[4:]))
     if not dirs:
         raise DataError(f"{wd} holds no seed<N>/results.json to aggregate.")
-    results = [Result.load(p) for p in dirs]
-    merged = aggregate(results) if len(results) > 1 else copy.deepcopy(results[0])
-    merged.workdir = str(wd)
-    merged.figures = [f"{p.name}/{f}" for p, r in zip(dirs, results, strict=True)
-                      for f in r.figures]
-    merged.save(wd)
-    write_seeds(wd, results)
-    return merged
+    return save_aggregate(wd, {p.name: Result.load(p) for p in dirs})
 
 
 def write_seeds(workdir: Path, results: list[Result]) -> Path:

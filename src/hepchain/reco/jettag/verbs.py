@@ -23,13 +23,13 @@ def run_verb(study: Any, verb: str, runner: Runner, preset: str, workdir: Path |
              seeds: int, overrides: dict[str, Any]) -> Result:
     """Run ``runner(config, seed_dir, seed)`` for seeds 0 … ``seeds`` − 1 of ``preset`` (with
     ``overrides``) and save each seed's and the aggregate ``results.json``."""
-    from hepchain.core.study import aggregate, write_seeds
+    from hepchain.core.study import save_aggregate
 
     if seeds < 1:
         raise UsageError(f"--seeds must be at least 1, got {seeds}.")
     config = study.config(preset, overrides)
     wd = workdir or Path("runs") / study.name / f"{verb}-{preset}"
-    results = []
+    results = {}
     for seed in range(seeds):
         seed_dir = wd / f"seed{seed}"
         seed_dir.mkdir(parents=True, exist_ok=True)
@@ -42,13 +42,8 @@ def run_verb(study: Any, verb: str, runner: Runner, preset: str, workdir: Path |
         res.provenance.datasets = datasets
         res.study, res.preset, res.workdir = study.name, f"{preset} ({verb})", str(seed_dir)
         res.save(seed_dir)
-        results.append(res)
-    merged = aggregate(results) if seeds > 1 else results[0]
-    merged.workdir = str(wd)
-    merged.figures = [f"seed{s}/{f}" for s, r in enumerate(results) for f in r.figures]
-    merged.save(wd)
-    write_seeds(wd, results)
-    return merged
+        results[seed_dir.name] = res
+    return save_aggregate(wd, results)
 
 
 def show(result: Result) -> None:
