@@ -277,6 +277,26 @@ def test_log_improvement_reward_sums_to_the_episode_improvement(machine):
     assert total == pytest.approx(np.log10(info["mae"] / step["mae"]) + bonus)
 
 
+def test_step_cost_is_subtracted_at_every_reading_and_nothing_else_changes(machine):
+    """The same episode (state, noise, actions) with rl.step_cost 0.7: every reward is lower
+    by exactly 0.7, observations and the end of the episode are the same; a negative cost is
+    one UsageError."""
+    rewards, obs = {}, {}
+    for cost in (0.0, 0.7):
+        env = MachineEnv(machine, np.zeros((2, 4)), n_states=4, state_seed=1, max_steps=6,
+                         randomise=RANDOM, step_cost=cost)
+        env.reset(seed=3)
+        rng = np.random.default_rng(2)
+        steps = [env.step(rng.uniform(-1, 1, 5)) for _ in range(6)]
+        rewards[cost] = np.array([s[1] for s in steps])
+        obs[cost] = np.array([s[0] for s in steps])
+        assert steps[-1][3]  # truncated at the budget either way
+    assert np.allclose(rewards[0.0] - rewards[0.7], 0.7)
+    assert np.array_equal(obs[0.0], obs[0.7])
+    with pytest.raises(UsageError, match="step_cost"):
+        MachineEnv(machine, np.zeros((2, 4)), n_states=4, step_cost=-1.0)
+
+
 def test_quadratic_action_map_keeps_the_largest_step_and_refines_small_ones(machine):
     """The same actions move the actuators by scale x a (linear) and scale x a|a|
     (quadratic): equal at |a| = 1, a quarter as far at |a| = 0.5, clipped to [-1, 1]."""

@@ -15,7 +15,8 @@ an ARES-EA-like task.
 * reward: ``reward="log_error"``: ``-log10(MAE / tolerance)`` per step (negative until inside
   tolerance); ``"log_improvement"``: ``log10(MAE_previous / MAE)`` (ARES's differential
   reward on the log distance: it sums to the log of the episode's total improvement); either
-  plus ``success_bonus`` on success, which ends the episode; ``max_steps`` truncates.
+  plus ``success_bonus`` on success, which ends the episode, minus ``step_cost`` per reading (a
+  time penalty: finishing a reading sooner is worth ``step_cost``); ``max_steps`` truncates.
 
 :class:`MachineEnv` tracks the cheetah machine in randomised drift states;
 :class:`LearnedEnv` replaces the machine by the conditional VAE learned from the logs.
@@ -113,8 +114,12 @@ class SteeringEnv(gym.Env):
                  action_scale: float = 0.25, start_spread: float = 0.3,
                  success_bonus: float = 5.0, screen_noise_mm: float = 0.005,
                  randomise: Randomisation | None = None, observation: str = "raw",
-                 reward: str = "log_error", action_map: str = "linear") -> None:
+                 reward: str = "log_error", action_map: str = "linear",
+                 step_cost: float = 0.0) -> None:
         check_choices(observation, reward, action_map)
+        if step_cost < 0:
+            raise UsageError(f"rl.step_cost must be >= 0 (reward units per reading), got "
+                             f"{step_cost}.")
         self.observation, self.reward, self.action_map = observation, reward, action_map
         self.targets = np.asarray(targets, float)
         self.randomise = randomise or Randomisation()
@@ -123,6 +128,7 @@ class SteeringEnv(gym.Env):
         self.max_steps = max_steps
         self.action_scale = action_scale
         self.success_bonus = success_bonus
+        self.step_cost = step_cost
         self.noise = screen_noise_mm
         self.action_space = gym.spaces.Box(-1.0, 1.0, (N_ACT,), np.float32)
         self.observation_space = gym.spaces.Box(-1e3, 1e3, (8 + N_ACT,), np.float32)
@@ -216,7 +222,7 @@ class SteeringEnv(gym.Env):
             reward = -np.log10(max(err, 1e-4) / self.tolerance)
         else:
             reward = np.log10(max(previous, 1e-4) / max(err, 1e-4))
-        reward += self.success_bonus if success else 0.0
+        reward += (self.success_bonus if success else 0.0) - self.step_cost
         return (self._obs(), float(reward), bool(success), self.steps >= self.max_steps,
                 {"mae": err, "success": success})
 

@@ -429,7 +429,7 @@ def sim_randomisation(randomise: Randomisation, decoder: str) -> Randomisation:
 def env_settings(rc: dict[str, Any]) -> dict[str, Any]:
     """The task settings of the ``rl`` block shared by every environment."""
     return {k: rc[k] for k in ("tolerance_mm", "max_steps", "action_scale", "start_spread",
-                               "observation", "reward", "action_map")}
+                               "observation", "reward", "action_map", "step_cost")}
 
 
 def check_rl(rc: dict[str, Any]) -> None:
