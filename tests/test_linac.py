@@ -359,6 +359,45 @@ def test_pooled_summary_counts_every_episode_of_every_run(tmp_path, capsys):
         control.pooled_summary([tmp_path])
 
 
+def test_pooled_difference_pairs_two_benches_state_by_state(tmp_path, capsys):
+    """Bench "new" solves every state two readings sooner than bench "old" and one more state:
+    the differences are exact, their paired bootstrap errors small next to those of the two
+    benches alone (the states' own spread cancels); benches on other states are refused."""
+    from hepchain.cli import main
+
+    rng = np.random.default_rng(0)
+    steps = rng.integers(4, 20, (40, 3))  # (states, seeds) of the old bench
+    fails = np.zeros((40, 3), bool)
+    fails[:6] = True  # six states fail in every seed of the old bench
+    new_fails = fails & (np.arange(40) >= 1)[:, None]  # state 0 now succeeds
+    episodes = {}
+    for bench, shift, failing in (("old", 0, fails), ("new", -2, new_fails)):
+        for seed in range(3):
+            episodes[bench, seed] = [
+                control.Episode([0.1] * 31, 0.04, 30) if f
+                else control.Episode([0.1] * (k + shift) + [0.01], 0.04, 30)
+                for k, f in zip(steps[:, seed], failing[:, seed], strict=True)]
+            (tmp_path / bench / f"seed{seed}").mkdir(parents=True)
+            control.write_episodes(tmp_path / bench / f"seed{seed}",
+                                   {"TD3": episodes[bench, seed]})
+    runs = {b: sorted((tmp_path / b).glob("seed*")) for b in ("new", "old")}
+    d = control.pooled_difference(runs["new"], runs["old"])["TD3"]
+    alone = control.pooled_summary(runs["new"])["TD3"]
+    assert d["states"] == 40
+    assert d["success_rate"] == pytest.approx(1 / 40)
+    assert d["median_steps"] == pytest.approx(-2.0)
+    assert d["median_steps_err"] < 0.5 * alone["median_steps_err"]
+    assert 0 < d["success_rate_err"] < alone["success_rate_err"]
+    with pytest.raises(SystemExit) as exc:
+        main(["linac", "pool", str(tmp_path / "new"), "--against", str(tmp_path / "old")])
+    assert exc.value.code == 0
+    assert "TD3 minus --against: success +0.025" in capsys.readouterr().out
+    for seed, run in enumerate(runs["old"]):  # the old bench on ten states only
+        control.write_episodes(run, {"TD3": episodes["old", seed][:10]})
+    with pytest.raises(DataError, match="differ in their number of evaluation states"):
+        control.pooled_difference(runs["new"], runs["old"])
+
+
 def test_nelder_mead_improves_on_machine(machine, log_dir):
     targets, _ = surrogates.operating_points(oplog.load_log(log_dir), 2)
     env = MachineEnv(machine, targets, n_states=4, state_seed=2, max_steps=25,

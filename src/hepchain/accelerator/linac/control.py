@@ -89,10 +89,9 @@ def write_episodes(workdir: Path, episodes: dict[str, list[Episode]]) -> None:
          for label, eps in episodes.items()}))
 
 
-def pooled_summary(runs: list[Path]) -> dict[str, dict[str, float]]:
-    """:func:`step_summary` of every controller over all episodes of ``runs`` (run
-    directories of one bench: the same evaluation states in each), the errors from a
-    bootstrap over states that keeps a state's episodes of all runs together."""
+def _load_episodes(runs: list[Path]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every controller's (steps, success), each (states, runs), from the ``episodes.json`` of
+    ``runs`` (run directories of one bench: the same evaluation states in each)."""
     files = [r / EPISODES_FILE for r in runs]
     missing = [str(f) for f in files if not f.is_file()]
     if not runs or missing:
@@ -103,14 +102,53 @@ def pooled_summary(runs: list[Path]) -> dict[str, dict[str, float]]:
     if any({(label, len(v["steps"])) for label, v in d.items()} != shapes for d in data):
         raise DataError("The runs differ in their controllers or number of states; pool the "
                         "seeds of one bench.")
+    return {label: (np.array([d[label]["steps"] for d in data], float).T,
+                    np.array([d[label]["success"] for d in data], float).T)
+            for label in data[0]}
+
+
+def pooled_summary(runs: list[Path]) -> dict[str, dict[str, float]]:
+    """:func:`step_summary` of every controller over all episodes of ``runs`` (run
+    directories of one bench: the same evaluation states in each), the errors from a
+    bootstrap over states that keeps a state's episodes of all runs together."""
     out = {}
-    for label in data[0]:
-        steps = np.array([d[label]["steps"] for d in data], float).T  # (states, runs)
-        success = np.array([d[label]["success"] for d in data], float).T
+    for label, (steps, success) in _load_episodes(runs).items():
         out[label] = {"episodes": steps.size, "success_rate": float(success.mean()),
                       "success_rate_err": bootstrap_error(success, np.mean),
                       "median_steps": float(np.median(steps)),
                       "median_steps_err": bootstrap_error(steps)}
+    return out
+
+
+def pooled_difference(runs: list[Path], against: list[Path]) -> dict[str, dict[str, float]]:
+    """Pooled success rate and median steps of ``runs`` minus those of ``against`` (two
+    benches on the same evaluation states, e.g. two settings of one controller) for every
+    controller in both, each with a paired bootstrap error: the states are resampled, each
+    keeping its episodes of both benches together. DataError if the state counts differ::
+
+        pooled_difference(sorted(Path("runs/new").glob("seed*")),
+                          sorted(Path("runs/old").glob("seed*")))["TD3 ..."]["median_steps"]
+    """
+    a, b = _load_episodes(runs), _load_episodes(against)
+    common = [label for label in a if label in b]
+    if not common or any(len(a[k][0]) != len(b[k][0]) for k in common):
+        raise DataError("The two benches share no controller or differ in their number of "
+                        "evaluation states; compare benches run on the same states.")
+    out = {}
+    for label in common:
+        row = {}
+        for key, stat, i in (("success_rate", np.mean, 1), ("median_steps", np.median, 0)):
+            x, y = a[label][i], b[label][i]
+            width = x.shape[1] + y.shape[1]
+
+            def diff(flat: np.ndarray, axis: int = 1, stat=stat, n=x.shape[1], w=width):
+                cube = flat.reshape(len(flat), -1, w)  # (replicas, states, runs of both)
+                return (stat(cube[:, :, :n].reshape(len(flat), -1), axis=axis)
+                        - stat(cube[:, :, n:].reshape(len(flat), -1), axis=axis))
+
+            row[key] = float(stat(x) - stat(y))
+            row[f"{key}_err"] = bootstrap_error(np.hstack([x, y]), diff)
+        out[label] = {"states": len(a[label][0]), **row}
     return out
 
 

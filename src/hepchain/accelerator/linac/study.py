@@ -126,14 +126,26 @@ class LinacStudy(Study):
 
         @app.command("pool")
         def pool_cmd(runs: list[Path] = typer.Argument(
-                ..., help="Run directories, or a bench directory (its seed*/ runs).")) -> None:
+                ..., help="Run directories, or a bench directory (its seed*/ runs)."),
+                     against: list[Path] | None = typer.Option(
+                         None, help="A second bench on the same states: print the runs' "
+                                    "numbers minus its numbers, paired.")) -> None:
             """Success rate and median steps of every controller over all evaluation episodes
-            of the runs (the seeds of one bench), errors by a bootstrap over states."""
-            dirs = [d for r in runs for d in (sorted(r.glob("seed*/")) or [r])]
-            for label, s in control.pooled_summary(dirs).items():
+            of the runs (the seeds of one bench), errors by a bootstrap over states; with
+            ``--against``, the differences to a second bench on the same states."""
+            seed_dirs = lambda paths: [d for r in paths  # noqa: E731
+                                       for d in (sorted(r.glob("seed*/")) or [r])]
+            for label, s in control.pooled_summary(seed_dirs(runs)).items():
                 typer.echo(f"{label}: {s['episodes']} episodes, success {s['success_rate']:.3f}"
                            f" +- {s['success_rate_err']:.3f}, median steps "
                            f"{s['median_steps']:g} +- {s['median_steps_err']:.1f}")
+            if against:
+                diffs = control.pooled_difference(seed_dirs(runs), seed_dirs(against))
+                for label, d in diffs.items():
+                    typer.echo(f"{label} minus --against: success {d['success_rate']:+.3f} +- "
+                               f"{d['success_rate_err']:.3f}, median steps "
+                               f"{d['median_steps']:+g} +- {d['median_steps_err']:.1f} "
+                               f"(paired bootstrap over {d['states']} states)")
 
         @app.command("check-log")
         def check_cmd(path: Path = typer.Argument(..., help="Log file or directory.")) -> None:
