@@ -16,7 +16,7 @@ from hepchain.accelerator.linac.envs import LearnedEnv, MachineEnv, Randomisatio
 from hepchain.accelerator.linac.generative import GAN, ConditionalVAE, gan_loss
 from hepchain.accelerator.linac.lattice import Lattice, LatticeSpec
 from hepchain.accelerator.linac.lattice_vae import LatticeVAE
-from hepchain.accelerator.linac.study import LinacStudy, split_days
+from hepchain.accelerator.linac.study import LinacStudy, check_rl, split_days
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.executors import LocalExecutor
 from hepchain.core.metrics import bootstrap_error, roc_auc
@@ -295,6 +295,9 @@ def test_step_cost_is_subtracted_at_every_reading_and_nothing_else_changes(machi
     assert np.array_equal(obs[0.0], obs[0.7])
     with pytest.raises(UsageError, match="step_cost"):
         MachineEnv(machine, np.zeros((2, 4)), n_states=4, step_cost=-1.0)
+    rc = LinacStudy().config("quick", {"rl.step_cost": -1.0})["rl"]
+    with pytest.raises(UsageError, match="step_cost"):  # before anything runs
+        check_rl(rc)
 
 
 def test_quadratic_action_map_keeps_the_largest_step_and_refines_small_ones(machine):

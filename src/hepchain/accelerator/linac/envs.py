@@ -56,13 +56,17 @@ TARGET_TRIES = 5  # batches of 64 random settings searched for a target in range
 STATE_TRIES = 20  # states tried per episode before giving up on the target ranges
 
 
-def check_choices(observation: str, reward: str, action_map: str) -> None:
-    """UsageError unless ``observation`` is in OBSERVATIONS, ``reward`` in REWARDS and
-    ``action_map`` in ACTION_MAPS."""
+def check_choices(observation: str, reward: str, action_map: str, step_cost: float = 0.0
+                  ) -> None:
+    """UsageError unless ``observation`` is in OBSERVATIONS, ``reward`` in REWARDS,
+    ``action_map`` in ACTION_MAPS and ``step_cost`` >= 0."""
     if observation not in OBSERVATIONS or reward not in REWARDS or action_map not in ACTION_MAPS:
         raise UsageError(f"rl.observation must be one of {OBSERVATIONS}, rl.reward one of "
                          f"{REWARDS} and rl.action_map one of {ACTION_MAPS}, got "
                          f"{observation!r}, {reward!r} and {action_map!r}.")
+    if step_cost < 0:
+        raise UsageError(f"rl.step_cost must be >= 0 (reward units per reading), got "
+                         f"{step_cost}.")
 
 
 @dataclass(frozen=True)
@@ -116,10 +120,7 @@ class SteeringEnv(gym.Env):
                  randomise: Randomisation | None = None, observation: str = "raw",
                  reward: str = "log_error", action_map: str = "linear",
                  step_cost: float = 0.0) -> None:
-        check_choices(observation, reward, action_map)
-        if step_cost < 0:
-            raise UsageError(f"rl.step_cost must be >= 0 (reward units per reading), got "
-                             f"{step_cost}.")
+        check_choices(observation, reward, action_map, step_cost)
         self.observation, self.reward, self.action_map = observation, reward, action_map
         self.targets = np.asarray(targets, float)
         self.randomise = randomise or Randomisation()

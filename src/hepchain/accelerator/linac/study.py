@@ -447,7 +447,7 @@ def env_settings(rc: dict[str, Any]) -> dict[str, Any]:
 def check_rl(rc: dict[str, Any]) -> None:
     """UsageError for a bad choice in the ``rl`` block (observation, reward, action map, the
     policy-selection settings), before anything runs."""
-    check_choices(rc["observation"], rc["reward"], rc["action_map"])
+    check_choices(rc["observation"], rc["reward"], rc["action_map"], rc["step_cost"])
     if rc["select_every"] < 0 or (rc["select_every"] > 0 and rc["select_episodes"] <= 0):
         raise UsageError(f"rl.select_every must be 0 (off) or a positive step count with "
                          f"rl.select_episodes > 0, got {rc['select_every']} and "
