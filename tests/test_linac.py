@@ -17,6 +17,7 @@ from hepchain.accelerator.linac.generative import GAN, ConditionalVAE, gan_loss
 from hepchain.accelerator.linac.lattice import Lattice, LatticeSpec
 from hepchain.accelerator.linac.lattice_vae import LatticeVAE
 from hepchain.accelerator.linac.study import LinacStudy, check_rl, split_days
+from hepchain.core.checkpoints import checkpoint_scope
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.executors import LocalExecutor
 from hepchain.core.metrics import bootstrap_error, roc_auc
@@ -420,6 +421,48 @@ def test_control_tasks_give_the_same_episodes_in_worker_processes(machine, log_d
         parallel = {t.states[0]: eps[0].errors for t, eps in ex.map(control.run_task, tasks)}
     assert [parallel[0], parallel[1]] == serial
     assert serial[0] != serial[1]
+
+
+def test_a_killed_control_run_reruns_only_its_unfinished_tasks(machine, log_dir, tmp_path,
+                                                                monkeypatch):
+    targets, _ = surrogates.operating_points(oplog.load_log(log_dir), 2)
+    env = MachineEnv(machine, targets, n_states=4, state_seed=2, max_steps=8)
+    tasks = [control.Task("NM", "nelder_mead", env, [s]) for s in range(3)]
+    uninterrupted, reused = control.run_tasks(tasks)  # outside a scope: nothing kept
+    assert reused == 0 and not list(tmp_path.iterdir())
+    real, ran = control.run_task, []
+
+    def killed_at_the_third(task):
+        ran.append(task.states[0])
+        if len(ran) == 3:
+            raise KeyboardInterrupt
+        return real(task)
+
+    monkeypatch.setattr(control, "run_task", killed_at_the_third)
+    with checkpoint_scope(tmp_path / "ckpt"):
+        with pytest.raises(KeyboardInterrupt):
+            control.run_tasks(tasks)
+        ran.clear()
+        resumed, reused = control.run_tasks(tasks)
+    assert ran == [2] and reused == 2
+    assert [(t.states, [e.errors for e in eps]) for t, eps in resumed] == \
+        [(t.states, [e.errors for e in eps]) for t, eps in uninterrupted]
+
+
+def test_a_kept_controller_result_is_not_reused_for_a_different_simulator():
+    class Sim:
+        model = torch.nn.Linear(3, 2)
+
+    task = control.Task("TD3", "rl", None, [0, 1], train_env=Sim(), algo="td3",
+                        timesteps=1000)
+    key = control.task_key(task)
+    assert control.task_key(control.Task("TD3", "rl", None, [0, 1], train_env=Sim(),
+                                         algo="td3", timesteps=1000)) == key
+    assert control.task_key(control.Task("TD3", "rl", None, [0, 1], train_env=Sim(),
+                                         algo="td3", timesteps=2000)) != key
+    with torch.no_grad():
+        Sim.model.weight[0, 0] += 1e-6
+    assert control.task_key(task) != key
 
 
 def test_domain_randomisation_shifts_and_scales_the_learned_response(machine, log_dir):

@@ -95,6 +95,23 @@ def checkpoint_scope(root: str | Path, tensorboard: str | Path | None = None
         _SCOPE.reset(token)
 
 
+def kept_piece(name: str) -> Path | None:
+    """Where the current run keeps one finished piece of work that is not a training (one
+    controller's evaluation, say) until the run completes: ``<root>/pieces/<name>.json``, so
+    the same run started again after a kill finds it; None outside a scope. ``name`` should
+    carry a digest of everything the piece depends on beyond the run's config and seed (which
+    the scope's root already encodes)::
+
+        path = kept_piece(f"control-{digest}")
+        if path is not None and path.is_file():
+            ...  # reuse it instead of computing it again
+    """
+    if not _NAME.fullmatch(name):
+        raise UsageError(f"Piece name {name!r} must be letters, digits, '.', '_' or '-'.")
+    scope = current_scope()
+    return None if scope is None else scope.root / "pieces" / f"{name}.json"
+
+
 def run_checkpoint_dir(workdir: Path, study: str, preset: str, config: dict[str, Any],
                        seed: int) -> Path:
     """``<workdir>/checkpoints/<key>``, ``key`` a hash of (study, preset, config, seed), so a

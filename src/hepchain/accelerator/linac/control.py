@@ -13,13 +13,17 @@ each reading; an episode succeeds at the first reading with MAE < tolerance.
 * random search: uniform settings.
 
 A run keeps every controller's steps and success per state (:func:`write_episodes`), so the
-seeds of a bench can be pooled (:func:`pooled_summary`, ``hepchain linac pool``).
+seeds of a bench can be pooled (:func:`pooled_summary`, ``hepchain linac pool``), and keeps
+each controller's result as soon as it ends (:func:`run_tasks`), so a run stopped during the
+baselines and started again does not train its agents again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
+import hashlib
 import json
 import time
 import warnings
@@ -32,7 +36,9 @@ import torch
 from scipy.optimize import minimize
 
 from hepchain.accelerator.linac.envs import N_ACT, SteeringEnv
+from hepchain.core.checkpoints import kept_piece
 from hepchain.core.errors import DataError, UsageError
+from hepchain.core.executors import LocalExecutor
 from hepchain.core.io import atomic_write_text
 from hepchain.core.metrics import bootstrap_error
 
@@ -420,3 +426,61 @@ def run_task(task: Task) -> tuple[Task, list[Episode]]:
                             task.net_arch, selection=task.selection, **task.agent)
         task.history, task.kept = agent.selection_history, agent.selection_kept
     return task, evaluate(task.eval_env, task.method, task.states, agent)
+
+
+def task_key(task: Task) -> str:
+    """A digest of what a task's result depends on beyond the run's config and seed: its
+    label, method, states and training settings, and the weights of the learned simulator it
+    trains on (a retrained simulator that came out different gives a different key)."""
+    h = hashlib.sha256(json.dumps(
+        [task.label, task.method, task.states, task.seed, task.algo, task.timesteps,
+         list(task.net_arch), task.agent,
+         None if task.selection is None else [task.selection.seeds, task.selection.every]],
+        sort_keys=True, default=str).encode())
+    model = getattr(task.train_env, "model", None)
+    if model is not None:
+        for name, tensor in model.state_dict().items():
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _save_task(path: Path, task: Task, episodes: list[Episode]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({
+        "episodes": [dataclasses.asdict(e) for e in episodes],
+        "history": task.history, "kept": task.kept}))
+
+
+def _load_task(path: Path, task: Task) -> tuple[Task, list[Episode]]:
+    d = json.loads(path.read_text())
+    return (dataclasses.replace(task, history=[tuple(h) for h in d["history"]],
+                                kept=d["kept"]),
+            [Episode(**e) for e in d["episodes"]])
+
+
+def _run_numbered(item: tuple[int, Task]) -> tuple[int, tuple[Task, list[Episode]]]:
+    return item[0], run_task(item[1])
+
+
+def run_tasks(tasks: list[Task], workers: int = 1
+              ) -> tuple[list[tuple[Task, list[Episode]]], int]:
+    """Run ``tasks`` on ``workers`` processes; returns their (task, episodes) in task order
+    and how many were reused. Inside a checkpoint scope (every ``hepchain linac run``) each
+    task's result is kept the moment it ends (:func:`~hepchain.core.checkpoints.kept_piece`,
+    under :func:`task_key`), so the same run started again after a kill runs only the tasks
+    that had not finished::
+
+        done, reused = run_tasks([Task("NM", "nelder_mead", env, [0, 1])], workers=2)
+    """
+    paths = [kept_piece(f"control-{task_key(t)}") for t in tasks]
+    done = {i: _load_task(p, t) for i, (t, p) in enumerate(zip(tasks, paths, strict=True))
+            if p is not None and p.is_file()}
+    reused = len(done)
+    with LocalExecutor(workers) as ex:  # results arrive in any order
+        for i, (task, eps) in ex.map(_run_numbered, [(i, t) for i, t in enumerate(tasks)
+                                                     if i not in done]):
+            if paths[i] is not None:
+                _save_task(paths[i], task, eps)
+            done[i] = task, eps
+    return [done[i] for i in range(len(tasks))], reused

@@ -19,7 +19,6 @@ from hepchain.accelerator.linac.envs import LearnedEnv, MachineEnv, Randomisatio
 from hepchain.core import plotting, twosample
 from hepchain.core.cache import cached_dataset
 from hepchain.core.errors import UsageError
-from hepchain.core.executors import LocalExecutor
 from hepchain.core.result import Reference, Result
 from hepchain.core.seeding import derive_seed
 from hepchain.core.standardise import Standardiser
@@ -379,9 +378,11 @@ class LinacStudy(Study):
             tasks += [control.Task(METHOD_LABEL[method], method, eval_env, seeds[i: i + chunk],
                                    seed=seed) for i in range(0, len(seeds), chunk)]
         kinds = {t.label: t.method for t in tasks}
-        with LocalExecutor(config["workers"]) as ex:  # results arrive in any order
-            done = sorted(ex.map(control.run_task, tasks),
-                          key=lambda d: (list(kinds).index(d[0].label), d[0].states[0]))
+        done, reused = control.run_tasks(tasks, config["workers"])
+        if reused:
+            result.notes.append(f"{reused} of {len(tasks)} controller tasks were kept from an "
+                                "interrupted run of the same command (same settings, same "
+                                "learned-simulator weights), not run again")
         episodes: dict[str, list[control.Episode]] = {}
         for task, eps in done:
             episodes.setdefault(task.label, []).extend(eps)
