@@ -317,67 +317,17 @@ class LinacStudy(Study):
     # ------------------------------------------------------------------ control
     def _control(self, config: dict[str, Any], workdir: Path, seed: int, machine: Any,
                  train: pd.DataFrame, val: pd.DataFrame, result: Result) -> None:
+        """The RL benchmark: learned simulators of the training days, every controller on
+        the same machine states, their metrics, per-state episodes and convergence figure."""
         rc = config["rl"]
         unknown = set(rc["baselines"]) - set(METHOD_LABEL)
         if unknown:
             raise UsageError(f"Unknown baseline(s) {sorted(unknown)} in rl.baselines; use "
                              f"{sorted(METHOD_LABEL)}.")
-        ctx_cols = surrogates.context_columns(machine.lattice.bpms)
-        n_modes = len(machine.modes)
-        ctx_scale = Standardiser.fit(train[ctx_cols].to_numpy(float))
-        y_scale = Standardiser.fit(surrogates.screen_targets(train))
-        d_tr, d_va = (surrogates.conditional_arrays(f, ctx_cols, n_modes, ctx_scale, y_scale)
-                      for f in (train, val))
-        targets, set_points = surrogates.operating_points(train, n_modes)
-        env_kw = env_settings(rc)
-        randomise = Randomisation.from_config(rc["randomise"])
-        sims = {}
-        for decoder in config["cvae"]["decoders"]:
-            cvae, _ = surrogates.fit_cvae(d_tr, d_va, config["cvae"], seed, config["device"],
-                                          decoder, y_scale,
-                                          surrogates.mode_energies(train, n_modes))
-            sim_mae = surrogates.cvae_screen_mae(cvae, d_va, y_scale)
-            name, label = SIMULATORS[decoder]
-            result.add("target-screen MAE of learned sim (val days)", label,
-                       1e3 * sim_mae.mean(), unit="um", higher_is_better=False)
-            result.notes.append(f"{label}: MAE per beam parameter (mu_x, sigma_x, mu_y, "
-                                f"sigma_y) on validation days {np.round(1e3 * sim_mae).tolist()}"
-                                " um")
-            variants = {name: (0.0, 0.0)}
-            if rc["sim_offset"] > 0 or rc["sim_gain"] > 0:  # the domain-randomised variant too
-                variants[f"{name} + DR"] = (rc["sim_offset"], rc["sim_gain"])
-            for v, (off, gain) in variants.items():  # (training env, validation env)
-                sims[v] = tuple(LearnedEnv(cvae, d.context, f["mode"].to_numpy(), set_points,
-                                           y_scale.mean, y_scale.scale, targets,
-                                           offset_mm=off * sim_mae, gain_spread=gain,
-                                           randomise=sim_randomisation(randomise, decoder),
-                                           **env_kw) for d, f in ((d_tr, train), (d_va, val)))
+        sims, targets = learned_sims(config, seed, machine, train, val, result)
         # the evaluation pool does not depend on the run seed: comparisons are paired
         eval_env = machine_env(config, machine, rc["pool_seed"], targets)
-        seeds = list(range(rc["eval_states"]))
-        arch = tuple(rc["net_arch"])
-        train_env = (machine_env(config, machine, derive_seed(seed, TRAIN_STATES), targets)
-                     if rc["machine_timesteps"] > 0 else None)  # never used for evaluation
-        select = lambda env: (control.Selection(  # noqa: E731
-            env, list(range(VAL_EPISODES, VAL_EPISODES + rc["select_episodes"])),
-            rc["select_every"]) if rc["select_every"] > 0 else None)
-        tasks: list[control.Task] = []
-        for algo in rc["algorithms"]:
-            tasks += [control.Task(f"{algo.upper()} trained on {name}", "rl", eval_env, seeds,
-                                   env, algo, rc["sim_timesteps"], seed, arch, rc["agent"],
-                                   select(val_env))
-                      for name, (env, val_env) in sims.items()]
-            if rc["machine_timesteps"] > 0:
-                tasks.append(control.Task(
-                    f"{algo.upper()} trained on machine", "rl", eval_env, seeds, train_env, algo,
-                    rc["machine_timesteps"], seed, arch, rc["agent"],
-                    select(machine_env(config, machine, rc["val_pool_seed"], targets))))
-        tasks.append(control.Task(RECALL, "recall", eval_env, seeds, seed=seed))
-        chunk = -(-len(seeds) // config["workers"])  # spread the states over the workers
-        for method in rc["baselines"]:  # every controller runs on every evaluation state
-            tasks += [control.Task(METHOD_LABEL[method], method, eval_env, seeds[i: i + chunk],
-                                   seed=seed) for i in range(0, len(seeds), chunk)]
-        kinds = {t.label: t.method for t in tasks}
+        tasks = control_tasks(config, seed, machine, sims, eval_env, targets)
         done, reused = control.run_tasks(tasks, config["workers"])
         if reused:
             result.notes.append(f"{reused} of {len(tasks)} controller tasks were kept from an "
@@ -392,25 +342,7 @@ class LinacStudy(Study):
                     "episodes (steps: success, median steps, median best MAE um) " + ", ".join(
                         f"{n}: {r:.2f}, {k:g}, {m:.0f}" for n, r, k, m in task.history)
                     + f"; kept {task.kept} steps")
-
-        for label, eps in episodes.items():
-            s = control.summarise(eps)
-            result.add("success rate (machine)", label, s["success_rate"], n=len(eps),
-                       higher_is_better=True, reference=_ares(kinds[label], 0))
-            result.add("success rate, stat. error (binomial)", label, s["success_rate_err"],
-                       n=len(eps))
-            result.add("median steps to tolerance", label, s["median_steps"], n=len(eps),
-                       higher_is_better=False)
-            result.add("median steps to tolerance, stat. error (bootstrap)", label,
-                       s["median_steps_err"], n=len(eps))
-            result.add("median best MAE", label, s["median_final_mae_um"], unit="um",
-                       n=len(eps), higher_is_better=False, reference=_ares(kinds[label], 1))
-            if label != RECALL:
-                gain, err = control.paired_gain(eps, episodes[RECALL])
-                result.add("success rate gain over recall (paired)", label, gain, n=len(eps),
-                           higher_is_better=True)
-                result.add("success rate gain over recall, stat. error", label, err,
-                           n=len(eps))
+        record_control(result, episodes, {t.label: t.method for t in tasks})
         result.notes.append(f"DR = domain randomisation of the learned sim: per-episode "
                             f"offsets {rc['sim_offset']} x its validation MAE, response gains "
                             f"U(1 -+ {rc['sim_gain']})")
@@ -418,7 +350,7 @@ class LinacStudy(Study):
                             f"{rc['start_spread']} (normalised); tolerance "
                             f"{1e3 * rc['tolerance_mm']:.0f} um MAE over "
                             f"(mu_x, sigma_x, mu_y, sigma_y), budget {rc['max_steps']} readings, "
-                            f"the same {len(seeds)} machine states (pool seed "
+                            f"the same {rc['eval_states']} machine states (pool seed "
                             f"{rc['pool_seed']}) for every controller; steps = median over all "
                             "episodes, failures counted at the budget; randomised per "
                             f"episode: {rc['randomise']}")
@@ -427,6 +359,102 @@ class LinacStudy(Study):
                                                 workdir / "control_convergence.png").name)
 
 
+def learned_sims(config: dict[str, Any], seed: int, machine: Any, train: pd.DataFrame,
+                 val: pd.DataFrame, result: Result
+                 ) -> tuple[dict[str, tuple[LearnedEnv, LearnedEnv]], np.ndarray]:
+    """A conditional VAE per ``cvae.decoders`` fitted on the training days, each as a
+    (training, validation-days) environment pair by RL row name (with a domain-randomised
+    variant when ``rl.sim_offset``/``rl.sim_gain`` > 0; its screen MAE on the validation days
+    added to ``result``), and the per-mode targets (modes, 4) [mm] of the training days."""
+    rc = config["rl"]
+    ctx_cols = surrogates.context_columns(machine.lattice.bpms)
+    n_modes = len(machine.modes)
+    ctx_scale = Standardiser.fit(train[ctx_cols].to_numpy(float))
+    y_scale = Standardiser.fit(surrogates.screen_targets(train))
+    d_tr, d_va = (surrogates.conditional_arrays(f, ctx_cols, n_modes, ctx_scale, y_scale)
+                  for f in (train, val))
+    targets, set_points = surrogates.operating_points(train, n_modes)
+    env_kw = env_settings(rc)
+    randomise = Randomisation.from_config(rc["randomise"])
+    sims = {}
+    for decoder in config["cvae"]["decoders"]:
+        cvae, _ = surrogates.fit_cvae(d_tr, d_va, config["cvae"], seed, config["device"],
+                                      decoder, y_scale, surrogates.mode_energies(train, n_modes))
+        sim_mae = surrogates.cvae_screen_mae(cvae, d_va, y_scale)
+        name, label = SIMULATORS[decoder]
+        result.add("target-screen MAE of learned sim (val days)", label,
+                   1e3 * sim_mae.mean(), unit="um", higher_is_better=False)
+        result.notes.append(f"{label}: MAE per beam parameter (mu_x, sigma_x, mu_y, "
+                            f"sigma_y) on validation days {np.round(1e3 * sim_mae).tolist()}"
+                            " um")
+        variants = {name: (0.0, 0.0)}
+        if rc["sim_offset"] > 0 or rc["sim_gain"] > 0:  # the domain-randomised variant too
+            variants[f"{name} + DR"] = (rc["sim_offset"], rc["sim_gain"])
+        for v, (off, gain) in variants.items():  # (training env, validation env)
+            sims[v] = tuple(LearnedEnv(cvae, d.context, f["mode"].to_numpy(), set_points,
+                                       y_scale.mean, y_scale.scale, targets,
+                                       offset_mm=off * sim_mae, gain_spread=gain,
+                                       randomise=sim_randomisation(randomise, decoder),
+                                       **env_kw) for d, f in ((d_tr, train), (d_va, val)))
+    return sims, targets
+
+
+def control_tasks(config: dict[str, Any], seed: int, machine: Any,
+                  sims: dict[str, tuple[LearnedEnv, LearnedEnv]], eval_env: MachineEnv,
+                  targets: np.ndarray) -> list[control.Task]:
+    """Every controller of the ``rl`` block on ``eval_env``'s first ``rl.eval_states``
+    states: each algorithm trained on each learned simulator (and on the machine's own
+    training states when ``rl.machine_timesteps`` > 0), the recall baseline, and the
+    ``rl.baselines`` split over the workers."""
+    rc = config["rl"]
+    seeds = list(range(rc["eval_states"]))
+    arch = tuple(rc["net_arch"])
+    train_env = (machine_env(config, machine, derive_seed(seed, TRAIN_STATES), targets)
+                 if rc["machine_timesteps"] > 0 else None)  # never used for evaluation
+    select = lambda env: (control.Selection(  # noqa: E731
+        env, list(range(VAL_EPISODES, VAL_EPISODES + rc["select_episodes"])),
+        rc["select_every"]) if rc["select_every"] > 0 else None)
+    tasks: list[control.Task] = []
+    for algo in rc["algorithms"]:
+        tasks += [control.Task(f"{algo.upper()} trained on {name}", "rl", eval_env, seeds,
+                               env, algo, rc["sim_timesteps"], seed, arch, rc["agent"],
+                               select(val_env))
+                  for name, (env, val_env) in sims.items()]
+        if rc["machine_timesteps"] > 0:
+            tasks.append(control.Task(
+                f"{algo.upper()} trained on machine", "rl", eval_env, seeds, train_env, algo,
+                rc["machine_timesteps"], seed, arch, rc["agent"],
+                select(machine_env(config, machine, rc["val_pool_seed"], targets))))
+    tasks.append(control.Task(RECALL, "recall", eval_env, seeds, seed=seed))
+    chunk = -(-len(seeds) // config["workers"])  # spread the states over the workers
+    for method in rc["baselines"]:  # every controller runs on every evaluation state
+        tasks += [control.Task(METHOD_LABEL[method], method, eval_env, seeds[i: i + chunk],
+                               seed=seed) for i in range(0, len(seeds), chunk)]
+    return tasks
+
+
+def record_control(result: Result, episodes: dict[str, list[control.Episode]],
+                   kinds: dict[str, str]) -> None:
+    """Each controller's success rate (binomial error, ARES reference), median steps to
+    tolerance (bootstrap error), median best MAE [um] and success gain over the recall
+    baseline (paired over states); ``kinds`` maps a row label to its method."""
+    for label, eps in episodes.items():
+        s = control.summarise(eps)
+        result.add("success rate (machine)", label, s["success_rate"], n=len(eps),
+                   higher_is_better=True, reference=_ares(kinds[label], 0))
+        result.add("success rate, stat. error (binomial)", label, s["success_rate_err"],
+                   n=len(eps))
+        result.add("median steps to tolerance", label, s["median_steps"], n=len(eps),
+                   higher_is_better=False)
+        result.add("median steps to tolerance, stat. error (bootstrap)", label,
+                   s["median_steps_err"], n=len(eps))
+        result.add("median best MAE", label, s["median_final_mae_um"], unit="um",
+                   n=len(eps), higher_is_better=False, reference=_ares(kinds[label], 1))
+        if label != RECALL:
+            gain, err = control.paired_gain(eps, episodes[RECALL])
+            result.add("success rate gain over recall (paired)", label, gain, n=len(eps),
+                       higher_is_better=True)
+            result.add("success rate gain over recall, stat. error", label, err, n=len(eps))
 
 
 def sim_randomisation(randomise: Randomisation, decoder: str) -> Randomisation:
