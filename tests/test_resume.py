@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from _helpers import TwoTrainerStudy, bce_loss, blobs
-from hepchain.core.checkpoints import checkpoint_scope
+from hepchain.core.checkpoints import checkpoint_scope, kept_piece
 from hepchain.core.errors import UsageError
 from hepchain.core.result import Result
 from hepchain.core.study import run_study
@@ -121,6 +121,14 @@ def test_scope_names_trainers_in_order_and_refuses_duplicates(tmp_path):
         with pytest.raises(UsageError, match="both named 'flow'"):
             Trainer(nn.Linear(2, 1), bce_loss, name="flow")
     assert Trainer(nn.Linear(2, 1), bce_loss).checkpoint_dir is None  # outside any scope
+
+
+def test_kept_pieces_live_in_the_scope_and_refuse_unsafe_names(tmp_path):
+    assert kept_piece("control-ab12") is None  # outside any scope nothing is kept
+    with checkpoint_scope(tmp_path):
+        assert kept_piece("control-ab12") == tmp_path / "pieces" / "control-ab12.json"
+        with pytest.raises(UsageError, match="Piece name"):
+            kept_piece("../escape")
 
 
 def test_completed_run_leaves_no_checkpoints(two_trainer_study, tmp_path):
