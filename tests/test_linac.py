@@ -449,6 +449,40 @@ def test_a_killed_control_run_reruns_only_its_unfinished_tasks(machine, log_dir,
         [(t.states, [e.errors for e in eps]) for t, eps in uninterrupted]
 
 
+def test_kept_policies_replay_the_run_s_episodes_without_training(machine, log_dir, tmp_path):
+    targets, _ = surrogates.operating_points(oplog.load_log(log_dir), 2)
+    env = MachineEnv(machine, targets, n_states=4, state_seed=2, max_steps=6)
+    task = control.Task("TD3 trained on machine", "rl", env, [0, 1], env, "td3", 60, 0,
+                        (16, 16), {"learning_starts": 20})
+    with checkpoint_scope(tmp_path / "ckpt"):
+        done, _ = control.run_tasks([task])
+        again, reused = control.run_tasks([task])  # from the kept piece, policy included
+    assert reused == 1
+    paths = control.save_policies(tmp_path / "run", again)
+    assert [p.name for p in paths] == ["td3-trained-on-machine.pt"]
+    agents = control.load_agents(tmp_path / "run", env)
+    replay = control.evaluate(env, "rl", [0, 1], agents["TD3 trained on machine"])
+    assert [e.errors for e in replay] == [e.errors for e in done[0][1]]
+    assert replay[0].errors != replay[1].errors  # two states, two trajectories
+    with pytest.raises(DataError, match="No kept policies"):
+        control.load_agents(tmp_path, env)
+
+
+@pytest.mark.parametrize("args", [["/nonexistent-run"], ["--states", "0"]])
+def test_evaluate_refuses_a_run_without_results_in_one_sentence(args, tmp_path, capsys):
+    from hepchain.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text('{"provenance": {"config": {}}}')
+    target = args if args[0].startswith("/") else [str(run), *args]
+    with pytest.raises(SystemExit) as exc:
+        main(["linac", "evaluate", *target, "--out", str(tmp_path / "out"), "--pool-seed", "5"])
+    err = capsys.readouterr().err
+    assert exc.value.code != 0 and "Traceback" not in err and len(err.strip().splitlines()) <= 2
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_kept_controller_result_is_not_reused_for_a_different_simulator():
     class Sim:
         model = torch.nn.Linear(3, 2)

@@ -25,6 +25,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -330,16 +331,13 @@ def _selection_callback(selection: Selection):
     return BestOnValidation()
 
 
-def train_agent(algo: str, env: SteeringEnv, timesteps: int, seed: int,
-                net_arch: tuple[int, ...] = (64, 64), gamma: float = 0.99,
-                learning_starts: int = 500, action_noise: float = 0.2,
-                gradient_steps: int = 1, selection: Selection | None = None):
-    """Train a stable-baselines3 agent (ppo, sac or td3) with MLP policies of ``net_arch``:
-    discount ``gamma``; for SAC/TD3 ``learning_starts`` random steps before the first update,
-    ``gradient_steps`` updates per environment step and (TD3) Gaussian exploration noise of
-    std ``action_noise`` (in units of the action range [-1, 1]). With a ``selection``, the
-    policy chosen on its validation episodes is returned (its checks in
-    ``model.selection_history``, its step count in ``model.selection_kept``)."""
+def make_agent(algo: str, env: SteeringEnv, seed: int, net_arch: tuple[int, ...] = (64, 64),
+               gamma: float = 0.99, learning_starts: int = 500, action_noise: float = 0.2,
+               gradient_steps: int = 1):
+    """An untrained stable-baselines3 agent (ppo, sac or td3) with MLP policies of
+    ``net_arch``: discount ``gamma``; for SAC/TD3 ``learning_starts`` random steps before the
+    first update, ``gradient_steps`` updates per environment step and (TD3) Gaussian
+    exploration noise of std ``action_noise`` (in units of the action range [-1, 1])."""
     from stable_baselines3 import PPO, SAC, TD3
     from stable_baselines3.common.noise import NormalActionNoise
 
@@ -349,14 +347,23 @@ def train_agent(algo: str, env: SteeringEnv, timesteps: int, seed: int,
     off_policy = {"learning_starts": learning_starts, "batch_size": 128,
                   "gradient_steps": gradient_steps}
     if algo == "ppo":
-        model = PPO("MlpPolicy", env, n_steps=1024, batch_size=128, **kw)
-    elif algo == "sac":
-        model = SAC("MlpPolicy", env, **off_policy, **kw)
-    elif algo == "td3":
+        return PPO("MlpPolicy", env, n_steps=1024, batch_size=128, **kw)
+    if algo == "sac":
+        return SAC("MlpPolicy", env, **off_policy, **kw)
+    if algo == "td3":
         noise = NormalActionNoise(np.zeros(N_ACT), action_noise * np.ones(N_ACT))
-        model = TD3("MlpPolicy", env, action_noise=noise, **off_policy, **kw)
-    else:
-        raise UsageError(f"Unknown RL algorithm {algo!r}; use ppo, sac or td3.")
+        return TD3("MlpPolicy", env, action_noise=noise, **off_policy, **kw)
+    raise UsageError(f"Unknown RL algorithm {algo!r}; use ppo, sac or td3.")
+
+
+def train_agent(algo: str, env: SteeringEnv, timesteps: int, seed: int,
+                net_arch: tuple[int, ...] = (64, 64), selection: Selection | None = None,
+                **hyper: float):
+    """Train :func:`make_agent`'s agent (``hyper``: its hyperparameters) ``timesteps`` steps
+    on ``env``. With a ``selection``, the policy chosen on its validation episodes is
+    returned (its checks in ``model.selection_history``, its step count in
+    ``model.selection_kept``)."""
+    model = make_agent(algo, env, seed, net_arch, **hyper)
     callback = None if selection is None else _selection_callback(selection)
     model.learn(total_timesteps=timesteps, callback=callback)
     model.selection_history = [] if callback is None else callback.history
@@ -414,6 +421,7 @@ class Task:
     selection: Selection | None = None  # choose the policy on validation episodes
     history: list[tuple[int, float, float, float]] = field(default_factory=list)  # checks
     kept: int | None = None  # step count of the policy the selection kept
+    policy: dict[str, torch.Tensor] | None = None  # the trained (kept) policy's weights
 
 
 def run_task(task: Task) -> tuple[Task, list[Episode]]:
@@ -425,6 +433,7 @@ def run_task(task: Task) -> tuple[Task, list[Episode]]:
         agent = train_agent(task.algo, task.train_env, task.timesteps, task.seed,
                             task.net_arch, selection=task.selection, **task.agent)
         task.history, task.kept = agent.selection_history, agent.selection_kept
+        task.policy = agent.policy.state_dict()
     return task, evaluate(task.eval_env, task.method, task.states, agent)
 
 
@@ -447,6 +456,8 @@ def task_key(task: Task) -> str:
 
 def _save_task(path: Path, task: Task, episodes: list[Episode]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    if task.policy is not None:  # before the JSON, whose presence marks the piece complete
+        _atomic_torch_save(task.policy, path.with_suffix(".pt"))
     atomic_write_text(path, json.dumps({
         "episodes": [dataclasses.asdict(e) for e in episodes],
         "history": task.history, "kept": task.kept}))
@@ -454,8 +465,10 @@ def _save_task(path: Path, task: Task, episodes: list[Episode]) -> None:
 
 def _load_task(path: Path, task: Task) -> tuple[Task, list[Episode]]:
     d = json.loads(path.read_text())
+    weights = path.with_suffix(".pt")
+    policy = torch.load(weights, weights_only=True) if weights.is_file() else None
     return (dataclasses.replace(task, history=[tuple(h) for h in d["history"]],
-                                kept=d["kept"]),
+                                kept=d["kept"], policy=policy),
             [Episode(**e) for e in d["episodes"]])
 
 
@@ -484,3 +497,48 @@ def run_tasks(tasks: list[Task], workers: int = 1
                 _save_task(paths[i], task, eps)
             done[i] = task, eps
     return [done[i] for i in range(len(tasks))], reused
+
+
+POLICIES = "policies"  # a run's kept policies: <workdir>/policies/<row>.pt
+
+
+def _atomic_torch_save(obj: object, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def save_policies(workdir: Path, done: list[tuple[Task, list[Episode]]]) -> list[Path]:
+    """Each trained controller's policy (the one its selection kept) with what rebuilds its
+    agent (row label, algorithm, network, hyperparameters, seed) to
+    ``workdir/policies/<row>.pt``, so that :func:`load_agents` can evaluate it on other
+    machine states without training."""
+    paths = []
+    for task, _ in done:
+        if task.policy is None:
+            continue
+        path = workdir / POLICIES / (re.sub(r"[^A-Za-z0-9]+", "-", task.label).strip("-")
+                                     .lower() + ".pt")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_torch_save({"label": task.label, "algo": task.algo,
+                            "net_arch": list(task.net_arch), "agent": dict(task.agent),
+                            "seed": task.seed, "state_dict": task.policy}, path)
+        paths.append(path)
+    return paths
+
+
+def load_agents(run: Path, env: SteeringEnv) -> dict[str, object]:
+    """The policies a run kept (:func:`save_policies`), each as an agent acting on ``env``,
+    by row label; DataError if the run kept none."""
+    files = sorted((run / POLICIES).glob("*.pt"))
+    if not files:
+        raise DataError(f"No kept policies in {run / POLICIES}; pass one seed's directory of "
+                        "a `hepchain linac run/bench` with the control part (runs before "
+                        "2026-12-05 did not keep them).")
+    agents = {}
+    for f in files:
+        d = torch.load(f, weights_only=True)
+        agent = make_agent(d["algo"], env, d["seed"], tuple(d["net_arch"]), **d["agent"])
+        agent.policy.load_state_dict(d["state_dict"])
+        agents[d["label"]] = agent
+    return agents

@@ -6,6 +6,7 @@ states."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from hepchain.accelerator.linac import surrogate_metrics as sm
 from hepchain.accelerator.linac.envs import LearnedEnv, MachineEnv, Randomisation, check_choices
 from hepchain.core import plotting, twosample
 from hepchain.core.cache import cached_dataset
-from hepchain.core.errors import UsageError
+from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Reference, Result
 from hepchain.core.seeding import derive_seed
 from hepchain.core.standardise import Standardiser
@@ -66,8 +67,8 @@ class LinacStudy(Study):
     seed_doc = "000"
 
     def add_commands(self, app: Any) -> None:
-        """``hepchain linac generate`` (simulated operations logs), ``rl-curve``, ``pool`` and
-        ``check-log``."""
+        """``hepchain linac generate`` (simulated operations logs), ``rl-curve``, ``pool``,
+        ``evaluate`` and ``check-log``."""
         import typer
 
         @app.command("generate")
@@ -146,6 +147,24 @@ class LinacStudy(Study):
                                f"{d['median_steps']:+g} +- {d['median_steps_err']:.1f} "
                                f"(paired bootstrap over {d['states']} states)")
 
+        @app.command("evaluate")
+        def evaluate_cmd(run: Path = typer.Argument(
+                ..., help="One seed's directory of a `linac run/bench` with the control part."),
+                         out: Path = typer.Option(..., help="Directory for episodes.json."),
+                         pool_seed: int = typer.Option(..., help="Seed of the state pool."),
+                         states: int = typer.Option(50, help="Evaluation states.")) -> None:
+            """Run a run's kept policies and the recall baseline on other machine states
+            (``rl.pool_seed`` ``--pool-seed``), without training; ``pool`` reads ``--out``
+            like a run (give each seed its own ``--out DIR/seed<N>``)."""
+            episodes = evaluate_run(run, pool_seed, states)
+            out.mkdir(parents=True, exist_ok=True)
+            control.write_episodes(out, episodes)
+            for label, eps in episodes.items():
+                s = control.summarise(eps)
+                typer.echo(f"{label}: {len(eps)} states of pool {pool_seed}, success "
+                           f"{s['success_rate']:.2f} +- {s['success_rate_err']:.2f}, median "
+                           f"steps {s['median_steps']:g} +- {s['median_steps_err']:.1f}")
+
         @app.command("check-log")
         def check_cmd(path: Path = typer.Argument(..., help="Log file or directory.")) -> None:
             """Validate an operations log against the documented schema."""
@@ -169,14 +188,9 @@ class LinacStudy(Study):
         set_torch_threads(int(config.get("threads", 1)))
         t0 = time.perf_counter()
         result = Result(study=self.name, preset="")
-        settings, per_day = oplog.log_settings(config), int(config["log"]["samples_per_day"])
-        log = cached_dataset(oplog.PROCESS, n_events=int(config["log"]["days"]) * per_day,
-                             seed=seed, options=settings, shard_size=per_day,
-                             workers=int(config["workers"]),
-                             progress=config.get("progress", False))
+        log, frame = operations_log(config, seed)
         result.provenance.datasets.append(log.manifest.summary())
-        machine = oplog.machine_from_settings(settings)
-        frame = oplog.load_log(log.path)
+        machine = oplog.machine_from_settings(oplog.log_settings(config))
         train, val, test = split_days(frame, config["split"]["val_days"],
                                       config["split"]["test_days"])
         result.notes.append(f"log: {len(frame)} samples x {len(oplog.data_channels(frame))} "
@@ -355,8 +369,45 @@ class LinacStudy(Study):
                             "episodes, failures counted at the budget; randomised per "
                             f"episode: {rc['randomise']}")
         control.write_episodes(workdir, episodes)
+        if control.save_policies(workdir, done):
+            result.notes.append(f"the trained controllers' kept policies are in "
+                                f"{control.POLICIES}/: `hepchain linac evaluate` runs them on "
+                                "other machine states without training")
         result.figures.append(plots.convergence(episodes, rc["tolerance_mm"], rc["max_steps"],
                                                 workdir / "control_convergence.png").name)
+
+
+def operations_log(config: dict[str, Any], seed: int) -> tuple[Any, pd.DataFrame]:
+    """The run's simulated operations log (cached dataset) and its rows."""
+    settings, per_day = oplog.log_settings(config), int(config["log"]["samples_per_day"])
+    log = cached_dataset(oplog.PROCESS, n_events=int(config["log"]["days"]) * per_day,
+                         seed=seed, options=settings, shard_size=per_day,
+                         workers=int(config["workers"]), progress=config.get("progress", False))
+    return log, oplog.load_log(log.path)
+
+
+def evaluate_run(run: Path, pool_seed: int, states: int) -> dict[str, list[control.Episode]]:
+    """The kept policies of one seed's ``run`` (``hepchain linac run/bench`` with the control
+    part) and the recall baseline on the first ``states`` states of the machine-state pool
+    ``pool_seed``, with the run's own settings, machine and per-mode targets; no training."""
+    results = run / "results.json"
+    if not results.is_file():
+        raise DataError(f"No results.json in {run}; pass one seed's directory of a finished "
+                        "`hepchain linac run/bench` (e.g. runs/X/seed0).")
+    if states <= 0:
+        raise UsageError(f"--states must be positive, got {states}.")
+    config = json.loads(results.read_text())["provenance"]["config"]
+    seed = int(config["seed"])
+    _, frame = operations_log({**config, "progress": False}, seed)
+    machine = oplog.machine_from_settings(oplog.log_settings(config))
+    train, _, _ = split_days(frame, config["split"]["val_days"], config["split"]["test_days"])
+    targets, _ = surrogates.operating_points(train, len(machine.modes))
+    env = machine_env(config, machine, pool_seed, targets)
+    seeds = list(range(states))
+    episodes = {label: control.evaluate(env, "rl", seeds, agent)
+                for label, agent in control.load_agents(run, env).items()}
+    episodes[RECALL] = control.evaluate(env, "recall", seeds)
+    return episodes
 
 
 def learned_sims(config: dict[str, Any], seed: int, machine: Any, train: pd.DataFrame,
