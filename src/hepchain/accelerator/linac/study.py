@@ -255,47 +255,11 @@ class LinacStudy(Study):
                                 "fidelity rows use the conditions of the compared test rows, "
                                 "its mode coverage conditions of random training rows")
 
-        space = sm.ModeSpace.fit(x_tr, train["mode"].to_numpy(), n_modes,
-                                 components=mc["pca_components"], seed=seed)
-        real_cov = sm.mode_coverage(space, real, mc["min_fraction"])
-        result.add("mode coverage", "real test days", real_cov["coverage"], higher_is_better=True)
-        result.notes.append("Seed 000 states qualitatively (KEK linac data) that the "
-                            "VAE-latent GAN suppresses mode collapse; it gives no number to "
-                            "compare the mode coverage with.")
-        result.add("between-mode fraction", "real test days", sm.between_modes(space, real),
-                   higher_is_better=False)
-        for label, gen in samples.items():
-            cov = sm.mode_coverage(space, prior.get(label, gen), mc["min_fraction"])
-            knn = twosample.prdc(space.pca.transform(real), space.pca.transform(gen),
-                                 mc["knn_k"])
-            result.add("mode coverage", label, cov["coverage"], higher_is_better=True)
-            result.add("mode-share TV distance", label, cov["tv_distance"],
-                       higher_is_better=False)
-            result.add("off-mode fraction", label, cov["off_mode"], higher_is_better=False)
-            result.add("between-mode fraction", label, sm.between_modes(space, gen),
-                       higher_is_better=False)
-            result.add("mean per-channel W1 (std. units)", label,
-                       twosample.wasserstein_1d(real, gen).mean(), higher_is_better=False)
-            for name, value in knn._asdict().items():  # density > 1: gen piles up on real
-                result.add(f"k-NN {name}", label, value,
-                           higher_is_better=None if name == "density" else True)
-            auc, auc_err = twosample.c2st(real, gen, seed=seed)
-            result.add("classifier two-sample AUC", label, auc, higher_is_better=False)
-            result.add("classifier two-sample AUC, stat. error", label, auc_err)
-            result.notes.append(f"{label}: generated mode shares "
-                                f"{np.round(cov['shares'], 3).tolist()} (real "
-                                f"{np.round(space.shares, 3).tolist()})")
-
-        # seed's figure 2: the two most mode-separating steering magnets, real vs generated
-        corr = [j for j, c in enumerate(channels) if c.endswith(".angle") and "E_" not in c]
         modes = train["mode"].to_numpy()
-        sep = [np.var([x_tr[modes == m, j].mean() for m in np.unique(modes)]) for j in corr]
-        pick = [corr[i] for i in np.argsort(sep)[-2:]]
-        raw = {"real (test days)": scale.inverse_transform(real)[:, pick]}
-        raw.update({k: scale.inverse_transform(v)[:, pick] for k, v in samples.items()})
-        names = (channels[pick[0]], channels[pick[1]])
-        result.figures.append(plots.steering_scatter(raw, names,
-                                                     workdir / "steering_real_vs_gen.png").name)
+        record_fidelity(result, config["metrics"], x_tr, modes, n_modes, real, samples, prior,
+                        seed)
+        result.figures.append(steering_figure(scale, channels, x_tr, modes, real, samples,
+                                              workdir / "steering_real_vs_gen.png").name)
         if hists:
             result.figures.append(plotting.loss_curves(hists, workdir / "generative_losses.png")
                                   .name)
@@ -375,6 +339,55 @@ class LinacStudy(Study):
                                 "other machine states without training")
         result.figures.append(plots.convergence(episodes, rc["tolerance_mm"], rc["max_steps"],
                                                 workdir / "control_convergence.png").name)
+
+
+def record_fidelity(result: Result, mc: dict[str, Any], x_tr: np.ndarray, modes: np.ndarray,
+                    n_modes: int, real: np.ndarray, samples: dict[str, np.ndarray],
+                    prior: dict[str, np.ndarray], seed: int) -> None:
+    """Every simulator's samples (standardised log rows) against the ``real`` test rows:
+    mode coverage, share distance and off-/between-mode fractions in the training days' PCA
+    mode space (conditional models judged on their ``prior`` samples), per-channel W1,
+    k-NN precision/recall/density/coverage and the classifier two-sample AUC."""
+    space = sm.ModeSpace.fit(x_tr, modes, n_modes, components=mc["pca_components"], seed=seed)
+    real_cov = sm.mode_coverage(space, real, mc["min_fraction"])
+    result.add("mode coverage", "real test days", real_cov["coverage"], higher_is_better=True)
+    result.notes.append("Seed 000 states qualitatively (KEK linac data) that the "
+                        "VAE-latent GAN suppresses mode collapse; it gives no number to "
+                        "compare the mode coverage with.")
+    result.add("between-mode fraction", "real test days", sm.between_modes(space, real),
+               higher_is_better=False)
+    for label, gen in samples.items():
+        cov = sm.mode_coverage(space, prior.get(label, gen), mc["min_fraction"])
+        knn = twosample.prdc(space.pca.transform(real), space.pca.transform(gen), mc["knn_k"])
+        result.add("mode coverage", label, cov["coverage"], higher_is_better=True)
+        result.add("mode-share TV distance", label, cov["tv_distance"], higher_is_better=False)
+        result.add("off-mode fraction", label, cov["off_mode"], higher_is_better=False)
+        result.add("between-mode fraction", label, sm.between_modes(space, gen),
+                   higher_is_better=False)
+        result.add("mean per-channel W1 (std. units)", label,
+                   twosample.wasserstein_1d(real, gen).mean(), higher_is_better=False)
+        for name, value in knn._asdict().items():  # density > 1: gen piles up on real
+            result.add(f"k-NN {name}", label, value,
+                       higher_is_better=None if name == "density" else True)
+        auc, auc_err = twosample.c2st(real, gen, seed=seed)
+        result.add("classifier two-sample AUC", label, auc, higher_is_better=False)
+        result.add("classifier two-sample AUC, stat. error", label, auc_err)
+        result.notes.append(f"{label}: generated mode shares "
+                            f"{np.round(cov['shares'], 3).tolist()} (real "
+                            f"{np.round(space.shares, 3).tolist()})")
+
+
+def steering_figure(scale: Standardiser, channels: list[str], x_tr: np.ndarray,
+                    modes: np.ndarray, real: np.ndarray, samples: dict[str, np.ndarray],
+                    path: Path) -> Path:
+    """The seed's figure 2: the two steering magnets whose means differ most between the
+    training days' modes, real test rows against each simulator's samples (mrad)."""
+    corr = [j for j, c in enumerate(channels) if c.endswith(".angle") and "E_" not in c]
+    sep = [np.var([x_tr[modes == m, j].mean() for m in np.unique(modes)]) for j in corr]
+    pick = [corr[i] for i in np.argsort(sep)[-2:]]
+    raw = {"real (test days)": scale.inverse_transform(real)[:, pick]}
+    raw.update({k: scale.inverse_transform(v)[:, pick] for k, v in samples.items()})
+    return plots.steering_scatter(raw, (channels[pick[0]], channels[pick[1]]), path)
 
 
 def operations_log(config: dict[str, Any], seed: int) -> tuple[Any, pd.DataFrame]:
