@@ -468,14 +468,18 @@ def test_kept_policies_replay_the_run_s_episodes_without_training(machine, log_d
         control.load_agents(tmp_path, env)
 
 
-@pytest.mark.parametrize("args", [["/nonexistent-run"], ["--states", "0"]])
-def test_evaluate_refuses_a_run_without_results_in_one_sentence(args, tmp_path, capsys):
+@pytest.mark.parametrize(("saved", "args"), [
+    (None, []), ('{"study": "btag", "provenance": {"config": {}}}', []), ("{not json", []),
+    ('{"study": "linac", "provenance": {"config": {"seed": 0}}}', []),  # no policies kept
+    ('{"study": "linac", "provenance": {"config": {"seed": 0}}}', ["--states", "0"])])
+def test_evaluate_refuses_bad_runs_in_one_sentence(saved, args, tmp_path, capsys):
     from hepchain.cli import main
 
     run = tmp_path / "run"
     run.mkdir()
-    (run / "results.json").write_text('{"provenance": {"config": {}}}')
-    target = args if args[0].startswith("/") else [str(run), *args]
+    if saved is not None:
+        (run / "results.json").write_text(saved)
+    target = [str(run), *args]
     with pytest.raises(SystemExit) as exc:
         main(["linac", "evaluate", *target, "--out", str(tmp_path / "out"), "--pool-seed", "5"])
     err = capsys.readouterr().err

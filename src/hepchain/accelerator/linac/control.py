@@ -40,7 +40,7 @@ from hepchain.accelerator.linac.envs import N_ACT, SteeringEnv
 from hepchain.core.checkpoints import kept_piece
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.executors import LocalExecutor
-from hepchain.core.io import atomic_write_text
+from hepchain.core.io import atomic_path, atomic_write_text
 from hepchain.core.metrics import bootstrap_error
 
 
@@ -503,9 +503,8 @@ POLICIES = "policies"  # a run's kept policies: <workdir>/policies/<row>.pt
 
 
 def _atomic_torch_save(obj: object, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def save_policies(workdir: Path, done: list[tuple[Task, list[Episode]]]) -> list[Path]:
@@ -519,7 +518,6 @@ def save_policies(workdir: Path, done: list[tuple[Task, list[Episode]]]) -> list
             continue
         path = workdir / POLICIES / (re.sub(r"[^A-Za-z0-9]+", "-", task.label).strip("-")
                                      .lower() + ".pt")
-        path.parent.mkdir(parents=True, exist_ok=True)
         _atomic_torch_save({"label": task.label, "algo": task.algo,
                             "net_arch": list(task.net_arch), "agent": dict(task.agent),
                             "seed": task.seed, "state_dict": task.policy}, path)
@@ -527,16 +525,21 @@ def save_policies(workdir: Path, done: list[tuple[Task, list[Episode]]]) -> list
     return paths
 
 
-def load_agents(run: Path, env: SteeringEnv) -> dict[str, object]:
-    """The policies a run kept (:func:`save_policies`), each as an agent acting on ``env``,
-    by row label; DataError if the run kept none."""
+def policy_files(run: Path) -> list[Path]:
+    """The policy files a run kept (:func:`save_policies`); DataError if it kept none."""
     files = sorted((run / POLICIES).glob("*.pt"))
     if not files:
         raise DataError(f"No kept policies in {run / POLICIES}; pass one seed's directory of "
                         "a `hepchain linac run/bench` with the control part (runs before "
                         "2026-12-05 did not keep them).")
+    return files
+
+
+def load_agents(run: Path, env: SteeringEnv) -> dict[str, object]:
+    """The policies a run kept (:func:`save_policies`), each as an agent acting on ``env``,
+    by row label; DataError if the run kept none."""
     agents = {}
-    for f in files:
+    for f in policy_files(run):
         d = torch.load(f, weights_only=True)
         agent = make_agent(d["algo"], env, d["seed"], tuple(d["net_arch"]), **d["agent"])
         agent.policy.load_state_dict(d["state_dict"])

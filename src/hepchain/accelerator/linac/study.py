@@ -403,13 +403,18 @@ def evaluate_run(run: Path, pool_seed: int, states: int) -> dict[str, list[contr
     """The kept policies of one seed's ``run`` (``hepchain linac run/bench`` with the control
     part) and the recall baseline on the first ``states`` states of the machine-state pool
     ``pool_seed``, with the run's own settings, machine and per-mode targets; no training."""
-    results = run / "results.json"
-    if not results.is_file():
-        raise DataError(f"No results.json in {run}; pass one seed's directory of a finished "
-                        "`hepchain linac run/bench` (e.g. runs/X/seed0).")
     if states <= 0:
         raise UsageError(f"--states must be positive, got {states}.")
-    config = json.loads(results.read_text())["provenance"]["config"]
+    results = run / "results.json"
+    try:
+        saved = json.loads(results.read_text())
+        config = saved["provenance"]["config"] if saved.get("study") == "linac" else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        config = None
+    if config is None:
+        raise DataError(f"No readable linac results.json in {run}; pass one seed's directory "
+                        "of a finished `hepchain linac run/bench` (e.g. runs/X/seed0).")
+    control.policy_files(run)  # before the log is loaded: a run without policies fails now
     seed = int(config["seed"])
     _, frame = operations_log({**config, "progress": False}, seed)
     machine = oplog.machine_from_settings(oplog.log_settings(config))
