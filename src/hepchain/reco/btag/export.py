@@ -7,7 +7,8 @@
   ``mask`` (B, T) bool, ``jet`` (B, 2) float32; output ``probs`` (B, C)), dynamic in B and T,
   with the preprocessing and class names as JSON in the model's metadata.
 - :func:`onnx_agreement` runs onnxruntime and torch on the same inputs and returns the largest
-  absolute probability difference.
+  absolute probability difference;
+- :func:`export_gn1`: the study's step, all three for its trained GN1.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import torch
 
 from hepchain.core.errors import DataError
 from hepchain.core.io import atomic_path
+from hepchain.core.result import Result
+from hepchain.reco.btag.gn1 import FULL
 from hepchain.reco.btag.models import GN1Tagger, JetProbabilities
 from hepchain.reco.btag.preprocessing import Preprocessor
 
@@ -93,3 +96,18 @@ def onnx_agreement(model: torch.nn.Module, path: str | Path,
     with torch.no_grad():
         torch_probs = JetProbabilities(model).eval()(*inputs).numpy()
     return float(np.abs(onnx_probs - torch_probs).max())
+
+
+def export_gn1(result: Result, model: GN1Tagger, settings: dict[str, Any], classes: list[str],
+               prep: Preprocessor, test: tuple[torch.Tensor, ...], workdir: Path,
+               onnx: bool = True) -> None:
+    """Save the study's GN1 as ``gn1.pt`` in ``workdir`` and, with ``onnx``, export
+    ``gn1.onnx`` and add its largest probability difference to torch on the first 1,024 test
+    jets (``test``: preprocessed tracks, mask, jet, ...) to ``result``."""
+    save_tagger(model, settings, classes, prep, workdir / "gn1.pt")
+    if not onnx:
+        return
+    sample = tuple(x[:256] for x in test[:3])
+    path = export_onnx(model.eval(), sample, workdir / "gn1.onnx", classes, prep)
+    diff = onnx_agreement(model, path, tuple(x[:1024] for x in test[:3]))
+    result.add("ONNX vs torch max |Δp|", FULL, diff, higher_is_better=False)

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from hepchain.core import metrics, plotting
+from hepchain.reco.btag.labels import ORIGIN_CLASSES
 
 
 def confusion(cm: np.ndarray, names: Sequence[str], path: str | Path, title: str = "",
@@ -42,3 +43,35 @@ def rejection_vs_pt(values: Mapping[str, Sequence[metrics.Rejection | None]],
     ax.set(xscale="log", yscale="log", xlabel="jet pT [GeV]", ylabel=ylabel)
     ax.legend()
     return plotting.save(fig, path)
+
+
+def study_figures(scores: Mapping[str, np.ndarray], label: np.ndarray, classes: Sequence[str],
+                  baseline: str, per_pt: Mapping[str, Sequence[metrics.Rejection | None]],
+                  pt_edges: Sequence[float], wp: float,
+                  confusions: Mapping[str, np.ndarray],
+                  histories: Mapping[str, Sequence[Mapping[str, float]]], full: str,
+                  workdir: Path) -> list[str]:
+    """The study's figures in ``workdir``, returned by file name: rejection vs b-efficiency
+    against light and c jets (``scores``: test scores per tagger, ``label``: test classes),
+    light rejection per jet-pT bin [GeV], the ``full`` GN1's D_b per class and its
+    track-origin confusion matrix (when trained), and the loss curves."""
+    names = []
+    b = classes.index("b")
+    for bkg in ("light", "c"):
+        sel = (label == b) | (label == classes.index(bkg))
+        curves = {name: (label[sel] == b, s[sel]) for name, s in scores.items()}
+        names.append(plotting.rejection_curves(
+            curves, workdir / f"rejection_{bkg}.png", baseline=baseline,
+            xlabel="b-jet efficiency", ylabel=f"{bkg}-jet rejection").name)
+    names.append(rejection_vs_pt(per_pt, pt_edges, workdir / "rejection_vs_pt.png",
+                                 f"light rejection @ {wp:.0%} b-eff").name)
+    if full in scores:
+        names.append(plotting.histograms(
+            {f"{c}-jets": scores[full][label == i] for i, c in enumerate(classes)},
+            workdir / "db_gn1.png", xlabel=f"{full} D_b", logy=True).name)
+    if full in confusions:
+        names.append(confusion(confusions[full], ORIGIN_CLASSES, workdir / "origin_confusion.png",
+                               f"{full} track origin (test)").name)
+    names.append(plotting.loss_curves(histories, workdir / "loss_curves.png",
+                                      keys=("val_jet", "val_loss")).name)
+    return names
