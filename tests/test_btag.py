@@ -346,9 +346,26 @@ def test_vertex_metrics_perfect_prediction(toy):
     b = table.flavour == 5
     vm = evaluate.vertex_metrics(table.vertex, table.origin, target.numpy(), table.mask, b)
     assert vm["pair_precision"] == 1.0 and vm["pair_recall"] == 1.0
+    assert vm["displaced_precision"] == 1.0 and vm["displaced_recall"] == 1.0
     assert vm["b_vertex_efficiency"] == 1.0 and vm["b_vertex_jets"] > 10
     none = evaluate.vertex_metrics(table.vertex, table.origin, 0 * target.numpy(), table.mask, b)
     assert none["b_vertex_efficiency"] == 0.0 and none["pair_recall"] == 0.0
+
+
+def test_displaced_pair_metrics_are_not_hidden_by_primary_vertex_pairs():
+    vertex = np.array([[0, 0, 0, 1, 1]])     # three primary-vertex tracks, one displaced pair
+    mask, b = np.ones((1, 5), dtype=bool), np.array([False])
+    pred = np.zeros((1, 5, 5))
+    pred[0, 0, 1] = pred[0, 0, 2] = pred[0, 1, 2] = 1.0   # every PV pair found
+    pred[0, 2, 3] = 1.0                                   # a PV track paired with a displaced one
+    vm = evaluate.vertex_metrics(vertex, vertex, pred, mask, b)
+    assert vm["pair_recall"] == 0.75 and vm["pair_precision"] == 0.75
+    assert vm["displaced_recall"] == 0.0 and vm["displaced_precision"] == 0.0
+    pred[0, 3, 4] = 1.0                                   # the displaced pair found as well
+    vm = evaluate.vertex_metrics(vertex, vertex, pred, mask, b)
+    assert vm["displaced_recall"] == 1.0 and vm["displaced_precision"] == 0.5
+    no_displaced = evaluate.vertex_metrics(np.zeros((1, 5), int), vertex, pred, mask, b)
+    assert np.isnan(no_displaced["displaced_recall"])
 
 
 # ---------------------------------------------------------------------- learning + export

@@ -176,11 +176,14 @@ def vertex_metrics(vertex: np.ndarray, origin: np.ndarray, pair_prob: np.ndarray
                    ) -> dict[str, float]:
     """Pairwise precision/recall of the same-vertex head and the b-hadron vertex efficiency.
 
-    Pairs are unordered pairs of distinct real tracks. Predicted vertices are the connected
-    components (≥ 2 tracks) of the graph of pairs with probability > ``threshold``. A b-jet's
-    b-hadron vertex is the truth vertex holding most of its fromB tracks (needs ≥ 2); it is
-    found if a predicted vertex contains ≥ 65 % of its tracks with ≥ 50 % purity (GN1's
-    matching criterion).
+    Pairs are unordered pairs of distinct real tracks. The numbers over all pairs are
+    dominated by primary-vertex pairs (truth vertex 0); ``displaced_recall`` counts only the
+    pairs of one displaced truth vertex (index ≥ 1), ``displaced_precision`` only the
+    predicted pairs with at least one track from a displaced vertex (NaN without such pairs).
+    Predicted vertices are the connected components (≥ 2 tracks) of the graph of pairs with
+    probability > ``threshold``. A b-jet's b-hadron vertex is the truth vertex holding most of
+    its fromB tracks (needs ≥ 2); it is found if a predicted vertex contains ≥ 65 % of its
+    tracks with ≥ 50 % purity (GN1's matching criterion).
     """
     t = mask.shape[1]
     upper = np.triu(np.ones((t, t), dtype=bool), k=1)
@@ -190,6 +193,11 @@ def vertex_metrics(vertex: np.ndarray, origin: np.ndarray, pair_prob: np.ndarray
     tp = (pred & truth & valid).sum()
     precision = tp / max((pred & valid).sum(), 1)
     recall = tp / max((truth & valid).sum(), 1)
+    displaced = vertex >= 1
+    truth_d = truth & valid & displaced[:, :, None]
+    pred_d = pred & valid & (displaced[:, :, None] | displaced[:, None, :])
+    recall_d = (pred & truth_d).sum() / truth_d.sum() if truth_d.any() else float("nan")
+    precision_d = (pred_d & truth).sum() / pred_d.sum() if pred_d.any() else float("nan")
 
     n_eligible = n_found = 0
     for j in np.flatnonzero(b_jets):
@@ -213,5 +221,6 @@ def vertex_metrics(vertex: np.ndarray, origin: np.ndarray, pair_prob: np.ndarray
                 n_found += 1
                 break
     return {"pair_precision": float(precision), "pair_recall": float(recall),
+            "displaced_precision": float(precision_d), "displaced_recall": float(recall_d),
             "b_vertex_efficiency": n_found / n_eligible if n_eligible else float("nan"),
             "b_vertex_jets": float(n_eligible)}

@@ -128,7 +128,8 @@ def pt_rejections(result: Result, scores: Scores, jets: BTagJets, names: Iterabl
 def aux_rows(result: Result, outputs: dict[str, dict[str, np.ndarray]], test: JetTable,
              label: np.ndarray, classes: list[str]) -> dict[str, np.ndarray]:
     """Per track model with those heads: the one-vs-rest AUC of every track-origin class
-    and the same-vertex pair precision/recall and b-hadron vertex efficiency (test jets).
+    and the same-vertex pair precision/recall (all pairs, and displaced-vertex pairs) and
+    b-hadron vertex efficiency (test jets).
     Returns the row-normalised track-origin confusion matrix of each model with that head."""
     b_jets = label == classes.index("b")
     confusions = {}
@@ -145,6 +146,10 @@ def aux_rows(result: Result, outputs: dict[str, dict[str, np.ndarray]], test: Je
                        higher_is_better=True)
             result.add("same-vertex pair recall", name, vm["pair_recall"],
                        higher_is_better=True)
+            result.add("same-vertex pair precision, displaced vertices", name,
+                       vm["displaced_precision"], higher_is_better=True)
+            result.add("same-vertex pair recall, displaced vertices", name,
+                       vm["displaced_recall"], higher_is_better=True)
             result.add("b-hadron vertex found (fraction of b-jets)", name,
                        vm["b_vertex_efficiency"], n=int(vm["b_vertex_jets"]),
                        higher_is_better=True)
