@@ -48,17 +48,19 @@ def source(tmp_path_factory):
     return root
 
 
-def test_salt_h5_has_the_layout_salt_reads(source):
+@pytest.mark.parametrize("config", ["GN1-like.yaml", "GN2-like.yaml"])
+def test_salt_h5_has_the_layout_salt_reads(source, config):
     h5 = source / "h5"
     salt_cfg = yaml.safe_load(resources.files("hepchain.reco.btag.salt")
-                              .joinpath("GN1-like.yaml").read_text())
+                              .joinpath(config).read_text())
     variables = salt_cfg["data"]["variables"]
     norm = yaml.safe_load((h5 / "norm_dict.yaml").read_text())
     for group in ("jets", "tracks"):  # every input salt's config asks for, identity scaling
         assert set(variables[group]) == set(norm[group])
         assert all(v == {"mean": 0.0, "std": 1.0} for v in norm[group].values())
-    weights = yaml.safe_load((h5 / "class_dict.yaml").read_text())["tracks"]
-    assert len(weights["ftagTruthOriginLabel"]) == 8
+    class_dict = yaml.safe_load((h5 / "class_dict.yaml").read_text())
+    assert len(class_dict["tracks"]["ftagTruthOriginLabel"]) == 8
+    assert class_dict["jets"]["flavour_label"] == [1.0, 1.0, 1.0]  # GN2 uses the class dict
     for split in ("train", "val", "test"):
         with h5py.File(h5 / f"{split}.h5", "r") as fh:
             assert set(fh) == {"jets", "tracks"}
