@@ -161,12 +161,14 @@ def test_salt_h5_test_file_from_a_separate_sample(source, tmp_path, capsys):
         convert(source / "toy", tmp_path / "x.h5", "lhco-h5", test_src=tmp_path / "test-sample")
 
 
-def _fake_salt_run(source, tmp_path, probs_for):
+def _fake_salt_run(source, tmp_path, probs_for, seed=None):
     """A salt training directory with prediction files in PredictionWriter's layout (the
-    input jets fields + GN1_like_pb/pc/pu) whose probabilities come from ``probs_for``."""
+    input jets fields + GN1_like_pb/pc/pu) whose probabilities come from ``probs_for``; its
+    config.yaml holds ``seed_everything`` when ``seed`` is given."""
     salt_dir = tmp_path / "GN1_like_x"
     (salt_dir / "ckpts").mkdir(parents=True)
-    (salt_dir / "config.yaml").write_text(yaml.safe_dump({"trainer": {"max_epochs": 2}}))
+    config = {"trainer": {"max_epochs": 2}} | ({} if seed is None else {"seed_everything": seed})
+    (salt_dir / "config.yaml").write_text(yaml.safe_dump(config))
     (salt_dir / "metadata.yaml").write_text(yaml.safe_dump(
         {"num_train": -1, "available_train": 100, "trainable_params": 1234,
          "torch_version": "x", "lightning_version": "y"}))
@@ -187,10 +189,12 @@ def _fake_salt_run(source, tmp_path, probs_for):
     return salt_dir
 
 
-def _fake_btag_run(source, tmp_path):
-    """A btag run directory on the same jets: results.json (config, test-jet counts, GN1
-    rows) and an untrained GN1 saved as gn1.pt."""
+def _fake_btag_run(source, tmp_path, seed=None):
+    """A btag run directory on the same jets: results.json (config with the run ``seed`` when
+    given, test-jet counts, GN1 rows) and an untrained GN1 saved as gn1.pt."""
     config = btag_config("quick", {"data": {"path": str(source / "toy")}})
+    if seed is not None:
+        config["seed"] = seed
     run = tmp_path / "run"
     result = Result(study="btag", preset="quick")
     result.provenance.config = config
@@ -272,6 +276,21 @@ def test_salt_eval_refuses_predictions_of_other_jets(source, tmp_path):
     run = _fake_btag_run(source, tmp_path)
     with pytest.raises(DataError, match="not the jets of the salt-h5"):
         salt_comparison(salt_dir, source / "h5", run, None)
+
+
+def test_salt_eval_refuses_a_salt_run_of_another_seed(source, tmp_path):
+    def perfect(label):
+        return np.eye(3)[label]
+
+    run = _fake_btag_run(source, tmp_path, seed=1)
+    same = salt_comparison(_fake_salt_run(source, tmp_path / "s1", perfect, seed=1),
+                           source / "h5", run, None)
+    assert any("seed_everything 1" in n for n in same.notes)
+    # `salt fit --seed_everything 1 --config F` trains with F's seed_everything (0 here)
+    with pytest.raises(DataError, match="salt trained with seed_everything 0, our run with "
+                                        "seed 1"):
+        salt_comparison(_fake_salt_run(source, tmp_path / "s0", perfect, seed=0),
+                        source / "h5", run, None)
 
 
 def test_salt_eval_per_seed_updates_the_aggregate(source, tmp_path, capsys):

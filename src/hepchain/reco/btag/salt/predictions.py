@@ -108,6 +108,7 @@ def salt_comparison(salt_dir: Path, h5_dir: Path, run_dir: Path, time_file: Path
 
     run = Result.load(Path(run_dir) / "results.json")
     config = run.provenance.config
+    salt_seed = _salt_seed(Path(salt_dir), config.get("seed"))
     classes, effs = list(config["classes"]), list(config["efficiencies"])
     splits = {k: read_salt_split(Path(h5_dir) / f"{k}.h5") for k in ("val", "test")}
     if splits["test"].classes != classes:
@@ -156,10 +157,26 @@ def salt_comparison(salt_dir: Path, h5_dir: Path, run_dir: Path, time_file: Path
         out.notes.append(f"{FULL} re-evaluated on the salt-h5 files: {bkg} rejection @ "
                          f"{eff:.0%} {rej[FULL][(bkg, eff)].rejection:.4g} (run: {stored:.4g}).")
     _training_cost(out, name, Path(salt_dir), time_file)
-    out.notes.append(f"{name}: salt-ml run {salt_dir}, predictions of its best checkpoint "
-                     "(lowest validation jet loss); working points set on the validation jets.")
+    out.notes.append(f"{name}: salt-ml run {salt_dir} (seed_everything {salt_seed}), "
+                     "predictions of its best checkpoint (lowest validation jet loss); working "
+                     "points set on the validation jets.")
     out.notes.append(f"Our taggers: `{run.provenance.command or 'not recorded'}` ({run_dir}).")
     return out
+
+
+def _salt_seed(salt_dir: Path, run_seed: int | None) -> int | None:
+    """salt's ``seed_everything`` (from the run's ``config.yaml``); a DataError when it is not
+    the seed of our run: the comparison is per seed, and ``salt fit --seed_everything S
+    --config F`` silently trains with F's seed (a later ``--config`` overrides it)."""
+    config_file = salt_dir / "config.yaml"
+    if not config_file.is_file():
+        raise DataError(f"{salt_dir} is not a salt training directory (no config.yaml).")
+    seed = yaml.safe_load(config_file.read_text()).get("seed_everything")
+    if seed is not None and run_seed is not None and int(seed) != int(run_seed):
+        raise DataError(f"salt trained with seed_everything {seed}, our run with seed "
+                        f"{run_seed}; compare runs of the same seed, and give `salt fit` "
+                        "--seed_everything after --config (a later --config resets it).")
+    return None if seed is None else int(seed)
 
 
 def _training_cost(result: Result, name: str, salt_dir: Path, time_file: Path | None) -> None:
