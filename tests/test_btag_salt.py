@@ -16,16 +16,18 @@ import yaml
 
 from hepchain.cli import main
 from hepchain.convert import convert
-from hepchain.core.dataset import build_dataset
+from hepchain.core.dataset import ShardedDataset, build_dataset
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Result
 from hepchain.core.study import aggregate_seed_dirs
 from hepchain.reco.btag import evaluate
 from hepchain.reco.btag.export import load_tagger, save_tagger
-from hepchain.reco.btag.gn1 import btag_config, btag_jets, track_batches
+from hepchain.reco.btag.gn1 import btag_config, btag_jets, jet_probabilities, track_batches
 from hepchain.reco.btag.models import GN1Tagger
 from hepchain.reco.btag.salt.layout import TRACK_NAMES, read_salt_split
 from hepchain.reco.btag.salt.predictions import gn1_probabilities, salt_comparison
+from hepchain.reco.btag.schema import flatten_jets
+from hepchain.reco.btag.table import build_table
 from test_btag import toy_jets
 
 JETS_PER_EVENT = 3
@@ -343,3 +345,35 @@ def test_paired_ratio_error_is_the_bootstrap_of_the_same_jets():
     independent = rng.random(4000) < a.mean() * 1.1  # same rates, unrelated jets
     assert paired < 0.5 * evaluate.paired_ratio_error(a, independent)
     assert np.isnan(evaluate.paired_ratio_error(np.zeros(10, bool), a[:10]))
+
+
+def test_btag_tag_scores_every_jet_of_a_dataset_with_a_saved_gn1(source, tmp_path, capsys):
+    """`hepchain btag tag`: one row per jet of the dataset (event, jet index, pT, η, class
+    probabilities, D_b), equal to the saved tagger evaluated directly; bad input is one
+    sentence and no file."""
+    run = _fake_btag_run(source, tmp_path)
+    out = tmp_path / "scores.h5"
+    with pytest.raises(SystemExit) as exit_:
+        main(["btag", "tag", str(source / "toy"), "--model", str(run / "gn1.pt"),
+              "--out", str(out)])
+    assert exit_.value.code == 0
+    with h5py.File(out, "r") as fh:
+        rec = fh["jets"][:]
+        info = json.loads(fh.attrs["hepchain"])
+    events = ShardedDataset(source / "toy").read()
+    assert len(rec) == 120 * JETS_PER_EVENT and info["classes"] == ["b", "c", "light"]
+    assert rec["event"].tolist() == np.repeat(np.arange(120), JETS_PER_EVENT).tolist()
+    assert rec["jet"].tolist() == [0, 1, 2] * 120
+    jets = flatten_jets(events)
+    assert np.allclose(rec["pt"], ak.to_numpy(jets.pt))
+    model, classes, prep = load_tagger(run / "gn1.pt")
+    table = build_table(jets, prep.max_tracks, truth=False)
+    probs = jet_probabilities(model, prep, table, 3)
+    assert np.allclose(np.stack([rec[f"p_{c}"] for c in classes], -1), probs, atol=1e-6)
+    assert np.allclose(rec["db"], evaluate.discriminant(probs, classes, 0.05), atol=1e-5)
+    assert not np.allclose(rec["p_b"], rec["p_b"][0])  # the scores depend on the jet
+    with pytest.raises(SystemExit) as exit_:
+        main(["btag", "tag", str(tmp_path / "nowhere"), "--model", str(run / "gn1.pt"),
+              "--out", str(tmp_path / "bad.h5")])
+    assert exit_.value.code != 0 and not (tmp_path / "bad.h5").exists()
+    assert "Traceback" not in capsys.readouterr().err

@@ -10,7 +10,8 @@ btag's taggers on btag's own jets, splits and seeds (``deploy``, ``analysis.deca
 - :func:`track_batches`: the fitted track preprocessing and the preprocessed batches;
 - :func:`fit_gn1`: the track preprocessing and ``GN1Tagger`` with the ``GN1`` variant's tasks
   trained by ``fit_track_model``, seeded as in ``BTagStudy.run``;
-- :func:`db_scores`: D_b (btag's ``fc``) of any jets for a trained GN1.
+- :func:`jet_probabilities`, :func:`db_scores`: class probabilities and D_b (btag's ``fc``)
+  of any jets for a trained GN1.
 """
 
 from __future__ import annotations
@@ -168,13 +169,21 @@ def fit_gn1(config: dict[str, Any], jets: BTagJets, seed: int) -> GN1Fit:
     return GN1Fit(trainer.model.eval(), prep, batches)
 
 
-def db_scores(model: nn.Module, prep: Preprocessor, table: JetTable, classes: list[str],
-              fc: float, batch_size: int = 1024) -> np.ndarray:
-    """GN1 D_b of every jet of ``table`` (raw inputs; ``prep`` scales them)."""
+def jet_probabilities(model: nn.Module, prep: Preprocessor, table: JetTable, n_classes: int,
+                      batch_size: int = 1024) -> np.ndarray:
+    """GN1 class probabilities (N, ``n_classes``) of every jet of ``table`` (raw inputs;
+    ``prep`` scales them)."""
     tracks, jet = prep.transform(table)
     data = (torch.from_numpy(tracks), torch.from_numpy(table.mask), torch.from_numpy(jet))
     probs = JetProbabilities(model).eval()
     with torch.no_grad():
         p = [probs(*(x[i:i + batch_size] for x in data)).numpy()
              for i in range(0, len(table), batch_size)]
-    return discriminant(np.concatenate(p) if p else np.zeros((0, len(classes))), classes, fc)
+    return np.concatenate(p) if p else np.zeros((0, n_classes), dtype=np.float32)
+
+
+def db_scores(model: nn.Module, prep: Preprocessor, table: JetTable, classes: list[str],
+              fc: float, batch_size: int = 1024) -> np.ndarray:
+    """GN1 D_b of every jet of ``table`` (raw inputs; ``prep`` scales them)."""
+    return discriminant(jet_probabilities(model, prep, table, len(classes), batch_size),
+                        classes, fc)

@@ -74,7 +74,8 @@ class BTagStudy(Study):
         return result
 
     def add_commands(self, app: Any) -> None:
-        """``hepchain btag compare BENCH_DIR``: paired rejection ratios over the seeds."""
+        """``hepchain btag compare BENCH_DIR`` (paired rejection ratios over the seeds),
+        ``tag`` (a saved GN1 on any dataset) and ``salt-eval``."""
         import typer
 
         @app.command("compare")
@@ -96,6 +97,19 @@ class BTagStudy(Study):
                               f"{r['p_vs_1']:.2g}", f"{r['goal']:g}", "yes" if r["goal_met"] else "no")
             Console().print(table)
             (Path(bench_dir) / "paired.json").write_text(json.dumps(rows, indent=1))
+
+        @app.command("tag")
+        def tag_cmd(dataset: Path = typer.Argument(..., help="A dataset directory with "
+                                                   "events.jets.tracks (hepchain generate "
+                                                   "ttbar, or your own; no truth needed)."),
+                    model: Path = typer.Option(..., help="gn1.pt of a `hepchain btag run`."),
+                    out: Path = typer.Option(..., help="HDF5 file for the per-jet scores."),
+                    fc: float = typer.Option(0.05, help="Charm fraction f_c of D_b.")) -> None:
+            """Tag every jet of a dataset with a saved GN1: p_b, p_c, p_light and D_b."""
+            from hepchain.reco.btag.tagging import tag_dataset
+
+            n = tag_dataset(dataset, model, out, fc)
+            typer.echo(f"{n} jets tagged -> {out}")
 
         @app.command("salt-eval")
         def salt_eval_cmd(
