@@ -44,6 +44,16 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
+def atomic_torch_save(obj: object, path: str | Path) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically (torch imported here, not at import time);
+    returns the path."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:

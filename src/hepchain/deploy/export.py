@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from hepchain.core.errors import DataError, UsageError
-from hepchain.core.io import atomic_path
+from hepchain.core.io import atomic_torch_save
 from hepchain.core.standardise import Standardiser
 from hepchain.deploy import hls
 from hepchain.deploy.latency import export_onnx
@@ -39,9 +39,7 @@ def save_model(path: str | Path, model: nn.Sequential, classes: Sequence[str],
                "classes": list(classes), "features": list(features),
                "mean": scale.mean.tolist(), "scale": scale.scale.tolist(),
                "hls_layers": hls_layers or {}}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return Path(path)
+    return atomic_torch_save(payload, path)
 
 
 def load_model(path: str | Path) -> tuple[nn.Sequential, dict[str, Any]]:

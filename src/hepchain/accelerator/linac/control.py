@@ -40,7 +40,7 @@ from hepchain.accelerator.linac.envs import N_ACT, SteeringEnv
 from hepchain.core.checkpoints import kept_piece
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.executors import LocalExecutor
-from hepchain.core.io import atomic_path, atomic_write_text
+from hepchain.core.io import atomic_torch_save, atomic_write_text
 from hepchain.core.metrics import bootstrap_error
 
 
@@ -457,7 +457,7 @@ def task_key(task: Task) -> str:
 def _save_task(path: Path, task: Task, episodes: list[Episode]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if task.policy is not None:  # before the JSON, whose presence marks the piece complete
-        _atomic_torch_save(task.policy, path.with_suffix(".pt"))
+        atomic_torch_save(task.policy, path.with_suffix(".pt"))
     atomic_write_text(path, json.dumps({
         "episodes": [dataclasses.asdict(e) for e in episodes],
         "history": task.history, "kept": task.kept}))
@@ -502,11 +502,6 @@ def run_tasks(tasks: list[Task], workers: int = 1
 POLICIES = "policies"  # a run's kept policies: <workdir>/policies/<row>.pt
 
 
-def _atomic_torch_save(obj: object, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
 def save_policies(workdir: Path, done: list[tuple[Task, list[Episode]]]) -> list[Path]:
     """Each trained controller's policy (the one its selection kept) with what rebuilds its
     agent (row label, algorithm, network, hyperparameters, seed) to
@@ -518,7 +513,7 @@ def save_policies(workdir: Path, done: list[tuple[Task, list[Episode]]]) -> list
             continue
         path = workdir / POLICIES / (re.sub(r"[^A-Za-z0-9]+", "-", task.label).strip("-")
                                      .lower() + ".pt")
-        _atomic_torch_save({"label": task.label, "algo": task.algo,
+        atomic_torch_save({"label": task.label, "algo": task.algo,
                             "net_arch": list(task.net_arch), "agent": dict(task.agent),
                             "seed": task.seed, "state_dict": task.policy}, path)
         paths.append(path)

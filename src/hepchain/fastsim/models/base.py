@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from hepchain.core.errors import DataError, UsageError
-from hepchain.core.io import atomic_path
+from hepchain.core.io import atomic_torch_save
 from hepchain.fastsim.codec import ShowerCodec
 from hepchain.fastsim.voxels import VoxelGeometry
 
@@ -60,9 +60,7 @@ def save_model(model: ShowerModel, path: str | Path, geometry: VoxelGeometry,
     state = {"kind": model.kind, "hparams": model.hparams, "weights": model.state_dict(),
              "codec": model.codec.state_dict(), "geometry": geometry.fingerprint(),
              "geometry_label": geometry.label, "meta": meta or {}}
-    with atomic_path(Path(path)) as tmp:
-        torch.save(state, tmp)
-    return Path(path)
+    return atomic_torch_save(state, path)
 
 
 def read_state(path: str | Path) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from hepchain.core.errors import DataError
-from hepchain.core.io import atomic_path
+from hepchain.core.io import atomic_path, atomic_torch_save
 from hepchain.core.result import Result
 from hepchain.reco.btag.gn1 import FULL
 from hepchain.reco.btag.models import GN1Tagger, JetProbabilities
@@ -35,9 +35,7 @@ def save_tagger(model: GN1Tagger, settings: dict[str, Any], classes: list[str],
     """Weights + constructor settings + classes + preprocessing in one file."""
     extra = {"settings": settings, "classes": list(classes), "tasks": list(model.tasks),
              "preprocessing": prep.to_dict()}
-    with atomic_path(path) as tmp:
-        torch.save({"model": model.state_dict(), "extra": extra}, tmp)
-    return Path(path)
+    return atomic_torch_save({"model": model.state_dict(), "extra": extra}, path)
 
 
 def load_tagger(path: str | Path) -> tuple[GN1Tagger, list[str], Preprocessor]:

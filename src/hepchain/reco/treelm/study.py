@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hepchain.core.io import atomic_torch_save
 from hepchain.core.result import Result
 from hepchain.core.study import Study
 from hepchain.reco.treelm import plots
@@ -201,7 +202,8 @@ def add_rewards(result: Result, method: str, pred: list[Tree | None], reco: list
 
 
 def save_model(model: torch.nn.Module, config: dict[str, Any], path: Path) -> None:
-    """Weights and the settings needed to rebuild and use the model (``translate``)."""
-    torch.save({"state_dict": model.state_dict(), "model": config["model"],
+    """Weights and the settings needed to rebuild and use the model (``translate``), written
+    atomically."""
+    atomic_torch_save({"state_dict": model.state_dict(), "model": config["model"],
                 "data": {k: config["data"][k] for k in ("max_len", "pt_min")},
                 "vocabulary": list(VOCAB.tokens)}, path)

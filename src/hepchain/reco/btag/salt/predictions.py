@@ -108,7 +108,8 @@ def salt_comparison(salt_dir: Path, h5_dir: Path, run_dir: Path, time_file: Path
 
     run = Result.load(Path(run_dir) / "results.json")
     config = run.provenance.config
-    salt_seed = _salt_seed(Path(salt_dir), config.get("seed"))
+    salt_config = _salt_config(Path(salt_dir))
+    salt_seed = _check_seed(salt_config, config.get("seed"))
     classes, effs = list(config["classes"]), list(config["efficiencies"])
     splits = {k: read_salt_split(Path(h5_dir) / f"{k}.h5") for k in ("val", "test")}
     if splits["test"].classes != classes:
@@ -156,7 +157,7 @@ def salt_comparison(salt_dir: Path, h5_dir: Path, run_dir: Path, time_file: Path
         stored = run.get(f"{bkg} rejection @ {eff:.0%} b-eff", FULL).value
         out.notes.append(f"{FULL} re-evaluated on the salt-h5 files: {bkg} rejection @ "
                          f"{eff:.0%} {rej[FULL][(bkg, eff)].rejection:.4g} (run: {stored:.4g}).")
-    _training_cost(out, name, Path(salt_dir), time_file)
+    _training_cost(out, name, Path(salt_dir), salt_config, time_file)
     out.notes.append(f"{name}: salt-ml run {salt_dir} (seed_everything {salt_seed}), "
                      "predictions of its best checkpoint (lowest validation jet loss); working "
                      "points set on the validation jets.")
@@ -164,14 +165,19 @@ def salt_comparison(salt_dir: Path, h5_dir: Path, run_dir: Path, time_file: Path
     return out
 
 
-def _salt_seed(salt_dir: Path, run_seed: int | None) -> int | None:
-    """salt's ``seed_everything`` (from the run's ``config.yaml``); a DataError when it is not
-    the seed of our run: the comparison is per seed, and ``salt fit --seed_everything S
-    --config F`` silently trains with F's seed (a later ``--config`` overrides it)."""
+def _salt_config(salt_dir: Path) -> dict:
+    """The ``config.yaml`` salt saved in its training directory ``salt_dir``."""
     config_file = salt_dir / "config.yaml"
     if not config_file.is_file():
         raise DataError(f"{salt_dir} is not a salt training directory (no config.yaml).")
-    seed = yaml.safe_load(config_file.read_text()).get("seed_everything")
+    return yaml.safe_load(config_file.read_text())
+
+
+def _check_seed(salt_config: dict, run_seed: int | None) -> int | None:
+    """salt's ``seed_everything``; a DataError when it is not the seed of our run: the
+    comparison is per seed, and ``salt fit --seed_everything S --config F`` silently trains
+    with F's seed (a later ``--config`` overrides it)."""
+    seed = salt_config.get("seed_everything")
     if seed is not None and run_seed is not None and int(seed) != int(run_seed):
         raise DataError(f"salt trained with seed_everything {seed}, our run with seed "
                         f"{run_seed}; compare runs of the same seed, and give `salt fit` "
@@ -179,14 +185,13 @@ def _salt_seed(salt_dir: Path, run_seed: int | None) -> int | None:
     return None if seed is None else int(seed)
 
 
-def _training_cost(result: Result, name: str, salt_dir: Path, time_file: Path | None) -> None:
+def _training_cost(result: Result, name: str, salt_dir: Path, salt_config: dict,
+                   time_file: Path | None) -> None:
     meta_file = salt_dir / "metadata.yaml"
-    config_file = salt_dir / "config.yaml"
-    if not (meta_file.is_file() and config_file.is_file()):
-        raise DataError(f"{salt_dir} is not a salt training directory (no metadata.yaml and "
-                        "config.yaml).")
+    if not meta_file.is_file():
+        raise DataError(f"{salt_dir} is not a salt training directory (no metadata.yaml).")
     meta = yaml.safe_load(meta_file.read_text())
-    epochs = int(yaml.safe_load(config_file.read_text())["trainer"]["max_epochs"])
+    epochs = int(salt_config["trainer"]["max_epochs"])
     result.add("parameters", name, float(meta["trainable_params"]))
     result.provenance.versions.update({"salt torch": str(meta.get("torch_version")),
                                        "salt lightning": str(meta.get("lightning_version"))})
