@@ -352,6 +352,23 @@ def test_vertex_metrics_perfect_prediction(toy):
     assert none["b_vertex_efficiency"] == 0.0 and none["pair_recall"] == 0.0
 
 
+def test_vertex_index_joins_chained_pairs_and_marks_padding():
+    mask = np.array([[True, True, True, True, False]])
+    pred = np.zeros((1, 5, 5))
+    pred[0, 0, 1] = pred[0, 1, 2] = pred[0, 2, 1] = 0.9   # 0-1 and 1-2: one vertex
+    pred[0, 3, 4] = 0.9                      # a pair with a padding slot does not count
+    pred[0, 0, 3] = 0.5                      # not above the threshold
+    index = evaluate.vertex_index(pred, mask)
+    assert index.tolist() == [[0, 0, 0, 1, -1]]
+    pairs = evaluate.same_vertex_pairs(index, mask)
+    assert pairs[0, 0, 2] and not pairs[0, 0, 3] and not pairs[0, 4].any()
+    # as predicted pairs, the chain also pairs 0 with 2, which raw pair decisions do not
+    vertex = np.array([[1, 1, 2, 0, -1]])
+    raw = evaluate.vertex_metrics(vertex, vertex, pred, mask, np.array([False]))
+    joined = evaluate.vertex_metrics(vertex, vertex, pairs, mask, np.array([False]))
+    assert raw["pair_precision"] == 0.5 and joined["pair_precision"] == 1 / 3
+
+
 def test_displaced_pair_metrics_are_not_hidden_by_primary_vertex_pairs():
     vertex = np.array([[0, 0, 0, 1, 1]])     # three primary-vertex tracks, one displaced pair
     mask, b = np.ones((1, 5), dtype=bool), np.array([False])

@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 import pytest
 import yaml
+from numpy.lib.recfunctions import repack_fields
 
 from hepchain.cli import main
 from hepchain.convert import convert
@@ -23,9 +24,10 @@ from hepchain.core.study import aggregate_seed_dirs
 from hepchain.reco.btag import evaluate
 from hepchain.reco.btag.export import load_tagger, save_tagger
 from hepchain.reco.btag.gn1 import btag_config, btag_jets, jet_probabilities, track_batches
+from hepchain.reco.btag.labels import ORIGIN_CLASSES
 from hepchain.reco.btag.models import GN1Tagger
 from hepchain.reco.btag.salt.layout import TRACK_NAMES, read_salt_split
-from hepchain.reco.btag.salt.predictions import gn1_probabilities, salt_comparison
+from hepchain.reco.btag.salt.predictions import VERTEX_SUFFIX, gn1_outputs, salt_comparison
 from hepchain.reco.btag.schema import flatten_jets
 from hepchain.reco.btag.table import build_table
 from test_btag import toy_jets
@@ -96,7 +98,7 @@ def test_salt_h5_holds_btags_jets_split_and_transformed_inputs(source):
         back = read_salt_split(source / "h5" / f"{split}.h5")
         tracks, mask, jet, label, origin, vertex = (x.numpy() for x in batches[split])
         np.testing.assert_array_equal(back.tracks, tracks)
-        np.testing.assert_array_equal(back.valid, mask)
+        np.testing.assert_array_equal(back.mask, mask)
         np.testing.assert_array_equal(back.jet, jet)
         np.testing.assert_array_equal(back.label, label)
         np.testing.assert_array_equal(back.origin, origin)
@@ -163,10 +165,13 @@ def test_salt_h5_test_file_from_a_separate_sample(source, tmp_path, capsys):
         convert(source / "toy", tmp_path / "x.h5", "lhco-h5", test_src=tmp_path / "test-sample")
 
 
-def _fake_salt_run(source, tmp_path, probs_for, seed=None):
+def _fake_salt_run(source, tmp_path, probs_for, seed=None, tracks_for=None):
     """A salt training directory with prediction files in PredictionWriter's layout (the
     input jets fields + GN1_like_pb/pc/pu) whose probabilities come from ``probs_for``; its
-    config.yaml holds ``seed_everything`` when ``seed`` is given."""
+    config.yaml holds ``seed_everything`` when ``seed`` is given. With ``tracks_for(split)
+    -> (origin probabilities (N, T, 8), vertex index (N, T))`` the test file also holds the
+    ``tracks`` that ``write_tracks: true`` writes: the input fields, GN1_like_pPileup ...,
+    VertexIndex and salt's padding mask."""
     salt_dir = tmp_path / "GN1_like_x"
     (salt_dir / "ckpts").mkdir(parents=True)
     config = {"trainer": {"max_epochs": 2}} | ({} if seed is None else {"seed_everything": seed})
@@ -187,8 +192,26 @@ def _fake_salt_run(source, tmp_path, probs_for, seed=None):
         with h5py.File(salt_dir / "ckpts" / f"epoch=001-val_loss=0.5__test_{split}.h5",
                        "w") as fh:
             fh.create_dataset("jets", data=out)
+            if tracks_for is not None and split == "test":
+                fh.create_dataset("tracks", data=_salt_tracks(source, tracks_for))
     (tmp_path / "fit.time").write_text("20.0 15.5 0.5\n")
     return salt_dir
+
+
+def _salt_tracks(source, tracks_for):
+    with h5py.File(source / "h5" / "test.h5", "r") as fh:
+        tracks = fh["tracks"][:]
+    origin, index = tracks_for(read_salt_split(source / "h5" / "test.h5"))
+    names = [f"GN1_like_p{c[0].upper()}{c[1:]}" for c in ORIGIN_CLASSES]
+    dtype = tracks.dtype.descr + [(n, "f4") for n in names] + [("VertexIndex", "i8"),
+                                                                 ("mask", "?")]
+    out = np.zeros(tracks.shape, dtype=dtype)
+    for f in tracks.dtype.names:
+        out[f] = tracks[f]
+    for k, n in enumerate(names):
+        out[n] = origin[..., k]
+    out["VertexIndex"], out["mask"] = index, ~tracks["valid"]
+    return out
 
 
 def _fake_btag_run(source, tmp_path, seed=None):
@@ -254,7 +277,7 @@ def test_salt_eval_scores_salt_predictions_with_btag_metrics(source, tmp_path):
     paired = result.get("c rejection ratio salt GN1-like / GN1 @ 70%, paired bootstrap error",
                         "salt GN1-like").value
     model, _, _ = load_tagger(run / "gn1.pt")
-    ours = [evaluate.discriminant(gn1_probabilities(model, s), ["b", "c", "light"], 0.05)
+    ours = [evaluate.discriminant(gn1_outputs(model, s)["jet"], ["b", "c", "light"], 0.05)
             for s in (val, test)]
     ours_cut = evaluate.rejections((val.label, ours[0]), (test.label, ours[1]),
                                    ["b", "c", "light"], [0.70])[("c", 0.70)].threshold
@@ -263,6 +286,50 @@ def test_salt_eval_scores_salt_predictions_with_btag_metrics(source, tmp_path):
     assert 0 < salt_pass.sum() < ours_pass.sum()
     assert paired == evaluate.paired_ratio_error(salt_pass, ours_pass) > 0.5
     assert any("re-evaluated on the salt-h5 files" in n for n in result.notes)
+
+
+def test_salt_eval_scores_salts_track_origin_and_vertexing(source, tmp_path):
+    def perfect(label):
+        return np.eye(3)[label]
+
+    def truth_tracks(test):  # salt's aux outputs equal to the truth
+        origin = np.eye(8)[np.clip(test.origin, 0, None)]
+        own = np.arange(test.mask.shape[1])[None, :] + 100  # no shared vertex: own index
+        index = np.where(test.vertex >= 0, test.vertex, own)
+        return origin, index
+
+    run = _fake_btag_run(source, tmp_path)
+    without = salt_comparison(_fake_salt_run(source, tmp_path / "a", perfect), source / "h5",
+                              run, None)
+    assert not [m for m in without.metrics if m.name.startswith("track-origin AUC")]
+    result = salt_comparison(_fake_salt_run(source, tmp_path / "b", perfect,
+                                            tracks_for=truth_tracks), source / "h5", run, None)
+    test = read_salt_split(source / "h5" / "test.h5")
+    present = {ORIGIN_CLASSES[k] for k in np.unique(test.origin[test.mask])}
+    aucs = {m.name.removeprefix("track-origin AUC "): m.value for m in result.metrics
+            if m.name.startswith("track-origin AUC") and m.method == "salt GN1-like"}
+    assert len(present) >= 2 and set(aucs) == present and set(aucs.values()) == {1.0}
+    salt = {m.name: m.value for m in result.metrics
+            if m.name.endswith(VERTEX_SUFFIX) and m.method == "salt GN1-like"}
+    assert salt[f"same-vertex pair precision{VERTEX_SUFFIX}"] == 1.0
+    assert salt[f"same-vertex pair recall{VERTEX_SUFFIX}"] == 1.0
+    # our (untrained) GN1 on the same jets, with pairs from its predicted vertices
+    model, _, _ = load_tagger(run / "gn1.pt")
+    index = evaluate.vertex_index(gn1_outputs(model, test)["vertex"], test.mask)
+    expect = evaluate.vertex_metrics(test.vertex, test.origin,
+                                     evaluate.same_vertex_pairs(index, test.mask), test.mask,
+                                     test.label == 0)
+    assert result.get(f"same-vertex pair recall{VERTEX_SUFFIX}", "GN1").value == (
+        pytest.approx(expect["pair_recall"]))
+    with pytest.raises(DataError, match="track output field"):
+        bad = _fake_salt_run(source, tmp_path / "c", perfect, tracks_for=truth_tracks)
+        pred = next((bad / "ckpts").glob("*__test_test.h5"))
+        with h5py.File(pred, "r+") as fh:
+            tracks = fh["tracks"][:]
+            del fh["tracks"]
+            names = [n for n in tracks.dtype.names if n != "VertexIndex"]
+            fh.create_dataset("tracks", data=repack_fields(tracks[names]))
+        salt_comparison(bad, source / "h5", run, None)
 
 
 def test_salt_eval_refuses_predictions_of_other_jets(source, tmp_path):
@@ -321,7 +388,7 @@ def test_salt_eval_per_seed_updates_the_aggregate(source, tmp_path, capsys):
     assert values[0] != values[1]
     assert row.value == pytest.approx(np.mean(values)) and row.n == 2
     assert row.std == pytest.approx(np.std(values, ddof=1))
-    assert merged.preset == "quick (salt-eval)" and merged.figures == []
+    assert merged.preset == "quick (salt-eval, salt GN1-like)" and merged.figures == []
     assert any(n.startswith("Our taggers:") for n in merged.notes)  # the run's command
     seeds = json.loads((tmp_path / "compare" / "seeds.json").read_text())
     assert len(seeds) == 2

@@ -117,6 +117,39 @@ def test_local_process_pool_gives_same_bytes(tmp_path):
     assert shard_bytes(tmp_path / "pool") == shard_bytes(tmp_path / "serial")
 
 
+def test_ctrl_c_stops_pool_workers_at_once_without_tracebacks(tmp_path):
+    out, marks = tmp_path / "run", tmp_path / "marks"
+    marks.mkdir()
+    settings = {**SETTINGS, "sleep": 60.0, "marker_dir": str(marks)}
+    code = ("import sys; from _helpers import toy_events; "
+            "from hepchain.core.dataset import build_dataset; "
+            "from hepchain.core.executors import LocalExecutor\n"
+            "try:\n"
+            "    with LocalExecutor(2) as ex:\n"
+            f"        build_dataset({str(out)!r}, generator='toy', settings={settings!r}, "
+            "n_events=300, shard_size=100, seed=7, make_shard=toy_events, progress=False, "
+            "executor=ex)\n"
+            "except KeyboardInterrupt:\n"
+            "    print('interrupted', file=sys.stderr); sys.exit(130)\n")
+    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    deadline = time.time() + 60
+    while len(list(marks.glob("started-*"))) < 2 and time.time() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole process group, workers too
+    start = time.time()
+    try:
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:  # still waiting for a queued job: leave nothing behind
+            os.killpg(proc.pid, signal.SIGKILL)
+    # both workers stopped mid-shard and the third shard was never started: no 60-s waits
+    assert proc.returncode == 130 and time.time() - start < 20
+    assert stderr.strip() == "interrupted", stderr
+    assert not list(out.glob("*.tmp-*")) and not Manifest.load(out).shards  # resumable
+
+
 def test_dask_cluster_of_two_workers_gives_same_bytes(tmp_path):
     from distributed import Client, LocalCluster
 

@@ -15,6 +15,8 @@ workers share with the client.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Protocol
@@ -34,16 +36,38 @@ class Executor(Protocol):
     def n_workers(self) -> int: ...
 
 
+def _exit_on_interrupt(signum: int, frame: object) -> None:
+    raise SystemExit(130)
+
+
+def _start_worker() -> None:
+    """Start of a pool worker: keep freed memory, and make Ctrl-C end it quietly (Python's
+    default prints a traceback in every worker; the parent reports the interrupt once)."""
+    keep_freed_memory()
+    signal.signal(signal.SIGINT, _exit_on_interrupt)
+
+
+def _call(fn: Callable[[Any], Any], item: Any) -> Any:
+    """``fn(item)`` in a worker; on Ctrl-C, once ``fn``'s ``finally`` blocks have run (a
+    half-written :func:`~hepchain.core.io.atomic_path` file is removed), the worker exits
+    instead of taking the next queued job."""
+    try:
+        return fn(item)
+    except SystemExit:
+        os._exit(130)
+
+
 class LocalExecutor:
     """In-process for ``workers == 1``, otherwise a spawn-based process pool whose workers
-    start with :func:`~hepchain.core.malloc.keep_freed_memory`."""
+    start with :func:`~hepchain.core.malloc.keep_freed_memory`. Ctrl-C stops the workers
+    without a traceback and reaches the caller as one ``KeyboardInterrupt``."""
 
     def __init__(self, workers: int = 1) -> None:
         if workers < 1:
             raise UsageError(f"--workers must be at least 1, got {workers}.")
         self._workers = workers
         self._pool = (ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
-                                          initializer=keep_freed_memory)
+                                          initializer=_start_worker)
                       if workers > 1 else None)
 
     @property
@@ -55,7 +79,7 @@ class LocalExecutor:
             for item in items:
                 yield fn(item)
             return
-        futures = [self._pool.submit(fn, item) for item in items]
+        futures = [self._pool.submit(_call, fn, item) for item in items]
         try:
             for fut in as_completed(futures):
                 yield fut.result()

@@ -171,6 +171,27 @@ def origin_metrics(origin: np.ndarray, probs: np.ndarray, mask: np.ndarray
     return cm, aucs
 
 
+def vertex_index(pair_prob: np.ndarray, mask: np.ndarray, threshold: float = 0.5
+                 ) -> np.ndarray:
+    """Predicted vertex of every track (N, T): the connected components of the graph of
+    real-track pairs with ``pair_prob`` (N, T, T) > ``threshold``, numbered from 0 in each jet
+    (a track alone is its own vertex); −1 in padding. salt's vertexing output
+    (``VertexIndex``) is the same construction on its edge scores."""
+    out = np.full(mask.shape, -1, dtype=np.int64)
+    for j in range(len(mask)):
+        m = mask[j]
+        adj = (pair_prob[j] > threshold) & m[:, None] & m[None, :]
+        _, comp = connected_components(csr_matrix(adj | adj.T), directed=False)
+        _, out[j][m] = np.unique(comp[m], return_inverse=True)
+    return out
+
+
+def same_vertex_pairs(index: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(N, T, T) bool: both tracks real and in the same predicted vertex ``index`` (N, T) —
+    the pair decisions of a vertex finder, for :func:`vertex_metrics`."""
+    return (index[:, :, None] == index[:, None, :]) & mask[:, :, None] & mask[:, None, :]
+
+
 def vertex_metrics(vertex: np.ndarray, origin: np.ndarray, pair_prob: np.ndarray,
                    mask: np.ndarray, b_jets: np.ndarray, threshold: float = 0.5
                    ) -> dict[str, float]:
@@ -210,10 +231,9 @@ def vertex_metrics(vertex: np.ndarray, origin: np.ndarray, pair_prob: np.ndarray
         if target.sum() < 2:
             continue
         n_eligible += 1
-        adj = pred[j] & m[:, None] & m[None, :]
-        _, comp = connected_components(csr_matrix(adj | adj.T), directed=False)
+        comp = vertex_index(pair_prob[j:j + 1], mask[j:j + 1], threshold)[0]
         for c in np.unique(comp[target]):
-            members = m & (comp == c)
+            members = comp == c
             if members.sum() < 2:
                 continue
             overlap = (members & target).sum()

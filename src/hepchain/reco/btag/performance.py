@@ -7,7 +7,8 @@ every tagger's performance on the test jets at working points set on the validat
 - :func:`rejection_rows`: light/c rejections of every tagger, GN1's ratios to the baselines
   (with the goal's reference) and the auxiliary-task gain;
 - :func:`pt_rejections`: light rejection per jet-pT bin;
-- :func:`aux_rows`: track-origin AUCs and vertexing metrics of the track models.
+- :func:`aux_rows`: track-origin AUCs and vertexing metrics of the track models
+  (:func:`origin_rows`, :func:`vertex_rows`).
 
 Scores are ``{tagger: {"val": (N,), "test": (N,)}}`` as :meth:`taggers.Taggers.scores`
 returns them.
@@ -16,6 +17,7 @@ returns them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 import numpy as np
 
@@ -32,6 +34,14 @@ GN2_REF = "GN2 vs DL1d, ATLAS data, 70% WP (arXiv:2505.19689)"
 STRONGEST = "strongest DL1-like (validation)"
 GOAL_RATIOS = {"light": 1.8, "c": 3.5}
 """Reference rejection ratios GN2 / DL1d at 70 % (ATLAS data), printed beside GN1's."""
+
+
+class TrackTruth(Protocol):
+    """Per-track truth of padded jets (:class:`JetTable`, a salt file's ``SaltSplit``)."""
+
+    vertex: np.ndarray  # (N, T) truth vertex, −1: none / padding
+    origin: np.ndarray  # (N, T) origin class, −1 in padding
+    mask: np.ndarray    # (N, T) True for real tracks
 
 
 def describe_jets(result: Result, jets: BTagJets, prep_s: float) -> None:
@@ -127,30 +137,39 @@ def pt_rejections(result: Result, scores: Scores, jets: BTagJets, names: Iterabl
 
 def aux_rows(result: Result, outputs: dict[str, dict[str, np.ndarray]], test: JetTable,
              label: np.ndarray, classes: list[str]) -> dict[str, np.ndarray]:
-    """Per track model with those heads: the one-vs-rest AUC of every track-origin class
-    and the same-vertex pair precision/recall (all pairs, and displaced-vertex pairs) and
-    b-hadron vertex efficiency (test jets).
-    Returns the row-normalised track-origin confusion matrix of each model with that head."""
+    """Per track model with those heads: :func:`origin_rows` and :func:`vertex_rows` on the
+    test jets. Returns the row-normalised track-origin confusion matrix of each model with
+    that head."""
     b_jets = label == classes.index("b")
     confusions = {}
     for name, out in outputs.items():
         if "track" in out:
-            confusions[name], aucs = evaluate.origin_metrics(test.origin, out["track"],
-                                                             test.mask)
-            for cls, auc in aucs.items():
-                result.add(f"track-origin AUC {cls}", name, auc, higher_is_better=True)
+            confusions[name] = origin_rows(result, name, out["track"], test.origin, test.mask)
         if "vertex" in out:
-            vm = evaluate.vertex_metrics(test.vertex, test.origin, out["vertex"], test.mask,
-                                         b_jets)
-            result.add("same-vertex pair precision", name, vm["pair_precision"],
-                       higher_is_better=True)
-            result.add("same-vertex pair recall", name, vm["pair_recall"],
-                       higher_is_better=True)
-            result.add("same-vertex pair precision, displaced vertices", name,
-                       vm["displaced_precision"], higher_is_better=True)
-            result.add("same-vertex pair recall, displaced vertices", name,
-                       vm["displaced_recall"], higher_is_better=True)
-            result.add("b-hadron vertex found (fraction of b-jets)", name,
-                       vm["b_vertex_efficiency"], n=int(vm["b_vertex_jets"]),
-                       higher_is_better=True)
+            vertex_rows(result, name, out["vertex"], test, b_jets)
     return confusions
+
+
+def origin_rows(result: Result, name: str, probs: np.ndarray, origin: np.ndarray,
+                mask: np.ndarray) -> np.ndarray:
+    """The one-vs-rest AUC of every track-origin class present; returns the row-normalised
+    confusion matrix."""
+    confusion, aucs = evaluate.origin_metrics(origin, probs, mask)
+    for cls, auc in aucs.items():
+        result.add(f"track-origin AUC {cls}", name, auc, higher_is_better=True)
+    return confusion
+
+
+def vertex_rows(result: Result, name: str, pair_prob: np.ndarray, truth: TrackTruth,
+                b_jets: np.ndarray, suffix: str = "") -> None:
+    """Same-vertex pair precision/recall (all pairs, and displaced-vertex pairs) and b-hadron
+    vertex efficiency of ``pair_prob`` (N, T, T) against ``truth`` (its ``vertex``,
+    ``origin`` and ``mask``); ``suffix`` is appended to every row name."""
+    vm = evaluate.vertex_metrics(truth.vertex, truth.origin, pair_prob, truth.mask, b_jets)
+    for metric, key in (("same-vertex pair precision", "pair_precision"),
+                        ("same-vertex pair recall", "pair_recall"),
+                        ("same-vertex pair precision, displaced vertices", "displaced_precision"),
+                        ("same-vertex pair recall, displaced vertices", "displaced_recall")):
+        result.add(metric + suffix, name, vm[key], higher_is_better=True)
+    result.add("b-hadron vertex found (fraction of b-jets)" + suffix, name,
+               vm["b_vertex_efficiency"], n=int(vm["b_vertex_jets"]), higher_is_better=True)

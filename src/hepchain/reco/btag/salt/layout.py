@@ -61,7 +61,7 @@ class SaltSplit:
     """One split read back from a salt file: transformed inputs and labels (numpy)."""
 
     tracks: np.ndarray  # (N, T, 22) f4, TRACK_INPUTS order
-    valid: np.ndarray   # (N, T) bool
+    mask: np.ndarray    # (N, T) bool, True for real tracks (the file's `valid`)
     jet: np.ndarray     # (N, 2) f4, JET_INPUTS order
     label: np.ndarray   # (N,) class index
     origin: np.ndarray  # (N, T) origin class, -1 in padding
@@ -161,7 +161,7 @@ def read_salt_split(path: str | Path) -> SaltSplit:
     by_salt = {v: k for k, v in SALT_CLASSES.items()}
     return SaltSplit(
         tracks=np.stack([tracks[TRACK_NAMES[f]] for f in TRACK_INPUTS], axis=-1),
-        valid=tracks["valid"].astype(bool),
+        mask=tracks["valid"].astype(bool),
         jet=np.stack([jets[JET_NAMES[f]] for f in JET_INPUTS], axis=-1),
         label=jets["flavour_label"].astype(np.int64),
         origin=tracks["ftagTruthOriginLabel"].astype(np.int64),

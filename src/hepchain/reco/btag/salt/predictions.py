@@ -8,7 +8,10 @@ a ``hepchain btag run`` on the same jets) on exactly the inputs salt saw, and ad
 run's ``Result`` the salt rows btag reports for every tagger: light and c rejection at the
 working points set on the validation jets, binomial errors, passing counts, the ratio to our
 GN1, the test jet cross-entropy of both and the training cost (wall, CPU, jets per wall and
-per CPU second). salt writes the prediction files with hdf5plugin's LZ4 filter: reading them
+per CPU second). When ``salt test`` ran with ``write_tracks: true``, the test file also holds
+salt's auxiliary outputs (``<model>_pPileup`` ... per track, ``VertexIndex``): their
+track-origin AUCs and, for salt and our GN1 alike, the vertexing metrics of predicted vertices
+are added. salt writes the prediction files with hdf5plugin's LZ4 filter: reading them
 needs ``HDF5_PLUGIN_PATH`` pointing at the ``hdf5plugin/plugins`` folder of salt's venv.
 """
 
@@ -23,12 +26,14 @@ import yaml
 
 from hepchain.core.errors import DataError
 from hepchain.core.result import Result
-from hepchain.reco.btag import evaluate
+from hepchain.reco.btag import evaluate, performance
 from hepchain.reco.btag.export import load_tagger
 from hepchain.reco.btag.gn1 import FULL
-from hepchain.reco.btag.models import JetProbabilities
+from hepchain.reco.btag.labels import ORIGIN_CLASSES
 from hepchain.reco.btag.salt.layout import SaltSplit, read_salt_split
 
+VERTEX_SUFFIX = ", pairs in predicted vertices"
+"""Row-name suffix of the vertexing metrics computed from predicted vertices."""
 PROB_FIELDS: dict[str, str] = {"b": "pb", "c": "pc", "light": "pu", "tau": "ptau"}
 """btag class -> suffix of salt's probability field (ftag ``Flavours[...].px``)."""
 
@@ -57,28 +62,61 @@ def salt_probabilities(path: Path, classes: list[str]) -> tuple[np.ndarray, np.n
                         "of hdf5plugin; set HDF5_PLUGIN_PATH to the hdf5plugin/plugins folder "
                         "of salt's venv (docs/btag.md).") from None
     names = jets.dtype.names or ()
-    suffix = f"_{PROB_FIELDS['b']}"
-    models = [n[: -len(suffix)] for n in names if n.endswith(suffix)]
-    if len(models) != 1:
-        raise DataError(f"{path} holds {len(models)} taggers' b probabilities (fields *_pb); "
-                        "expected one salt model.")
-    cols = [f"{models[0]}_{PROB_FIELDS[c]}" for c in classes]
+    cols = [f"{_model_name(path, names)}_{PROB_FIELDS[c]}" for c in classes]
     if missing := [c for c in cols if c not in names]:
         raise DataError(f"{path} lacks the probability field(s) {', '.join(missing)}.")
     probs = np.stack([jets[c].astype(np.float64) for c in cols], axis=-1)
     return probs, jets["flavour_label"].astype(np.int64), jets["eventNumber"]
 
 
-def gn1_probabilities(model: torch.nn.Module, split: SaltSplit, batch_size: int = 1024
-                      ) -> np.ndarray:
-    """Our GN1's flavour probabilities on a salt file's (already transformed) inputs."""
-    probs = JetProbabilities(model).eval()
-    data = [torch.from_numpy(x) for x in (split.tracks.astype(np.float32), split.valid,
+def _model_name(path: Path, names: tuple[str, ...]) -> str:
+    """The salt model's name: the prefix of the one ``<model>_pb`` field of its jets."""
+    suffix = f"_{PROB_FIELDS['b']}"
+    models = [n[: -len(suffix)] for n in names if n.endswith(suffix)]
+    if len(models) != 1:
+        raise DataError(f"{path} holds {len(models)} taggers' b probabilities (fields *_pb); "
+                        "expected one salt model.")
+    return models[0]
+
+
+def salt_track_outputs(path: Path) -> dict[str, np.ndarray] | None:
+    """salt's auxiliary outputs in a prediction file written with ``write_tracks: true``:
+    ``{"track": origin probabilities (N, T, 8) in ORIGIN_CLASSES order, "vertex_index":
+    predicted vertex per track (N, T)}``; None when the file has no ``tracks``."""
+    import h5py
+
+    with h5py.File(path, "r") as fh:
+        if "tracks" not in fh:
+            return None
+        model = _model_name(path, fh["jets"].dtype.names or ())
+        tracks = fh["tracks"][:]
+    names = tracks.dtype.names or ()
+    cols = [f"{model}_p{c[0].upper()}{c[1:]}" for c in ORIGIN_CLASSES]  # salt: pFromB, ...
+    if missing := [c for c in [*cols, "VertexIndex"] if c not in names]:
+        raise DataError(f"{path} lacks the track output field(s) {', '.join(missing)} of "
+                        "salt's track_origin and track_vertexing tasks.")
+    return {"track": np.stack([tracks[c] for c in cols], axis=-1),
+            "vertex_index": tracks["VertexIndex"].astype(np.int64)}
+
+
+def gn1_outputs(model: torch.nn.Module, split: SaltSplit, batch_size: int = 1024
+                ) -> dict[str, np.ndarray]:
+    """Our GN1 on a salt file's (already transformed) inputs: flavour probabilities ``jet``
+    (N, C) and, where it has those heads, origin probabilities ``track`` (N, T, 8) and pair
+    probabilities ``vertex`` (N, T, T)."""
+    model = model.eval()
+    data = [torch.from_numpy(x) for x in (split.tracks.astype(np.float32), split.mask,
                                            split.jet.astype(np.float32))]
+    parts: dict[str, list[np.ndarray]] = {}
     with torch.no_grad():
-        out = [probs(*(x[i:i + batch_size] for x in data)).numpy()
-               for i in range(0, len(split.label), batch_size)]
-    return np.concatenate(out).astype(np.float64)
+        for i in range(0, len(split.label), batch_size):
+            out = model(*(x[i:i + batch_size] for x in data))
+            parts.setdefault("jet", []).append(torch.softmax(out["jet"], -1).double().numpy())
+            if "track" in out:
+                parts.setdefault("track", []).append(torch.softmax(out["track"], -1).numpy())
+            if "vertex" in out:
+                parts.setdefault("vertex", []).append(torch.sigmoid(out["vertex"]).numpy())
+    return {k: np.concatenate(v) for k, v in parts.items()}
 
 
 def read_time(path: Path) -> tuple[float, float]:
@@ -125,12 +163,13 @@ def salt_comparison(salt_dir: Path, h5_dir: Path, run_dir: Path, time_file: Path
         raise DataError(f"The run's gn1.pt tags {gn1_classes}, the salt files hold {classes}.")
     scores: dict[str, dict[str, np.ndarray]] = {}
     cross_entropy: dict[str, float] = {}
+    ours = {key: gn1_outputs(model, split) for key, split in splits.items()}
     for key, split in splits.items():
         with h5py.File(Path(h5_dir) / f"{key}.h5", "r") as fh:
             h5_event = fh["jets"]["eventNumber"]
         probs, label, event = salt_probabilities(find_prediction(salt_dir, key), classes)
         _check_same_jets(key, split, label, event, h5_event)
-        for tagger, p in ((name, probs), (FULL, gn1_probabilities(model, split))):
+        for tagger, p in ((name, probs), (FULL, ours[key]["jet"])):
             scores.setdefault(tagger, {})[key] = evaluate.discriminant(p, classes, config["fc"])
             if key == "test":
                 cross_entropy[tagger] = float(-np.log(np.clip(
@@ -139,7 +178,7 @@ def salt_comparison(salt_dir: Path, h5_dir: Path, run_dir: Path, time_file: Path
                                   (splits["test"].label, s["test"]), classes, effs)
            for n, s in scores.items()}
     out = copy.deepcopy(run)
-    out.preset, out.figures = f"{run.preset} (salt-eval)", []  # a verb's table; no figures
+    out.preset, out.figures = f"{run.preset} (salt-eval, {name})", []  # a verb's table
     out.add("parameters", FULL, float(sum(p.numel() for p in model.parameters())))
     for tagger, ce in cross_entropy.items():
         out.add("test jet cross-entropy", tagger, ce, higher_is_better=False)
@@ -157,12 +196,38 @@ def salt_comparison(salt_dir: Path, h5_dir: Path, run_dir: Path, time_file: Path
         stored = run.get(f"{bkg} rejection @ {eff:.0%} b-eff", FULL).value
         out.notes.append(f"{FULL} re-evaluated on the salt-h5 files: {bkg} rejection @ "
                          f"{eff:.0%} {rej[FULL][(bkg, eff)].rejection:.4g} (run: {stored:.4g}).")
+    salt_tracks = salt_track_outputs(find_prediction(salt_dir, "test"))
+    if salt_tracks is not None:
+        _auxiliary_rows(out, name, salt_tracks, ours["test"], splits["test"], classes)
     _training_cost(out, name, Path(salt_dir), salt_config, time_file)
     out.notes.append(f"{name}: salt-ml run {salt_dir} (seed_everything {salt_seed}), "
                      "predictions of its best checkpoint (lowest validation jet loss); working "
                      "points set on the validation jets.")
     out.notes.append(f"Our taggers: `{run.provenance.command or 'not recorded'}` ({run_dir}).")
     return out
+
+
+def _auxiliary_rows(result: Result, name: str, salt: dict[str, np.ndarray],
+                    ours: dict[str, np.ndarray], test: SaltSplit, classes: list[str]) -> None:
+    """salt's track-origin AUCs (the run holds our GN1's, on the same test jets) and both
+    taggers' vertexing metrics on the test jets, each tagger's pairs taken from its predicted
+    vertices: salt's ``VertexIndex``, the connected components of our pair probabilities
+    > 0.5 (the run's own pair rows use our raw pair decisions)."""
+    if salt["track"].shape[:2] != test.mask.shape:
+        raise DataError(f"salt's track outputs have shape {salt['track'].shape[:2]}, the "
+                        f"salt-h5 test tracks {test.mask.shape}; run `salt test` on that file.")
+    b_jets = test.label == classes.index("b")
+    performance.origin_rows(result, name, salt["track"], test.origin, test.mask)
+    index = {name: salt["vertex_index"]}
+    if "vertex" in ours:
+        index[FULL] = evaluate.vertex_index(ours["vertex"], test.mask)
+    for tagger, idx in index.items():
+        performance.vertex_rows(result, tagger, evaluate.same_vertex_pairs(idx, test.mask),
+                                test, b_jets, suffix=VERTEX_SUFFIX)
+    result.notes.append(f"{name}: track origin and vertexing from salt's test predictions "
+                        f"(write_tracks); the vertexing rows ending in '{VERTEX_SUFFIX}' "
+                        "count a pair as same-vertex when both tracks are in one predicted "
+                        "vertex, for both taggers.")
 
 
 def _salt_config(salt_dir: Path) -> dict:
