@@ -14,7 +14,7 @@ import pytest
 
 from _helpers import toy_events, toy_images
 from hepchain.core.dataset import Manifest, ShardedDataset, build_dataset
-from hepchain.core.errors import DataError, UsageError
+from hepchain.core.errors import DataError, HepchainError, UsageError
 from hepchain.core.executors import DaskExecutor, LocalExecutor
 
 HERE = Path(__file__).parent
@@ -148,6 +148,39 @@ def test_ctrl_c_stops_pool_workers_at_once_without_tracebacks(tmp_path):
     assert proc.returncode == 130 and time.time() - start < 20
     assert stderr.strip() == "interrupted", stderr
     assert not list(out.glob("*.tmp-*")) and not Manifest.load(out).shards  # resumable
+
+
+def test_pool_workers_of_a_process_that_ignores_ctrl_c_ignore_it_too(tmp_path):
+    """A command started with ``&`` from a script ignores SIGINT; so must its workers, or the
+    interrupt they get would break the pool under a parent that goes on."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    settings = {**SETTINGS, "sleep": 60.0, "marker_dir": str(marks)}
+    code = ("from _helpers import toy_events; from hepchain.core.dataset import build_dataset; "
+            "from hepchain.core.executors import LocalExecutor\n"
+            "with LocalExecutor(2) as ex:\n"
+            f"    build_dataset({str(tmp_path / 'run')!r}, generator='toy', "
+            f"settings={settings!r}, n_events=200, shard_size=100, seed=7, "
+            "make_shard=toy_events, progress=False, executor=ex)\n")
+    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        deadline = time.time() + 60
+        while len(list(marks.glob("started-*"))) < 2 and time.time() < deadline:
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(2.0)
+        assert proc.poll() is None  # still generating: neither it nor a worker stopped
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+
+
+def test_a_worker_that_dies_is_one_sentence_not_a_broken_pool_traceback():
+    with LocalExecutor(2) as ex, pytest.raises(HepchainError, match="ended abruptly"):
+        list(ex.map(os._exit, [3]))  # the worker process exits mid-job
 
 
 def test_dask_cluster_of_two_workers_gives_same_bytes(tmp_path):

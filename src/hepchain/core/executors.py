@@ -19,9 +19,10 @@ import os
 import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
-from hepchain.core.errors import UsageError
+from hepchain.core.errors import HepchainError, UsageError
 from hepchain.core.malloc import keep_freed_memory
 
 
@@ -42,9 +43,11 @@ def _exit_on_interrupt(signum: int, frame: object) -> None:
 
 def _start_worker() -> None:
     """Start of a pool worker: keep freed memory, and make Ctrl-C end it quietly (Python's
-    default prints a traceback in every worker; the parent reports the interrupt once)."""
+    default prints a traceback in every worker; the parent reports the interrupt once). A
+    worker of a process that ignores SIGINT (started with ``&`` from a script) ignores it too."""
     keep_freed_memory()
-    signal.signal(signal.SIGINT, _exit_on_interrupt)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, _exit_on_interrupt)
 
 
 def _call(fn: Callable[[Any], Any], item: Any) -> Any:
@@ -83,6 +86,9 @@ class LocalExecutor:
         try:
             for fut in as_completed(futures):
                 yield fut.result()
+        except BrokenProcessPool:
+            raise HepchainError("A worker process ended abruptly (killed, out of memory or "
+                                "interrupted); run the same command again.") from None
         finally:
             for fut in futures:
                 fut.cancel()
