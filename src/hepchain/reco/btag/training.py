@@ -68,10 +68,15 @@ def predict_track_model(trainer: Trainer, data: tuple[Tensor, ...]) -> dict[str,
     keys = ["jet"] + [k for k in ("track", "vertex") if k in getattr(model, "tasks", ("jet",))]
     for key in keys:
         def fn(m: nn.Module, b: tuple[Tensor, ...], key: str = key) -> Tensor:
-            logits = m(b[0], b[1], b[2])[key]
-            return torch.sigmoid(logits) if key == "vertex" else torch.softmax(logits, -1)
+            return head_probabilities(key, m(b[0], b[1], b[2])[key])
         out[key] = trainer.predict(data, fn).numpy()
     return out
+
+
+def head_probabilities(key: str, logits: Tensor) -> Tensor:
+    """A track model's head output as probabilities: sigmoid of the ``vertex`` pair logits,
+    softmax over classes for ``jet`` and ``track``."""
+    return torch.sigmoid(logits) if key == "vertex" else torch.softmax(logits, -1)
 
 
 def fit_mlp(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor],

@@ -30,7 +30,9 @@ from hepchain.reco.btag import evaluate, performance
 from hepchain.reco.btag.export import load_tagger
 from hepchain.reco.btag.gn1 import FULL
 from hepchain.reco.btag.labels import ORIGIN_CLASSES
+from hepchain.reco.btag.models import TASKS
 from hepchain.reco.btag.salt.layout import SaltSplit, read_salt_split
+from hepchain.reco.btag.training import head_probabilities
 
 VERTEX_SUFFIX = ", pairs in predicted vertices"
 """Row-name suffix of the vertexing metrics computed from predicted vertices."""
@@ -99,11 +101,11 @@ def salt_track_outputs(path: Path) -> dict[str, np.ndarray] | None:
             "vertex_index": tracks["VertexIndex"].astype(np.int64)}
 
 
-def gn1_outputs(model: torch.nn.Module, split: SaltSplit, batch_size: int = 1024
-                ) -> dict[str, np.ndarray]:
-    """Our GN1 on a salt file's (already transformed) inputs: flavour probabilities ``jet``
-    (N, C) and, where it has those heads, origin probabilities ``track`` (N, T, 8) and pair
-    probabilities ``vertex`` (N, T, T)."""
+def gn1_outputs(model: torch.nn.Module, split: SaltSplit, heads: tuple[str, ...] = TASKS,
+                batch_size: int = 1024) -> dict[str, np.ndarray]:
+    """Our GN1 on a salt file's (already transformed) inputs, for those of ``heads`` it has:
+    flavour probabilities ``jet`` (N, C, float64), origin probabilities ``track`` (N, T, 8),
+    pair probabilities ``vertex`` (N, T, T)."""
     model = model.eval()
     data = [torch.from_numpy(x) for x in (split.tracks.astype(np.float32), split.mask,
                                            split.jet.astype(np.float32))]
@@ -111,12 +113,10 @@ def gn1_outputs(model: torch.nn.Module, split: SaltSplit, batch_size: int = 1024
     with torch.no_grad():
         for i in range(0, len(split.label), batch_size):
             out = model(*(x[i:i + batch_size] for x in data))
-            parts.setdefault("jet", []).append(torch.softmax(out["jet"], -1).double().numpy())
-            if "track" in out:
-                parts.setdefault("track", []).append(torch.softmax(out["track"], -1).numpy())
-            if "vertex" in out:
-                parts.setdefault("vertex", []).append(torch.sigmoid(out["vertex"]).numpy())
-    return {k: np.concatenate(v) for k, v in parts.items()}
+            for key in (k for k in heads if k in out):
+                parts.setdefault(key, []).append(head_probabilities(key, out[key]).numpy())
+    return {k: np.concatenate(v).astype(np.float64) if k == "jet" else np.concatenate(v)
+            for k, v in parts.items()}
 
 
 def read_time(path: Path) -> tuple[float, float]:
@@ -163,7 +163,8 @@ def salt_comparison(salt_dir: Path, h5_dir: Path, run_dir: Path, time_file: Path
         raise DataError(f"The run's gn1.pt tags {gn1_classes}, the salt files hold {classes}.")
     scores: dict[str, dict[str, np.ndarray]] = {}
     cross_entropy: dict[str, float] = {}
-    ours = {key: gn1_outputs(model, split) for key, split in splits.items()}
+    ours = {"val": gn1_outputs(model, splits["val"], heads=("jet",)),
+            "test": gn1_outputs(model, splits["test"])}
     for key, split in splits.items():
         with h5py.File(Path(h5_dir) / f"{key}.h5", "r") as fh:
             h5_event = fh["jets"]["eventNumber"]
