@@ -614,8 +614,36 @@ def test_learned_beam_line_draws_the_task_s_beam_changes_per_episode(machine, lo
     assert np.all(shifts.std(0) > 0)  # every change is drawn anew per episode
     u = env.u[None]
     moved = env._model_beam(u)[0]
-    env.shift = None  # the same episode without its beam changes
+    env.shift, env.beam_line = None, {}  # the same episode without its beam changes
     assert not np.allclose(env._model_beam(u)[0], moved)
+
+
+def test_learned_beam_line_reads_the_screen_as_its_decoder_with_the_beam_kept_per_episode(
+        machine, log_dir):
+    frame, targets, points, ys, data = _learned_sim_inputs(machine, log_dir)
+    torch.manual_seed(0)
+    model = LatticeVAE(data.cond.shape[1], 2, [16], surrogates.mode_energies(frame, 2),
+                       ys.mean, ys.scale)  # untrained
+    env = LearnedEnv(model, data.context, frame["mode"].to_numpy(), points, ys.mean, ys.scale,
+                     targets, max_steps=5, randomise=RANDOM)
+
+    def decoded(u: np.ndarray) -> np.ndarray:  # the decoder from scratch, nothing kept
+        cond = torch.cat([torch.as_tensor(u, dtype=torch.float32),
+                          env.ctx.expand(len(u), -1)], 1)
+        with torch.no_grad():
+            y = model.decode(cond, env.z.expand(len(u), -1), env.shift)[0].numpy()
+        y = y * ys.scale + ys.mean
+        return np.stack([y[:, 0], np.exp(y[:, 1]), y[:, 2], np.exp(y[:, 3])], 1)
+
+    rng = np.random.default_rng(0)
+    first = []
+    for seed in range(3):
+        env.reset(seed=seed)
+        for n in (1, 1, 7, 1):  # steps (one setting) and batches, each after the first
+            u = rng.uniform(-1, 1, (n, 5))
+            assert env._model_beam(u).tobytes() == decoded(u).tobytes()  # bit for bit
+        first.append(env._model_beam(np.zeros((1, 5))))
+    assert not np.allclose(first[0], first[1])  # a new episode, a new beam line
 
 
 def test_gan_through_trainer_learns_a_shifted_gaussian():

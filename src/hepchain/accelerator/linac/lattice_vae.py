@@ -112,8 +112,13 @@ class LatticeVAE(ConditionalVAE):
     def decode(self, cond: Tensor, z: Tensor, shift: BeamShift | None = None
                ) -> tuple[Tensor, Tensor]:
         """Standardised screen readings (mean, log variance) for ``cond = [s, c]``."""
-        settings, context = cond[:, :N_ACT], cond[:, N_ACT:]
-        beam, offsets = self.beam(context, z, shift)
+        return self.screen(cond[:, :N_ACT], *self.beam(cond[:, N_ACT:], z, shift))
+
+    def screen(self, settings: Tensor, beam: cheetah.ParameterBeam, offsets: Tensor
+               ) -> tuple[Tensor, Tensor]:
+        """:meth:`decode` for normalised actuator settings ``s`` (n, 5) and a beam at
+        ``M_SCR`` with quadrupole offsets from :meth:`beam`, which depend only on the context
+        and the latent: a caller that holds them fixed (an RL episode) computes them once."""
         values = (settings.clamp(-1, 1) * self.full_scale * self.gain.exp()).double()
         screen = self.lattice.track_end(
             beam, {a: values[:, j] for j, a in enumerate(END_ACTUATORS)},
