@@ -6,6 +6,7 @@ salt installation is needed (salt lives in its own venv, docs/btag.md)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from importlib import resources
 
 import awkward as ak
@@ -17,8 +18,10 @@ from numpy.lib.recfunctions import repack_fields
 
 from hepchain.cli import main
 from hepchain.convert import convert
+from hepchain.core import metrics
 from hepchain.core.dataset import ShardedDataset, build_dataset
 from hepchain.core.errors import DataError, UsageError
+from hepchain.core.provenance import git_revision
 from hepchain.core.result import Result
 from hepchain.core.study import aggregate_seed_dirs
 from hepchain.reco.btag import evaluate
@@ -223,6 +226,7 @@ def _fake_btag_run(source, tmp_path, seed=None):
     run = tmp_path / "run"
     result = Result(study="btag", preset="quick")
     result.provenance.config = config
+    result.provenance.git_revision, result.provenance.started = "0123456789ab", "2026-01-02"
     test = read_salt_split(source / "h5" / "test.h5")
     for i, c in enumerate(config["classes"]):
         result.add(f"test {c}-jets", "data", float((test.label == i).sum()))
@@ -307,15 +311,23 @@ def test_salt_eval_scores_salts_track_origin_and_vertexing(source, tmp_path):
     test = read_salt_split(source / "h5" / "test.h5")
     present = {ORIGIN_CLASSES[k] for k in np.unique(test.origin[test.mask])}
     aucs = {m.name.removeprefix("track-origin AUC "): m.value for m in result.metrics
-            if m.name.startswith("track-origin AUC") and m.method == "salt GN1-like"}
+            if m.name.startswith("track-origin AUC") and m.method == "salt GN1-like"
+            and " − " not in m.name}
     assert len(present) >= 2 and set(aucs) == present and set(aucs.values()) == {1.0}
+    model, _, _ = load_tagger(run / "gn1.pt")
+    ours = gn1_outputs(model, test)
+    for cls in present:  # salt (perfect) minus our untrained GN1, paired error over jets
+        k, real = ORIGIN_CLASSES.index(cls), test.mask
+        diff = result.get(f"track-origin AUC {cls}, salt GN1-like − GN1", "salt GN1-like")
+        assert diff.value == pytest.approx(
+            1 - metrics.roc_auc(test.origin[real] == k, ours["track"][real][:, k]), abs=1e-12)
+        assert 0 < diff.std < 0.2
     salt = {m.name: m.value for m in result.metrics
             if m.name.endswith(VERTEX_SUFFIX) and m.method == "salt GN1-like"}
     assert salt[f"same-vertex pair precision{VERTEX_SUFFIX}"] == 1.0
     assert salt[f"same-vertex pair recall{VERTEX_SUFFIX}"] == 1.0
     # our (untrained) GN1 on the same jets, with pairs from its predicted vertices
-    model, _, _ = load_tagger(run / "gn1.pt")
-    index = evaluate.vertex_index(gn1_outputs(model, test)["vertex"], test.mask)
+    index = evaluate.vertex_index(ours["vertex"], test.mask)
     expect = evaluate.vertex_metrics(test.vertex, test.origin,
                                      evaluate.same_vertex_pairs(index, test.mask), test.mask,
                                      test.label == 0)
@@ -389,7 +401,12 @@ def test_salt_eval_per_seed_updates_the_aggregate(source, tmp_path, capsys):
     assert row.value == pytest.approx(np.mean(values)) and row.n == 2
     assert row.std == pytest.approx(np.std(values, ddof=1))
     assert merged.preset == "quick (salt-eval, salt GN1-like)" and merged.figures == []
-    assert any(n.startswith("Our taggers:") for n in merged.notes)  # the run's command
+    # salt-eval's own provenance (code, date, cost); our run's in a note
+    assert merged.provenance.git_revision == git_revision() != "0123456789ab"
+    assert merged.provenance.started[:10] == datetime.now(UTC).date().isoformat()
+    assert merged.provenance.config == Result.load(run).provenance.config  # what was scored
+    assert any(n.startswith("Our taggers:") and "git 0123456789ab, 2026-01-02" in n
+               for n in merged.notes)
     seeds = json.loads((tmp_path / "compare" / "seeds.json").read_text())
     assert len(seeds) == 2
     assert "aggregate of the seed*/ runs" in capsys.readouterr().out

@@ -29,6 +29,46 @@ def test_roc_auc_matches_sklearn_with_ties_and_weights(scored):
     np.testing.assert_allclose(tpr, sk_tpr)
 
 
+def test_bootstrap_aucs_are_weighted_aucs_of_common_resamplings(scored):
+    y, s = scored
+    other = s + np.random.default_rng(3).normal(0, 0.5, s.size)
+    reps = metrics.bootstrap_aucs(y, [s, other], n_boot=50, seed=4)
+    n = y.size  # replica 0 re-drawn by hand: the weighted AUC of roc_auc, for both scores
+    w0 = np.random.default_rng(4).multinomial(n, np.full(n, 1 / n), 50)[0]
+    assert reps[0, 0] == pytest.approx(metrics.roc_auc(y, s, w0), abs=1e-12)
+    assert reps[0, 1] == pytest.approx(metrics.roc_auc(y, other, w0), abs=1e-12)
+    assert reps.shape == (50, 2)
+    assert reps[:, 0].mean() == pytest.approx(metrics.roc_auc(y, s), abs=0.01)
+    assert np.all(metrics.bootstrap_aucs(y, [s, s], n_boot=20)[:, 1]
+                  == metrics.bootstrap_aucs(y, [s, s], n_boot=20)[:, 0])  # same resamplings
+
+
+def test_bootstrap_auc_error_is_the_hanley_mcneil_error_and_the_paired_one_smaller():
+    rng = np.random.default_rng(5)
+    y = rng.random(4000) < 0.3
+    s = rng.normal(y * 1.0, 1.0)
+    other = s + rng.normal(0, 0.3, s.size)  # a correlated second score
+    reps = metrics.bootstrap_aucs(y, [s, other], n_boot=400)
+    auc, n1, n0 = metrics.roc_auc(y, s), y.sum(), (~y).sum()
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)  # Hanley & McNeil (1982)
+    analytic = np.sqrt((auc * (1 - auc) + (n1 - 1) * (q1 - auc**2) + (n0 - 1) * (q2 - auc**2))
+                       / (n1 * n0))
+    assert reps[:, 0].std(ddof=1) == pytest.approx(analytic, rel=0.15)
+    paired = np.std(reps[:, 0] - reps[:, 1], ddof=1)
+    assert paired < 0.5 * np.hypot(reps[:, 0].std(ddof=1), reps[:, 1].std(ddof=1))
+
+
+def test_bootstrap_aucs_resample_groups_as_units(scored):
+    y, s = scored
+    twice = metrics.bootstrap_aucs(np.repeat(y, 2), [np.repeat(s, 2)],
+                                   groups=np.repeat(np.arange(y.size), 2), n_boot=400)
+    once = metrics.bootstrap_aucs(y, [s], n_boot=400)
+    np.testing.assert_allclose(twice, once, atol=1e-12)  # a group is drawn whole: same AUCs
+    loose = metrics.bootstrap_aucs(np.repeat(y, 2), [np.repeat(s, 2)], n_boot=400)
+    # copies taken as independent: the error shrinks by 1/sqrt(2) (each std known to 3.5 %)
+    assert loose.std() < 0.85 * once.std()
+
+
 def test_roc_needs_both_classes():
     with pytest.raises(ValueError, match="both signal"):
         metrics.roc_curve(np.ones(5), np.arange(5))

@@ -8,7 +8,8 @@ every tagger's performance on the test jets at working points set on the validat
   (with the goal's reference) and the auxiliary-task gain;
 - :func:`pt_rejections`: light rejection per jet-pT bin;
 - :func:`aux_rows`: track-origin AUCs and vertexing metrics of the track models
-  (:func:`origin_rows`, :func:`vertex_rows`).
+  (:func:`origin_rows`, :func:`vertex_rows`); :func:`origin_difference_rows`: two models'
+  track-origin AUC differences on the same tracks with their paired bootstrap errors.
 
 Scores are ``{tagger: {"val": (N,), "test": (N,)}}`` as :meth:`taggers.Taggers.scores`
 returns them.
@@ -26,6 +27,7 @@ from hepchain.core.result import Reference, Result
 from hepchain.reco.btag import evaluate
 from hepchain.reco.btag.gn1 import FULL, BTagJets
 from hepchain.reco.btag.highlevel import HL_FEATURES
+from hepchain.reco.btag.labels import ORIGIN_CLASSES
 from hepchain.reco.btag.table import JetTable
 from hepchain.reco.btag.taggers import BASELINES
 
@@ -158,6 +160,25 @@ def origin_rows(result: Result, name: str, probs: np.ndarray, origin: np.ndarray
     for cls, auc in aucs.items():
         result.add(f"track-origin AUC {cls}", name, auc, higher_is_better=True)
     return confusion
+
+
+def origin_difference_rows(result: Result, a: str, b: str, probs_a: np.ndarray,
+                           probs_b: np.ndarray, origin: np.ndarray, mask: np.ndarray,
+                           n_boot: int = 200) -> None:
+    """Per track-origin class present, AUC(a) − AUC(b) of two models' track-origin
+    probabilities (N, T, classes) on the same tracks, with the test sample's error: the
+    paired bootstrap over jets (:func:`~hepchain.core.metrics.bootstrap_aucs`, the tracks of a
+    jet resampled together)."""
+    y, jet = origin[mask], np.nonzero(mask)[0]
+    pa, pb = probs_a[mask], probs_b[mask]
+    for k, cls in enumerate(ORIGIN_CLASSES):
+        pos = y == k
+        if pos.all() or not pos.any():
+            continue
+        reps = metrics.bootstrap_aucs(pos, [pa[:, k], pb[:, k]], groups=jet, n_boot=n_boot)
+        diff = metrics.roc_auc(pos, pa[:, k]) - metrics.roc_auc(pos, pb[:, k])
+        result.add(f"track-origin AUC {cls}, {a} − {b}", a, diff,
+                   std=float(np.std(reps[:, 0] - reps[:, 1], ddof=1)), higher_is_better=True)
 
 
 def vertex_rows(result: Result, name: str, pair_prob: np.ndarray, truth: TrackTruth,

@@ -130,12 +130,16 @@ class BTagStudy(Study):
             """Score salt's predictions with btag's metrics beside our GN1 (docs/btag.md)."""
             from rich.console import Console
 
-            from hepchain.core.provenance import command_line
+            from hepchain.core.provenance import ProvenanceRecorder
             from hepchain.core.study import aggregate_seed_dirs
             from hepchain.reco.btag.salt.predictions import salt_comparison
 
-            result = salt_comparison(salt_dir, h5, run, time_file, name)
-            result.workdir, result.provenance.command = str(out), command_line()
+            with ProvenanceRecorder({}, []) as recorder:  # this command's code, date, cost
+                result = salt_comparison(salt_dir, h5, run, time_file, name)
+            ours, prov = result.provenance, recorder.provenance  # ours: the run's (in a note)
+            prov.config, prov.seeds, prov.datasets = ours.config, ours.seeds, ours.datasets
+            prov.versions |= {k: v for k, v in ours.versions.items() if k.startswith("salt ")}
+            result.workdir, result.provenance = str(out), prov
             result.save(out)
             Console().print(result.table(title=f"btag: {FULL} vs {name}"))
             if out.name.startswith("seed") and out.name[4:].isdigit():

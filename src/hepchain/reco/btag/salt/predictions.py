@@ -204,13 +204,15 @@ def salt_comparison(salt_dir: Path, h5_dir: Path, run_dir: Path, time_file: Path
     out.notes.append(f"{name}: salt-ml run {salt_dir} (seed_everything {salt_seed}), "
                      "predictions of its best checkpoint (lowest validation jet loss); working "
                      "points set on the validation jets.")
-    out.notes.append(f"Our taggers: `{run.provenance.command or 'not recorded'}` ({run_dir}).")
+    out.notes.append(f"Our taggers: `{run.provenance.command or 'not recorded'}` ({run_dir}; "
+                     f"git {run.provenance.git_revision}, {run.provenance.started[:10]}).")
     return out
 
 
 def _auxiliary_rows(result: Result, name: str, salt: dict[str, np.ndarray],
                     ours: dict[str, np.ndarray], test: SaltSplit, classes: list[str]) -> None:
-    """salt's track-origin AUCs (the run holds our GN1's, on the same test jets) and both
+    """salt's track-origin AUCs (the run holds our GN1's, on the same test jets), their
+    differences to ours with the paired bootstrap error over test jets, and both
     taggers' vertexing metrics on the test jets, each tagger's pairs taken from its predicted
     vertices: salt's ``VertexIndex``, the connected components of our pair probabilities
     > 0.5 (the run's own pair rows use our raw pair decisions)."""
@@ -219,6 +221,9 @@ def _auxiliary_rows(result: Result, name: str, salt: dict[str, np.ndarray],
                         f"salt-h5 test tracks {test.mask.shape}; run `salt test` on that file.")
     b_jets = test.label == classes.index("b")
     performance.origin_rows(result, name, salt["track"], test.origin, test.mask)
+    if "track" in ours:
+        performance.origin_difference_rows(result, name, FULL, salt["track"], ours["track"],
+                                           test.origin, test.mask)
     index = {name: salt["vertex_index"]}
     if "vertex" in ours:
         index[FULL] = evaluate.vertex_index(ours["vertex"], test.mask)
