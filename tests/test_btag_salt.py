@@ -322,6 +322,8 @@ def test_salt_eval_scores_salts_track_origin_and_vertexing(source, tmp_path):
         assert diff.value == pytest.approx(
             1 - metrics.roc_auc(test.origin[real] == k, ours["track"][real][:, k]), abs=1e-12)
         assert 0 < diff.std < 0.2
+        assert result.get(f"track-origin AUC {cls}, salt GN1-like − GN1, paired bootstrap "
+                          "error", "salt GN1-like").value == diff.std
     salt = {m.name: m.value for m in result.metrics
             if m.name.endswith(VERTEX_SUFFIX) and m.method == "salt GN1-like"}
     assert salt[f"same-vertex pair precision{VERTEX_SUFFIX}"] == 1.0

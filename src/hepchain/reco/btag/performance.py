@@ -168,7 +168,8 @@ def origin_difference_rows(result: Result, a: str, b: str, probs_a: np.ndarray,
     """Per track-origin class present, AUC(a) − AUC(b) of two models' track-origin
     probabilities (N, T, classes) on the same tracks, with the test sample's error: the
     paired bootstrap over jets (:func:`~hepchain.core.metrics.bootstrap_aucs`, the tracks of a
-    jet resampled together)."""
+    jet resampled together), as its ``std`` and as a row of its own (kept beside the seed
+    spread when seeds are aggregated)."""
     y, jet = origin[mask], np.nonzero(mask)[0]
     pa, pb = probs_a[mask], probs_b[mask]
     for k, cls in enumerate(ORIGIN_CLASSES):
@@ -177,8 +178,10 @@ def origin_difference_rows(result: Result, a: str, b: str, probs_a: np.ndarray,
             continue
         reps = metrics.bootstrap_aucs(pos, [pa[:, k], pb[:, k]], groups=jet, n_boot=n_boot)
         diff = metrics.roc_auc(pos, pa[:, k]) - metrics.roc_auc(pos, pb[:, k])
-        result.add(f"track-origin AUC {cls}, {a} − {b}", a, diff,
-                   std=float(np.std(reps[:, 0] - reps[:, 1], ddof=1)), higher_is_better=True)
+        error = float(np.std(reps[:, 0] - reps[:, 1], ddof=1))
+        name = f"track-origin AUC {cls}, {a} − {b}"
+        result.add(name, a, diff, std=error, higher_is_better=True)
+        result.add(f"{name}, paired bootstrap error", a, error, higher_is_better=False)
 
 
 def vertex_rows(result: Result, name: str, pair_prob: np.ndarray, truth: TrackTruth,
