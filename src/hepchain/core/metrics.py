@@ -27,13 +27,22 @@ def roc_curve(y_true: ArrayLike, score: ArrayLike,
     w = np.ones_like(s) if weights is None else np.asarray(weights, dtype=float)
     if y.all() or not y.any():
         raise ValueError("roc_curve needs both signal (1) and background (0) entries.")
+    return _roc_rates(y, s, w)
+
+
+def _roc_rates(y: np.ndarray, s: np.ndarray, w: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`roc_curve` of boolean ``y`` and float ``s`` for weights ``w`` of shape (n,) or
+    (k, n): one sort serves every row of weights (NaN rates for a row without one class)."""
     order = np.argsort(-s, kind="mergesort")
-    s, y, w = s[order], y[order], w[order]
+    s, y, w = s[order], y[order], w[..., order]
     last_of_tie = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]
-    tp = np.cumsum(w * y)[last_of_tie]
-    fp = np.cumsum(w * ~y)[last_of_tie]
-    tpr = np.r_[0.0, tp / tp[-1]]
-    fpr = np.r_[0.0, fp / fp[-1]]
+    tp = np.cumsum(w * y, axis=-1)[..., last_of_tie]
+    fp = np.cumsum(w * ~y, axis=-1)[..., last_of_tie]
+    zero = np.zeros((*w.shape[:-1], 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpr = np.concatenate([zero, tp / tp[..., -1:]], axis=-1)
+        fpr = np.concatenate([zero, fp / fp[..., -1:]], axis=-1)
     return fpr, tpr, np.r_[np.inf, s[last_of_tie]]
 
 
@@ -65,15 +74,8 @@ def bootstrap_aucs(y_true: ArrayLike, scores: list[ArrayLike], groups: ArrayLike
     weights = draws[:, group].astype(np.int32)  # (n_boot, samples): times drawn (exact sums)
     out = np.empty((n_boot, len(scores)))
     for k, score in enumerate(scores):
-        s = np.asarray(score, dtype=float)
-        order = np.argsort(-s, kind="mergesort")  # as roc_curve: ties end together
-        last_of_tie = np.r_[np.flatnonzero(np.diff(s[order])), s.size - 1]
-        w, pos = weights[:, order], y[order]
-        tp, fp = (np.cumsum(w * m, axis=1)[:, last_of_tie] for m in (pos, ~pos))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            tpr = np.c_[np.zeros(n_boot), tp / tp[:, -1:]]
-            fpr = np.c_[np.zeros(n_boot), fp / fp[:, -1:]]
-        out[:, k] = np.trapezoid(tpr, fpr, axis=1)
+        fpr, tpr, _ = _roc_rates(y, np.asarray(score, dtype=float), weights)
+        out[:, k] = np.trapezoid(tpr, fpr, axis=-1)
     return out[np.isfinite(out).all(axis=1)]
 
 

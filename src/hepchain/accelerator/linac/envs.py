@@ -301,7 +301,8 @@ class LearnedEnv(SteeringEnv):
     episode the simulated beam is ``b0 + g * (f(u) - b0) + offset``, with ``b0`` the model's
     beam at the episode's start, ``offset ~ N(0, offset_mm)`` per beam parameter [mm] (set it
     to the simulator's error, so the policy cannot trust the model's absolute prediction and
-    has to close the loop on the screen) and response gains ``g ~ U(1 - gain_spread, 1 + gain_spread)``. Zero = off::
+    has to close the loop on the screen) and response gains
+    ``g ~ U(1 - gain_spread, 1 + gain_spread)``. Zero = off::
 
         env = LearnedEnv(cvae, ctx, modes, points, y.mean, y.std, targets,
                          offset_mm=sim_mae, gain_spread=0.3)
