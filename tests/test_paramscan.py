@@ -138,6 +138,7 @@ def test_three_parameters_span_a_product_grid_with_their_observables():
                          [({"scan_bins": 12}, "scan_bins must be a list"),
                           ({"mc_grids": [{"points": 5}]}, "mc_grids must be a list"),
                           ({"mc_grids": [{"points": [5]}]}, "2 numbers >= 2"),
+                          ({"flow_grids": [{"points": [1, 3]}]}, "2 numbers >= 2"),
                           ({"scan_bins_shape": [0]}, "scan_bins_shape"),
                           ({"validation_points": [[430, 100]]}, "differ from the heldout")])
 def test_bad_scan_settings_are_refused_before_generation(override, message, tmp_path):
@@ -178,7 +179,8 @@ def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
                  "grid": {"mwprime": [3000, 4000], "mx": [300, 500], "my": [60, 120]},
                  "heldout": [[3500, 400, 90]], "validation_points": [[3300, 450, 100]],
                  "features": ["mjj", "mj1", "mj2", "tau21_j1"],
-                 "mc_grids": [{"points": [2, 2, 2]}], "scan_bins": [3], "scan_bins_shape": [1],
+                 "mc_grids": [{"points": [2, 2, 2]}], "flow_grids": [{"points": [2, 2, 2]}],
+                 "scan_bins": [3], "scan_bins_shape": [1],
                  "flow": {"kind": "maf", "transforms": 1, "hidden": [16]},
                  "train": {"epochs": 2, "batch_size": 64, "progress": False},
                  "fit": {"starts": 1, "steps": 5, "prescan_points": 3},
@@ -191,3 +193,45 @@ def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
     wprime = result.get(f"m_W' fit at {tag}", "flow gradient fit")
     assert 3000 <= wprime.value <= 4000  # inside the trained box
     assert any(m.method.startswith("MC grid scan 2x2x2 x 40 events") for m in result.metrics)
+    # the flow on flow_grids' 2 x 2 x 2 grid (the main grid's points) is measured beside it
+    coarse = result.get(f"m_W' fit at {tag}", "flow gradient fit, 2x2x2 grid")
+    assert 3000 <= coarse.value <= 4000
+    assert result.get("grid generation time", "flow's grid, 8 points x 40 events").value > 0
+    assert result.get("flow training time", "flow (once, all grid points), 2x2x2 grid").value > 0
+
+
+def _flow(grid: str, compute_s: float, worst: float):
+    from hepchain.analysis.paramscan.summary import FlowCost
+
+    return FlowCost(grid, 8, compute_s - 2.0, 1.0, 1.0, worst, 0.1)
+
+
+@pytest.mark.parametrize(("flows", "mc", "ratio", "limit"), [
+    # the cheaper flow within resolution sets the ratio
+    ([("", 100.0, 0.5), ("3x3", 40.0, 0.8)], [("4x4", 50.0, 2.0), ("9x9", 800.0, 0.9)],
+     800.0 / 40.0, None),
+    # a cheaper flow outside resolution does not count
+    ([("", 100.0, 0.5), ("3x3", 40.0, 1.5)], [("9x9", 800.0, 0.9)], 800.0 / 100.0, None),
+    # no MC grid within resolution: a lower limit from the largest grid
+    ([("", 100.0, 0.5), ("3x3", 40.0, 0.9)], [("4x4", 50.0, 2.0), ("9x9", 800.0, 1.2)],
+     800.0 / 40.0, "lower"),
+    # no flow within resolution (a NaN fit counts as outside): no ratio
+    ([("", 100.0, float("nan")), ("3x3", 40.0, 1.1)], [("9x9", 800.0, 0.9)], None, None),
+])
+def test_the_compute_ratio_takes_the_cheapest_flow_and_grid_within_resolution(
+        flows, mc, ratio, limit, tmp_path):
+    from hepchain.analysis.paramscan.summary import RATIO_METHOD, RATIO_NAME, compute_summary
+    from hepchain.core.result import Result
+
+    result = Result(study="paramscan", preset="")
+    space = _space(["mx", "my"], {"mx": [300, 700], "my": [60, 180]})
+    config = {"data": {"events_per_point": 10}, "heldout": [[400, 90]]}
+    compute_summary(result, tmp_path, config, space,
+                    [_flow(g, c, w) for g, c, w in flows], mc)
+    rows = [m for m in result.metrics if (m.name, m.method) == (RATIO_NAME, RATIO_METHOD)]
+    if ratio is None:
+        assert not rows and "no flow fit is within" in result.notes[-1]
+    else:
+        assert len(rows) == 1 and rows[0].value == pytest.approx(ratio)
+        assert rows[0].limit == limit
+    assert result.get("flow training time", "flow (once, all grid points), 3x3 grid").value == 1

@@ -22,6 +22,7 @@ used in training:
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from hepchain.analysis.classifier import fitter
 from hepchain.analysis.paramscan import templates
 from hepchain.analysis.paramscan.data import load_points
 from hepchain.analysis.paramscan.parameters import ParameterSpace, Point, mass_resolution
-from hepchain.analysis.paramscan.summary import GridCost, compute_summary
+from hepchain.analysis.paramscan.summary import FlowCost, compute_summary, grid_suffix
 from hepchain.core import twosample
 from hepchain.core.errors import UsageError
 from hepchain.core.result import Result
@@ -41,6 +42,15 @@ from hepchain.core.study import Study
 from hepchain.core.threads import set_torch_threads
 
 Rows = dict[tuple[str, str], float]  # (metric, method) -> value, added to the result at the end
+
+
+@dataclass(frozen=True)
+class Heldout:
+    """The held-out points' events (features [GeV]), true masses and resolutions [TeV]."""
+
+    events: dict[Point, np.ndarray]
+    truth: dict[Point, np.ndarray]
+    resolution: dict[Point, np.ndarray]
 
 
 class ParamScanStudy(Study):
@@ -66,11 +76,11 @@ class ParamScanStudy(Study):
         val_res = {p: mass_resolution(x, names, truth[p], space.observables)
                    for p, x in validation.items()}
         rows: Rows = {}
-        t0 = time.perf_counter()
-        model = fit_flow(train, config, seed)
-        t_train = time.perf_counter() - t0
-        flow = flow_at_points(model, space, train, tests, truth, res, names, config, seed,
-                              rows, workdir, result)
+        at = Heldout(tests, truth, res)
+        flow = [measure_flow(train, float(np.sum(t_grid)), "", space, at, names, config, seed,
+                             rows, workdir, result)]
+        flow += [measure_flow(*coarser_grid(config, space, g, result), space, at, names, config,
+                              seed, rows, workdir, result) for g in config["flow_grids"]]
         add_resolution(result, space, res)
         mc = [mc_grid(config, space, g, tests, (validation, val_res), truth, res, names, rows,
                       result.provenance.datasets) for g in config["mc_grids"]]
@@ -78,8 +88,7 @@ class ParamScanStudy(Study):
             unit = ("s" if "time" in name else
                     "GeV" if name.startswith(tuple(space.labels)) else "")
             result.add(name, method, value, unit=unit, n=int(np.isfinite(value)))
-        compute_summary(result, workdir, config, space, GridCost(float(np.sum(t_grid)), t_train),
-                        flow, mc)
+        compute_summary(result, workdir, config, space, flow, mc)
         return result
 
 
@@ -97,7 +106,7 @@ def check_settings(config: dict[str, Any]) -> tuple[ParameterSpace, list[str]]:
             tuple(map(float, p)) for p in config["heldout"]}:
         raise UsageError("validation_points must differ from the heldout points: the MC "
                          "template binning is chosen on them.")
-    for grid in config["mc_grids"]:
+    for grid in [*config["mc_grids"], *config["flow_grids"]]:
         space.mc_grid(grid["points"])
     return space, names
 
@@ -114,43 +123,57 @@ def fit_flow(train: dict[Point, np.ndarray], config: dict[str, Any], seed: int
     return model
 
 
-def flow_at_points(model: flows.ConditionalFlow, space: ParameterSpace,
-                   train: dict[Point, np.ndarray], tests: dict[Point, np.ndarray],
-                   truth: dict[Point, np.ndarray], res: dict[Point, np.ndarray],
-                   names: list[str], config: dict[str, Any], seed: int, rows: Rows,
-                   workdir: Path, result: Result) -> tuple[float, float, float]:
-    """Interpolation and gradient fit at every held-out point; returns the worst pull, its
-    curvature error (in resolutions) and the mean fit time [s]."""
+def coarser_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[str, Any],
+                 result: Result) -> tuple[dict[Point, np.ndarray], float, str]:
+    """Events of one of ``flow_grids`` (``points`` per param, evenly spaced over the box),
+    their generation seconds and the grid's name ("3x3x3")."""
+    events = int(config["data"]["events_per_point"])
+    train, seconds, made = load_points(config, space, space.mc_grid(grid["points"]), events)
+    result.provenance.datasets.extend(m for m in made if m not in result.provenance.datasets)
+    return train, float(np.sum(seconds)), "x".join(map(str, grid["points"]))
+
+
+def measure_flow(train: dict[Point, np.ndarray], generation_s: float, grid: str,
+                 space: ParameterSpace, held: Heldout, names: list[str], config: dict[str, Any],
+                 seed: int, rows: Rows, workdir: Path, result: Result) -> FlowCost:
+    """Train the flow on ``train`` (the grid named ``grid``; "" for the main ``grid``, whose
+    rows carry no grid name), then interpolate and fit at every held-out point."""
+    suffix = grid_suffix(grid)
+    t0 = time.perf_counter()
+    model = fit_flow(train, config, seed)
+    training_s = time.perf_counter() - t0
     lo, hi = (b / 1000 for b in space.box)
     worst, worst_err, fit_seconds = 0.0, float("nan"), []
-    for point, x in tests.items():
-        tag, theta = space.tag(point), truth[point]
+    for point, x in held.events.items():
+        tag, theta, res = space.tag(point), held.truth[point], held.resolution[point]
         xs = flows.sample(model, np.tile(theta, (len(x), 1)), seed)
-        rows[(f"flow vs MC AUC at {tag}", "flow interpolation")] = twosample.c2st(
+        rows[(f"flow vs MC AUC at {tag}", f"flow interpolation{suffix}")] = twosample.c2st(
             xs, x, fitter(config["classifier"]), seed=seed).value
-        rows[(f"marginal KS at {tag}", "flow interpolation")] = float(
+        rows[(f"marginal KS at {tag}", f"flow interpolation{suffix}")] = float(
             twosample.ks_statistic(xs, x).mean())
         fit = massfit.gradient_fit(model, x, lo, hi, **config["fit"])
-        pulls = np.abs(fit.theta - theta) / res[point]
+        pulls = np.abs(fit.theta - theta) / res
         if not np.max(pulls) <= worst:  # NaN (failed fit) propagates
             worst = float(np.max(pulls))
-            worst_err = float((fit.error / res[point])[np.argmax(pulls)])
+            worst_err = float((fit.error / res)[np.argmax(pulls)])
         for j, label in enumerate(space.labels):
-            rows[(f"|fit - true| / resolution, {label} at {tag}", "flow gradient fit")] = pulls[j]
-            rows[(f"{label} fit at {tag}", "flow gradient fit")] = fit.theta[j] * 1000
-            rows[(f"{label} fit error at {tag}", "flow gradient fit")] = fit.error[j] * 1000
+            method = f"flow gradient fit{suffix}"
+            rows[(f"|fit - true| / resolution, {label} at {tag}", method)] = pulls[j]
+            rows[(f"{label} fit at {tag}", method)] = fit.theta[j] * 1000
+            rows[(f"{label} fit error at {tag}", method)] = fit.error[j] * 1000
         fit_seconds.append(fit.seconds)
         nearest = min(train, key=lambda p: np.linalg.norm(np.array(p) / 1000 - theta))
-        rows[(f"flow vs MC AUC at {tag}", f"nearest grid point {nearest}")] = twosample.c2st(
-            train[nearest], x, fitter(config["classifier"]), seed=seed).value
+        rows[(f"flow vs MC AUC at {tag}", f"nearest grid point {nearest}{suffix}")] = (
+            twosample.c2st(train[nearest], x, fitter(config["classifier"]), seed=seed).value)
+        stem = "_".join(f"{v:.0f}" for v in point) + (f"_grid{grid}" if grid else "")
         path = plots.marginals({"generated (held out)": x, "flow samples": xs}, names,
-                               workdir / ("interp_" + "_".join(f"{v:.0f}" for v in point)
-                                          + ".png"),
-                               title=f"interpolation at ({', '.join(space.labels)}) = {tag}")
+                               workdir / f"interp_{stem}.png",
+                               title=f"interpolation at ({', '.join(space.labels)}) = {tag}"
+                               + (f", flow on the {grid} grid" if grid else ""))
         result.figures.append(path.name)
-    fit_t = float(np.mean(fit_seconds))
-    rows[("fit time per pseudo-dataset", "flow gradient fit")] = fit_t
-    return worst, worst_err, fit_t
+    fit_s = float(np.mean(fit_seconds))
+    rows[("fit time per pseudo-dataset", f"flow gradient fit{suffix}")] = fit_s
+    return FlowCost(grid, len(train), generation_s, training_s, fit_s, worst, worst_err)
 
 
 def add_resolution(result: Result, space: ParameterSpace, res: dict[Point, np.ndarray]) -> None:
