@@ -3,7 +3,8 @@
 
 The W' → X Y (X, Y → qq̄) signal is generated on a grid of the scanned masses (``params``:
 (m_X, m_Y), or (m_W', m_X, m_Y)); one flow p(x | θ) is trained on all grid points (x = the
-jet masses, τ21 and, when m_W' is scanned, the dijet mass; TeV). At held-out points, never
+jet masses, τ21 and, when m_W' is scanned, the dijet mass; TeV); with ``flow_grids``, further
+flows on coarser grids over the same box are measured the same way. At held-out points, never
 used in training:
 
 - interpolation: flow samples vs generated events (classifier AUC ≈ 0.5 is perfect; the AUC of
@@ -139,6 +140,7 @@ def measure_flow(train: dict[Point, np.ndarray], generation_s: float, grid: str,
     """Train the flow on ``train`` (the grid named ``grid``; "" for the main ``grid``, whose
     rows carry no grid name), then interpolate and fit at every held-out point."""
     suffix = grid_suffix(grid)
+    method = f"flow gradient fit{suffix}"
     t0 = time.perf_counter()
     model = fit_flow(train, config, seed)
     training_s = time.perf_counter() - t0
@@ -157,7 +159,6 @@ def measure_flow(train: dict[Point, np.ndarray], generation_s: float, grid: str,
             worst = float(np.max(pulls))
             worst_err = float((fit.error / res)[np.argmax(pulls)])
         for j, label in enumerate(space.labels):
-            method = f"flow gradient fit{suffix}"
             rows[(f"|fit - true| / resolution, {label} at {tag}", method)] = pulls[j]
             rows[(f"{label} fit at {tag}", method)] = fit.theta[j] * 1000
             rows[(f"{label} fit error at {tag}", method)] = fit.error[j] * 1000
@@ -172,7 +173,7 @@ def measure_flow(train: dict[Point, np.ndarray], generation_s: float, grid: str,
                                + (f", flow on the {grid} grid" if grid else ""))
         result.figures.append(path.name)
     fit_s = float(np.mean(fit_seconds))
-    rows[("fit time per pseudo-dataset", f"flow gradient fit{suffix}")] = fit_s
+    rows[("fit time per pseudo-dataset", method)] = fit_s
     return FlowCost(grid, len(train), generation_s, training_s, fit_s, worst, worst_err)
 
 
