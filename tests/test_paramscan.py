@@ -139,6 +139,8 @@ def test_three_parameters_span_a_product_grid_with_their_observables():
                           ({"mc_grids": [{"points": 5}]}, "mc_grids must be a list"),
                           ({"mc_grids": [{"points": [5]}]}, "2 numbers >= 2"),
                           ({"flow_grids": [{"points": [1, 3]}]}, "2 numbers >= 2"),
+                          ({"heldout": [[430, 100], [400, 90]]}, "off every grid"),  # 5 x 5
+                          ({"validation_points": [[700, 60]]}, "off every grid"),
                           ({"scan_bins_shape": [0]}, "scan_bins_shape"),
                           ({"validation_points": [[430, 100]]}, "differ from the heldout")])
 def test_bad_scan_settings_are_refused_before_generation(override, message, tmp_path):

@@ -78,10 +78,10 @@ class ParamScanStudy(Study):
                    for p, x in validation.items()}
         rows: Rows = {}
         at = Heldout(tests, truth, res)
-        flow = [measure_flow(train, float(np.sum(t_grid)), "", space, at, names, config, seed,
-                             rows, workdir, result)]
-        flow += [measure_flow(*coarser_grid(config, space, g, result), space, at, names, config,
-                              seed, rows, workdir, result) for g in config["flow_grids"]]
+        fitted = [measure_flow(train, float(np.sum(t_grid)), "", space, at, names, config,
+                               seed, rows, workdir, result)]
+        fitted += [measure_flow(*coarser_grid(config, space, g, result), space, at, names,
+                                config, seed, rows, workdir, result) for g in config["flow_grids"]]
         add_resolution(result, space, res)
         mc = [mc_grid(config, space, g, tests, (validation, val_res), truth, res, names, rows,
                       result.provenance.datasets) for g in config["mc_grids"]]
@@ -89,7 +89,7 @@ class ParamScanStudy(Study):
             unit = ("s" if "time" in name else
                     "GeV" if name.startswith(tuple(space.labels)) else "")
             result.add(name, method, value, unit=unit, n=int(np.isfinite(value)))
-        compute_summary(result, workdir, config, space, flow, mc)
+        compute_summary(result, workdir, config, space, fitted, mc)
         return result
 
 
@@ -107,8 +107,13 @@ def check_settings(config: dict[str, Any]) -> tuple[ParameterSpace, list[str]]:
             tuple(map(float, p)) for p in config["heldout"]}:
         raise UsageError("validation_points must differ from the heldout points: the MC "
                          "template binning is chosen on them.")
-    for grid in [*config["mc_grids"], *config["flow_grids"]]:
-        space.mc_grid(grid["points"])
+    on_grid = set(space.grid).union(*(space.mc_grid(g["points"])
+                                      for g in [*config["mc_grids"], *config["flow_grids"]]))
+    for key in ("heldout", "validation_points"):
+        hits = [p for p in config[key] if tuple(map(float, p)) in on_grid]
+        if hits:
+            raise UsageError(f"{key} {hits} lie on a grid the flows or the MC scans use "
+                             "(grid, flow_grids, mc_grids); points must be off every grid.")
     return space, names
 
 
