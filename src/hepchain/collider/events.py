@@ -4,7 +4,9 @@ assembled into the hepchain event record (an ``ak.Array``, one record per event)
 Event record (GeV, mm, rad):
 
 - ``jets``: anti-kt R = 0.4 jets (pT > 20, |eta| < 2.5, sorted by pT) with ``pt, eta, phi,
-  mass, flavour`` (5 b, 4 c, 15 tau, 0 light) and ``tracks`` (see :data:`TRACK_FIELDS`), with
+  mass, flavour`` (5 b, 4 c, 15 tau, 0 light), ``truth_hs_dr`` (ΔR to the nearest truth jet
+  of the hard scatter, pT > 10 GeV, ``inf`` if none: < 0.3 hard-scatter, > 0.6 pile-up jet,
+  :func:`.jets.hard_scatter_dr`) and ``tracks`` (see :data:`TRACK_FIELDS`), with
   option ``jet_trees=1`` also ``merge_tree`` and ``truth_tree`` (see :mod:`.trees`);
 - ``fatjets``: anti-kt R = ``fatjet_R`` jets with ``pt, eta, phi, mass, tau1, tau2, tau3, msd``
   (and ``constituents`` with option ``fatjet_constituents=1``);
@@ -229,6 +231,10 @@ def reconstruct(pythia: Any, hard: Particles, pileup: Particles | None, n_pu: np
     ghost_p = np.stack([hard.px[g], hard.py[g], hard.pz[g], hard.e[g]], axis=1)
     small = jets.small_r_jets(n_events, pf["event"], pf["px"], pf["py"], pf["pz"], pf["e"],
                               ev[g], ghost_p, ghost[g])
+    truth_jet = final & (np.abs(hard.pid) != 13)  # ATLAS truth jets: no neutrinos, muons
+    t = np.flatnonzero(truth_jet)
+    hs_dr = jets.hard_scatter_dr(n_events, small.event, small.eta, small.phi, ev[t],
+                                 hard.px[t], hard.py[t], hard.pz[t], hard.e[t])
     fat = jets.large_r_jets(n_events, pf["event"], pf["px"], pf["py"], pf["pz"], pf["e"],
                             options["fatjet_R"], options["fatjet_ptmin"])
     jet_tracks = _jet_tracks(trk, cols, small, lepton_id, trk_pid)
@@ -236,7 +242,7 @@ def reconstruct(pythia: Any, hard: Particles, pileup: Particles | None, n_pu: np
     met_x = -np.bincount(pf["event"], weights=pf["px"], minlength=n_events)
     met_y = -np.bincount(pf["event"], weights=pf["py"], minlength=n_events)
     partons = _partons(hard)
-    events = _assemble(n_events, small, jet_tracks, fat, leptons, partons,
+    events = _assemble(n_events, small, hs_dr, jet_tracks, fat, leptons, partons,
                        np.hypot(met_x, met_y), np.arctan2(met_y, met_x), n_pu,
                        pf if options["fatjet_constituents"] else None)
     if options["jet_trees"]:
@@ -378,14 +384,16 @@ def _nest(n_events: int, event: np.ndarray, fields: dict[str, Any]) -> ak.Array:
                         np.bincount(event, minlength=n_events).astype(np.int64))
 
 
-def _assemble(n_events: int, small: jets.Jets, jt: dict[str, np.ndarray], fat: jets.FatJets,
+def _assemble(n_events: int, small: jets.Jets, hs_dr: np.ndarray, jt: dict[str, np.ndarray],
+              fat: jets.FatJets,
               leptons: dict[str, np.ndarray], partons: dict[str, np.ndarray], met: np.ndarray,
               met_phi: np.ndarray, n_pu: np.ndarray,
               pf: dict[str, np.ndarray] | None) -> ak.Array:
     tracks = ak.unflatten(ak.zip({k: jt[k] for k in TRACK_FIELDS}, depth_limit=1),
                           np.bincount(jt["jet"], minlength=len(small.pt)).astype(np.int64))
     jet_fields = {"pt": small.pt, "eta": small.eta, "phi": small.phi, "mass": small.mass,
-                  "flavour": small.flavour.astype(np.int64), "tracks": tracks}
+                  "flavour": small.flavour.astype(np.int64), "truth_hs_dr": hs_dr,
+                  "tracks": tracks}
     fat_fields = {k: getattr(fat, k) for k in ("pt", "eta", "phi", "mass", "tau1", "tau2",
                                                "tau3", "msd")}
     if pf is not None:

@@ -1,5 +1,6 @@
 """FastJet clustering of particle-flow candidates: anti-kt jets with ghost-associated flavour
-labels, large-R jets with N-subjettiness (beta = 1) and soft-drop mass.
+labels, their distance to the nearest hard-scatter truth jet (pile-up jet labelling), large-R
+jets with N-subjettiness (beta = 1) and soft-drop mass.
 
 Inputs are flat arrays with an event index; FastJet's multi-event interface clusters a whole
 batch of events in one call.
@@ -12,11 +13,16 @@ from dataclasses import dataclass
 import awkward as ak
 import numpy as np
 
+from hepchain.collider.kinematics import delta_phi
 from hepchain.collider.truth import GHOST_B, GHOST_C, GHOST_TAU
 
 GHOST_SCALE = 1e-18
 JET_PT_MIN, JET_ETA_MAX = 20.0, 2.5  # GeV, |eta|
 SOFTDROP_BETA, SOFTDROP_ZCUT = 0.0, 0.1
+#: hard-scatter truth jets that label a reconstructed jet as hard-scatter (ATLAS pile-up jet
+#: studies: anti-kt R = 0.4 of the hard interaction's stable particles without neutrinos and
+#: muons, pT > 10 GeV; a jet within dR < 0.3 of one is hard-scatter, beyond 0.6 pile-up)
+TRUTH_JET_PT_MIN = 10.0  # GeV
 
 
 _BANNER_SHOWN: list[bool] = []
@@ -107,6 +113,36 @@ def small_r_jets(n_events: int, event: np.ndarray, px: np.ndarray, py: np.ndarra
     keep = (np.abs(eta) < JET_ETA_MAX) & (pt > JET_PT_MIN)
     sort = np.lexsort((-pt[keep], jet_event[keep]))
     return Jets(*(a[keep][sort] for a in (jet_event, pt, eta, phi, mass, flavour)))
+
+
+def hard_scatter_dr(n_events: int, jet_event: np.ndarray, jet_eta: np.ndarray,
+                    jet_phi: np.ndarray, event: np.ndarray, px: np.ndarray, py: np.ndarray,
+                    pz: np.ndarray, e: np.ndarray, radius: float = 0.4) -> np.ndarray:
+    """ΔR of every reconstructed jet to the nearest truth jet of the hard scatter (anti-kt
+    ``radius`` of the given particles, pT > :data:`TRUTH_JET_PT_MIN` GeV, any η); ``inf`` in
+    an event without one. The particles are the hard interaction's stable particles (pile-up
+    excluded; the caller drops neutrinos and muons), sorted by ``event``; momenta in GeV.
+
+    >>> hard_scatter_dr(1, np.array([0]), np.array([0.1]), np.array([0.0]), np.array([0]),
+    ...                 np.array([30.0]), np.array([0.0]), np.array([0.0]), np.array([30.0]))
+    array([0.1])
+    """
+    fj = _fastjet()
+    data = _jagged(n_events, event, px, py, pz, e)
+    cs = fj.ClusterSequence(data, fj.JetDefinition(fj.antikt_algorithm, radius))
+    truth = cs.inclusive_jets(TRUTH_JET_PT_MIN)
+    counts = ak.to_numpy(ak.num(truth))
+    _, t_eta, t_phi, _ = kinematics(*(ak.to_numpy(ak.flatten(truth[f]))
+                                      for f in ("px", "py", "pz", "E")))
+    stop = np.cumsum(counts)
+    start = stop - counts
+    best = np.full(len(jet_event), np.inf)
+    for k in range(int(counts.max(initial=0))):
+        has = start[jet_event] + k < stop[jet_event]
+        t = start[jet_event[has]] + k
+        dr = np.hypot(jet_eta[has] - t_eta[t], delta_phi(jet_phi[has], t_phi[t]))
+        best[has] = np.minimum(best[has], dr)
+    return best
 
 
 @dataclass

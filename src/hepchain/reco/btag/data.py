@@ -49,11 +49,16 @@ def evaluation_sample(cfg: dict[str, Any]) -> dict[str, Any] | None:
     return {**cfg, "n_events": n_test, "seed": derive_seed(int(cfg["seed"]), "test") % 900_000_000}
 
 
-def select_jets(events: ak.Array, classes: list[str], pt_min: float, eta_max: float
-                ) -> tuple[ak.Array, np.ndarray, np.ndarray]:
-    """Jets with pT > ``pt_min`` [GeV], |η| < ``eta_max`` and a flavour among ``classes``.
+def select_jets(events: ak.Array, classes: list[str], pt_min: float, eta_max: float,
+                hard_scatter_dr: float | None = None
+                ) -> tuple[ak.Array, np.ndarray, np.ndarray, int]:
+    """Jets with pT > ``pt_min`` [GeV], |η| < ``eta_max``, a flavour among ``classes`` and,
+    when ``hard_scatter_dr`` is set, within that ΔR of a hard-scatter truth jet (the jets'
+    ``truth_hs_dr``; 0.3 as in ATLAS: the others are pile-up jets, which a JVT cut removes
+    in ATLAS and which this substrate does not otherwise suppress).
 
-    Returns ``(jets, label, event_index)``.
+    Returns ``(jets, label, event_index, n_pileup)``, ``n_pileup`` the jets that passed every
+    other cut but not the hard-scatter match.
     """
     jets = flatten_jets(events)
     require_fields(jets, (), ("pt", "eta", "flavour"))
@@ -61,9 +66,15 @@ def select_jets(events: ak.Array, classes: list[str], pt_min: float, eta_max: fl
     label = jet_labels(ak.to_numpy(jets.flavour), classes)
     keep = (ak.to_numpy(jets.pt) > pt_min) & (np.abs(ak.to_numpy(jets.eta)) < eta_max) & (
         label >= 0)
+    n_pileup = 0
+    if hard_scatter_dr is not None:
+        require_fields(jets, (), ("truth_hs_dr",))
+        matched = ak.to_numpy(jets.truth_hs_dr) < float(hard_scatter_dr)
+        n_pileup = int((keep & ~matched).sum())
+        keep &= matched
     if not keep.any():
         raise DataError("No jet passes the selection; lower pt_min or generate more events.")
-    return jets[keep], label[keep], event[keep]
+    return jets[keep], label[keep], event[keep], n_pileup
 
 
 LEPTON_FLAGS: tuple[str, ...] = ("reco", "truth", "none")

@@ -120,8 +120,17 @@ def _selected_jets(config: dict[str, Any], data: dict[str, Any], result: Result
     events, manifest = load_events(data)
     result.provenance.datasets.append(manifest.summary())
     sel = config["selection"]
-    jets, label, event = select_jets(events, list(config["classes"]), sel["pt_min"],
-                                     sel["eta_max"])
+    jets, label, event, n_pileup = select_jets(events, list(config["classes"]),
+                                               sel["pt_min"], sel["eta_max"],
+                                               sel.get("hard_scatter_dr"))
+    mu = float(manifest.settings.get("options", {}).get("mu") or 0.0)
+    if sel.get("hard_scatter_dr") is not None:
+        result.notes.append(f"{manifest.name} (seed {manifest.seed}, mu {mu:g}): {n_pileup} "
+                            f"jets removed as pile-up (no hard-scatter truth jet within dR < "
+                            f"{sel['hard_scatter_dr']}), {len(label)} kept.")
+    elif mu > 0:
+        result.notes.append(f"mu {mu:g} without selection.hard_scatter_dr: the classes include "
+                            "pile-up jets (mostly light; no JVT in the substrate).")
     table = build_table(with_lepton_flag(jets, str(config["lepton_flag"])),
                         int(config["max_tracks"]))
     return table, label, event, len(events)
