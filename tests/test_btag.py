@@ -13,7 +13,7 @@ from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Result
 from hepchain.nn.attention import AttentionPooling, SetTransformer
 from hepchain.reco.btag import compare, evaluate
-from hepchain.reco.btag.data import with_lepton_flag
+from hepchain.reco.btag.data import select_jets, with_lepton_flag
 from hepchain.reco.btag.export import export_onnx, load_tagger, onnx_agreement, save_tagger
 from hepchain.reco.btag.highlevel import HL_FEATURES, high_level_features, soft_lepton_features
 from hepchain.reco.btag.ip3d import IPTemplates, llr_features, out_of_fold_llr
@@ -136,6 +136,26 @@ def test_pileup_tracks_get_no_vertex_and_jet_labels():
     assert jet_labels(np.array([15]), ["b", "c", "light", "tau"]).tolist() == [3]
     with pytest.raises(UsageError, match="Unknown jet flavour"):
         jet_labels(np.array([5]), ["b", "top"])
+
+
+def test_hard_scatter_selection_removes_pileup_jets_and_counts_them(toy):
+    jets = toy[:60]
+    dr = np.where(np.arange(60) % 3 == 0, 0.9, 0.1)  # every third jet unmatched
+    dr[1] = 0.45  # ambiguous (0.3-0.6): not hard-scatter either
+    events = ak.Array({"jets": ak.unflatten(ak.with_field(jets, dr, "truth_hs_dr"), [30, 30])})
+    pt = ak.to_numpy(jets.pt)
+    kept, label, event, n_pu = select_jets(events, ["b", "c", "light"], 30.0, 2.5, 0.3)
+    passing = pt > 30.0
+    assert n_pu == int((passing & (dr >= 0.3)).sum()) > 0
+    assert len(kept) == int((passing & (dr < 0.3)).sum())
+    assert np.all(ak.to_numpy(kept.truth_hs_dr) < 0.3) and set(event) <= {0, 1}
+    np.testing.assert_array_equal(label, jet_labels(ak.to_numpy(kept.flavour),
+                                                    ["b", "c", "light"]))
+    all_jets, _, _, none = select_jets(events, ["b", "c", "light"], 30.0, 2.5)
+    assert none == 0 and len(all_jets) == int(passing.sum())
+    with pytest.raises(DataError, match="truth_hs_dr"):
+        select_jets(ak.Array({"jets": ak.unflatten(jets, [30, 30])}), ["b", "c", "light"],
+                    30.0, 2.5, 0.3)
 
 
 def test_origin_class_weights_inverse_frequency():

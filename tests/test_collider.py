@@ -257,6 +257,39 @@ def test_pileup_overlay(tmp_path) -> None:
     assert (origin == 0).any() and np.all(vertex[origin == 0] == -1)
 
 
+def test_hard_scatter_truth_jet_distance() -> None:
+    from hepchain.collider.jets import hard_scatter_dr
+
+    # event 0: a 30 GeV particle at (eta 0, phi 3.1) and a 5 GeV one at phi 1 (below the
+    # 10 GeV truth-jet threshold); event 1: no hard-scatter particle at all
+    px = np.array([30 * np.cos(3.1), 5 * np.cos(1.0)])
+    py = np.array([30 * np.sin(3.1), 5 * np.sin(1.0)])
+    pz = np.zeros(2)
+    dr = hard_scatter_dr(2, np.array([0, 0, 1]), np.array([0.2, 0.0, 0.0]),
+                         np.array([-3.1, 1.0, 0.0]), np.array([0, 0]), px, py, pz,
+                         np.hypot(px, py))
+    wrapped = np.hypot(0.2, 2 * np.pi - 6.2)  # across phi = pi
+    np.testing.assert_allclose(dr[0], wrapped, rtol=1e-9)
+    np.testing.assert_allclose(dr[1], 2.1, rtol=1e-9)  # the 5 GeV particle is no truth jet
+    assert dr[2] == np.inf
+
+
+def test_pileup_jets_are_far_from_hard_scatter_truth_jets(ttbar: ak.Array, tmp_path) -> None:
+    dr0 = ak.to_numpy(ak.flatten(ttbar["jets"]["truth_hs_dr"]))
+    assert np.mean(dr0 < 0.3) > 0.95  # no pile-up: (nearly) every jet is hard-scatter
+    out = tmp_path / "pu40"
+    produce("ttbar", out, n_events=6, seed=5, executor=None, progress=False,
+            options={"mu": "40"})
+    jets = ak.flatten(ShardedDataset(out).read()["jets"])
+    dr = ak.to_numpy(jets["truth_hs_dr"])
+    origin = jets["tracks"]["truth_origin"]
+    n, n_pu = ak.to_numpy(ak.num(origin)), ak.to_numpy(ak.sum(origin == 0, axis=1))
+    hs, pu = (dr < 0.3) & (n > 0), (dr > 0.6) & (n > 0)
+    assert np.mean(dr > 0.6) > 0.3 and hs.sum() > 10 and pu.sum() > 10
+    # pile-up jets' tracks come mostly from pile-up vertices, hard-scatter jets' rarely
+    assert n_pu[pu].sum() / n[pu].sum() > 0.4 > 0.2 > n_pu[hs].sum() / n[hs].sum()
+
+
 def test_jet_trees(tmp_path) -> None:
     from hepchain.collider.jets import jet_energy_scale
 

@@ -126,8 +126,9 @@ def _selected_jets(config: dict[str, Any], data: dict[str, Any], result: Result
     mu = float(manifest.settings.get("options", {}).get("mu") or 0.0)
     if sel.get("hard_scatter_dr") is not None:
         result.notes.append(f"{manifest.name} (seed {manifest.seed}, mu {mu:g}): {n_pileup} "
-                            f"jets removed as pile-up (no hard-scatter truth jet within dR < "
-                            f"{sel['hard_scatter_dr']}), {len(label)} kept.")
+                            f"jets removed: no hard-scatter truth jet within dR < "
+                            f"{sel['hard_scatter_dr']} (pile-up jets; muons clustered as "
+                            f"jets), {len(label)} kept.")
     elif mu > 0:
         result.notes.append(f"mu {mu:g} without selection.hard_scatter_dr: the classes include "
                             "pile-up jets (mostly light; no JVT in the substrate).")
