@@ -60,6 +60,23 @@ def test_grid_scan_picks_the_right_template_and_refines():
                                             edges))
 
 
+def test_grid_scan_refines_at_the_grid_edge_and_stays_in_the_box():
+    """A truth between the edge grid point and its neighbour is refined off the edge (the
+    parabola through the edge point and its two inward neighbours), never outside the box."""
+    rng = np.random.default_rng(2)
+
+    def events(theta, n):  # resolution 0.15, comparable to the grid spacing 0.2 (as in data)
+        return np.asarray(theta) + 0.15 * rng.normal(size=(n, 2))
+
+    values = [0.2, 0.4, 0.6, 0.8]
+    templates = {(a, b): events((a, b), 8000) for a in values for b in values}
+    edges = [np.linspace(-0.4, 1.4, 37)] * 2
+    scan = massfit.grid_scan(templates, events((0.27, 0.5), 4000), edges)
+    assert abs(scan.theta[0] - 0.27) < 0.04 and np.isfinite(scan.error[0])
+    below = massfit.grid_scan(templates, events((0.0, 0.5), 4000), edges)
+    assert below.theta[0] == 0.2  # a truth outside the grid is kept at its edge
+
+
 def test_template_scan_uses_the_shape_observables():
     """Masses that barely move with θ and a third observable that does: templates binned in
     it (shape bins > 1) fit θ far better than mass-only templates (1 shape bin)."""

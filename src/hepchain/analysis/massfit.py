@@ -105,9 +105,12 @@ def grid_scan(templates: dict[tuple[float, ...], np.ndarray], x: np.ndarray,
               edges: list[np.ndarray]) -> FitResult:
     """Best parameter point of a template grid for events ``x``, refined by a parabola.
 
-    ``templates[θ] = events generated at θ``; the parabola through the best point and its
-    grid neighbours along each axis gives the refined θ and its curvature error (when the best
-    point is on the grid edge, the grid value is kept and the error is NaN).
+    ``templates[θ] = events generated at θ``; along each axis the parabola through the best
+    point and its grid neighbours gives the refined θ and its curvature error. When the best
+    point is on the grid edge, the parabola runs through it and its two inward neighbours and
+    its minimum is kept inside the grid box, so that a truth between the edge point and its
+    neighbour is not pinned to the edge; with fewer than three points on the axis, or a
+    parabola that is not convex, the grid value is kept and the error is NaN.
     """
     t0 = time.perf_counter()
     nll = {theta: template_nll(t, x, edges) for theta, t in templates.items()}
@@ -115,13 +118,14 @@ def grid_scan(templates: dict[tuple[float, ...], np.ndarray], x: np.ndarray,
     axes = [sorted({t[j] for t in templates}) for j in range(len(best))]
     theta, err = np.array(best, float), np.full(len(best), np.nan)
     for j, values in enumerate(axes):
-        k = values.index(best[j])
-        if 0 < k < len(values) - 1:
-            pts = [tuple(v if i == j else best[i] for i in range(len(best)))
-                   for v in values[k - 1:k + 2]]
-            if all(p in nll for p in pts):
-                a, b, _ = np.polyfit(values[k - 1:k + 2], [nll[p] for p in pts], 2)
-                if a > 0:
-                    theta[j] = -b / (2 * a)
-                    err[j] = 1 / np.sqrt(2 * a)
+        if len(values) < 3:
+            continue
+        k = min(max(values.index(best[j]), 1), len(values) - 2)  # centre of three points
+        pts = [tuple(v if i == j else best[i] for i in range(len(best)))
+               for v in values[k - 1:k + 2]]
+        if all(p in nll for p in pts):
+            a, b, _ = np.polyfit(values[k - 1:k + 2], [nll[p] for p in pts], 2)
+            if a > 0:
+                theta[j] = np.clip(-b / (2 * a), values[0], values[-1])
+                err[j] = 1 / np.sqrt(2 * a)
     return FitResult(theta, err, float(nll[best]), time.perf_counter() - t0)
