@@ -13,7 +13,7 @@ from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Result
 from hepchain.nn.attention import AttentionPooling, SetTransformer
 from hepchain.reco.btag import compare, evaluate
-from hepchain.reco.btag.data import select_jets, with_lepton_flag
+from hepchain.reco.btag.data import check_selection, select_jets, with_lepton_flag
 from hepchain.reco.btag.export import export_onnx, load_tagger, onnx_agreement, save_tagger
 from hepchain.reco.btag.highlevel import HL_FEATURES, high_level_features, soft_lepton_features
 from hepchain.reco.btag.ip3d import IPTemplates, llr_features, out_of_fold_llr
@@ -153,6 +153,10 @@ def test_hard_scatter_selection_removes_pileup_jets_and_counts_them(toy):
                                                     ["b", "c", "light"]))
     all_jets, _, _, none = select_jets(events, ["b", "c", "light"], 30.0, 2.5)
     assert none == 0 and len(all_jets) == int(passing.sum())
+    for bad in ("abc", -0.3, 0, True):
+        with pytest.raises(UsageError, match="hard_scatter_dr"):
+            check_selection({"hard_scatter_dr": bad})
+    check_selection({"hard_scatter_dr": None})
     with pytest.raises(DataError, match="truth_hs_dr"):
         select_jets(ak.Array({"jets": ak.unflatten(jets, [30, 30])}), ["b", "c", "light"],
                     30.0, 2.5, 0.3)

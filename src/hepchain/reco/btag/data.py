@@ -49,6 +49,15 @@ def evaluation_sample(cfg: dict[str, Any]) -> dict[str, Any] | None:
     return {**cfg, "n_events": n_test, "seed": derive_seed(int(cfg["seed"]), "test") % 900_000_000}
 
 
+def check_selection(selection: dict[str, Any]) -> None:
+    """UsageError unless ``selection.hard_scatter_dr`` is null or a positive number (checked
+    before any data is read)."""
+    dr = selection.get("hard_scatter_dr")
+    if dr is not None and (isinstance(dr, bool) or not isinstance(dr, int | float) or dr <= 0):
+        raise UsageError(f"selection.hard_scatter_dr must be null or a positive ΔR (0.3 as in "
+                         f"ATLAS), got {dr!r}.")
+
+
 def select_jets(events: ak.Array, classes: list[str], pt_min: float, eta_max: float,
                 hard_scatter_dr: float | None = None
                 ) -> tuple[ak.Array, np.ndarray, np.ndarray, int]:

@@ -29,6 +29,7 @@ from hepchain.core.errors import UsageError
 from hepchain.core.result import Result
 from hepchain.core.seeding import derive_seed, seed_everything
 from hepchain.reco.btag.data import (
+    check_selection,
     evaluation_sample,
     load_events,
     select_jets,
@@ -100,6 +101,7 @@ def btag_jets(config: dict[str, Any], result: Result, test: bool = True,
     existing dataset there, and the split's test events are left unused; ``test=False``
     returns the training and validation jets only (and does not generate that dataset)."""
     data = config["data"]
+    check_selection(config["selection"])
     table, label, event, n_events = _selected_jets(config, data, result)
     split = split_events(event, config["split"], int(data["seed"]))
     test_data = evaluation_sample(data) if test_path is None else {**data, "path": str(test_path)}
