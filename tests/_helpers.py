@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import os
 import random
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -100,6 +102,14 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def stop_process_group(proc: subprocess.Popen) -> None:
+    """End a subprocess started with ``start_new_session`` and its pool workers. SIGTERM, not
+    SIGKILL: the pool's multiprocessing resource tracker (same group) ignores it, outlives the
+    others and unlinks their named semaphores, which SIGKILL would leave in /dev/shm."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.communicate()
 
 
 def train_blobs(ckpt_dir: str, out: str, epochs: int = 6, seed: int = 3,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from _helpers import toy_events, toy_images
+from _helpers import stop_process_group, toy_events, toy_images
 from hepchain.core.dataset import Manifest, ShardedDataset, build_dataset
 from hepchain.core.errors import DataError, HepchainError, UsageError
 from hepchain.core.executors import DaskExecutor, LocalExecutor
@@ -132,8 +132,11 @@ def test_ctrl_c_stops_pool_workers_at_once_without_tracebacks(tmp_path):
             "except KeyboardInterrupt:\n"
             "    print('interrupted', file=sys.stderr); sys.exit(130)\n")
     env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    # SIGINT handled as at a terminal, even when the tests run as a background job of a
+    # script (then SIGINT is ignored and every child inherits that)
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while len(list(marks.glob("started-*"))) < 2 and time.time() < deadline:
         time.sleep(0.02)
@@ -143,7 +146,7 @@ def test_ctrl_c_stops_pool_workers_at_once_without_tracebacks(tmp_path):
         _, stderr = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:  # still waiting for a queued job: leave nothing behind
-            os.killpg(proc.pid, signal.SIGKILL)
+            stop_process_group(proc)
     # both workers stopped mid-shard and the third shard was never started: no 60-s waits
     assert proc.returncode == 130 and time.time() - start < 20
     assert stderr.strip() == "interrupted", stderr
@@ -174,8 +177,7 @@ def test_pool_workers_of_a_process_that_ignores_ctrl_c_ignore_it_too(tmp_path):
         time.sleep(2.0)
         assert proc.poll() is None  # still generating: neither it nor a worker stopped
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        stop_process_group(proc)
 
 
 def test_a_worker_that_dies_is_one_sentence_not_a_broken_pool_traceback():
