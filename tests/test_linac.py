@@ -412,6 +412,17 @@ def test_nelder_mead_improves_on_machine(machine, log_dir):
         assert ep.best < 0.7 * ep.errors[0]
 
 
+def test_bo_episode_depends_on_its_seed_only_and_leaves_the_global_rng(machine, log_dir):
+    targets, _ = surrogates.operating_points(oplog.load_log(log_dir), 2)
+    env = MachineEnv(machine, targets, n_states=4, state_seed=2, max_steps=9)
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    first = control.run_bo(env, 1).errors
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's RNG is untouched
+    torch.manual_seed(1)  # whatever ran before in the process (training, other episodes)
+    assert control.run_bo(env, 1).errors == first
+
+
 def test_control_tasks_give_the_same_episodes_in_worker_processes(machine, log_dir):
     targets, _ = surrogates.operating_points(oplog.load_log(log_dir), 2)
     env = MachineEnv(machine, targets, n_states=4, state_seed=2, max_steps=8)

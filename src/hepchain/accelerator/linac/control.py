@@ -229,6 +229,16 @@ def run_nelder_mead(env: SteeringEnv, seed: int) -> Episode:
 
 
 def run_bo(env: SteeringEnv, seed: int, n_init: int = 5, trust: float = 0.2) -> Episode:
+    """BoTorch (GP + log EI in a trust region of half-width ``trust`` around the best reading)
+    from ``n_init`` readings around the start. The episode depends on ``seed`` only: the
+    acquisition's random restarts draw from a torch generator seeded with it, and the
+    caller's global torch RNG is left as it was."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return _bo_episode(env, seed, n_init, trust)
+
+
+def _bo_episode(env: SteeringEnv, seed: int, n_init: int, trust: float) -> Episode:
     from botorch.acquisition import LogExpectedImprovement
     from botorch.fit import fit_gpytorch_mll
     from botorch.models import SingleTaskGP
