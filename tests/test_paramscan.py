@@ -227,26 +227,31 @@ def _flow(grid: str, compute_s: float, worst: float):
 
 @pytest.mark.parametrize(("flows", "mc", "ratio", "limit"), [
     # the cheaper flow within resolution sets the ratio
-    ([("", 100.0, 0.5), ("3x3", 40.0, 0.8)], [("4x4", 50.0, 2.0), ("9x9", 800.0, 0.9)],
+    ([("", 100.0, 0.5), ("3x3", 40.0, 0.8)], [("4x4", 250, 50.0, 2.0), ("9x9", 1000, 800.0, 0.9)],
      800.0 / 40.0, None),
     # a cheaper flow outside resolution does not count
-    ([("", 100.0, 0.5), ("3x3", 40.0, 1.5)], [("9x9", 800.0, 0.9)], 800.0 / 100.0, None),
+    ([("", 100.0, 0.5), ("3x3", 40.0, 1.5)], [("9x9", 1000, 800.0, 0.9)], 800.0 / 100.0, None),
     # no MC grid within resolution: a lower limit from the largest grid
-    ([("", 100.0, 0.5), ("3x3", 40.0, 0.9)], [("4x4", 50.0, 2.0), ("9x9", 800.0, 1.2)],
+    ([("", 100.0, 0.5), ("3x3", 40.0, 0.9)], [("4x4", 250, 50.0, 2.0), ("9x9", 1000, 800.0, 1.2)],
      800.0 / 40.0, "lower"),
     # no flow within resolution (a NaN fit counts as outside): no ratio
-    ([("", 100.0, float("nan")), ("3x3", 40.0, 1.1)], [("9x9", 800.0, 0.9)], None, None),
+    ([("", 100.0, float("nan")), ("3x3", 40.0, 1.1)], [("9x9", 1000, 800.0, 0.9)], None, None),
 ])
 def test_the_compute_ratio_takes_the_cheapest_flow_and_grid_within_resolution(
         flows, mc, ratio, limit, tmp_path):
-    from hepchain.analysis.paramscan.summary import RATIO_METHOD, RATIO_NAME, compute_summary
+    from hepchain.analysis.paramscan.summary import (
+        RATIO_METHOD,
+        RATIO_NAME,
+        GridCost,
+        compute_summary,
+    )
     from hepchain.core.result import Result
 
     result = Result(study="paramscan", preset="")
     space = _space(["mx", "my"], {"mx": [300, 700], "my": [60, 180]})
     config = {"data": {"events_per_point": 10}, "heldout": [[400, 90]]}
     compute_summary(result, tmp_path, config, space,
-                    [_flow(g, c, w) for g, c, w in flows], mc)
+                    [_flow(g, c, w) for g, c, w in flows], [GridCost(*g) for g in mc])
     rows = [m for m in result.metrics if (m.name, m.method) == (RATIO_NAME, RATIO_METHOD)]
     if ratio is None:
         assert not rows and "no flow fit is within" in result.notes[-1]

@@ -34,7 +34,7 @@ from hepchain.analysis.classifier import fitter
 from hepchain.analysis.paramscan import templates
 from hepchain.analysis.paramscan.data import load_points
 from hepchain.analysis.paramscan.parameters import ParameterSpace, Point, mass_resolution
-from hepchain.analysis.paramscan.summary import FlowCost, compute_summary, grid_suffix
+from hepchain.analysis.paramscan.summary import FlowCost, GridCost, compute_summary, grid_suffix
 from hepchain.core import twosample
 from hepchain.core.errors import UsageError
 from hepchain.core.result import Result
@@ -198,9 +198,8 @@ def add_resolution(result: Result, space: ParameterSpace, res: dict[Point, np.nd
 def mc_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[str, Any],
             tests: dict[Point, np.ndarray], validation: tuple[dict, dict],
             truth: dict[Point, np.ndarray], res: dict[Point, np.ndarray], names: list[str],
-            rows: Rows, manifests: list) -> tuple[str, float, float]:
-    """Template scan on one separately generated MC grid at every held-out point; returns
-    (label, compute [s] = generation + the scans of one pseudo-dataset, worst |Δ|/σ)."""
+            rows: Rows, manifests: list) -> GridCost:
+    """Template scan on one separately generated MC grid at every held-out point."""
     points = space.mc_grid(grid["points"])
     events = int(grid.get("events_per_point", config["data"]["events_per_point"]))
     samples, seconds, made = load_points(config, space, points, events)
@@ -221,4 +220,5 @@ def mc_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[str, Any],
         for j, mass in enumerate(space.labels):
             rows[(f"|fit - true| / resolution, {mass} at {tag}", label)] = pulls[j]
             rows[(f"{mass} fit at {tag}", label)] = fitted[j] * 1000
-    return label, float(np.sum(seconds) + scan.seconds / len(tests)), scan.worst
+    return GridCost(label, events, float(np.sum(seconds) + scan.seconds / len(tests)),
+                    scan.worst)

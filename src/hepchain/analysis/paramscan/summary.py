@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -21,6 +21,16 @@ RATIO_METHOD = "cheapest MC grid within resolution / flow"
 def grid_suffix(grid: str) -> str:
     """", 3x3x3 grid" for a flow on one of ``flow_grids``, "" for the main ``grid``."""
     return f", {grid} grid" if grid else ""
+
+
+class GridCost(NamedTuple):
+    """One MC grid's template scan: its label, generated events per grid point, compute [s]
+    (generation + the scans of one pseudo-dataset) and worst |fit - true| / resolution."""
+
+    label: str
+    events: int
+    compute_s: float
+    worst: float
 
 
 @dataclass(frozen=True)
@@ -55,9 +65,9 @@ class FlowCost:
 
 def compute_summary(result: Result, workdir: Path, config: dict[str, Any],
                     space: ParameterSpace, flows: list[FlowCost],
-                    mc: list[tuple[str, float, float]]) -> None:
-    """Rows, figure and verdict: ``flows`` = the main flow and those on ``flow_grids``, ``mc`` =
-    (label, compute [s], worst pull) per MC grid."""
+                    mc: list[GridCost]) -> None:
+    """Rows, figure and verdict: ``flows`` = the main flow and those on ``flow_grids``, ``mc``
+    = one :class:`GridCost` per MC grid (one curve per events per point in the figure)."""
     n_point = int(config["data"]["events_per_point"])
     for f in flows:
         result.add("grid generation time", f"flow's grid, {f.points} points x {n_point} "
@@ -68,13 +78,19 @@ def compute_summary(result: Result, workdir: Path, config: dict[str, Any],
                    std=f.worst_err if np.isfinite(f.worst_err) else None)
         result.add("total compute (generation + training + one fit)", f.label, f.compute_s,
                    unit="s")
-    for label, c, w in mc:
-        result.add("worst |fit - true| / resolution over held-out points", label, w)
-        result.add("total compute (generation + training + one fit)", label, c, unit="s")
+    for g in mc:
+        result.add("worst |fit - true| / resolution over held-out points", g.label, g.worst)
+        result.add("total compute (generation + training + one fit)", g.label, g.compute_s,
+                   unit="s")
     by_cost = sorted(flows, key=lambda f: f.compute_s)
+    curves = {"flow gradient fit": ([f.compute_s for f in by_cost], [f.worst for f in by_cost],
+                                    None)}
+    for events in sorted({g.events for g in mc}):
+        grids = sorted((g for g in mc if g.events == events), key=lambda g: g.compute_s)
+        curves[f"MC grid scans, {events} events per point"] = (
+            [g.compute_s for g in grids], [g.worst for g in grids], None)
     path = plots.series(
-        {"flow gradient fit": ([f.compute_s for f in by_cost], [f.worst for f in by_cost], None),
-         "MC grid scans": ([c for _, c, _ in mc], [w for _, _, w in mc], None)},
+        curves,
         workdir / "accuracy_vs_compute.png", "compute: generation + training + one fit [s]",
         "worst |fit - true| / resolution", logx=True,
         title="resolution-level accuracy: worst pull <= 1")
@@ -90,20 +106,20 @@ def compute_summary(result: Result, workdir: Path, config: dict[str, Any],
                         f"level accuracy): {_verdict(result, flows, mc)}.")
 
 
-def _verdict(result: Result, flows: list[FlowCost], mc: list[tuple[str, float, float]]) -> str:
+def _verdict(result: Result, flows: list[FlowCost], mc: list[GridCost]) -> str:
     """Add the ratio row (one fixed name, so bench reports its spread) and say what it shows."""
     within = [f for f in flows if f.worst <= 1.0]  # NaN (failed resolution fit) is not within
     if not within:
         return "no flow fit is within the resolution at every held-out point"
     flow = min(within, key=lambda f: f.compute_s)
-    good = [(c, label) for label, c, w in mc if w <= 1.0]
+    good = [(g.compute_s, g.label) for g in mc if g.worst <= 1.0]
     if good:
         c, label = min(good)
         ratio = c / flow.compute_s
         result.add(RATIO_NAME, RATIO_METHOD, ratio, higher_is_better=True)
         return (f"{ratio:.1f}x ({label} / {flow.label}, {flow.points} points; one seed — "
                 f"bench gives the spread) -> {'reached' if ratio >= 100 else 'NOT reached'}")
-    c, label = max((c, lab) for lab, c, _ in mc)
+    c, label = max((g.compute_s, g.label) for g in mc)
     ratio = c / flow.compute_s
     result.add(RATIO_NAME, RATIO_METHOD, ratio, limit="lower", higher_is_better=True)
     return (f"> {ratio:.1f}x (no MC grid reached it; largest: {label}; flow: {flow.label}, "
