@@ -156,6 +156,10 @@ def test_three_parameters_span_a_product_grid_with_their_observables():
                           ({"mc_grids": [{"points": 5}]}, "mc_grids must be a list"),
                           ({"mc_grids": [{"points": [5]}]}, "2 numbers >= 2"),
                           ({"flow_grids": [{"points": [1, 3]}]}, "2 numbers >= 2"),
+                          ({"flow_grids": [{"points": [3, 3], "events_per_point": 0}]},
+                           "flow_grids must be a list"),
+                          ({"mc_grids": [{"points": [3, 3], "events_per_point": 2.5}]},
+                           "mc_grids must be a list"),
                           ({"heldout": [[430, 100], [400, 90]]}, "off every grid"),  # 5 x 5
                           ({"validation_points": [[700, 60]]}, "off every grid"),
                           ({"scan_bins_shape": [0]}, "scan_bins_shape"),
@@ -198,7 +202,9 @@ def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
                  "grid": {"mwprime": [3000, 4000], "mx": [300, 500], "my": [60, 120]},
                  "heldout": [[3500, 400, 90]], "validation_points": [[3300, 450, 100]],
                  "features": ["mjj", "mj1", "mj2", "tau21_j1"],
-                 "mc_grids": [{"points": [2, 2, 2]}], "flow_grids": [{"points": [2, 2, 2]}],
+                 "mc_grids": [{"points": [2, 2, 2]}],
+                 "flow_grids": [{"points": [2, 2, 2]}, {"points": [2, 2, 2],
+                                                        "events_per_point": 60}],
                  "scan_bins": [3], "scan_bins_shape": [1],
                  "flow": {"kind": "maf", "transforms": 1, "hidden": [16]},
                  "train": {"epochs": 2, "batch_size": 64, "progress": False},
@@ -217,12 +223,17 @@ def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
     assert 3000 <= coarse.value <= 4000
     assert result.get("grid generation time", "flow's grid, 8 points x 40 events").value > 0
     assert result.get("flow training time", "flow (once, all grid points), 2x2x2 grid").value > 0
+    # a flow grid with its own events per point: generated apart, its rows name the events
+    fewer = "flow gradient fit, 2x2x2 grid x 60 events"
+    assert 3000 <= result.get(f"m_W' fit at {tag}", fewer).value <= 4000
+    assert result.get("grid generation time", "flow's grid, 8 points x 60 events").value > 0
+    assert result.get("total compute (generation + training + one fit)", fewer).value > 0
 
 
 def _flow(grid: str, compute_s: float, worst: float):
     from hepchain.analysis.paramscan.summary import FlowCost
 
-    return FlowCost(grid, 8, compute_s - 2.0, 1.0, 1.0, worst, 0.1)
+    return FlowCost(grid, 8, 10, False, compute_s - 2.0, 1.0, 1.0, worst, 0.1)
 
 
 @pytest.mark.parametrize(("flows", "mc", "ratio", "limit"), [

@@ -46,6 +46,20 @@ Rows = dict[tuple[str, str], float]  # (metric, method) -> value, added to the r
 
 
 @dataclass(frozen=True)
+class FlowGrid:
+    """A flow's training grid: the features of each point's events [GeV], the grid's
+    generation seconds, its name ("3x3x3"; "" for the main ``grid``, whose rows carry no grid
+    name), its generated events per point and whether its rows name them (a grid of
+    ``flow_grids`` with its own ``events_per_point``)."""
+
+    train: dict[Point, np.ndarray]
+    generation_s: float
+    name: str
+    events: int
+    events_named: bool
+
+
+@dataclass(frozen=True)
 class Heldout:
     """The held-out points' events (features [GeV]), true masses and resolutions [TeV]."""
 
@@ -78,10 +92,10 @@ class ParamScanStudy(Study):
                    for p, x in validation.items()}
         rows: Rows = {}
         at = Heldout(tests, truth, res)
-        fitted = [measure_flow(train, float(np.sum(t_grid)), "", space, at, names, config,
-                               seed, rows, workdir, result)]
-        fitted += [measure_flow(*coarser_grid(config, space, g, result), space, at, names,
-                                config, seed, rows, workdir, result) for g in config["flow_grids"]]
+        main = FlowGrid(train, float(np.sum(t_grid)), "", events[0], False)
+        fitted = [measure_flow(g, space, at, names, config, seed, rows, workdir, result)
+                  for g in [main, *(coarser_grid(config, space, g, result)
+                                    for g in config["flow_grids"])]]
         add_resolution(result, space, res)
         mc = [mc_grid(config, space, g, tests, (validation, val_res), truth, res, names, rows,
                       result.provenance.datasets) for g in config["mc_grids"]]
@@ -103,6 +117,14 @@ def check_settings(config: dict[str, Any]) -> tuple[ParameterSpace, list[str]]:
                          f"(the masses that measure {', '.join(space.labels)}); missing "
                          f"{missing}.")
     templates.check_settings(config["scan_bins"], config["scan_bins_shape"], config["mc_grids"])
+    for key in ("mc_grids", "flow_grids"):
+        grids = config[key]
+        if not isinstance(grids, list) or not all(
+                isinstance(g, dict) and isinstance(g.get("points"), list)
+                and isinstance(g.get("events_per_point", 1), int)
+                and g.get("events_per_point", 1) >= 1 for g in grids):
+            raise UsageError(f"{key} must be a list of {{points: [n per param]}}, optionally "
+                             f"with events_per_point (a whole number >= 1), got {grids!r}.")
     if {tuple(map(float, p)) for p in config["validation_points"]} & {
             tuple(map(float, p)) for p in config["heldout"]}:
         raise UsageError("validation_points must differ from the heldout points: the MC "
@@ -130,21 +152,22 @@ def fit_flow(train: dict[Point, np.ndarray], config: dict[str, Any], seed: int
 
 
 def coarser_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[str, Any],
-                 result: Result) -> tuple[dict[Point, np.ndarray], float, str]:
-    """Events of one of ``flow_grids`` (``points`` per param, evenly spaced over the box),
-    their generation seconds and the grid's name ("3x3x3")."""
-    events = int(config["data"]["events_per_point"])
+                 result: Result) -> FlowGrid:
+    """One of ``flow_grids``: ``points`` per param, evenly spaced over the box, of
+    ``events_per_point`` events each (default ``data.events_per_point``)."""
+    events = int(grid.get("events_per_point", config["data"]["events_per_point"]))
     train, seconds, made = load_points(config, space, space.mc_grid(grid["points"]), events)
     result.provenance.datasets.extend(m for m in made if m not in result.provenance.datasets)
-    return train, float(np.sum(seconds)), "x".join(map(str, grid["points"]))
+    return FlowGrid(train, float(np.sum(seconds)), "x".join(map(str, grid["points"])), events,
+                    "events_per_point" in grid)
 
 
-def measure_flow(train: dict[Point, np.ndarray], generation_s: float, grid: str,
-                 space: ParameterSpace, held: Heldout, names: list[str], config: dict[str, Any],
-                 seed: int, rows: Rows, workdir: Path, result: Result) -> FlowCost:
-    """Train the flow on ``train`` (the grid named ``grid``; "" for the main ``grid``, whose
-    rows carry no grid name), then interpolate and fit at every held-out point."""
-    suffix = grid_suffix(grid)
+def measure_flow(grid: FlowGrid, space: ParameterSpace, held: Heldout, names: list[str],
+                 config: dict[str, Any], seed: int, rows: Rows, workdir: Path, result: Result
+                 ) -> FlowCost:
+    """Train the flow on ``grid``, then interpolate and fit at every held-out point."""
+    train = grid.train
+    suffix = grid_suffix(grid.name, grid.events if grid.events_named else None)
     method = f"flow gradient fit{suffix}"
     t0 = time.perf_counter()
     model = fit_flow(train, config, seed)
@@ -171,15 +194,17 @@ def measure_flow(train: dict[Point, np.ndarray], generation_s: float, grid: str,
         nearest = min(train, key=lambda p: np.linalg.norm(np.array(p) / 1000 - theta))
         rows[(f"flow vs MC AUC at {tag}", f"nearest grid point {nearest}{suffix}")] = (
             twosample.c2st(train[nearest], x, fitter(config["classifier"]), seed=seed).value)
-        stem = "_".join(f"{v:.0f}" for v in point) + (f"_grid{grid}" if grid else "")
+        stem = ("_".join(f"{v:.0f}" for v in point) + (f"_grid{grid.name}" if grid.name else "")
+                + (f"_{grid.events}events" if grid.events_named else ""))
         path = plots.marginals({"generated (held out)": x, "flow samples": xs}, names,
                                workdir / f"interp_{stem}.png",
                                title=f"interpolation at ({', '.join(space.labels)}) = {tag}"
-                               + (f", flow on the {grid} grid" if grid else ""))
+                               + suffix.replace(", ", ", flow on the ", 1))
         result.figures.append(path.name)
     fit_s = float(np.mean(fit_seconds))
     rows[("fit time per pseudo-dataset", method)] = fit_s
-    return FlowCost(grid, len(train), generation_s, training_s, fit_s, worst, worst_err)
+    return FlowCost(grid.name, len(train), grid.events, grid.events_named, grid.generation_s,
+                    training_s, fit_s, worst, worst_err)
 
 
 def add_resolution(result: Result, space: ParameterSpace, res: dict[Point, np.ndarray]) -> None:

@@ -18,9 +18,10 @@ RATIO_NAME = "compute ratio at resolution-level accuracy: MC grid / flow"
 RATIO_METHOD = "cheapest MC grid within resolution / flow"
 
 
-def grid_suffix(grid: str) -> str:
-    """", 3x3x3 grid" for a flow on one of ``flow_grids``, "" for the main ``grid``."""
-    return f", {grid} grid" if grid else ""
+def grid_suffix(grid: str, events: int | None = None) -> str:
+    """", 3x3x3 grid" for a flow on one of ``flow_grids``, "" for the main ``grid``;
+    ", 3x3x3 grid x 125 events" when the flow's grid states its own ``events`` per point."""
+    return (f", {grid} grid" + (f" x {events} events" if events else "")) if grid else ""
 
 
 class GridCost(NamedTuple):
@@ -35,12 +36,16 @@ class GridCost(NamedTuple):
 
 @dataclass(frozen=True)
 class FlowCost:
-    """One trained flow: its grid's name ("3x3x3"; "" for the main ``grid``) and size, wall
-    seconds of the grid's generation, training and one fit, and its worst |fit - true| /
-    resolution over the held-out points with that fit's curvature error (in resolutions)."""
+    """One trained flow: its grid's name ("3x3x3"; "" for the main ``grid``), size and events
+    per point (named in the flow's rows when ``events_named``: its grid's own
+    ``events_per_point``), wall seconds of the grid's generation, training and one fit, and its
+    worst |fit - true| / resolution over the held-out points with that fit's curvature error
+    (in resolutions)."""
 
     grid: str
     points: int
+    events: int
+    events_named: bool
     generation_s: float
     training_s: float
     fit_s: float
@@ -50,7 +55,7 @@ class FlowCost:
     @property
     def suffix(self) -> str:
         """What the flow's method names end with: ", 3x3x3 grid" ("" for the main grid)."""
-        return grid_suffix(self.grid)
+        return grid_suffix(self.grid, self.events if self.events_named else None)
 
     @property
     def label(self) -> str:
@@ -67,10 +72,10 @@ def compute_summary(result: Result, workdir: Path, config: dict[str, Any],
                     space: ParameterSpace, flows: list[FlowCost],
                     mc: list[GridCost]) -> None:
     """Rows, figure and verdict: ``flows`` = the main flow and those on ``flow_grids``, ``mc``
-    = one :class:`GridCost` per MC grid (one curve per events per point in the figure)."""
-    n_point = int(config["data"]["events_per_point"])
+    = one :class:`GridCost` per MC grid (flows and grids: one curve per events per point in
+    the figure)."""
     for f in flows:
-        result.add("grid generation time", f"flow's grid, {f.points} points x {n_point} "
+        result.add("grid generation time", f"flow's grid, {f.points} points x {f.events} "
                    "events", f.generation_s, unit="s")
         result.add("flow training time", f"flow (once, all grid points){f.suffix}",
                    f.training_s, unit="s")
@@ -82,13 +87,7 @@ def compute_summary(result: Result, workdir: Path, config: dict[str, Any],
         result.add("worst |fit - true| / resolution over held-out points", g.label, g.worst)
         result.add("total compute (generation + training + one fit)", g.label, g.compute_s,
                    unit="s")
-    by_cost = sorted(flows, key=lambda f: f.compute_s)
-    curves = {"flow gradient fit": ([f.compute_s for f in by_cost], [f.worst for f in by_cost],
-                                    None)}
-    for events in sorted({g.events for g in mc}):
-        grids = sorted((g for g in mc if g.events == events), key=lambda g: g.compute_s)
-        curves[f"MC grid scans, {events} events per point"] = (
-            [g.compute_s for g in grids], [g.worst for g in grids], None)
+    curves = {**_curves(flows, "flow gradient fits"), **_curves(mc, "MC grid scans")}
     path = plots.series(
         curves,
         workdir / "accuracy_vs_compute.png", "compute: generation + training + one fit [s]",
@@ -96,7 +95,7 @@ def compute_summary(result: Result, workdir: Path, config: dict[str, Any],
         title="resolution-level accuracy: worst pull <= 1")
     result.figures.append(path.name)
     result.notes.append(
-        f"Flow grids: {', '.join(f'{f.points}' for f in flows)} points x {n_point} events "
+        f"Flow grids: {', '.join(f'{f.points} x {f.events}' for f in flows)} points x events "
         f"over ({', '.join(space.labels)}); held-out points {config['heldout']}. Every MC "
         "grid is generated separately over the same mass box and timed in the same run. "
         "Resolution-level accuracy: |fit - true| <= mass resolution for every parameter at "
@@ -104,6 +103,17 @@ def compute_summary(result: Result, workdir: Path, config: dict[str, Any],
         "reach it (one run seed; bench gives the spread over seeds).")
     result.notes.append("Goal (>= 100x less compute than the MC grid scan at resolution-"
                         f"level accuracy): {_verdict(result, flows, mc)}.")
+
+
+def _curves(costs: list[FlowCost] | list[GridCost], name: str
+            ) -> dict[str, tuple[list[float], list[float], None]]:
+    """(compute, worst pull) per events per point, sorted by compute: one figure curve each."""
+    curves = {}
+    for events in sorted({c.events for c in costs}):
+        same = sorted((c for c in costs if c.events == events), key=lambda c: c.compute_s)
+        curves[f"{name}, {events} events per point"] = (
+            [c.compute_s for c in same], [c.worst for c in same], None)
+    return curves
 
 
 def _verdict(result: Result, flows: list[FlowCost], mc: list[GridCost]) -> str:

@@ -88,7 +88,5 @@ def check_settings(bins: object, shape_bins: object, grids: object) -> None:
             isinstance(b, int) and b >= 1 for b in shape_bins):
         raise UsageError(f"scan_bins_shape must be a list of bin counts >= 1, got "
                          f"{shape_bins!r}.")
-    if not isinstance(grids, list) or not grids or not all(
-            isinstance(g, dict) and isinstance(g.get("points"), list) for g in grids):
-        raise UsageError("mc_grids must be a list of {points: [n per param]} (optionally with "
-                         f"events_per_point), got {grids!r}.")
+    if not isinstance(grids, list) or not grids:
+        raise UsageError(f"mc_grids must be a non-empty list of grids, got {grids!r}.")
