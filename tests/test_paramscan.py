@@ -270,3 +270,40 @@ def test_the_compute_ratio_takes_the_cheapest_flow_and_grid_within_resolution(
         assert len(rows) == 1 and rows[0].value == pytest.approx(ratio)
         assert rows[0].limit == limit
     assert result.get("flow training time", "flow (once, all grid points), 3x3 grid").value == 1
+
+
+def test_mass_points_generate_on_a_dask_cluster_into_this_cache_as_locally(tmp_path,
+                                                                           monkeypatch):
+    """``data.scheduler``: one cluster task per missing point; the workers (started with
+    another cache in their environment) write to the client's cache, the same bytes as a
+    local generation, and cached points are not sent again."""
+    from distributed import Client, LocalCluster, get_task_stream
+
+    from hepchain.analysis.paramscan.data import load_points
+    from hepchain.core.cache import find_cached
+    from hepchain.core.study import get_study
+
+    data = {"seed": 2, "workers": 1, "shard_size": 40, "mwprime": 3500,
+            "events_per_point": 40, "events_heldout": 40}
+    config = get_study("paramscan").config("quick", {"data": data})
+    space = ParameterSpace.from_config(config)
+    points = [(300.0, 60.0), (700.0, 180.0)]
+    monkeypatch.setenv("HEPCHAIN_DATA", str(tmp_path / "workers' own"))
+    with (LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                       dashboard_address=None) as cluster, Client(cluster) as client):
+        monkeypatch.setenv("HEPCHAIN_DATA", str(tmp_path / "dask"))
+        on_dask = {**config, "data": {**data, "scheduler": cluster.scheduler_address}}
+        with get_task_stream(client) as tasks:
+            remote, seconds, _ = load_points(on_dask, space, points, 40)
+            load_points(on_dask, space, points, 40)  # cached: nothing sent
+    assert sum(t["key"].startswith("_generate_point") for t in tasks.data) == 2
+    assert not (tmp_path / "workers' own").exists() and all(s > 0 for s in seconds)
+    monkeypatch.setenv("HEPCHAIN_DATA", str(tmp_path / "local"))
+    local, _, _ = load_points(config, space, points, 40)
+    for p in points:
+        np.testing.assert_array_equal(remote[p], local[p])
+        shas = [[s.sha256 for s in find_cached("wprime_xy", n_events=40, seed=2, shard_size=40,
+                                               options={"mwprime": 3500, **space.options(p)},
+                                               root=tmp_path / where).manifest.shards]
+                for where in ("dask", "local")]
+        assert shas[0] == shas[1]

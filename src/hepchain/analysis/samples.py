@@ -35,12 +35,14 @@ def load_generated(directory: Path, label: int, selection: dict[str, float]) -> 
 
 
 def cached_spec(spec: dict[str, Any], seed: int, workers: int = 1,
-                shard_size: int | None = None) -> CachedDataset:
-    """The cached dataset of ``spec`` = {process, events, options} (generated if needed)."""
+                shard_size: int | None = None, root: str | Path | None = None) -> CachedDataset:
+    """The cached dataset of ``spec`` = {process, events, options} (generated if needed) in
+    the cache at ``root`` (default: :func:`~hepchain.core.cache.data_root`)."""
     if int(spec.get("events", 0)) < 1:
         raise UsageError(f"data.{spec.get('process')}.events must be >= 1.")
     return cached_dataset(spec["process"], n_events=int(spec["events"]), seed=seed,
-                          options=spec.get("options"), shard_size=shard_size, workers=workers)
+                          options=spec.get("options"), shard_size=shard_size, workers=workers,
+                          root=root)
 
 
 def make_sample(spec: dict[str, Any], seed: int, label: int, selection: dict[str, float],

@@ -10,7 +10,7 @@ import numpy as np
 from hepchain.analysis import features
 from hepchain.analysis.paramscan.parameters import ParameterSpace, Point
 from hepchain.analysis.samples import cached_spec, make_sample
-from hepchain.core.cache import find_cached
+from hepchain.core.cache import data_root, find_cached
 from hepchain.core.errors import DataError
 
 
@@ -22,28 +22,32 @@ def point_spec(config: dict[str, Any], space: ParameterSpace, point: Point,
             "options": {"mwprime": config["data"]["mwprime"], **space.options(point)}}
 
 
-def _generate_point(job: tuple[dict[str, Any], int, int | None]) -> None:
-    spec, seed, shard_size = job
-    cached_spec(spec, seed, 1, shard_size)
+def _generate_point(job: tuple[dict[str, Any], int, int | None, str | None]) -> None:
+    spec, seed, shard_size, root = job
+    cached_spec(spec, seed, 1, shard_size, root)
 
 
 def load_points(config: dict[str, Any], space: ParameterSpace, points: list[Point],
                 events: int) -> tuple[dict[Point, np.ndarray], list[float], list]:
     """Feature matrices per point [GeV], generation seconds per point, manifests.
 
-    Points not yet in the cache are generated first, one process per point (``data.workers``
-    local processes); each point's recorded cost is its own generation wall time.
+    Points not yet in the cache are generated first, one process per point: ``data.workers``
+    local processes, or the tasks of the Dask cluster at ``data.scheduler`` (its workers write
+    to this cache's absolute path, so they must share its filesystem); each point's recorded
+    cost is its own generation wall time.
     """
     from hepchain.core.executors import make_executor
     from hepchain.core.progress import track
 
     d = config["data"]
+    scheduler = d.get("scheduler")
+    root = str(data_root().absolute()) if scheduler else None  # workers start elsewhere
     specs = [point_spec(config, space, p, events) for p in points]
-    pending = [(s, d["seed"], d.get("shard_size")) for s in specs
+    pending = [(s, d["seed"], d.get("shard_size"), root) for s in specs
                if find_cached(s["process"], n_events=s["events"], seed=d["seed"],
                               options=s["options"], shard_size=d.get("shard_size")) is None]
     if pending:
-        with make_executor(workers=min(int(d.get("workers", 1)), len(pending))) as ex:
+        with make_executor(min(int(d.get("workers", 1)), len(pending)), scheduler) as ex:
             for _ in track(ex.map(_generate_point, pending), f"generating {len(pending)} "
                            "mass points", total=len(pending)):
                 pass
