@@ -9,7 +9,7 @@ import torch
 from hepchain.analysis import massfit
 from hepchain.analysis.flows import fit_flow
 from hepchain.analysis.paramscan.parameters import ParameterSpace, mass_resolution
-from hepchain.analysis.paramscan.templates import quantile_edges, scan_points
+from hepchain.analysis.paramscan.templates import bootstrap_worst, quantile_edges, scan_points
 
 SIGMA = 0.05
 
@@ -96,6 +96,27 @@ def test_template_scan_uses_the_shape_observables():
     _, with_shape, _ = scan_points(templates, points, truth, res, quantile_edges(pooled, 4, 6))
     assert len(quantile_edges(pooled, 4, 6)[2]) == 7
     assert with_shape < 0.5 * mass_only
+
+
+def test_the_template_bootstrap_spread_shrinks_with_the_grids_statistics():
+    """Resampling each template's events moves the worst pull by the grid's own MC noise:
+    100 events per grid point spread it several times more than 10,000 (1/√n: 10×); the
+    replicas are reproducible from their seed."""
+    rng = np.random.default_rng(5)
+    values = np.linspace(0.2, 0.8, 5)
+    points = {(430.0, 570.0): toy(np.array([0.43, 0.57]), 2000, rng)}
+    truth = {p: np.array(p) / 1000 for p in points}
+    res = {p: np.array([SIGMA, SIGMA]) for p in points}
+    spread = {}
+    for n in (100, 10_000):
+        templates = {(a, b): toy(np.array([a, b]), n, rng) for a in values for b in values}
+        edges = quantile_edges(np.concatenate(list(templates.values())), 8, 1)
+        worst = bootstrap_worst(templates, points, truth, res, edges, replicas=30, seed=1)
+        assert len(worst) == 30
+        np.testing.assert_array_equal(
+            worst, bootstrap_worst(templates, points, truth, res, edges, replicas=30, seed=1))
+        spread[n] = np.std(worst, ddof=1)
+    assert spread[100] > 3 * spread[10_000] > 0
 
 
 def test_mass_resolution_is_the_peak_width():
@@ -193,6 +214,7 @@ def test_paramscan_run_is_one_seed_reproducible_per_seed(tmp_path):
 def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
     """m_W' joins (m_X, m_Y) on a 2 x 2 x 2 grid (its own MC grid): every fit and resolution
     row names three masses, and m_W' comes from the dijet mass."""
+    from hepchain.analysis.paramscan.summary import BOOTSTRAP_NAME
     from hepchain.core.study import run_study
 
     overrides = {"data": {"seed": 2, "workers": 1, "shard_size": 40, "mwprime": 3500,
@@ -218,6 +240,9 @@ def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
     wprime = result.get(f"m_W' fit at {tag}", "flow gradient fit")
     assert 3000 <= wprime.value <= 4000  # inside the trained box
     assert any(m.method.startswith("MC grid scan 2x2x2 x 40 events") for m in result.metrics)
+    boot = [m for m in result.metrics if m.name == BOOTSTRAP_NAME]  # 20 replicas (quick)
+    assert len(boot) == 1 and boot[0].method.startswith("MC grid scan 2x2x2 x 40 events")
+    assert np.isfinite(boot[0].value) and boot[0].value >= 0
     # the flow on flow_grids' 2 x 2 x 2 grid (the main grid's points) is measured beside it
     coarse = result.get(f"m_W' fit at {tag}", "flow gradient fit, 2x2x2 grid")
     assert 3000 <= coarse.value <= 4000

@@ -231,10 +231,12 @@ def mc_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[str, Any],
     manifests.extend(m for m in made if m not in manifests)
     first = [names.index(o) for o in space.observables]
     columns = first + [j for j in range(len(names)) if j not in first]
-    scan = templates.template_scan(samples, columns, len(first), tests, validation, truth, res,
-                                   config["scan_bins"], config["scan_bins_shape"])
     per_axis = [len({p[j] for p in points}) for j in range(len(space.names))]
     grid_name = f"{'x'.join(map(str, per_axis))} x {events} events"
+    scan = templates.template_scan(  # bootstrap seed from the data: the same in every run seed
+        samples, columns, len(first), tests, validation, truth, res, config["scan_bins"],
+        config["scan_bins_shape"], int(config["scan_bootstrap"]),
+        derive_seed(int(config["data"]["seed"]), f"template bootstrap {grid_name}"))
     for (bins, shape_bins), worst in scan.validation.items():
         rows[(f"validation worst |fit - true| / resolution, {bins} mass x {shape_bins} tau21 "
               "bins", f"MC grid scan {grid_name}")] = worst
@@ -245,5 +247,6 @@ def mc_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[str, Any],
         for j, mass in enumerate(space.labels):
             rows[(f"|fit - true| / resolution, {mass} at {tag}", label)] = pulls[j]
             rows[(f"{mass} fit at {tag}", label)] = fitted[j] * 1000
+    boot = scan.bootstrap
     return GridCost(label, events, float(np.sum(seconds) + scan.seconds / len(tests)),
-                    scan.worst)
+                    scan.worst, float(np.std(boot, ddof=1)) if len(boot) > 1 else float("nan"))

@@ -16,6 +16,8 @@ from hepchain.core.result import Result
 
 RATIO_NAME = "compute ratio at resolution-level accuracy: MC grid / flow"
 RATIO_METHOD = "cheapest MC grid within resolution / flow"
+BOOTSTRAP_NAME = ("std of the worst |fit - true| / resolution over template bootstraps "
+                  "(the MC grid's own statistics)")
 
 
 def grid_suffix(grid: str, events: int | None = None) -> str:
@@ -26,12 +28,14 @@ def grid_suffix(grid: str, events: int | None = None) -> str:
 
 class GridCost(NamedTuple):
     """One MC grid's template scan: its label, generated events per grid point, compute [s]
-    (generation + the scans of one pseudo-dataset) and worst |fit - true| / resolution."""
+    (generation + the scans of one pseudo-dataset), worst |fit - true| / resolution and its
+    std over the template bootstraps (NaN without)."""
 
     label: str
     events: int
     compute_s: float
     worst: float
+    worst_std: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,10 @@ def compute_summary(result: Result, workdir: Path, config: dict[str, Any],
         result.add("total compute (generation + training + one fit)", f.label, f.compute_s,
                    unit="s")
     for g in mc:
-        result.add("worst |fit - true| / resolution over held-out points", g.label, g.worst)
+        result.add("worst |fit - true| / resolution over held-out points", g.label, g.worst,
+                   std=g.worst_std if np.isfinite(g.worst_std) else None)
+        if np.isfinite(g.worst_std):  # a row of its own: a bench's ± is the seed spread
+            result.add(BOOTSTRAP_NAME, g.label, g.worst_std)
         result.add("total compute (generation + training + one fit)", g.label, g.compute_s,
                    unit="s")
     curves = {**_curves(flows, "flow gradient fits"), **_curves(mc, "MC grid scans")}

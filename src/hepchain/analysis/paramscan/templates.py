@@ -41,10 +41,26 @@ def scan_points(templates: dict[tuple[float, ...], np.ndarray], events: dict[Poi
     return fits, worst, seconds
 
 
+def bootstrap_worst(templates: dict[tuple[float, ...], np.ndarray],
+                    events: dict[Point, np.ndarray], truth: dict[Point, np.ndarray],
+                    resolution: dict[Point, np.ndarray], edges: list[np.ndarray],
+                    replicas: int, seed: int) -> np.ndarray:
+    """The worst pull of :func:`scan_points` with every template's events resampled with
+    replacement, ``replicas`` times (the pseudo-data ``events`` and the binning fixed): how
+    much the worst pull moves with the grid's own MC statistics."""
+    rng = np.random.default_rng(seed)
+    worst = []
+    for _ in range(replicas):
+        boot = {t: v[rng.integers(0, len(v), len(v))] for t, v in templates.items()}
+        worst.append(scan_points(boot, events, truth, resolution, edges)[1])
+    return np.array(worst)
+
+
 @dataclass(frozen=True)
 class TemplateScan:
     """One MC grid's scan: chosen binning, fits at the test points [TeV], worst pull, the
-    test scans' seconds and the worst validation pull of every binning tried."""
+    test scans' seconds, the worst validation pull of every binning tried and the worst test
+    pull of each template bootstrap replica (:func:`bootstrap_worst`; empty without)."""
 
     bins: int
     shape_bins: int
@@ -52,19 +68,22 @@ class TemplateScan:
     worst: float
     seconds: float
     validation: dict[tuple[int, int], float]
+    bootstrap: np.ndarray
 
 
 def template_scan(samples: dict[Point, np.ndarray], columns: list[int], n_mass: int,
                   tests: dict[Point, np.ndarray],
                   validation: tuple[dict[Point, np.ndarray], dict[Point, np.ndarray]],
                   truth: dict[Point, np.ndarray], resolution: dict[Point, np.ndarray],
-                  bins: list[int], shape_bins: list[int]) -> TemplateScan:
+                  bins: list[int], shape_bins: list[int], replicas: int = 0,
+                  seed: int = 0) -> TemplateScan:
     """Scan ``tests`` with templates of ``samples`` (events per grid point [GeV], feature
     columns reordered by ``columns``, the ``n_mass`` parameter observables first).
 
     Every binning ``bins`` × ``shape_bins`` (quantile bins per mass / per other observable;
     1 = not used) is tried on the ``validation`` points (events, resolution); the one with the
-    smallest worst pull there is applied to the test points.
+    smallest worst pull there is applied to the test points, then to ``replicas`` template
+    bootstraps (rng ``seed``).
     """
     pooled = np.concatenate(list(samples.values()))[:, columns]
     templates = {tuple(np.array(p) / 1000): v[:, columns] for p, v in samples.items()}
@@ -74,9 +93,10 @@ def template_scan(samples: dict[Point, np.ndarray], columns: list[int], n_mass: 
                                  quantile_edges(pooled, b, s, n_mass))[1]
              for b in bins for s in shape_bins}
     best = min(tried, key=tried.get)
-    fits, worst, seconds = scan_points(templates, cut(tests), truth, resolution,
-                                       quantile_edges(pooled, *best, n_mass))
-    return TemplateScan(*best, fits, worst, seconds, tried)
+    edges = quantile_edges(pooled, *best, n_mass)
+    fits, worst, seconds = scan_points(templates, cut(tests), truth, resolution, edges)
+    boot = bootstrap_worst(templates, cut(tests), truth, resolution, edges, replicas, seed)
+    return TemplateScan(*best, fits, worst, seconds, tried, boot)
 
 
 def check_settings(bins: object, shape_bins: object, grids: object) -> None:
