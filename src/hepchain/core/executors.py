@@ -117,7 +117,8 @@ class DaskExecutor:
                 self._client, self._owns = Client(scheduler, timeout="10s"), True
             except (OSError, TimeoutError, ValueError) as exc:
                 raise UsageError(
-                    f"Cannot reach the Dask scheduler at {scheduler} ({exc}); check --scheduler."
+                    f"Cannot reach the Dask scheduler at {scheduler} ({exc}); check that address "
+                    "(--scheduler, or a data.scheduler setting)."
                 ) from exc
 
     @property
