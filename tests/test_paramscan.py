@@ -174,13 +174,14 @@ def test_three_parameters_span_a_product_grid_with_their_observables():
 
 @pytest.mark.parametrize(("override", "message"),
                          [({"scan_bins": 12}, "scan_bins must be a list"),
-                          ({"mc_grids": [{"points": 5}]}, "mc_grids must be a list"),
+                          ({"mc_grids": [{"points": 5}]}, "mc_grids must be a non-empty list"),
+                          ({"mc_grids": []}, "mc_grids must be a non-empty list"),
                           ({"mc_grids": [{"points": [5]}]}, "2 numbers >= 2"),
                           ({"flow_grids": [{"points": [1, 3]}]}, "2 numbers >= 2"),
                           ({"flow_grids": [{"points": [3, 3], "events_per_point": 0}]},
                            "flow_grids must be a list"),
                           ({"mc_grids": [{"points": [3, 3], "events_per_point": 2.5}]},
-                           "mc_grids must be a list"),
+                           "mc_grids must be a non-empty list"),
                           ({"heldout": [[430, 100], [400, 90]]}, "off every grid"),  # 5 x 5
                           ({"validation_points": [[700, 60]]}, "off every grid"),
                           ({"scan_bins_shape": [0]}, "scan_bins_shape"),

@@ -116,14 +116,15 @@ def check_settings(config: dict[str, Any]) -> tuple[ParameterSpace, list[str]]:
         raise UsageError(f"paramscan features must include {' and '.join(space.observables)} "
                          f"(the masses that measure {', '.join(space.labels)}); missing "
                          f"{missing}.")
-    templates.check_settings(config["scan_bins"], config["scan_bins_shape"], config["mc_grids"])
-    for key in ("mc_grids", "flow_grids"):
+    templates.check_settings(config["scan_bins"], config["scan_bins_shape"])
+    for key in ("mc_grids", "flow_grids"):  # the template scan needs at least one MC grid
         grids = config[key]
-        if not isinstance(grids, list) or not all(
+        if not isinstance(grids, list) or (key == "mc_grids" and not grids) or not all(
                 isinstance(g, dict) and isinstance(g.get("points"), list)
                 and isinstance(g.get("events_per_point", 1), int)
                 and g.get("events_per_point", 1) >= 1 for g in grids):
-            raise UsageError(f"{key} must be a list of {{points: [n per param]}}, optionally "
+            raise UsageError(f"{key} must be a{' non-empty' * (key == 'mc_grids')} list of "
+                             "{points: [n per param]}, optionally "
                              f"with events_per_point (a whole number >= 1), got {grids!r}.")
     if {tuple(map(float, p)) for p in config["validation_points"]} & {
             tuple(map(float, p)) for p in config["heldout"]}:

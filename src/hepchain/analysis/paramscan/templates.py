@@ -99,7 +99,7 @@ def template_scan(samples: dict[Point, np.ndarray], columns: list[int], n_mass: 
     return TemplateScan(*best, fits, worst, seconds, tried, boot)
 
 
-def check_settings(bins: object, shape_bins: object, grids: object) -> None:
+def check_settings(bins: object, shape_bins: object) -> None:
     """One clear error for malformed template-scan settings, before any generation."""
     if not isinstance(bins, list) or not bins or not all(
             isinstance(b, int) and b >= 2 for b in bins):
@@ -108,5 +108,3 @@ def check_settings(bins: object, shape_bins: object, grids: object) -> None:
             isinstance(b, int) and b >= 1 for b in shape_bins):
         raise UsageError(f"scan_bins_shape must be a list of bin counts >= 1, got "
                          f"{shape_bins!r}.")
-    if not isinstance(grids, list) or not grids:
-        raise UsageError(f"mc_grids must be a non-empty list of grids, got {grids!r}.")
