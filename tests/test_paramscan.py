@@ -163,6 +163,12 @@ def test_three_parameters_span_a_product_grid_with_their_observables():
     assert space.tag((3250.0, 430.0, 100.0)) == "(3250, 430, 100) GeV"
     assert space.options((3250.0, 430.0, 100.0)) == {"mwprime": 3250.0, "mx": 430.0, "my": 100.0}
     assert len(space.mc_grid([4, 4, 4])) == 64
+    # the central composite design: 8 corners, 6 face centres and the centre of the 3^3 grid
+    ccd = space.central_composite()
+    assert len(ccd) == 15 and set(ccd) <= set(space.mc_grid([3, 3, 3]))
+    assert {(3000.0, 300.0, 60.0), (3500.0, 500.0, 120.0), (3500.0, 300.0, 120.0)} <= set(ccd)
+    assert (3000.0, 300.0, 120.0) not in ccd  # an edge's midpoint is not in the design
+    assert len(_space(["mx", "my"], {"mx": [300, 700], "my": [60, 180]}).central_composite()) == 9
     with pytest.raises(UsageError, match="exactly the params"):
         _space(["mwprime", "mx", "my"], {"mx": [300, 700], "my": [60, 180]})
     with pytest.raises(UsageError, match="distinct names"):
@@ -180,6 +186,11 @@ def test_three_parameters_span_a_product_grid_with_their_observables():
                           ({"flow_grids": [{"points": [1, 3]}]}, "2 numbers >= 2"),
                           ({"flow_grids": [{"points": [3, 3], "events_per_point": 0}]},
                            "flow_grids must be a list"),
+                          ({"flow_grids": [{"design": "sobol"}]}, "flow_grids must be a list"),
+                          ({"flow_grids": [{"points": [3, 3], "design": "central_composite"}]},
+                           "flow_grids must be a list"),
+                          ({"mc_grids": [{"design": "central_composite"}]},
+                           "mc_grids must be a non-empty list"),
                           ({"mc_grids": [{"points": [3, 3], "events_per_point": 2.5}]},
                            "mc_grids must be a non-empty list"),
                           ({"heldout": [[430, 100], [400, 90]]}, "off every grid"),  # 5 x 5
@@ -193,6 +204,21 @@ def test_bad_scan_settings_are_refused_before_generation(override, message, tmp_
     with pytest.raises(UsageError, match=message):
         run_study("paramscan", "quick", tmp_path / "run", overrides=override)
     assert not (tmp_path / "data").exists()  # nothing generated
+
+
+def test_held_out_points_must_be_off_the_central_composite_design_too():
+    from hepchain.analysis.paramscan.study import check_settings
+    from hepchain.core.config import load_presets, preset_config
+    from hepchain.core.errors import UsageError
+
+    centre = [3500, 500, 120]  # the design's centre: on no 4^3 grid over the box
+    config = preset_config(load_presets("paramscan"), "paper-3d", {
+        "mc_grids": [{"points": [4, 4, 4]}], "flow_grids": [{"points": [2, 2, 2]}],
+        "heldout": [centre]}, study="paramscan")
+    check_settings(config)
+    config["flow_grids"].append({"design": "central_composite", "events_per_point": 60})
+    with pytest.raises(UsageError, match=r"heldout \[\[3500, 500, 120\]\] lie on a grid"):
+        check_settings(config)
 
 
 def test_paramscan_run_is_one_seed_reproducible_per_seed(tmp_path):
@@ -223,11 +249,11 @@ def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
                           "events_heldout": 40},
                  "params": ["mwprime", "mx", "my"],
                  "grid": {"mwprime": [3000, 4000], "mx": [300, 500], "my": [60, 120]},
-                 "heldout": [[3500, 400, 90]], "validation_points": [[3300, 450, 100]],
+                 "heldout": [[3450, 420, 80]], "validation_points": [[3300, 450, 100]],
                  "features": ["mjj", "mj1", "mj2", "tau21_j1"],
                  "mc_grids": [{"points": [2, 2, 2]}],
-                 "flow_grids": [{"points": [2, 2, 2]}, {"points": [2, 2, 2],
-                                                        "events_per_point": 60}],
+                 "flow_grids": [{"points": [2, 2, 2]},
+                                {"design": "central_composite", "events_per_point": 60}],
                  "scan_bins": [3], "scan_bins_shape": [1],
                  "flow": {"kind": "maf", "transforms": 1, "hidden": [16]},
                  "train": {"epochs": 2, "batch_size": 64, "progress": False},
@@ -235,7 +261,7 @@ def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
                  "classifier": {"members": 1, "max_iter": 10, "max_leaf_nodes": 7}}
     result = run_study("paramscan", "quick", tmp_path, overrides=overrides)
     names = {m.name for m in result.metrics}
-    tag = "(3500, 400, 90) GeV"
+    tag = "(3450, 420, 80) GeV"
     assert {f"{p} fit at {tag}" for p in ("m_W'", "m_X", "m_Y")} <= names
     assert f"dijet-mass resolution m_W' at {tag}" in names
     wprime = result.get(f"m_W' fit at {tag}", "flow gradient fit")
@@ -249,11 +275,13 @@ def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
     assert 3000 <= coarse.value <= 4000
     assert result.get("grid generation time", "flow's grid, 8 points x 40 events").value > 0
     assert result.get("flow training time", "flow (once, all grid points), 2x2x2 grid").value > 0
-    # a flow grid with its own events per point: generated apart, its rows name the events
-    fewer = "flow gradient fit, 2x2x2 grid x 60 events"
-    assert 3000 <= result.get(f"m_W' fit at {tag}", fewer).value <= 4000
-    assert result.get("grid generation time", "flow's grid, 8 points x 60 events").value > 0
-    assert result.get("total compute (generation + training + one fit)", fewer).value > 0
+    # a flow on the central composite design (15 of the 3^3 grid's points) with its own
+    # events per point: generated apart, its rows name the design and the events
+    ccd = "flow gradient fit, 15-point central-composite grid x 60 events"
+    assert 3000 <= result.get(f"m_W' fit at {tag}", ccd).value <= 4000
+    assert result.get("grid generation time", "flow's grid, 15 points x 60 events").value > 0
+    assert result.get("total compute (generation + training + one fit)", ccd).value > 0
+    assert (tmp_path / "interp_3450_420_80_grid15-point_central-composite_60events.png").exists()
 
 
 def _flow(grid: str, compute_s: float, worst: float):

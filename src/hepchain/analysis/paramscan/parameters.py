@@ -4,6 +4,7 @@ resolution that measures a fit's accuracy (masses in GeV, TeV inside flows and f
     space = ParameterSpace.from_config(config)  # params [mx, my] or [mwprime, mx, my]
     space.grid                                   # the flow's training points, GeV tuples
     space.mc_grid([7, 7, 7])                     # evenly spaced over the same box
+    space.central_composite()                    # 15 of the 3 x 3 x 3 grid's 27 points
     space.tag((3250.0, 430.0, 100.0))            # "(3250, 430, 100) GeV"
 """
 
@@ -84,6 +85,20 @@ class ParameterSpace:
         axes = [np.round(np.linspace(a, b, int(n)))
                 for a, b, n in zip(*self.box, shape, strict=True)]
         return [tuple(float(v) for v in p) for p in itertools.product(*axes)]
+
+    def central_composite(self) -> list[Point]:
+        """The face-centred central composite design over the box [GeV]: its 2^n corners, 2n
+        face centres and centre (n parameters; 15 points for three, where the 3^n grid has 27,
+        and the whole 3 x 3 grid for two), all points of ``mc_grid([3] * n)``.
+
+        A response-surface design: enough to pin down a smooth, up to quadratic, dependence on
+        every parameter and their pairwise products with far fewer points than a grid.
+        """
+        n = len(self.names)
+        middle = [(a + b) / 2 for a, b in zip(*self.box, strict=True)]
+        return [p for p in self.mc_grid([3] * n)
+                if sum(np.isclose(v, m, atol=0.5) for v, m in zip(p, middle, strict=True))
+                in (0, n - 1, n)]
 
     @staticmethod
     def tag(point: Point) -> str:

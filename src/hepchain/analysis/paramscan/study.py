@@ -119,18 +119,20 @@ def check_settings(config: dict[str, Any]) -> tuple[ParameterSpace, list[str]]:
     templates.check_settings(config["scan_bins"], config["scan_bins_shape"])
     for key in ("mc_grids", "flow_grids"):  # the template scan needs at least one MC grid
         grids = config[key]
+        design = " or {design: central_composite}" * (key == "flow_grids")
         if not isinstance(grids, list) or (key == "mc_grids" and not grids) or not all(
-                isinstance(g, dict) and isinstance(g.get("points"), list)
+                isinstance(g, dict) and (isinstance(g.get("points"), list) != bool(design and (
+                    g.get("design") == "central_composite")))
                 and isinstance(g.get("events_per_point", 1), int)
                 and g.get("events_per_point", 1) >= 1 for g in grids):
             raise UsageError(f"{key} must be a{' non-empty' * (key == 'mc_grids')} list of "
-                             "{points: [n per param]}, optionally "
+                             f"{{points: [n per param]}}{design}, optionally "
                              f"with events_per_point (a whole number >= 1), got {grids!r}.")
     if {tuple(map(float, p)) for p in config["validation_points"]} & {
             tuple(map(float, p)) for p in config["heldout"]}:
         raise UsageError("validation_points must differ from the heldout points: the MC "
                          "template binning is chosen on them.")
-    on_grid = set(space.grid).union(*(space.mc_grid(g["points"])
+    on_grid = set(space.grid).union(*(flow_points(space, g)[0]
                                       for g in [*config["mc_grids"], *config["flow_grids"]]))
     for key in ("heldout", "validation_points"):
         hits = [p for p in config[key] if tuple(map(float, p)) in on_grid]
@@ -152,15 +154,25 @@ def fit_flow(train: dict[Point, np.ndarray], config: dict[str, Any], seed: int
     return model
 
 
+def flow_points(space: ParameterSpace, grid: dict[str, Any]) -> tuple[list[Point], str]:
+    """The points [GeV] and name of one entry of ``flow_grids`` (or ``mc_grids``): ``points``
+    per param evenly spaced over the box ("3x3x3"), or ``design: central_composite``
+    ("15-point central-composite")."""
+    if "points" in grid:
+        return space.mc_grid(grid["points"]), "x".join(map(str, grid["points"]))
+    points = space.central_composite()
+    return points, f"{len(points)}-point central-composite"
+
+
 def coarser_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[str, Any],
                  result: Result) -> FlowGrid:
-    """One of ``flow_grids``: ``points`` per param, evenly spaced over the box, of
-    ``events_per_point`` events each (default ``data.events_per_point``)."""
+    """One of ``flow_grids`` (its points: :func:`flow_points`), of ``events_per_point`` events
+    each (default ``data.events_per_point``)."""
     events = int(grid.get("events_per_point", config["data"]["events_per_point"]))
-    train, seconds, made = load_points(config, space, space.mc_grid(grid["points"]), events)
+    points, name = flow_points(space, grid)
+    train, seconds, made = load_points(config, space, points, events)
     result.provenance.datasets.extend(m for m in made if m not in result.provenance.datasets)
-    return FlowGrid(train, float(np.sum(seconds)), "x".join(map(str, grid["points"])), events,
-                    "events_per_point" in grid)
+    return FlowGrid(train, float(np.sum(seconds)), name, events, "events_per_point" in grid)
 
 
 def measure_flow(grid: FlowGrid, space: ParameterSpace, held: Heldout, names: list[str],
@@ -195,7 +207,8 @@ def measure_flow(grid: FlowGrid, space: ParameterSpace, held: Heldout, names: li
         nearest = min(train, key=lambda p: np.linalg.norm(np.array(p) / 1000 - theta))
         rows[(f"flow vs MC AUC at {tag}", f"nearest grid point {nearest}{suffix}")] = (
             twosample.c2st(train[nearest], x, fitter(config["classifier"]), seed=seed).value)
-        stem = ("_".join(f"{v:.0f}" for v in point) + (f"_grid{grid.name}" if grid.name else "")
+        stem = ("_".join(f"{v:.0f}" for v in point)
+                + (f"_grid{grid.name.replace(' ', '_')}" if grid.name else "")
                 + (f"_{grid.events}events" if grid.events_named else ""))
         path = plots.marginals({"generated (held out)": x, "flow samples": xs}, names,
                                workdir / f"interp_{stem}.png",
