@@ -187,6 +187,10 @@ def test_three_parameters_span_a_product_grid_with_their_observables():
                           ({"flow_grids": [{"points": [3, 3], "events_per_point": 0}]},
                            "flow_grids must be a list"),
                           ({"flow_grids": [{"design": "sobol"}]}, "flow_grids must be a list"),
+                          ({"flow_grids": [{"points": [3, 3], "design": "sobol"}]},
+                           "flow_grids must be a list"),
+                          ({"mc_grids": [{"points": [3, 3], "event_per_point": 500}]},
+                           "mc_grids must be a non-empty list"),  # a misspelt key
                           ({"flow_grids": [{"points": [3, 3], "design": "central_composite"}]},
                            "flow_grids must be a list"),
                           ({"mc_grids": [{"design": "central_composite"}]},

@@ -118,15 +118,12 @@ def check_settings(config: dict[str, Any]) -> tuple[ParameterSpace, list[str]]:
                          f"{missing}.")
     templates.check_settings(config["scan_bins"], config["scan_bins_shape"])
     for key in ("mc_grids", "flow_grids"):  # the template scan needs at least one MC grid
-        grids = config[key]
-        design = " or {design: central_composite}" * (key == "flow_grids")
-        if not isinstance(grids, list) or (key == "mc_grids" and not grids) or not all(
-                isinstance(g, dict) and (isinstance(g.get("points"), list) != bool(design and (
-                    g.get("design") == "central_composite")))
-                and isinstance(g.get("events_per_point", 1), int)
-                and g.get("events_per_point", 1) >= 1 for g in grids):
-            raise UsageError(f"{key} must be a{' non-empty' * (key == 'mc_grids')} list of "
-                             f"{{points: [n per param]}}{design}, optionally "
+        grids, flows = config[key], key == "flow_grids"
+        if not isinstance(grids, list) or not (grids or flows) or not all(
+                _grid_entry_ok(g, flows) for g in grids):
+            raise UsageError(f"{key} must be a{' non-empty' * (not flows)} list of "
+                             f"{{points: [n per param]}}"
+                             f"{' or {design: central_composite}' * flows}, optionally "
                              f"with events_per_point (a whole number >= 1), got {grids!r}.")
     if {tuple(map(float, p)) for p in config["validation_points"]} & {
             tuple(map(float, p)) for p in config["heldout"]}:
@@ -152,6 +149,17 @@ def fit_flow(train: dict[Point, np.ndarray], config: dict[str, Any], seed: int
     model, _ = flows.fit_flow(x[perm[n_val:]], c[perm[n_val:]], x[perm[:n_val]],
                               c[perm[:n_val]], config["flow"], config["train"], seed)
     return model
+
+
+def _grid_entry_ok(grid: Any, designs: bool) -> bool:
+    """Whether ``grid`` is ``{points: [...]}`` or (``designs``) ``{design: central_composite}``,
+    optionally with a whole ``events_per_point`` >= 1, and nothing else."""
+    if not isinstance(grid, dict) or not set(grid) <= {"points", "design", "events_per_point"}:
+        return False
+    shape = isinstance(grid.get("points"), list) and "design" not in grid
+    design = designs and grid.get("design") == "central_composite" and "points" not in grid
+    events = grid.get("events_per_point", 1)
+    return (shape or design) and type(events) is int and events >= 1
 
 
 def flow_points(space: ParameterSpace, grid: dict[str, Any]) -> tuple[list[Point], str]:
