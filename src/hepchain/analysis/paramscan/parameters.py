@@ -95,10 +95,9 @@ class ParameterSpace:
         every parameter and their pairwise products with far fewer points than a grid.
         """
         n = len(self.names)
-        middle = [(a + b) / 2 for a, b in zip(*self.box, strict=True)]
-        return [p for p in self.mc_grid([3] * n)
-                if sum(np.isclose(v, m, atol=0.5) for v, m in zip(p, middle, strict=True))
-                in (0, n - 1, n)]
+        levels = itertools.product(range(3), repeat=n)  # mc_grid's order: 0 low, 1 middle, 2 high
+        return [p for p, level in zip(self.mc_grid([3] * n), levels, strict=True)
+                if level.count(1) in (0, n - 1, n)]
 
     @staticmethod
     def tag(point: Point) -> str:
