@@ -162,7 +162,6 @@ def test_hard_scatter_selection_removes_pileup_jets_and_counts_them(toy):
                     30.0, 2.5, 0.3)
 
 
-
 def test_every_preset_with_pileup_keeps_only_hard_scatter_jets():
     """Pile-up jets (no JVT in the substrate) must not enter the light class of a preset."""
     from hepchain.core.study import get_study
@@ -173,6 +172,7 @@ def test_every_preset_with_pileup_keeps_only_hard_scatter_jets():
     assert {"paper", "paper-gpu", "quick-mu10"} <= set(with_pileup)
     for preset in with_pileup:
         assert study.config(preset)["selection"]["hard_scatter_dr"] == 0.3, preset
+
 
 def test_origin_class_weights_inverse_frequency():
     w = origin_class_weights(np.array([2, 2, 2, 3, -1]))
