@@ -23,7 +23,13 @@ from hepchain.reco.btag.preprocessing import Preprocessor
 from hepchain.reco.btag.schema import TRACK_INPUTS, TRACK_KINEMATICS
 from hepchain.reco.btag.svfinder import find_vertices
 from hepchain.reco.btag.table import build_table
-from hepchain.reco.btag.training import fit_track_model, predict_track_model, track_batch
+from hepchain.reco.btag.training import (
+    check_vertex_loss,
+    fit_track_model,
+    predict_track_model,
+    track_batch,
+    vertex_loss,
+)
 
 CLASSES = ["b", "c", "light"]
 
@@ -172,6 +178,58 @@ def test_every_preset_with_pileup_keeps_only_hard_scatter_jets():
     assert {"paper", "paper-mu20", "paper-gpu", "quick-mu10"} <= set(with_pileup)
     for preset in with_pileup:
         assert study.config(preset)["selection"]["hard_scatter_dr"] == 0.3, preset
+
+
+def _vertex_toy() -> tuple[torch.Tensor, ...]:
+    """Two jets of four track slots: pair logits, truth vertex, mask and origin."""
+    vertex = torch.tensor([[0, 0, 1, -1], [2, 2, 2, -1]])
+    mask = torch.tensor([[True, True, True, True], [True, True, True, False]])
+    origin = torch.tensor([[3, 4, 2, 1], [5, 5, 2, -1]])
+    logits = torch.linspace(-2.0, 2.0, 32).reshape(2, 4, 4)
+    return logits, vertex, mask, origin
+
+
+def test_vertex_loss_default_is_the_mean_over_pairs_of_real_tracks():
+    logits, vertex, mask, origin = _vertex_toy()
+    bce, n = 0.0, 0
+    for b in range(2):
+        for i in range(4):
+            for j in range(4):
+                if i != j and mask[b, i] and mask[b, j]:
+                    t = float(vertex[b, i] == vertex[b, j] and vertex[b, i] >= 0)
+                    p = torch.sigmoid(logits[b, i, j])
+                    bce -= float(t * torch.log(p) + (1 - t) * torch.log(1 - p))
+                    n += 1
+    assert n == 12 + 6
+    assert float(vertex_loss(logits, vertex, mask, origin)) == pytest.approx(bce / n, rel=1e-6)
+
+
+def test_vertex_loss_salt_weighting_matches_salt_formula():
+    """salt's VertexingTask: BCE over the pairs, pairs of two fromB/fromBC/fromC tracks
+    weighted 2, summed and divided by the number of same-vertex pairs."""
+    logits, vertex, mask, origin = _vertex_toy()
+    num, positives = 0.0, 0
+    for b in range(2):
+        for i in range(4):
+            for j in range(4):
+                if i != j and mask[b, i] and mask[b, j]:
+                    t = float(vertex[b, i] == vertex[b, j] and vertex[b, i] >= 0)
+                    hf = int(origin[b, i]) in (3, 4, 5) and int(origin[b, j]) in (3, 4, 5)
+                    p = torch.sigmoid(logits[b, i, j])
+                    num -= (2.0 if hf else 1.0) * float(t * torch.log(p)
+                                                       + (1 - t) * torch.log(1 - p))
+                    positives += int(t)
+    assert positives == 2 + 6
+    got = vertex_loss(logits, vertex, mask, origin, 2.0, "same_vertex_pairs")
+    assert float(got) == pytest.approx(num / positives, rel=1e-6)
+
+
+def test_check_vertex_loss_rejects_unknown_settings():
+    check_vertex_loss({"hf_pair_weight": 2.0, "normalise": "same_vertex_pairs"})
+    with pytest.raises(UsageError, match="normalise"):
+        check_vertex_loss({"hf_pair_weight": 1.0, "normalise": "positives"})
+    with pytest.raises(UsageError, match="hf_pair_weight"):
+        check_vertex_loss({"hf_pair_weight": 0.0, "normalise": "pairs"})
 
 
 def test_origin_class_weights_inverse_frequency():

@@ -43,7 +43,7 @@ from hepchain.reco.btag.labels import origin_class_weights
 from hepchain.reco.btag.models import GN1Tagger, JetProbabilities
 from hepchain.reco.btag.preprocessing import Preprocessor
 from hepchain.reco.btag.table import JetTable, build_table
-from hepchain.reco.btag.training import fit_track_model, track_batch
+from hepchain.reco.btag.training import check_vertex_loss, fit_track_model, track_batch
 
 FULL = "GN1"  # the full GN1 variant (all auxiliary tasks) of ``gn1_variants``
 
@@ -78,13 +78,15 @@ def btag_config(preset: str, overrides: dict[str, Any] | None) -> dict[str, Any]
     """The ``btag`` study's ``preset`` with the settings of the nested mapping ``overrides``
     (e.g. ``{"xgboost": {"n_jobs": 1}}``) replaced one by one, checked like ``--set``."""
     config = preset_config(load_presets("btag"), preset, leaves(overrides or {}), study="btag")
-    check_gn1(config["gn1"])
+    check_gn1(config)
     return config
 
 
-def check_gn1(settings: dict[str, Any]) -> None:
-    """UsageError for ``gn1`` settings no GN1Tagger can be built with (checked before any
-    data is read)."""
+def check_gn1(config: dict[str, Any]) -> None:
+    """UsageError for a btag ``config`` whose ``gn1`` settings no GN1Tagger can be built with
+    or whose ``vertex_loss`` settings no loss can use (checked before any data is read)."""
+    check_vertex_loss(config["vertex_loss"])
+    settings = config["gn1"]
     dim, heads = int(settings["dim"]), int(settings["heads"])
     if dim < 1 or heads < 1 or dim % heads:
         raise UsageError(f"gn1.dim must be a positive multiple of gn1.heads, got dim {dim} "
@@ -177,7 +179,8 @@ def fit_gn1(config: dict[str, Any], jets: BTagJets, seed: int) -> GN1Fit:
     trainer, _ = fit_track_model(model, tasks, batches["train"], batches["val"],
                                  config["train"], derive_seed(seed, FULL),
                                  dict(config["loss_weights"]),
-                                 origin_class_weights(jets.tables["train"].origin))
+                                 origin_class_weights(jets.tables["train"].origin),
+                                 config["vertex_loss"])
     return GN1Fit(trainer.model.eval(), prep, batches)
 
 

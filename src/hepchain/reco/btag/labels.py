@@ -16,7 +16,8 @@ Track origin classes (GN1/Salt convention, ``truth_origin`` of the producer):
 Edge label of a track pair (i, j), i ≠ j: 1 if both tracks come from the same truth vertex
 (``truth_vertex`` equal and ≥ 0), else 0. Pile-up and fake tracks are given no vertex, so
 they never share one. The labels are symmetric by construction; the diagonal and pairs with a
-padded track are excluded from the loss.
+padded track are excluded from the loss. :func:`edge_weights` weights the pairs of two
+heavy-flavour tracks (salt's vertexing loss weights them 2).
 """
 
 from __future__ import annotations
@@ -71,6 +72,18 @@ def edge_labels(vertex: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     valid = mask[:, :, None] & mask[:, None, :] & ~eye
     same = (vertex[:, :, None] == vertex[:, None, :]) & (vertex[:, :, None] >= 0)
     return (same & valid).float(), valid
+
+
+def edge_weights(origin: Tensor, hf_pair_weight: float) -> Tensor:
+    """Loss weight of every track pair (B, T, T): ``hf_pair_weight`` where both tracks come
+    from the heavy-flavour chain (``HEAVY_FLAVOUR_ORIGINS``), 1 elsewhere.
+
+    >>> edge_weights(torch.tensor([[3, 5, 2]]), 2.0)[0].tolist()
+    [[2.0, 2.0, 1.0], [2.0, 2.0, 1.0], [1.0, 1.0, 1.0]]
+    """
+    hf = torch.isin(origin, torch.tensor(HEAVY_FLAVOUR_ORIGINS, device=origin.device))
+    both = hf[:, :, None] & hf[:, None, :]
+    return 1.0 + (hf_pair_weight - 1.0) * both.float()
 
 
 def origin_class_weights(origin: np.ndarray, n_classes: int = len(ORIGIN_CLASSES),

@@ -41,7 +41,7 @@ class BTagStudy(Study):
         if not {"b", "c", "light"} <= set(classes):
             raise UsageError(f"classes must include b, c and light (optionally tau), got "
                              f"{classes}.")
-        check_gn1(config["gn1"])
+        check_gn1(config)
         set_torch_threads(int(config["train"].get("threads") or 1))
         seed_everything(seed)
         result = Result(study=self.name, preset="")

@@ -120,7 +120,8 @@ def fit_track_taggers(config: dict[str, Any], jets: BTagJets, seed: int,
         t1, cpu1 = time.perf_counter(), time.process_time()
         trainer, hist = fit_track_model(model, tasks, batches["train"], batches["val"],
                                         config["train"], derive_seed(seed, name),
-                                        dict(config["loss_weights"]), origin_w)
+                                        dict(config["loss_weights"]), origin_w,
+                                        config["vertex_loss"])
         wall = time.perf_counter() - t1
         evaluate.add_training_cost(result, name, wall, time.process_time() - cpu1,
                                    n_train * len(hist.epochs))

@@ -5,7 +5,9 @@ Multi-task loss of the GN1-style model, combined by ``core.losses.StaticWeights`
     L = L_jet + α L_vertex + β L_track,   α = 1.5, β = 0.5 (Salt GN1/GN2 configs)
 
 with L_jet the flavour cross-entropy, L_track the class-weighted origin cross-entropy over real
-tracks and L_vertex the binary cross-entropy over all ordered pairs of distinct real tracks.
+tracks and L_vertex the binary cross-entropy over all ordered pairs of distinct real tracks
+(:func:`vertex_loss`: by default their mean; salt's GN1/GN2 weights the pairs of two
+heavy-flavour tracks 2 and divides the sum by the number of same-vertex pairs).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hepchain.core.errors import UsageError
 from hepchain.core.losses import StaticWeights, masked_cross_entropy
 from hepchain.core.trainer import History, TrainConfig, Trainer
-from hepchain.reco.btag.labels import edge_labels
+from hepchain.reco.btag.labels import edge_labels, edge_weights
 
 
 def track_batch(tracks: np.ndarray, mask: np.ndarray, jet: np.ndarray, label: np.ndarray,
@@ -29,9 +32,39 @@ def track_batch(tracks: np.ndarray, mask: np.ndarray, jet: np.ndarray, label: np
             torch.from_numpy(label), torch.from_numpy(origin), torch.from_numpy(vertex))
 
 
-def make_track_loss(tasks: tuple[str, ...], origin_weights: np.ndarray):
-    """``loss_fn(model, batch) -> {"jet", "track"?, "vertex"?}`` for the enabled tasks."""
+VERTEX_NORMALISATIONS: tuple[str, ...] = ("pairs", "same_vertex_pairs")
+
+
+def check_vertex_loss(settings: dict[str, Any]) -> None:
+    """UsageError for ``vertex_loss`` settings :func:`vertex_loss` cannot use."""
+    if float(settings["hf_pair_weight"]) <= 0:
+        raise UsageError(f"vertex_loss.hf_pair_weight must be positive, got "
+                         f"{settings['hf_pair_weight']}.")
+    if settings["normalise"] not in VERTEX_NORMALISATIONS:
+        raise UsageError(f"vertex_loss.normalise must be one of {list(VERTEX_NORMALISATIONS)}, "
+                         f"got {settings['normalise']!r}.")
+
+
+def vertex_loss(logits: Tensor, vertex: Tensor, mask: Tensor, origin: Tensor,
+                hf_pair_weight: float = 1.0, normalise: str = "pairs") -> Tensor:
+    """Same-vertex binary cross-entropy of the pair ``logits`` (B, T, T) over the pairs of
+    distinct real tracks, pairs of two heavy-flavour tracks weighted ``hf_pair_weight``;
+    divided by the number of those pairs (``normalise="pairs"``) or of the same-vertex pairs
+    among them (``"same_vertex_pairs"``, as salt's ``VertexingTask``)."""
+    target, valid = edge_labels(vertex, mask)
+    weight = None if hf_pair_weight == 1.0 else edge_weights(origin, hf_pair_weight)[valid]
+    loss = F.binary_cross_entropy_with_logits(logits[valid], target[valid], weight=weight)
+    if normalise == "same_vertex_pairs":
+        loss = loss * valid.sum() / target[valid].sum().clamp(min=1.0)
+    return loss
+
+
+def make_track_loss(tasks: tuple[str, ...], origin_weights: np.ndarray,
+                    vertex_settings: dict[str, Any] | None = None):
+    """``loss_fn(model, batch) -> {"jet", "track"?, "vertex"?}`` for the enabled tasks;
+    ``vertex_settings``: :func:`vertex_loss`'s keyword arguments."""
     w = torch.as_tensor(origin_weights, dtype=torch.float32)
+    vertex_kw = dict(vertex_settings or {})
 
     def loss_fn(model: nn.Module, batch: tuple[Tensor, ...]) -> dict[str, Tensor]:
         tracks, mask, jet, label, origin, vertex = batch
@@ -41,9 +74,7 @@ def make_track_loss(tasks: tuple[str, ...], origin_weights: np.ndarray):
             losses["track"] = masked_cross_entropy(out["track"].flatten(0, 1), origin.flatten(),
                                                    -1, w.to(tracks.device))
         if "vertex" in tasks:
-            target, valid = edge_labels(vertex, mask)
-            losses["vertex"] = F.binary_cross_entropy_with_logits(out["vertex"][valid],
-                                                                  target[valid])
+            losses["vertex"] = vertex_loss(out["vertex"], vertex, mask, origin, **vertex_kw)
         return losses
 
     return loss_fn
@@ -51,12 +82,13 @@ def make_track_loss(tasks: tuple[str, ...], origin_weights: np.ndarray):
 
 def fit_track_model(model: nn.Module, tasks: tuple[str, ...], train: tuple[Tensor, ...],
                     val: tuple[Tensor, ...], train_cfg: dict[str, Any], seed: int,
-                    loss_weights: dict[str, float], origin_weights: np.ndarray
-                    ) -> tuple[Trainer, History]:
+                    loss_weights: dict[str, float], origin_weights: np.ndarray,
+                    vertex_settings: dict[str, Any] | None = None) -> tuple[Trainer, History]:
     """Train a DeepSets/GN1 model; early stopping monitors the validation jet loss."""
     cfg = TrainConfig.from_dict({"monitor": "jet", **train_cfg}, seed=seed)
     weights = StaticWeights({k: v for k, v in loss_weights.items() if k in tasks})
-    trainer = Trainer(model, make_track_loss(tasks, origin_weights), cfg, weighting=weights)
+    trainer = Trainer(model, make_track_loss(tasks, origin_weights, vertex_settings), cfg,
+                      weighting=weights)
     return trainer, trainer.fit(train, val)
 
 
