@@ -189,39 +189,37 @@ def _vertex_toy() -> tuple[torch.Tensor, ...]:
     return logits, vertex, mask, origin
 
 
+def _pair_terms(logits, vertex, mask, origin) -> list[tuple[float, float, bool]]:
+    """(same-vertex target, BCE, both tracks heavy-flavour) of every pair of distinct real
+    tracks, one pair at a time."""
+    terms = []
+    for b, i, j in np.ndindex(*logits.shape):
+        if i != j and mask[b, i] and mask[b, j]:
+            t = float(vertex[b, i] == vertex[b, j] and vertex[b, i] >= 0)
+            p = torch.sigmoid(logits[b, i, j])
+            bce = -float(t * torch.log(p) + (1 - t) * torch.log(1 - p))
+            terms.append((t, bce, {int(origin[b, i]), int(origin[b, j])} <= {3, 4, 5}))
+    return terms
+
+
 def test_vertex_loss_default_is_the_mean_over_pairs_of_real_tracks():
-    logits, vertex, mask, origin = _vertex_toy()
-    bce, n = 0.0, 0
-    for b in range(2):
-        for i in range(4):
-            for j in range(4):
-                if i != j and mask[b, i] and mask[b, j]:
-                    t = float(vertex[b, i] == vertex[b, j] and vertex[b, i] >= 0)
-                    p = torch.sigmoid(logits[b, i, j])
-                    bce -= float(t * torch.log(p) + (1 - t) * torch.log(1 - p))
-                    n += 1
-    assert n == 12 + 6
-    assert float(vertex_loss(logits, vertex, mask, origin)) == pytest.approx(bce / n, rel=1e-6)
+    toy = _vertex_toy()
+    terms = _pair_terms(*toy)
+    assert len(terms) == 12 + 6
+    mean = sum(bce for _, bce, _ in terms) / len(terms)
+    assert float(vertex_loss(*toy)) == pytest.approx(mean, rel=1e-6)
 
 
 def test_vertex_loss_salt_weighting_matches_salt_formula():
     """salt's VertexingTask: BCE over the pairs, pairs of two fromB/fromBC/fromC tracks
     weighted 2, summed and divided by the number of same-vertex pairs."""
-    logits, vertex, mask, origin = _vertex_toy()
-    num, positives = 0.0, 0
-    for b in range(2):
-        for i in range(4):
-            for j in range(4):
-                if i != j and mask[b, i] and mask[b, j]:
-                    t = float(vertex[b, i] == vertex[b, j] and vertex[b, i] >= 0)
-                    hf = int(origin[b, i]) in (3, 4, 5) and int(origin[b, j]) in (3, 4, 5)
-                    p = torch.sigmoid(logits[b, i, j])
-                    num -= (2.0 if hf else 1.0) * float(t * torch.log(p)
-                                                       + (1 - t) * torch.log(1 - p))
-                    positives += int(t)
+    toy = _vertex_toy()
+    terms = _pair_terms(*toy)
+    positives = sum(t for t, _, _ in terms)
     assert positives == 2 + 6
-    got = vertex_loss(logits, vertex, mask, origin, 2.0, "same_vertex_pairs")
-    assert float(got) == pytest.approx(num / positives, rel=1e-6)
+    weighted = sum((2.0 if hf else 1.0) * bce for _, bce, hf in terms)
+    got = vertex_loss(*toy, hf_pair_weight=2.0, normalise="same_vertex_pairs")
+    assert float(got) == pytest.approx(weighted / positives, rel=1e-6)
 
 
 def test_check_vertex_loss_rejects_unknown_settings():
