@@ -78,6 +78,31 @@ def test_corrupted_shard_is_named_and_regenerated(tmp_path):
     assert shard.read_bytes() == good
 
 
+def test_a_run_that_completes_no_shard_leaves_no_dataset(tmp_path):
+    def refused(task):
+        raise UsageError("Pythia refused the setting 'Foo:bar = 1'; check the option value.")
+
+    def second_fails(task):
+        if task.index == 1:
+            raise DataError("disk full")
+        return toy_events(task)
+
+    with pytest.raises(UsageError, match="refused"):
+        make(tmp_path / "new", fn=refused)
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine/notes.txt").write_text("kept")
+    with pytest.raises(UsageError, match="refused"):
+        make(tmp_path / "mine", fn=refused)
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
+    with pytest.raises(DataError, match="disk full"):
+        make(tmp_path / "half", fn=second_fails)  # shard 0 was complete: kept for the resume
+    assert [s.index for s in Manifest.load(tmp_path / "half").shards] == [0]
+    make(tmp_path / "half")
+    make(tmp_path / "ref")
+    assert shard_bytes(tmp_path / "half") == shard_bytes(tmp_path / "ref")
+
+
 def test_kill_mid_shard_then_resume_gives_identical_bytes(tmp_path):
     make(tmp_path / "ref", n=400)
     out, marks = tmp_path / "run", tmp_path / "marks"

@@ -38,16 +38,6 @@ def shard_settings(name: str, options: dict[str, str] | None = None) -> dict[str
             "pythia_base": list(processes.BASE_SETTINGS)}
 
 
-def check_settings(settings: dict[str, Any]) -> None:
-    """Initialise Pythia once with ``settings`` so that a refused setting fails before any
-    shard is written (raises UsageError)."""
-    from hepchain.collider.pythia import make_pythia
-
-    for key in ("pythia", "pythia_conjugate", "pythia_background"):
-        if settings.get(key):
-            make_pythia(settings[key], 1)
-
-
 def produce(name: str, out: str | Path, *, n_events: int, seed: int,
             executor: Executor | None, shard_size: int | None = None,
             options: dict[str, str] | None = None, progress: bool = True) -> Manifest:
@@ -57,7 +47,6 @@ def produce(name: str, out: str | Path, *, n_events: int, seed: int,
     from hepchain.collider.events import make_events
 
     settings = shard_settings(name, options)
-    check_settings(settings)
     return build_dataset(out, generator=GENERATOR, settings=settings, n_events=n_events,
                          shard_size=shard_size or DEFAULT_SHARD_SIZE, seed=seed,
                          make_shard=make_events, fmt="parquet", name=name,

@@ -25,6 +25,7 @@ duplicated. Reading checks each shard's sha256 and names the corrupted file.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -183,9 +184,11 @@ def build_dataset(out: str | Path, *, generator: str, settings: dict[str, Any], 
 
     An existing directory with a manifest of other settings, seed, generator or format is
     refused rather than mixed. Complete shards whose checksum matches are kept; missing,
-    partial or corrupted ones are regenerated.
+    partial or corrupted ones are regenerated. A run that fails before any shard is complete
+    (e.g. a setting the generator refuses) leaves no dataset behind.
     """
     directory = Path(out)
+    created = not directory.exists()
     settings = _normalise(settings)
     if fmt not in SUFFIX:
         raise UsageError(f"Unknown dataset format {fmt!r}; use parquet or hdf5.")
@@ -219,16 +222,22 @@ def build_dataset(out: str | Path, *, generator: str, settings: dict[str, Any], 
     _save(directory, manifest)
     ex = executor or LocalExecutor(1)
     work = partial(_produce, make_shard=make_shard, directory=str(directory), fmt=fmt)
-    with progress_bar(enabled=progress) as bar:
-        task_id = bar.add_task(f"{manifest.name}", total=n_events,
-                               completed=sum(r.n_events for r in done.values()), info="")
-        for rec in ex.map(work, todo):
-            done[rec.index] = rec
-            manifest.shards = sorted(done.values(), key=lambda r: r.index)
-            _save(directory, manifest)
-            bar.advance(task_id, rec.n_events)
-    if executor is None:
-        ex.close()
+    try:
+        with progress_bar(enabled=progress) as bar:
+            task_id = bar.add_task(f"{manifest.name}", total=n_events,
+                                   completed=sum(r.n_events for r in done.values()), info="")
+            for rec in ex.map(work, todo):
+                done[rec.index] = rec
+                manifest.shards = sorted(done.values(), key=lambda r: r.index)
+                _save(directory, manifest)
+                bar.advance(task_id, rec.n_events)
+    except BaseException:
+        if not done:
+            _discard(directory, created)
+        raise
+    finally:
+        if executor is None:
+            ex.close()
     manifest.complete = True
     _save(directory, manifest)
     return manifest
@@ -236,6 +245,17 @@ def build_dataset(out: str | Path, *, generator: str, settings: dict[str, Any], 
 
 def _save(directory: Path, manifest: Manifest) -> None:
     atomic_write_text(directory / MANIFEST, manifest.to_json())
+
+
+def _discard(directory: Path, created: bool) -> None:
+    """Undo a run that completed no shard: its manifest and temporary files, and the
+    directory itself if the run created it."""
+    if created:
+        shutil.rmtree(directory, ignore_errors=True)
+        return
+    (directory / MANIFEST).unlink(missing_ok=True)
+    for stale in directory.glob("*.tmp-*"):
+        stale.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------- reading
