@@ -43,6 +43,26 @@ def test_bootstrap_aucs_are_weighted_aucs_of_common_resamplings(scored):
                   == metrics.bootstrap_aucs(y, [s, s], n_boot=20)[:, 0])  # same resamplings
 
 
+def test_bootstrap_aucs_in_small_batches_are_the_same_numbers_in_less_memory():
+    import tracemalloc
+
+    rng = np.random.default_rng(6)
+    y = rng.random(10_000) < 0.3
+    scores, jet = [rng.normal(y * 1.0, 1.0), rng.normal(y * 0.5, 1.0)], np.arange(y.size) // 4
+
+    def run(max_bytes: int) -> tuple[np.ndarray, int]:
+        tracemalloc.start()
+        reps = metrics.bootstrap_aucs(y, scores, groups=jet, n_boot=100, max_bytes=max_bytes)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return reps, peak
+
+    whole, whole_peak = run(2**40)  # every resampling at once (before: always)
+    batched, batched_peak = run(4 * 2**20)  # five at a time
+    assert np.array_equal(whole, batched) and whole.shape == (100, 2)
+    assert batched_peak < whole_peak / 5
+
+
 def test_bootstrap_auc_error_is_the_hanley_mcneil_error_and_the_paired_one_smaller():
     rng = np.random.default_rng(5)
     y = rng.random(4000) < 0.3

@@ -30,11 +30,13 @@ def roc_curve(y_true: ArrayLike, score: ArrayLike,
     return _roc_rates(y, s, w)
 
 
-def _roc_rates(y: np.ndarray, s: np.ndarray, w: np.ndarray
+def _roc_rates(y: np.ndarray, s: np.ndarray, w: np.ndarray, order: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`roc_curve` of boolean ``y`` and float ``s`` for weights ``w`` of shape (n,) or
-    (k, n): one sort serves every row of weights (NaN rates for a row without one class)."""
-    order = np.argsort(-s, kind="mergesort")
+    (k, n): one sort serves every row of weights (NaN rates for a row without one class);
+    ``order``: ``s``'s descending stable argsort, if already known."""
+    if order is None:
+        order = np.argsort(-s, kind="mergesort")
     s, y, w = s[order], y[order], w[..., order]
     last_of_tie = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]
     tp = np.cumsum(w * y, axis=-1)[..., last_of_tie]
@@ -53,14 +55,16 @@ def roc_auc(y_true: ArrayLike, score: ArrayLike, weights: ArrayLike | None = Non
 
 
 def bootstrap_aucs(y_true: ArrayLike, scores: list[ArrayLike], groups: ArrayLike | None = None,
-                   n_boot: int = 200, seed: int = 0) -> np.ndarray:
+                   n_boot: int = 200, seed: int = 0, max_bytes: int = 2**30) -> np.ndarray:
     """ROC AUCs of several ``scores`` of the same samples on ``n_boot`` common resamplings,
     shape (n_boot, len(scores)). The ``groups`` (e.g. the jet of each track; default: each
     sample its own) are drawn with replacement, so the samples of a group move together
     (a cluster bootstrap) and every score sees the same resampling. The standard deviation of
     a column is that AUC's statistical error, that of a difference of two columns the paired
     error of the AUC difference (smaller than the two errors in quadrature when the scores
-    are correlated). Seeded; resamplings without both classes are dropped::
+    are correlated). Seeded; resamplings without both classes are dropped. The resamplings
+    are evaluated a few at a time so that their working arrays stay near ``max_bytes``
+    (≈ 80 bytes per sample and resampling; the result does not depend on it)::
 
         reps = bootstrap_aucs(is_b, [score_a, score_b], groups=jet_of_track)
         error = np.std(reps[:, 0] - reps[:, 1], ddof=1)
@@ -71,11 +75,16 @@ def bootstrap_aucs(y_true: ArrayLike, scores: list[ArrayLike], groups: ArrayLike
     n_groups = int(group.max()) + 1
     draws = np.random.default_rng(seed).multinomial(n_groups, np.full(n_groups, 1 / n_groups),
                                                     n_boot)
-    weights = draws[:, group].astype(np.int32)  # (n_boot, samples): times drawn (exact sums)
+    rows = max(1, max_bytes // (80 * max(y.size, 1)))
     out = np.empty((n_boot, len(scores)))
     for k, score in enumerate(scores):
-        fpr, tpr, _ = _roc_rates(y, np.asarray(score, dtype=float), weights)
-        out[:, k] = np.trapezoid(tpr, fpr, axis=-1)
+        s = np.asarray(score, dtype=float)
+        order = np.argsort(-s, kind="mergesort")
+        for start in range(0, n_boot, rows):
+            # (rows, samples): times drawn, integer so that the sums are exact
+            weights = draws[start:start + rows, group].astype(np.int32)
+            fpr, tpr, _ = _roc_rates(y, s, weights, order)
+            out[start:start + rows, k] = np.trapezoid(tpr, fpr, axis=-1)
     return out[np.isfinite(out).all(axis=1)]
 
 
