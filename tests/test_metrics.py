@@ -61,6 +61,8 @@ def test_bootstrap_aucs_in_small_batches_are_the_same_numbers_in_less_memory():
     batched, batched_peak = run(4 * 2**20)  # five at a time
     assert np.array_equal(whole, batched) and whole.shape == (100, 2)
     assert batched_peak < whole_peak / 5
+    for max_bytes in (1, 3 * 800_000):  # two or three at a time (a batch of one would differ)
+        assert np.array_equal(whole, run(max_bytes)[0])
 
 
 def test_bootstrap_auc_error_is_the_hanley_mcneil_error_and_the_paired_one_smaller():

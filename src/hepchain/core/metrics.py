@@ -63,8 +63,8 @@ def bootstrap_aucs(y_true: ArrayLike, scores: list[ArrayLike], groups: ArrayLike
     a column is that AUC's statistical error, that of a difference of two columns the paired
     error of the AUC difference (smaller than the two errors in quadrature when the scores
     are correlated). Seeded; resamplings without both classes are dropped. The resamplings
-    are evaluated a few at a time so that their working arrays stay near ``max_bytes``
-    (≈ 80 bytes per sample and resampling; the result does not depend on it)::
+    are evaluated a few at a time so that their working arrays stay within about twice
+    ``max_bytes`` (≈ 80 bytes per sample and resampling; the result does not depend on it)::
 
         reps = bootstrap_aucs(is_b, [score_a, score_b], groups=jet_of_track)
         error = np.std(reps[:, 0] - reps[:, 1], ddof=1)
@@ -75,16 +75,17 @@ def bootstrap_aucs(y_true: ArrayLike, scores: list[ArrayLike], groups: ArrayLike
     n_groups = int(group.max()) + 1
     draws = np.random.default_rng(seed).multinomial(n_groups, np.full(n_groups, 1 / n_groups),
                                                     n_boot)
-    rows = max(1, max_bytes // (80 * max(y.size, 1)))
+    # batches of >= 2 resamplings: numpy sums a single row in another order (1e-14 apart)
+    rows = max(2, max_bytes // (80 * max(y.size, 1)))
+    sorted_scores = [(s, np.argsort(-s, kind="mergesort"))
+                     for s in (np.asarray(score, dtype=float) for score in scores)]
     out = np.empty((n_boot, len(scores)))
-    for k, score in enumerate(scores):
-        s = np.asarray(score, dtype=float)
-        order = np.argsort(-s, kind="mergesort")
-        for start in range(0, n_boot, rows):
-            # (rows, samples): times drawn, integer so that the sums are exact
-            weights = draws[start:start + rows, group].astype(np.int32)
+    for batch in np.array_split(np.arange(n_boot), max(1, n_boot // rows)):
+        # (batch, samples): times drawn, integer so that the sums are exact
+        weights = draws[batch][:, group].astype(np.int32)
+        for k, (s, order) in enumerate(sorted_scores):
             fpr, tpr, _ = _roc_rates(y, s, weights, order)
-            out[start:start + rows, k] = np.trapezoid(tpr, fpr, axis=-1)
+            out[batch, k] = np.trapezoid(tpr, fpr, axis=-1)
     return out[np.isfinite(out).all(axis=1)]
 
 
