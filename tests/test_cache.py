@@ -230,3 +230,30 @@ def test_checkpoints_of_a_run_depend_on_the_data_it_read(tmp_path):
     assert all(d.parent == ckpt and d.name.startswith("mlp@") for d in dirs)
     assert dirs[0] == dirs[1]  # the same events: the run resumes
     assert len({dirs[0], dirs[2], dirs[3]}) == 3  # other events: it trains afresh
+
+
+def test_a_script_without_main_guard_fails_with_one_sentence_instead_of_hanging(tmp_path):
+    # the spawned workers import the script, which asks for the dataset whose lock the parent
+    # holds: before the check they waited for it forever (the subprocess timeout catches that)
+    import subprocess
+    import sys
+
+    script = tmp_path / "make_data.py"
+    script.write_text("from hepchain.core.cache import cached_dataset\n"
+                      f"cached_dataset('ecal_fixed', n_events=8, seed=1, options={OPTIONS!r}, "
+                      f"shard_size=4, workers=2, root={str(tmp_path / 'data')!r}, "
+                      "progress=False)\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode != 0
+    assert 'under `if __name__ == "__main__":`' in proc.stderr
+    assert "ended abruptly" in proc.stderr
+    assert not list((tmp_path / "data").glob("ecal_fixed-*"))  # nothing half-written left
+    guarded = script.read_text().replace("cached_dataset(", "if __name__ == '__main__':\n"
+                                         "    cached_dataset(", 1)
+    script.write_text(guarded)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    (made,) = (tmp_path / "data").glob("ecal_fixed-*")
+    assert Manifest.load(made).complete and len(Manifest.load(made).shards) == 2

@@ -26,6 +26,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import multiprocessing as mp
 import os
 import shutil
 import time
@@ -149,6 +150,13 @@ def _existing(path: Path, request: dict[str, Any]) -> tuple[Manifest | None, str
 def _locked(directory: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``directory`` so that two processes asking for the same
     dataset (parallel seeds, two studies) generate it once."""
+    if getattr(mp.current_process(), "_inheriting", False):
+        # a spawned worker still importing the parent's script, which asks for the dataset
+        # its parent holds the lock of: without this it would wait for that lock forever.
+        # SystemExit ends the worker with this one line; the parent then reports it.
+        raise SystemExit("A worker process started to generate data while importing your "
+                         "script: put the code that asks for datasets under "
+                         "`if __name__ == \"__main__\":` (worker processes import the script).")
     with open(_lock_file(directory), "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:

@@ -87,8 +87,10 @@ class LocalExecutor:
             for fut in as_completed(futures):
                 yield fut.result()
         except BrokenProcessPool:
-            raise HepchainError("A worker process ended abruptly (killed, out of memory or "
-                                "interrupted); run the same command again.") from None
+            raise HepchainError("A worker process ended abruptly: killed, out of memory or "
+                                "interrupted (run the same command again to resume), or a "
+                                "script that starts workers outside `if __name__ == "
+                                "\"__main__\":` (see the worker's message above).") from None
         finally:
             for fut in futures:
                 fut.cancel()
