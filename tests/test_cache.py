@@ -256,4 +256,5 @@ def test_a_script_without_main_guard_fails_with_one_sentence_instead_of_hanging(
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     (made,) = (tmp_path / "data").glob("ecal_fixed-*")
-    assert Manifest.load(made).complete and len(Manifest.load(made).shards) == 2
+    manifest = Manifest.load(made)
+    assert manifest.complete and len(manifest.shards) == 2
