@@ -13,7 +13,12 @@ from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Result
 from hepchain.nn.attention import AttentionPooling, SetTransformer
 from hepchain.reco.btag import compare, evaluate
-from hepchain.reco.btag.data import check_selection, select_jets, with_lepton_flag
+from hepchain.reco.btag.data import (
+    check_selection,
+    lepton_overlap,
+    select_jets,
+    with_lepton_flag,
+)
 from hepchain.reco.btag.export import export_onnx, load_tagger, onnx_agreement, save_tagger
 from hepchain.reco.btag.highlevel import HL_FEATURES, high_level_features, soft_lepton_features
 from hepchain.reco.btag.ip3d import IPTemplates, llr_features, out_of_fold_llr
@@ -150,22 +155,47 @@ def test_hard_scatter_selection_removes_pileup_jets_and_counts_them(toy):
     dr[1] = 0.45  # ambiguous (0.3-0.6): not hard-scatter either
     events = ak.Array({"jets": ak.unflatten(ak.with_field(jets, dr, "truth_hs_dr"), [30, 30])})
     pt = ak.to_numpy(jets.pt)
-    kept, label, event, n_pu = select_jets(events, ["b", "c", "light"], 30.0, 2.5, 0.3)
+    kept, label, event, removed = select_jets(events, ["b", "c", "light"], 30.0, 2.5, 0.3)
     passing = pt > 30.0
-    assert n_pu == int((passing & (dr >= 0.3)).sum()) > 0
+    assert removed == {"pileup": int((passing & (dr >= 0.3)).sum()), "lepton_overlap": 0}
+    assert removed["pileup"] > 0
     assert len(kept) == int((passing & (dr < 0.3)).sum())
     assert np.all(ak.to_numpy(kept.truth_hs_dr) < 0.3) and set(event) <= {0, 1}
     np.testing.assert_array_equal(label, jet_labels(ak.to_numpy(kept.flavour),
                                                     ["b", "c", "light"]))
     all_jets, _, _, none = select_jets(events, ["b", "c", "light"], 30.0, 2.5)
-    assert none == 0 and len(all_jets) == int(passing.sum())
-    for bad in ("abc", -0.3, 0, True):
-        with pytest.raises(UsageError, match="hard_scatter_dr"):
-            check_selection({"hard_scatter_dr": bad})
-    check_selection({"hard_scatter_dr": None})
+    assert none == {"pileup": 0, "lepton_overlap": 0} and len(all_jets) == int(passing.sum())
+    for key in ("hard_scatter_dr", "lepton_overlap_dr"):
+        for bad in ("abc", -0.3, 0, True):
+            with pytest.raises(UsageError, match=key):
+                check_selection({key: bad})
+    check_selection({"hard_scatter_dr": None, "lepton_overlap_dr": 0.2})
     with pytest.raises(DataError, match="truth_hs_dr"):
         select_jets(ak.Array({"jets": ak.unflatten(jets, [30, 30])}), ["b", "c", "light"],
                     30.0, 2.5, 0.3)
+
+
+def test_overlap_removal_drops_jets_at_isolated_electrons_and_bare_muons_only():
+    """ATLAS's lepton-jet overlap removal: a jet within dR 0.2 of an isolated electron goes; near
+    an isolated muon it goes only with < 3 tracks (else the muon is the one ATLAS drops)."""
+    lepton = {"pt": 40.0, "eta": 0.5, "charge": -1}
+    leptons = [[{**lepton, "phi": 3.1, "pdgid": 11}], [{**lepton, "phi": -1.0, "pdgid": 13}]]
+    track = {"pt": 2.0}
+    jets = [[{"pt": 45.0, "eta": 0.55, "phi": -3.15, "flavour": 0, "tracks": [track] * 5},
+             {"pt": 45.0, "eta": 0.5, "phi": 2.8, "flavour": 0, "tracks": [track]}],
+            [{"pt": 45.0, "eta": 0.5, "phi": -1.1, "flavour": 0, "tracks": [track] * 2},
+             {"pt": 45.0, "eta": 0.45, "phi": -1.0, "flavour": 5, "tracks": [track] * 3}]]
+    events = ak.Array({"jets": jets, "leptons": leptons})
+    flat, _, event, _ = select_jets(events, ["b", "c", "light"], 20.0, 2.5)
+    # jet 0: dR 0.07 across phi = pi from the electron; jet 1: dR 0.3; jet 2: bare muon;
+    # jet 3: muon inside a 3-track jet (kept)
+    assert lepton_overlap(events, flat, event, 0.2).tolist() == [True, False, True, False]
+    _, label, _, removed = select_jets(events, ["b", "c", "light"], 20.0, 2.5,
+                                       lepton_overlap_dr=0.2)
+    assert removed == {"pileup": 0, "lepton_overlap": 2} and label.tolist() == [2, 0]
+    with pytest.raises(DataError, match="leptons"):
+        select_jets(ak.Array({"jets": jets}), ["b", "c", "light"], 20.0, 2.5,
+                    lepton_overlap_dr=0.2)
 
 
 def test_every_preset_with_pileup_keeps_only_hard_scatter_jets():

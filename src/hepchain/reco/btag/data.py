@@ -50,24 +50,29 @@ def evaluation_sample(cfg: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def check_selection(selection: dict[str, Any]) -> None:
-    """UsageError unless ``selection.hard_scatter_dr`` is null or a positive number (checked
-    before any data is read)."""
-    dr = selection.get("hard_scatter_dr")
-    if dr is not None and (isinstance(dr, bool) or not isinstance(dr, int | float) or dr <= 0):
-        raise UsageError(f"selection.hard_scatter_dr must be null or a positive ΔR (0.3 as in "
-                         f"ATLAS), got {dr!r}.")
+    """UsageError unless ``selection.hard_scatter_dr`` and ``selection.lepton_overlap_dr``
+    are each null or a positive number (checked before any data is read)."""
+    for key, typical in (("hard_scatter_dr", "0.3 as in ATLAS"),
+                         ("lepton_overlap_dr", "0.2 as in ATLAS's overlap removal")):
+        dr = selection.get(key)
+        if dr is not None and (isinstance(dr, bool) or not isinstance(dr, int | float)
+                               or dr <= 0):
+            raise UsageError(f"selection.{key} must be null or a positive ΔR ({typical}), "
+                             f"got {dr!r}.")
 
 
 def select_jets(events: ak.Array, classes: list[str], pt_min: float, eta_max: float,
-                hard_scatter_dr: float | None = None
-                ) -> tuple[ak.Array, np.ndarray, np.ndarray, int]:
+                hard_scatter_dr: float | None = None, lepton_overlap_dr: float | None = None
+                ) -> tuple[ak.Array, np.ndarray, np.ndarray, dict[str, int]]:
     """Jets with pT > ``pt_min`` [GeV], |η| < ``eta_max``, a flavour among ``classes`` and,
     when ``hard_scatter_dr`` is set, within that ΔR of a hard-scatter truth jet (the jets'
     ``truth_hs_dr``; 0.3 as in ATLAS: the others are pile-up jets, which a JVT cut removes
-    in ATLAS and which this substrate does not otherwise suppress).
+    in ATLAS and which this substrate does not otherwise suppress); when
+    ``lepton_overlap_dr`` is set, without the jets that :func:`lepton_overlap` removes.
 
-    Returns ``(jets, label, event_index, n_pileup)``, ``n_pileup`` the jets that passed every
-    other cut but not the hard-scatter match.
+    Returns ``(jets, label, event_index, removed)``, ``removed`` the jets that passed the
+    kinematic and flavour cuts but not the hard-scatter match (``pileup``) or the overlap
+    removal (``lepton_overlap``, counted among the hard-scatter jets).
     """
     jets = flatten_jets(events)
     require_fields(jets, (), ("pt", "eta", "flavour"))
@@ -75,15 +80,50 @@ def select_jets(events: ak.Array, classes: list[str], pt_min: float, eta_max: fl
     label = jet_labels(ak.to_numpy(jets.flavour), classes)
     keep = (ak.to_numpy(jets.pt) > pt_min) & (np.abs(ak.to_numpy(jets.eta)) < eta_max) & (
         label >= 0)
-    n_pileup = 0
+    removed = {"pileup": 0, "lepton_overlap": 0}
     if hard_scatter_dr is not None:
         require_fields(jets, (), ("truth_hs_dr",))
         matched = ak.to_numpy(jets.truth_hs_dr) < float(hard_scatter_dr)
-        n_pileup = int((keep & ~matched).sum())
+        removed["pileup"] = int((keep & ~matched).sum())
         keep &= matched
+    if lepton_overlap_dr is not None:
+        overlap = lepton_overlap(events, jets, event, float(lepton_overlap_dr))
+        removed["lepton_overlap"] = int((keep & overlap).sum())
+        keep &= ~overlap
     if not keep.any():
         raise DataError("No jet passes the selection; lower pt_min or generate more events.")
-    return jets[keep], label[keep], event[keep], n_pileup
+    return jets[keep], label[keep], event[keep], removed
+
+
+MUON_JET_MAX_TRACKS = 3
+"""A jet near an isolated muon is removed only with fewer tracks than this (pT > 0.5 GeV):
+ATLAS's muon–jet overlap removal keeps the jet, and drops the muon, otherwise."""
+
+
+def lepton_overlap(events: ak.Array, jets: ak.Array, event: np.ndarray, dr: float
+                   ) -> np.ndarray:
+    """True for the ``jets`` (flat, of events ``event``) that ATLAS's lepton–jet overlap
+    removal drops: within ``dr`` (0.2) of an isolated electron of the event's ``leptons``,
+    or of an isolated muon when the jet has fewer than :data:`MUON_JET_MAX_TRACKS` tracks
+    with pT > 0.5 GeV (a muon with little activity around it clustered as a jet).
+
+    >>> ev = ak.Array({"leptons": [[{"pt": 40.0, "eta": 0.0, "phi": 0.0, "pdgid": 11}]]})
+    >>> jets = ak.Array([{"eta": 0.1, "phi": 0.0, "tracks": [{"pt": 38.0}]},
+    ...                  {"eta": 1.0, "phi": 0.0, "tracks": [{"pt": 5.0}]}])
+    >>> lepton_overlap(ev, jets, np.array([0, 0]), 0.2).tolist()
+    [True, False]
+    """
+    if "leptons" not in events.fields:
+        raise DataError("selection.lepton_overlap_dr needs the events' isolated leptons (field "
+                        "`leptons`); regenerate them with `hepchain generate ttbar` or set it "
+                        "to null.")
+    lep = events.leptons[event]
+    dphi = (lep.phi - jets.phi + np.pi) % (2 * np.pi) - np.pi
+    near = (lep.eta - jets.eta) ** 2 + dphi**2 < dr**2
+    flavour = abs(lep.pdgid)
+    few_tracks = ak.sum(jets.tracks.pt > 0.5, axis=1) < MUON_JET_MAX_TRACKS
+    drop = near & ((flavour == 11) | ((flavour == 13) & few_tracks))
+    return ak.to_numpy(ak.any(drop, axis=1))
 
 
 LEPTON_FLAGS: tuple[str, ...] = ("reco", "truth", "none")

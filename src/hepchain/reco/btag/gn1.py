@@ -124,18 +124,23 @@ def _selected_jets(config: dict[str, Any], data: dict[str, Any], result: Result
     events, manifest = load_events(data)
     result.provenance.datasets.append(manifest.summary())
     sel = config["selection"]
-    jets, label, event, n_pileup = select_jets(events, list(config["classes"]),
-                                               sel["pt_min"], sel["eta_max"],
-                                               sel.get("hard_scatter_dr"))
+    jets, label, event, removed = select_jets(events, list(config["classes"]),
+                                              sel["pt_min"], sel["eta_max"],
+                                              sel.get("hard_scatter_dr"),
+                                              sel.get("lepton_overlap_dr"))
     mu = float(manifest.settings.get("options", {}).get("mu") or 0.0)
     if sel.get("hard_scatter_dr") is not None:
-        result.notes.append(f"{manifest.name} (seed {manifest.seed}, mu {mu:g}): {n_pileup} "
-                            f"jets removed: no hard-scatter truth jet within dR < "
-                            f"{sel['hard_scatter_dr']} (pile-up jets; muons clustered as "
-                            f"jets), {len(label)} kept.")
+        result.notes.append(f"{manifest.name} (seed {manifest.seed}, mu {mu:g}): "
+                            f"{removed['pileup']} jets removed: no hard-scatter truth jet "
+                            f"within dR < {sel['hard_scatter_dr']} (pile-up jets; muons "
+                            f"clustered as jets), {len(label)} kept.")
     elif mu > 0:
         result.notes.append(f"mu {mu:g} without selection.hard_scatter_dr: the classes include "
                             "pile-up jets (mostly light; no JVT in the substrate).")
+    if sel.get("lepton_overlap_dr") is not None:
+        result.notes.append(f"{manifest.name}: {removed['lepton_overlap']} jets removed by the "
+                            f"lepton-jet overlap removal (dR < {sel['lepton_overlap_dr']} of an "
+                            "isolated electron, or of an isolated muon with < 3 tracks).")
     table = build_table(with_lepton_flag(jets, str(config["lepton_flag"])),
                         int(config["max_tracks"]))
     return table, label, event, len(events)
