@@ -24,6 +24,7 @@ import numpy as np
 from torch import nn
 
 from hepchain.core.errors import DataError, UsageError
+from hepchain.core.io import sha256_file
 from hepchain.core.result import Result
 from hepchain.core.threads import set_torch_threads
 from hepchain.reco.btag.data import with_lepton_flag
@@ -96,7 +97,7 @@ def gn1_working_point(cfg: dict[str, Any], result: Result) -> GN1WorkingPoint:
     jets = btag_jets(btag, result, test=False)  # the cut is set on the validation jets
     if cfg.get("model"):
         model, classes, prep = load_gn1(cfg["model"])
-        source = f"loaded from {cfg['model']}"
+        source = f"loaded from {cfg['model']}, sha256 {sha256_file(cfg['model'])[:16]}"
     else:
         fit = fit_gn1(btag, jets, int(cfg["seed"]))
         model, classes, prep = fit.model, jets.classes, fit.preprocessing
