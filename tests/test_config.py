@@ -159,7 +159,9 @@ def test_null_defaults_and_empty_mappings_take_any_value():
                            "got [20, 30.5]."),
     ("data.process=[ttbar]", "data.process must be a string (quick has 'ttbar'), "
                              "got ['ttbar']."),
-    ("selection=1", "selection must be a mapping (quick has {selection}), got 1."),
+    ("split=1", "split must be a mapping (quick has {split}), got 1."),
+    ("selection=1", "selection must be a mapping (quick has {{'pt_min': 20.0, 'eta_max': 2.5, "
+                    "'hard_scatter_dr': None,...), got 1."),  # a long value is cut at 60
 ])
 @pytest.mark.parametrize("verb", ["run", "bench"])
 def test_a_bad_type_is_one_sentence_exit_2_and_no_workdir(verb, pair, message, tmp_path,
