@@ -10,7 +10,8 @@ Event record (GeV, mm, rad):
   option ``jet_trees=1`` also ``merge_tree`` and ``truth_tree`` (see :mod:`.trees`);
 - ``fatjets``: anti-kt R = ``fatjet_R`` jets with ``pt, eta, phi, mass, tau1, tau2, tau3, msd``
   (and ``constituents`` with option ``fatjet_constituents=1``);
-- ``leptons``: isolated electrons and muons (``pt, eta, phi, charge, pdgid``);
+- ``leptons``: isolated electrons and muons (``pt, eta, phi, charge, pdgid``; isolation of
+  :mod:`.isolation`, with the pile-up corrections when ``mu`` > 0);
 - ``met``, ``met_phi``, ``n_pileup``;
 - ``pv_x, pv_y, pv_z``: the reconstructed primary vertex (:mod:`.vertexing`), which the track
   impact parameters are measured from, and ``truth_pv_x, truth_pv_y, truth_pv_z`` the true
@@ -29,6 +30,7 @@ import numpy as np
 
 from hepchain.collider import (
     calorimeter,
+    isolation,
     jets,
     leptonid,
     material,
@@ -48,9 +50,8 @@ PION_MASS = 0.13957
 LEPTON_MASS = {11: 0.000511, 13: 0.10566}
 #: tracks attached to jets: GN1 selection
 JET_TRACK_PT_MIN, JET_TRACK_D0_MAX, JET_TRACK_Z0ST_MAX, JET_TRACK_DR = 0.5, 3.5, 5.0, 0.4
-#: lepton selection: pT > 10 GeV, identification efficiency, isolation (cone, pT ratio max)
-LEPTON_PT_MIN, ISO_DR = 10.0, 0.5
-ISO_MAX = {11: 0.12, 13: 0.25}
+#: lepton selection: pT > 10 GeV, identification efficiency, isolation (:mod:`.isolation`)
+LEPTON_PT_MIN = 10.0
 TTBB_MIN_B = 4
 TRACK_FIELDS = (
     "qoverp", "deta", "dphi", "d0", "z0sintheta", "sigma_qoverp", "sigma_theta", "sigma_phi",
@@ -238,7 +239,7 @@ def reconstruct(pythia: Any, hard: Particles, pileup: Particles | None, n_pu: np
     fat = jets.large_r_jets(n_events, pf["event"], pf["px"], pf["py"], pf["pz"], pf["e"],
                             options["fatjet_R"], options["fatjet_ptmin"])
     jet_tracks = _jet_tracks(trk, cols, small, lepton_id, trk_pid)
-    leptons = _leptons(trk, lepton_id, pf)
+    leptons = _leptons(trk, lepton_id, pf, options["mu"] > 0)
     met_x = -np.bincount(pf["event"], weights=pf["px"], minlength=n_events)
     met_y = -np.bincount(pf["event"], weights=pf["py"], minlength=n_events)
     partons = _partons(hard)
@@ -326,23 +327,16 @@ def _vertex_index(event: np.ndarray, vkey: np.ndarray) -> np.ndarray:
     return out
 
 
-def _leptons(trk: tracking.Tracks, lepton_id: np.ndarray, pf: dict[str, np.ndarray]
-             ) -> dict[str, np.ndarray]:
+def _leptons(trk: tracking.Tracks, lepton_id: np.ndarray, pf: dict[str, np.ndarray],
+             pileup: bool) -> dict[str, np.ndarray]:
     """Isolated e/mu: tracks identified as leptons (:mod:`.leptonid`: CMS-card efficiency
-    above 10 GeV, hadron fakes) with pT > 10 GeV and relative isolation (sum pT of other
-    candidates with pT > 0.5 GeV in ΔR < 0.5) below ISO_MAX; ``pdgid`` is the identified
-    flavour."""
+    above 10 GeV, hadron fakes) with pT > 10 GeV and relative isolation below
+    :data:`.isolation.ISO_MAX` (with the pile-up card's corrections when ``pileup``);
+    ``pdgid`` is the identified flavour."""
     cand = np.flatnonzero((lepton_id > 0) & (trk.pt > LEPTON_PT_MIN))
-    pf_pt = np.hypot(pf["px"], pf["py"])
-    pf_eta = np.arcsinh(pf["pz"] / np.maximum(pf_pt, 1e-12))
-    pf_phi = np.arctan2(pf["py"], pf["px"])
-    keep = np.zeros(len(cand), bool)
-    for k, c in enumerate(cand):
-        lo, hi = np.searchsorted(pf["event"], [trk.event[c], trk.event[c] + 1])
-        dr = np.hypot(pf_eta[lo:hi] - trk.eta[c], delta_phi(pf_phi[lo:hi], trk.phi[c]))
-        cone = (dr < ISO_DR) & (dr > 1e-6) & (pf_pt[lo:hi] > 0.5)
-        keep[k] = pf_pt[lo:hi][cone].sum() / trk.pt[c] < ISO_MAX[int(lepton_id[c])]
-    c = cand[keep]
+    iso = isolation.relative_isolation(trk.event[cand], trk.eta[cand], trk.phi[cand],
+                                       trk.pt[cand], pf, pileup)
+    c = cand[iso < np.array([isolation.ISO_MAX[int(i)] for i in lepton_id[cand]])]
     return {"event": trk.event[c], "pt": trk.pt[c], "eta": trk.eta[c], "phi": trk.phi[c],
             "charge": trk.charge[c].astype(np.int64),
             "pdgid": (-np.sign(trk.charge[c]) * lepton_id[c]).astype(np.int64)}

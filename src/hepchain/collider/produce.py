@@ -20,9 +20,9 @@ from hepchain.core.executors import Executor
 GENERATOR = "pythia8mc+hepchain.collider"
 DEFAULT_SHARD_SIZE = 500
 #: version of the event record (detector model: tracking, lepton ID, vertexing; truth labels:
-#: 4 added the jets' ``truth_hs_dr``); part of the dataset settings so that a cached dataset
-#: made by another version is regenerated
-DETECTOR_VERSION = 4
+#: 4 added the jets' ``truth_hs_dr``, 5 the pile-up card's lepton isolation at mu > 0); part
+#: of the dataset settings so that a cached dataset made by another version is regenerated
+DETECTOR_VERSION = 5
 
 #: producible names and one-line descriptions
 PROCESSES: dict[str, str] = {name: p.description for name, p in processes.CATALOGUE.items()}
