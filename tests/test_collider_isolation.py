@@ -1,12 +1,14 @@
-"""Lepton isolation with and without the pile-up card's corrections (collider.isolation)."""
+"""Lepton isolation with and without the pile-up card's corrections (collider.isolation) and the
+validation's prompt-lepton check (collider.validation)."""
 
 from __future__ import annotations
 
+import awkward as ak
 import fastjet
 import numpy as np
 import pytest
 
-from hepchain.collider import isolation
+from hepchain.collider import isolation, validation
 
 
 def test_grid_median_rho_equals_fastjets_grid_median_estimator() -> None:
@@ -75,3 +77,31 @@ def test_pileup_card_drops_pileup_tracks_and_subtracts_rho_from_neutrals_only() 
     pf_no_neutral = _pf([(lepton[0], lepton[1], lepton[2], -1, 0.0), *cone[:2], *outside])
     assert isolation.relative_isolation(*args, pf_no_neutral, pileup=True) == pytest.approx(
         [3.0 / 20.0])
+
+
+def test_lepton_check_matches_w_leptons_by_flavour_and_counts_the_rest() -> None:
+    def parton(pid: int, parent: int, eta: float = 0.0, phi: float = 0.0, pt: float = 40.0
+               ) -> dict:
+        return {"pid": pid, "pt": pt, "eta": eta, "phi": phi, "mass": 0.0, "parent": parent}
+
+    def lepton(pdgid: int, eta: float, phi: float) -> dict:
+        return {"pt": 30.0, "eta": eta, "phi": phi, "charge": -1, "pdgid": pdgid}
+
+    w = parton(24, -1)
+    events = ak.Array([
+        {"partons": [w, parton(11, 0, 0.5, 1.0), parton(-12, 0)],
+         "leptons": [lepton(11, 0.52, 1.0), lepton(13, -1.0, -2.0)]},  # found + non-prompt
+        {"partons": [w, parton(13, 0, 1.0, 3.1), parton(-14, 0),
+                     parton(-24, -1), parton(15, 3, -0.5, 0.0), parton(16, 3),
+                     parton(11, -1, 2.0, 0.0)],  # an e with no W parent is not prompt
+         "leptons": [lepton(11, 1.0, 3.1),      # wrong flavour at the μ: μ not found
+                     lepton(13, -0.5, 0.3),     # near the W's τ: not counted
+                     lepton(11, 2.0, 0.0)]},    # non-prompt
+        {"partons": [w, parton(11, 0, 0.0, 0.0, pt=8.0)], "leptons": []},  # below 10 GeV
+    ])
+    check = validation.lepton_check(events)
+    assert check.found.tolist() == [True, False]
+    assert check.n_nonprompt == 3  # μ of event 0, e at the μ and the e at (2, 0) of event 1
+    assert check.n_events == 3
+    assert check.efficiency == pytest.approx(0.5)
+    assert check.efficiency_error == pytest.approx(np.sqrt(0.25 / 2))

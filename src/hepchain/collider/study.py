@@ -34,8 +34,8 @@ def _truth_sample(process: str, n_events: int, seed: int) -> tuple[Any, Any, np.
 
 
 def dataset_checks(events: ak.Array, result: Result, workdir: Path, tag: str = "") -> None:
-    """Mass peaks, IP significances, secondaries in jets and flavour fractions of a t tbar-like
-    sample."""
+    """Mass peaks, IP significances, secondaries in jets, flavour fractions and isolated leptons
+    of a t tbar-like sample."""
     m_w, m_t = validation.top_w_masses(events)
     for label, masses, ref in (("W", m_w, M_W), ("top", m_t, M_TOP)):
         if len(masses) < 10:
@@ -66,6 +66,13 @@ def dataset_checks(events: ak.Array, result: Result, workdir: Path, tag: str = "
                    conv, n=n)
     for flav, frac in validation.flavour_fractions(events).items():
         result.add(f"jet flavour fraction{tag}", FLAVOUR_NAMES[flav], frac)
+    lep = validation.lepton_check(events)
+    if len(lep.found):
+        result.add(f"prompt-lepton ID × isolation efficiency{tag}", "W -> e/mu, dR < 0.1",
+                   lep.efficiency, std=lep.efficiency_error, n=len(lep.found))
+    result.add(f"non-prompt isolated leptons per event{tag}", "not from W -> e/mu/tau",
+               lep.n_nonprompt / max(lep.n_events, 1),
+               std=np.sqrt(lep.n_nonprompt) / max(lep.n_events, 1), n=lep.n_events)
 
 
 def _efficiency_plot(tc: validation.TrackCheck, path: Path) -> str:

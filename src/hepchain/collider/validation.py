@@ -1,5 +1,6 @@
 """Physics validation of the collider substrate: mass peaks, impact-parameter significances,
-track resolution and efficiency, B-hadron lifetimes, flavour fractions, tau visible mass.
+track resolution and efficiency, B-hadron lifetimes, flavour fractions, tau visible mass,
+isolated leptons.
 
 Functions take event records (``ak.Array`` from :mod:`hepchain.collider.events`) or a
 generated :class:`~hepchain.collider.pythia.Particles` batch and return plain numbers/arrays.
@@ -88,6 +89,53 @@ def flavour_fractions(events: ak.Array) -> dict[int, float]:
     """Fractions of b, c, tau and light jets among all selected jets."""
     flav = ak.to_numpy(ak.flatten(events["jets"]["flavour"]))
     return {f: float(np.mean(flav == f)) if len(flav) else float("nan") for f in (5, 4, 15, 0)}
+
+
+@dataclass
+class LeptonCheck:
+    """Isolated-lepton counts of a t tbar-like sample (:func:`lepton_check`)."""
+
+    found: np.ndarray  # per true e/μ from a W decay in the acceptance (event order): True when
+    #                    an isolated reco lepton of the same flavour lies within ΔR < 0.1
+    n_nonprompt: int  # isolated reco leptons from neither a W's e/μ nor near a W's τ
+    n_events: int
+
+    @property
+    def efficiency(self) -> float:
+        return float(self.found.mean()) if len(self.found) else float("nan")
+
+    @property
+    def efficiency_error(self) -> float:
+        """Binomial error of :attr:`efficiency`."""
+        e = self.efficiency
+        return float(np.sqrt(e * (1 - e) / max(len(self.found), 1)))
+
+
+def lepton_check(events: ak.Array, match_dr: float = 0.1, tau_dr: float = 0.4) -> LeptonCheck:
+    """Identification × isolation efficiency of prompt leptons and the rate of non-prompt
+    isolated leptons. Prompt: the hard process's e/μ with a W parent, pT > 10 GeV and
+    |η| < 2.5 (e) / 2.4 (μ), found when an isolated lepton of the same flavour lies within
+    ``match_dr``. Non-prompt: isolated leptons matched to no prompt e/μ and farther than
+    ``tau_dr`` from every τ of a W (whose leptonic decays are not in the hard process)."""
+    found: list[bool] = []
+    n_nonprompt = 0
+    for ev in ak.to_list(events[["partons", "leptons"]]):
+        par, lep = ev["partons"], ev["leptons"]
+        w_kids = [p for p in par if p["parent"] >= 0 and abs(par[p["parent"]]["pid"]) == 24]
+        prompt = [p for p in w_kids if abs(p["pid"]) in (11, 13) and p["pt"] > 10.0
+                  and abs(p["eta"]) < (2.5 if abs(p["pid"]) == 11 else 2.4)]
+        taus = [p for p in w_kids if abs(p["pid"]) == 15]
+        matched = set()
+        for p in prompt:
+            hits = [k for k, lp in enumerate(lep) if abs(lp["pdgid"]) == abs(p["pid"])
+                    and delta_r(lp["eta"], lp["phi"], p["eta"], p["phi"]) < match_dr]
+            found.append(bool(hits))
+            matched.update(hits)
+        for k, lp in enumerate(lep):
+            near_tau = any(delta_r(lp["eta"], lp["phi"], t["eta"], t["phi"]) < tau_dr
+                           for t in taus)
+            n_nonprompt += k not in matched and not near_tau
+    return LeptonCheck(np.array(found, bool), n_nonprompt, len(events))
 
 
 @dataclass
