@@ -17,8 +17,9 @@ candidates with pT > :data:`CONE_PT_MIN` within ΔR < :data:`CONE_DR`:
   1.0 × 1.0 (y, φ) tiles in |y| < 2.5 of the candidates that are not pile-up tracks: FastJet's
   ``GridMedianBackgroundEstimator``, as Delphes's ``Rho`` module for the central range.
 
-A lepton is isolated when I < :data:`ISO_MAX` (0.12 e, 0.25 μ). As in the cards the cone
-includes the other leptons (Delphes removes e and μ from the isolation input). Units: GeV, rad.
+A lepton is isolated when I < :data:`ISO_MAX` (0.12 e, 0.25 μ). Unlike the cards, the cone
+includes the other leptons (Delphes's ``EFlowFilter`` removes e and μ from the isolation
+input). Units: GeV, rad.
 
 >>> pf = {"event": np.array([0, 0]), "px": np.array([5.0, 2.0]), "py": np.zeros(2),
 ...       "pz": np.zeros(2), "e": np.array([5.0, 2.0]), "charge": np.array([1, 0]),
