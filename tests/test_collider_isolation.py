@@ -3,12 +3,17 @@ validation's prompt-lepton check (collider.validation)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import awkward as ak
 import fastjet
 import numpy as np
 import pytest
 
 from hepchain.collider import isolation, validation
+from hepchain.collider.produce import produce
+from hepchain.core.dataset import build_dataset
 
 
 def test_grid_median_rho_equals_fastjets_grid_median_estimator() -> None:
@@ -29,8 +34,9 @@ def test_grid_median_rho_equals_fastjets_grid_median_estimator() -> None:
     for k in range(n_events):
         est = fastjet.GridMedianBackgroundEstimator(isolation.RHO_RAP_MAX,
                                                     isolation.RHO_SPACING)
-        est.set_particles([fastjet.PseudoJet(*p) for p in zip(px[event == k], py[event == k],
-                                                              pz[event == k], e[event == k], strict=True)])
+        mine = event == k
+        est.set_particles([fastjet.PseudoJet(*p) for p in zip(px[mine], py[mine], pz[mine],
+                                                              e[mine], strict=True)])
         theirs.append(est.rho())
     assert ours[1] == 0.0
     assert (ours > 0).sum() == n_events - 1
@@ -105,3 +111,32 @@ def test_lepton_check_matches_w_leptons_by_flavour_and_counts_the_rest() -> None
     assert check.n_events == 3
     assert check.efficiency == pytest.approx(0.5)
     assert check.efficiency_error == pytest.approx(np.sqrt(0.25 / 2))
+
+
+@pytest.mark.parametrize("mu, pileup", [("0", False), ("10", True)])
+def test_the_producer_uses_the_pileup_card_exactly_when_mu_is_positive(mu, pileup, tmp_path,
+                                                                       monkeypatch) -> None:
+    seen = []
+    real = isolation.relative_isolation
+
+    def spy(*args, pileup: bool):
+        seen.append(pileup)
+        return real(*args, pileup=pileup)
+
+    monkeypatch.setattr(isolation, "relative_isolation", spy)
+    produce("ttbar", tmp_path / "t", n_events=6, seed=3, executor=None, progress=False,
+            options={"mu": mu})
+    assert seen and set(seen) == {pileup}
+
+
+def test_validate_refuses_events_without_leptons_in_one_sentence(tmp_path) -> None:
+    out = tmp_path / "noleptons"
+    build_dataset(out, generator="test", settings={}, n_events=2, shard_size=2, seed=0,
+                  make_shard=lambda task: ak.Array([{"jets": [], "partons": []}] * task.n_events),
+                  progress=False)
+    bad = subprocess.run([sys.executable, "-m", "hepchain.cli", "collider", "validate", str(out),
+                          "--out", str(tmp_path / "v")], capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert "holds no collider events (no 'leptons' field)" in bad.stderr
+    assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) <= 2
+    assert not (tmp_path / "v").exists()

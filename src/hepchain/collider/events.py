@@ -335,7 +335,7 @@ def _leptons(trk: tracking.Tracks, lepton_id: np.ndarray, pf: dict[str, np.ndarr
     ``pdgid`` is the identified flavour."""
     cand = np.flatnonzero((lepton_id > 0) & (trk.pt > LEPTON_PT_MIN))
     iso = isolation.relative_isolation(trk.event[cand], trk.eta[cand], trk.phi[cand],
-                                       trk.pt[cand], pf, pileup)
+                                       trk.pt[cand], pf, pileup=pileup)
     c = cand[iso < np.array([isolation.ISO_MAX[int(i)] for i in lepton_id[cand]])]
     return {"event": trk.event[c], "pt": trk.pt[c], "eta": trk.eta[c], "phi": trk.phi[c],
             "charge": trk.charge[c].astype(np.int64),

@@ -190,15 +190,17 @@ class ColliderStudy(Study):
                      out: Path = typer.Option(Path("runs/collider/validate"),
                                               help="Where plots and results.json go.")) -> None:
             """Check a generated dataset: mass peaks, IP significances, secondaries in jets, flavour
-            fractions."""
+            fractions, isolated leptons."""
             from rich.console import Console
 
             if not dataset.is_dir():
                 raise UsageError(f"{dataset} is not a directory; pass a dataset made by "
                                  "'hepchain generate'.")
             events = ShardedDataset(dataset).read()
-            if "jets" not in ak.fields(events):
-                raise UsageError(f"{dataset} holds no collider events (no 'jets' field).")
+            missing = [f for f in ("jets", "partons", "leptons") if f not in ak.fields(events)]
+            if missing:
+                raise UsageError(f"{dataset} holds no collider events (no {missing[0]!r} field); "
+                                 "pass a dataset made by 'hepchain generate'.")
             out.mkdir(parents=True, exist_ok=True)
             result = Result(study=self.name, preset="validate", workdir=str(out))
             dataset_checks(events, result, out)

@@ -93,11 +93,13 @@ def flavour_fractions(events: ak.Array) -> dict[int, float]:
 
 @dataclass
 class LeptonCheck:
-    """Isolated-lepton counts of a t tbar-like sample (:func:`lepton_check`)."""
+    """Isolated-lepton counts of a t tbar-like sample (:func:`lepton_check`): ``found``, per
+    true e/μ from a W decay in the acceptance (event order), whether an isolated lepton of its
+    flavour lies within the matching ΔR; ``n_nonprompt``, the isolated leptons from neither a
+    W's e/μ nor near a W's τ."""
 
-    found: np.ndarray  # per true e/μ from a W decay in the acceptance (event order): True when
-    #                    an isolated reco lepton of the same flavour lies within ΔR < 0.1
-    n_nonprompt: int  # isolated reco leptons from neither a W's e/μ nor near a W's τ
+    found: np.ndarray
+    n_nonprompt: int
     n_events: int
 
     @property
