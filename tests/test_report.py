@@ -330,6 +330,8 @@ def test_declared_headlines_match_the_stored_runs(run):
     result = Result.load(DOCS / "results" / run)
     if result.preset.endswith(")"):
         pytest.skip(f"{run} is a study verb's run ({result.preset}), not a card")
+    if result.study == "demo":
+        pytest.skip(f"{run} is `hepchain demo`'s own record (wall times), not a study's card")
     spec = load_declarations()[result.study]
     found = [bool(matching(result, h["metric"], h["method"])) for h in spec["headlines"]]
     parts = result.provenance.config.get("parts")
