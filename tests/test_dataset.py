@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -140,6 +141,17 @@ def test_local_process_pool_gives_same_bytes(tmp_path):
     finally:
         os.environ["PYTHONPATH"] = env_path
     assert shard_bytes(tmp_path / "pool") == shard_bytes(tmp_path / "serial")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_submit_returns_a_future_and_defers_the_error_to_result(workers):
+    """``submit`` runs one job in a worker (or at once in-process for one worker); its value
+    and its error come back through the future."""
+    with LocalExecutor(workers) as ex:
+        ok, bad = ex.submit(math.sqrt, 16.0), ex.submit(math.sqrt, -1.0)
+        assert ok.result() == 4.0
+        with pytest.raises(ValueError, match="math domain error"):
+            bad.result()
 
 
 def test_ctrl_c_stops_pool_workers_at_once_without_tracebacks(tmp_path):

@@ -16,7 +16,7 @@ from hepchain.accelerator.linac.envs import LearnedEnv, MachineEnv, Randomisatio
 from hepchain.accelerator.linac.generative import GAN, ConditionalVAE, gan_loss
 from hepchain.accelerator.linac.lattice import Lattice, LatticeSpec
 from hepchain.accelerator.linac.lattice_vae import LatticeVAE
-from hepchain.accelerator.linac.study import LinacStudy, check_rl, split_days
+from hepchain.accelerator.linac.study import LinacStudy, _generative_part, check_rl, split_days
 from hepchain.core.checkpoints import checkpoint_scope
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.executors import LocalExecutor
@@ -792,6 +792,29 @@ def test_generative_metrics_have_no_invented_reference(log_dir, tmp_path):
                   "cGAN | mode", "cGAN | mode+settings", "real training days"):
         for name in ("k-NN density", "k-NN coverage", "classifier two-sample AUC, stat. error"):
             result.get(name, label)  # KeyError if the row is missing
+
+
+def test_generative_rows_are_the_same_in_a_worker_process(log_dir, tmp_path):
+    """With workers the run trains its generative models in a process of their own, beside
+    the controller part: the rows, their order and the figures equal those of the same part
+    run in this process (no dependence on this process's random state)."""
+    train, val, test = split_days(oplog.load_log(log_dir), 1, 1)
+    fit = {"epochs": 2, "batch_size": 64, "lr": 1e-3, "progress": False}
+    vae = {"latent": 2, "hidden": [16], "beta": 1.0, "learn_variance": False, "train": fit}
+    gan = {"noise": 4, "hidden": [16], "pack": 1, "train": fit}
+    config = {"device": "cpu", "gan": gan, "latent_gan": gan, "vae_baseline": vae,
+              "vae_improved": vae, "models": ["gan", "vae_gan"], "threads": 1,
+              "cgan": {**gan, "conditions": ["mode"]},
+              "metrics": {"n_samples": 100, "pca_components": 4, "knn_k": 5, "min_fraction": 0.2}}
+    job = (LinacStudy(), config, tmp_path / "here", 0, train, val, test, 2)
+    torch.manual_seed(123)  # a random state the worker does not share
+    here, _ = _generative_part(job)
+    with LocalExecutor(2) as ex:
+        there, seconds = ex.submit(_generative_part, (*job[:2], tmp_path / "there", *job[3:])
+                                   ).result()
+    assert seconds > 0 and here.figures == there.figures and here.notes == there.notes
+    assert [(m.name, m.method, m.value) for m in here.metrics] == [
+        (m.name, m.method, m.value) for m in there.metrics]
 
 
 @pytest.mark.parametrize(("override", "message"),

@@ -18,7 +18,7 @@ import multiprocessing as mp
 import os
 import signal
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
@@ -94,6 +94,19 @@ class LocalExecutor:
         finally:
             for fut in futures:
                 fut.cancel()
+
+    def submit(self, fn: Callable[[Any], Any], item: Any) -> Future:
+        """``fn(item)`` as a future: in a worker process, so the caller can work beside it,
+        or at once in this process for ``workers == 1`` (its error is raised by
+        ``result()``)."""
+        if self._pool is not None:
+            return self._pool.submit(_call, fn, item)
+        done: Future = Future()
+        try:
+            done.set_result(fn(item))
+        except Exception as exc:  # handed to the caller by result()
+            done.set_exception(exc)
+        return done
 
     def close(self) -> None:
         if self._pool is not None:

@@ -20,6 +20,7 @@ from hepchain.accelerator.linac.envs import LearnedEnv, MachineEnv, Randomisatio
 from hepchain.core import plotting, twosample
 from hepchain.core.cache import cached_dataset
 from hepchain.core.errors import DataError, UsageError
+from hepchain.core.executors import LocalExecutor
 from hepchain.core.result import Reference, Result
 from hepchain.core.seeding import derive_seed
 from hepchain.core.standardise import Standardiser
@@ -197,15 +198,28 @@ class LinacStudy(Study):
                             f"channels, {frame['day'].nunique()} days; test = last "
                             f"{config['split']['test_days']} day(s)")
         times = [f"log {time.perf_counter() - t0:.0f} s"]
-        for part in parts:
-            t = time.perf_counter()
-            if part == "generative":
-                self._generative(config, workdir, seed, train, val, test, len(machine.modes),
-                                 result)
-            else:
-                self._control(config, workdir, seed, machine, train, val, result)
-            times.append(f"{PARTS[part]} {time.perf_counter() - t:.0f} s")
-        result.notes.append("wall time: " + ", ".join(times))
+        # with workers, the generative models train in a process of their own beside the
+        # controller part (their rows do not depend on each other); merged in `parts` order
+        beside = set(parts) == set(PARTS) and int(config["workers"]) > 1
+        rows: dict[str, tuple[Result, float]] = {}
+        with LocalExecutor(2 if beside else 1) as side:
+            if "generative" in parts:
+                generative = side.submit(_generative_part, (self, config, workdir, seed, train,
+                                                            val, test, len(machine.modes)))
+            if "control" in parts:
+                t, part = time.perf_counter(), Result(study=self.name, preset="")
+                self._control(config, workdir, seed, machine, train, val, part)
+                rows["control"] = part, time.perf_counter() - t
+            if "generative" in parts:
+                rows["generative"] = generative.result()
+        for name in parts:
+            part, seconds = rows[name]
+            result.metrics += part.metrics
+            result.notes += part.notes
+            result.figures += part.figures
+            times.append(f"{PARTS[name]} {seconds:.0f} s")
+        result.notes.append("wall time: " + ", ".join(times)
+                            + (" (side by side)" if beside else ""))
         return result
 
     # ------------------------------------------------------------------ generative models
@@ -339,6 +353,16 @@ class LinacStudy(Study):
                                 "other machine states without training")
         result.figures.append(plots.convergence(episodes, rc["tolerance_mm"], rc["max_steps"],
                                                 workdir / "control_convergence.png").name)
+
+
+def _generative_part(job: tuple[Any, ...]) -> tuple[Result, float]:
+    """The generative-model rows of one run and their wall time [s] (a worker's job:
+    ``(study, config, workdir, seed, train, val, test, n_modes)``)."""
+    study, config, workdir, seed, train, val, test, n_modes = job
+    set_torch_threads(int(config.get("threads", 1)))
+    t, part = time.perf_counter(), Result(study=study.name, preset="")
+    study._generative(config, workdir, seed, train, val, test, n_modes, part)
+    return part, time.perf_counter() - t
 
 
 def record_fidelity(result: Result, mc: dict[str, Any], x_tr: np.ndarray, modes: np.ndarray,
