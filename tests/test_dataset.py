@@ -154,6 +154,26 @@ def test_submit_returns_a_future_and_defers_the_error_to_result(workers):
             bad.result()
 
 
+def test_a_dead_worker_of_submit_is_one_sentence():
+    """A worker killed under a submitted job (here it exits at once) reaches ``result()``
+    as the same sentence ``map`` gives, not concurrent.futures' BrokenProcessPool."""
+    with LocalExecutor(2) as ex:
+        died = ex.submit(os._exit, 1)
+        with pytest.raises(HepchainError, match="worker process ended abruptly"):
+            died.result(timeout=60)
+
+
+def test_an_error_beside_a_submitted_job_does_not_wait_for_it():
+    """An error raised in the caller while a submitted job runs leaves the ``with`` block at
+    once: the running job is interrupted as by Ctrl-C instead of run to its end."""
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match="beside"), LocalExecutor(2) as ex:
+        ex.submit(time.sleep, 60.0)
+        time.sleep(3.0)  # the worker has started and is sleeping
+        raise ValueError("failed beside the job")
+    assert time.perf_counter() - t0 < 30.0
+
+
 def test_ctrl_c_stops_pool_workers_at_once_without_tracebacks(tmp_path):
     out, marks = tmp_path / "run", tmp_path / "marks"
     marks.mkdir()

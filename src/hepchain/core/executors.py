@@ -50,6 +50,29 @@ def _start_worker() -> None:
         signal.signal(signal.SIGINT, _exit_on_interrupt)
 
 
+def _worker_died() -> HepchainError:
+    """The one sentence for a pool whose worker process died."""
+    return HepchainError("A worker process ended abruptly: killed, out of memory or "
+                         "interrupted (run the same command again to resume), or a script "
+                         "that starts workers outside `if __name__ == \"__main__\":` (see "
+                         "the worker's message above).")
+
+
+def _relay(source: Future, target: Future) -> None:
+    """Hand a finished pool future's value or error to ``target``, a dead worker as
+    :func:`_worker_died`'s sentence."""
+    if source.cancelled():
+        target.cancel()
+        return
+    exc = source.exception()
+    if isinstance(exc, BrokenProcessPool):
+        target.set_exception(_worker_died())
+    elif exc is not None:
+        target.set_exception(exc)
+    else:
+        target.set_result(source.result())
+
+
 def _call(fn: Callable[[Any], Any], item: Any) -> Any:
     """``fn(item)`` in a worker; on Ctrl-C, once ``fn``'s ``finally`` blocks have run (a
     half-written :func:`~hepchain.core.io.atomic_path` file is removed), the worker exits
@@ -87,10 +110,7 @@ class LocalExecutor:
             for fut in as_completed(futures):
                 yield fut.result()
         except BrokenProcessPool:
-            raise HepchainError("A worker process ended abruptly: killed, out of memory or "
-                                "interrupted (run the same command again to resume), or a "
-                                "script that starts workers outside `if __name__ == "
-                                "\"__main__\":` (see the worker's message above).") from None
+            raise _worker_died() from None
         finally:
             for fut in futures:
                 fut.cancel()
@@ -99,9 +119,10 @@ class LocalExecutor:
         """``fn(item)`` as a future: in a worker process, so the caller can work beside it,
         or at once in this process for ``workers == 1`` (its error is raised by
         ``result()``)."""
-        if self._pool is not None:
-            return self._pool.submit(_call, fn, item)
         done: Future = Future()
+        if self._pool is not None:
+            self._pool.submit(_call, fn, item).add_done_callback(lambda f: _relay(f, done))
+            return done
         try:
             done.set_result(fn(item))
         except Exception as exc:  # handed to the caller by result()
@@ -115,8 +136,17 @@ class LocalExecutor:
     def __enter__(self) -> LocalExecutor:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):
+            self._interrupt_workers()  # Ctrl-C has reached them already
         self.close()
+
+    def _interrupt_workers(self) -> None:
+        """Stop running jobs as Ctrl-C would (their ``finally`` blocks run), so an error
+        raised beside them is reported without waiting for them to finish."""
+        for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGINT)
 
 
 class DaskExecutor:
