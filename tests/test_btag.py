@@ -205,7 +205,7 @@ def test_every_preset_with_pileup_keeps_only_hard_scatter_jets():
     study = get_study("btag")
     with_pileup = [p for p in study.presets() if p != "help"
                    and study.config(p)["data"]["options"].get("mu", 0) > 0]
-    assert {"paper", "paper-mu20", "paper-gpu", "quick-mu10"} <= set(with_pileup)
+    assert {"paper", "paper-mu20", "paper-mu40", "paper-gpu", "quick-mu10"} <= set(with_pileup)
     for preset in with_pileup:
         assert study.config(preset)["selection"]["hard_scatter_dr"] == 0.3, preset
 

@@ -101,7 +101,7 @@ def test_settings_show_the_preset_the_presets_that_differ_and_the_meaning(monkey
     presets, meanings = config.load_presets("btag"), config.load_help("btag")
     rows = settings_rows(["btag", "settings", "--preset", "paper"], monkeypatch)
     assert rows["data.n_events"] == [str(presets["paper"]["data"]["n_events"]),
-                                     "paper, paper-mu20, paper-gpu", meanings["data.n_events"]]
+                                     "paper, paper-mu20, paper-mu40, paper-gpu", meanings["data.n_events"]]
     assert rows["data.seed"] == [str(presets["quick"]["data"]["seed"]), "",
                                  meanings["data.seed"]]
     assert rows["gn1_variants.GN1 +vertex"][0] == "[jet, vertex]"  # only paper has it
