@@ -45,6 +45,21 @@ def test_gradient_fit_recovers_interpolated_parameters(toy_flow):
     assert np.all((fit.error > 0.5 * expected_error) & (fit.error < 2.0 * expected_error))
 
 
+def test_the_prescan_ranks_every_grid_point_by_its_own_nll(toy_flow):
+    """The batched prescan gives each θ the NLL a separate evaluation gives it, however the
+    points are split into flow calls (here 5 events × 7 points per call: 64 points, 10 calls)."""
+    model, _ = toy_flow
+    x = torch.as_tensor(toy(np.array([0.45, 0.33]), 5, np.random.default_rng(3)),
+                        dtype=torch.float32)
+    lo, hi = torch.tensor([0.2, 0.1]), torch.tensor([0.8, 0.4])
+    order = massfit.prescan(model, x, lo, hi, 8, rows=35)
+    with torch.no_grad():
+        nll = torch.stack([massfit._nll(model, x, t) for t in order])
+    assert len(order) == 64 and len({tuple(t.tolist()) for t in order}) == 64
+    assert torch.all(nll[1:] >= nll[:-1] - 1e-4)  # ordered by the per-point NLL
+    torch.testing.assert_close(order, massfit.prescan(model, x, lo, hi, 8), rtol=0, atol=0)
+
+
 def test_grid_scan_picks_the_right_template_and_refines():
     rng = np.random.default_rng(1)
     values = [0.2, 0.4, 0.6, 0.8]
@@ -169,6 +184,19 @@ def test_three_parameters_span_a_product_grid_with_their_observables():
     assert {(3000.0, 300.0, 60.0), (3500.0, 500.0, 120.0), (3500.0, 300.0, 120.0)} <= set(ccd)
     assert (3000.0, 300.0, 120.0) not in ccd  # an edge's midpoint is not in the design
     assert len(_space(["mx", "my"], {"mx": [300, 700], "my": [60, 180]}).central_composite()) == 9
+    # space-filling designs: a Latin hypercube has one point in each of its 15 slices of
+    # every parameter, a scrambled Sobol set 16 points; both inside the box, fixed by the seed
+    lhs = space.space_filling("latin_hypercube", 15, seed=2)
+    lo, hi = space.box
+    assert len(set(lhs)) == 15 and np.all((np.array(lhs) >= lo) & (np.array(lhs) <= hi))
+    for j in range(3):
+        slices = np.floor((np.array(lhs)[:, j] - lo[j]) / (hi[j] - lo[j]) * 15).clip(0, 14)
+        assert len(set(slices)) >= 14  # rounding to GeV may move one value across a slice edge
+    assert lhs == space.space_filling("latin_hypercube", 15, seed=2)
+    assert lhs != space.space_filling("latin_hypercube", 15, seed=3)
+    assert not set(space.space_filling("sobol", 16, seed=2)) & set(space.mc_grid([3, 3, 3]))
+    with pytest.raises(UsageError, match="power of two"):
+        space.space_filling("sobol", 15, seed=2)
     with pytest.raises(UsageError, match="exactly the params"):
         _space(["mwprime", "mx", "my"], {"mx": [300, 700], "my": [60, 180]})
     with pytest.raises(UsageError, match="distinct names"):
@@ -188,6 +216,11 @@ def test_three_parameters_span_a_product_grid_with_their_observables():
                            "flow_grids must be a list"),
                           ({"flow_grids": [{"design": "sobol"}]}, "flow_grids must be a list"),
                           ({"flow_grids": [{"points": [3, 3], "design": "sobol"}]},
+                           "flow_grids must be a list"),
+                          ({"flow_grids": [{"design": "sobol", "size": 12}]}, "power of two"),
+                          ({"flow_grids": [{"design": "central_composite", "size": 9}]},
+                           "flow_grids must be a list"),
+                          ({"flow_grids": [{"design": "latin_hypercube", "size": "9"}]},
                            "flow_grids must be a list"),
                           ({"mc_grids": [{"points": [3, 3], "event_per_point": 500}]},
                            "mc_grids must be a non-empty list"),  # a misspelt key
@@ -257,7 +290,8 @@ def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
                  "features": ["mjj", "mj1", "mj2", "tau21_j1"],
                  "mc_grids": [{"points": [2, 2, 2]}],
                  "flow_grids": [{"points": [2, 2, 2]},
-                                {"design": "central_composite", "events_per_point": 60}],
+                                {"design": "central_composite", "events_per_point": 60},
+                                {"design": "latin_hypercube", "size": 4, "events_per_point": 40}],
                  "scan_bins": [3], "scan_bins_shape": [1],
                  "flow": {"kind": "maf", "transforms": 1, "hidden": [16]},
                  "train": {"epochs": 2, "batch_size": 64, "progress": False},
@@ -286,6 +320,10 @@ def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
     assert result.get("grid generation time", "flow's grid, 15 points x 60 events").value > 0
     assert result.get("total compute (generation + training + one fit)", ccd).value > 0
     assert (tmp_path / "interp_3450_420_80_grid15-point_central-composite_60events.png").exists()
+    # a flow on a 4-point Latin hypercube (drawn from the data seed): its own rows
+    lhs = "flow gradient fit, 4-point Latin-hypercube grid x 40 events"
+    assert 3000 <= result.get(f"m_W' fit at {tag}", lhs).value <= 4000
+    assert result.get("grid generation time", "flow's grid, 4 points x 40 events").value > 0
 
 
 def _flow(grid: str, compute_s: float, worst: float):

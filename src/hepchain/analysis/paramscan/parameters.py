@@ -5,6 +5,7 @@ resolution that measures a fit's accuracy (masses in GeV, TeV inside flows and f
     space.grid                                   # the flow's training points, GeV tuples
     space.mc_grid([7, 7, 7])                     # evenly spaced over the same box
     space.central_composite()                    # 15 of the 3 x 3 x 3 grid's 27 points
+    space.space_filling("latin_hypercube", 15, seed=2)  # 15 points filling the box
     space.tag((3250.0, 430.0, 100.0))            # "(3250, 430, 100) GeV"
 """
 
@@ -98,6 +99,29 @@ class ParameterSpace:
         levels = itertools.product(range(3), repeat=n)  # mc_grid's order: 0 low, 1 middle, 2 high
         return [p for p, level in zip(self.mc_grid([3] * n), levels, strict=True)
                 if level.count(1) in (0, n - 1, n)]
+
+    def space_filling(self, design: str, size: int, seed: int) -> list[Point]:
+        """``size`` points [GeV, rounded] of a space-filling design over the box, drawn from
+        ``seed``: ``latin_hypercube`` (one point in each of ``size`` equal slices of every
+        parameter; scipy's, its centred discrepancy lowered by random coordinate swaps) or
+        ``sobol`` (the scrambled Sobol sequence; ``size`` a power of two, which keeps its
+        balance).
+
+        Unlike :meth:`central_composite`, these fill the interior and put no point on the
+        box's corners or faces.
+        """
+        from scipy.stats import qmc
+
+        n = len(self.names)
+        if design == "latin_hypercube" and size >= 2:
+            unit = qmc.LatinHypercube(d=n, optimization="random-cd", seed=seed).random(size)
+        elif design == "sobol" and size >= 2 and size & (size - 1) == 0:
+            unit = qmc.Sobol(d=n, scramble=True, seed=seed).random(size)
+        else:
+            raise UsageError(f"A {design} design needs a size >= 2 (a power of two for "
+                             f"sobol), got {size}.")
+        lo, hi = self.box
+        return [tuple(float(v) for v in p) for p in np.round(lo + (hi - lo) * unit)]
 
     @staticmethod
     def tag(point: Point) -> str:

@@ -43,6 +43,10 @@ from hepchain.core.study import Study
 from hepchain.core.threads import set_torch_threads
 
 Rows = dict[tuple[str, str], float]  # (metric, method) -> value, added to the result at the end
+#: the flow_grids designs, as their rows name them, and how a config entry may state one
+DESIGN_NAMES = {"central_composite": "central-composite", "latin_hypercube": "Latin-hypercube",
+                "sobol": "Sobol"}
+_DESIGN_FORMS = " or {design: central_composite} or {design: latin_hypercube | sobol, size: n}"
 
 
 @dataclass(frozen=True)
@@ -123,13 +127,13 @@ def check_settings(config: dict[str, Any]) -> tuple[ParameterSpace, list[str]]:
                 _grid_entry_ok(g, flows) for g in grids):
             raise UsageError(f"{key} must be a{' non-empty' * (not flows)} list of "
                              f"{{points: [n per param]}}"
-                             f"{' or {design: central_composite}' * flows}, optionally "
+                             f"{_DESIGN_FORMS * flows}, optionally "
                              f"with events_per_point (a whole number >= 1), got {grids!r}.")
     if {tuple(map(float, p)) for p in config["validation_points"]} & {
             tuple(map(float, p)) for p in config["heldout"]}:
         raise UsageError("validation_points must differ from the heldout points: the MC "
                          "template binning is chosen on them.")
-    on_grid = set(space.grid).union(*(flow_points(space, g)[0]
+    on_grid = set(space.grid).union(*(flow_points(space, g, config["data"]["seed"])[0]
                                       for g in [*config["mc_grids"], *config["flow_grids"]]))
     for key in ("heldout", "validation_points"):
         hits = [p for p in config[key] if tuple(map(float, p)) in on_grid]
@@ -152,24 +156,35 @@ def fit_flow(train: dict[Point, np.ndarray], config: dict[str, Any], seed: int
 
 
 def _grid_entry_ok(grid: Any, designs: bool) -> bool:
-    """Whether ``grid`` is ``{points: [...]}`` or (``designs``) ``{design: central_composite}``,
-    optionally with a whole ``events_per_point`` >= 1, and nothing else."""
-    if not isinstance(grid, dict) or not set(grid) <= {"points", "design", "events_per_point"}:
+    """Whether ``grid`` is ``{points: [...]}`` or (``designs``) ``{design: central_composite}``
+    or ``{design: latin_hypercube | sobol, size: n}``, optionally with a whole
+    ``events_per_point`` >= 1, and nothing else."""
+    if not isinstance(grid, dict) or not set(grid) <= {"points", "design", "size",
+                                                       "events_per_point"}:
         return False
-    shape = isinstance(grid.get("points"), list) and "design" not in grid
-    design = designs and grid.get("design") == "central_composite" and "points" not in grid
+    shape = isinstance(grid.get("points"), list) and set(grid) <= {"points", "events_per_point"}
+    kind = grid.get("design")
+    sized = type(grid.get("size")) is int if kind in ("latin_hypercube", "sobol") else (
+        "size" not in grid and kind == "central_composite")
+    design = designs and sized and "points" not in grid
     events = grid.get("events_per_point", 1)
     return (shape or design) and type(events) is int and events >= 1
 
 
-def flow_points(space: ParameterSpace, grid: dict[str, Any]) -> tuple[list[Point], str]:
+def flow_points(space: ParameterSpace, grid: dict[str, Any], seed: int) -> tuple[list[Point], str]:
     """The points [GeV] and name of one entry of ``flow_grids`` (or ``mc_grids``): ``points``
-    per param evenly spaced over the box ("3x3x3"), or ``design: central_composite``
-    ("15-point central-composite")."""
+    per param evenly spaced over the box ("3x3x3"), ``design: central_composite``
+    ("15-point central-composite") or a space-filling design of ``size`` points drawn from
+    a seed derived from ``seed`` (the data seed: the same points in every run) and the
+    design's name ("15-point Latin-hypercube")."""
     if "points" in grid:
         return space.mc_grid(grid["points"]), "x".join(map(str, grid["points"]))
-    points = space.central_composite()
-    return points, f"{len(points)}-point central-composite"
+    if grid["design"] == "central_composite":
+        points = space.central_composite()
+    else:
+        points = space.space_filling(grid["design"], grid["size"],
+                                     derive_seed(seed, grid["design"], "design"))
+    return points, f"{len(points)}-point {DESIGN_NAMES[grid['design']]}"
 
 
 def coarser_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[str, Any],
@@ -177,7 +192,7 @@ def coarser_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[str, 
     """One of ``flow_grids`` (its points: :func:`flow_points`), of ``events_per_point`` events
     each (default ``data.events_per_point``)."""
     events = int(grid.get("events_per_point", config["data"]["events_per_point"]))
-    points, name = flow_points(space, grid)
+    points, name = flow_points(space, grid, config["data"]["seed"])
     train, seconds, made = load_points(config, space, points, events)
     result.provenance.datasets.extend(m for m in made if m not in result.provenance.datasets)
     return FlowGrid(train, float(np.sum(seconds)), name, events, "events_per_point" in grid)
