@@ -312,18 +312,25 @@ def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
     coarse = result.get(f"m_W' fit at {tag}", "flow gradient fit, 2x2x2 grid")
     assert 3000 <= coarse.value <= 4000
     assert result.get("grid generation time", "flow's grid, 8 points x 40 events").value > 0
+    assert result.get("grid generation time",
+                      "flow's grid, 8 points x 40 events (2x2x2)").value > 0
     assert result.get("flow training time", "flow (once, all grid points), 2x2x2 grid").value > 0
     # a flow on the central composite design (15 of the 3^3 grid's points) with its own
     # events per point: generated apart, its rows name the design and the events
     ccd = "flow gradient fit, 15-point central-composite grid x 60 events"
     assert 3000 <= result.get(f"m_W' fit at {tag}", ccd).value <= 4000
-    assert result.get("grid generation time", "flow's grid, 15 points x 60 events").value > 0
+    assert result.get("grid generation time",
+                      "flow's grid, 15 points x 60 events (15-point central-composite)").value > 0
     assert result.get("total compute (generation + training + one fit)", ccd).value > 0
     assert (tmp_path / "interp_3450_420_80_grid15-point_central-composite_60events.png").exists()
-    # a flow on a 4-point Latin hypercube (drawn from the data seed): its own rows
+    # a flow on a 4-point Latin hypercube (drawn from the data seed): its own rows, and its
+    # grid's generation apart from the 2 x 2 x 2 grid of as many points
     lhs = "flow gradient fit, 4-point Latin-hypercube grid x 40 events"
     assert 3000 <= result.get(f"m_W' fit at {tag}", lhs).value <= 4000
-    assert result.get("grid generation time", "flow's grid, 4 points x 40 events").value > 0
+    generation = [m for m in result.metrics if m.name == "grid generation time"]
+    assert len({m.method for m in generation}) == len(generation) == 4
+    assert result.get("grid generation time",
+                      "flow's grid, 4 points x 40 events (4-point Latin-hypercube)").value > 0
 
 
 def _flow(grid: str, compute_s: float, worst: float):

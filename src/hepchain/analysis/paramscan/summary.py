@@ -80,7 +80,7 @@ def compute_summary(result: Result, workdir: Path, config: dict[str, Any],
     the figure)."""
     for f in flows:
         result.add("grid generation time", f"flow's grid, {f.points} points x {f.events} "
-                   "events", f.generation_s, unit="s")
+                   "events" + (f" ({f.grid})" if f.grid else ""), f.generation_s, unit="s")
         result.add("flow training time", f"flow (once, all grid points){f.suffix}",
                    f.training_s, unit="s")
         result.add("worst |fit - true| / resolution over held-out points", f.label, f.worst,
