@@ -163,15 +163,23 @@ def test_a_dead_worker_of_submit_is_one_sentence():
             died.result(timeout=60)
 
 
-def test_an_error_beside_a_submitted_job_does_not_wait_for_it():
+@pytest.mark.parametrize("sigint", ["handled", "ignored"])
+def test_an_error_beside_a_submitted_job_does_not_wait_for_it(sigint):
     """An error raised in the caller while a submitted job runs leaves the ``with`` block at
-    once: the running job is interrupted as by Ctrl-C instead of run to its end."""
-    t0 = time.perf_counter()
-    with pytest.raises(ValueError, match="beside"), LocalExecutor(2) as ex:
-        ex.submit(time.sleep, 60.0)
-        time.sleep(3.0)  # the worker has started and is sleeping
-        raise ValueError("failed beside the job")
-    assert time.perf_counter() - t0 < 30.0
+    once: the running job is interrupted as by Ctrl-C instead of run to its end — also when
+    this process ignores SIGINT (started with ``&`` from a script), which its workers inherit."""
+    previous = signal.getsignal(signal.SIGINT)
+    if sigint == "ignored":
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        t0 = time.perf_counter()
+        with pytest.raises(ValueError, match="beside"), LocalExecutor(2) as ex:
+            ex.submit(time.sleep, 60.0)
+            time.sleep(3.0)  # the worker has started and is sleeping
+            raise ValueError("failed beside the job")
+        assert time.perf_counter() - t0 < 30.0
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_ctrl_c_stops_pool_workers_at_once_without_tracebacks(tmp_path):

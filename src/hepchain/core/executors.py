@@ -44,10 +44,13 @@ def _exit_on_interrupt(signum: int, frame: object) -> None:
 def _start_worker() -> None:
     """Start of a pool worker: keep freed memory, and make Ctrl-C end it quietly (Python's
     default prints a traceback in every worker; the parent reports the interrupt once). A
-    worker of a process that ignores SIGINT (started with ``&`` from a script) ignores it too."""
+    worker of a process that ignores SIGINT (started with ``&`` from a script) ignores it too.
+    SIGUSR1, which only :meth:`LocalExecutor._interrupt_workers` sends, ends the running job
+    the same way in every worker, whether SIGINT is ignored or not."""
     keep_freed_memory()
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, _exit_on_interrupt)
+    signal.signal(signal.SIGUSR1, _exit_on_interrupt)
 
 
 def _worker_died() -> HepchainError:
@@ -143,10 +146,12 @@ class LocalExecutor:
 
     def _interrupt_workers(self) -> None:
         """Stop running jobs as Ctrl-C would (their ``finally`` blocks run), so an error
-        raised beside them is reported without waiting for them to finish."""
+        raised beside them is reported without waiting for them to finish. The signal is
+        SIGUSR1, not SIGINT, which a worker ignores when this process was started in the
+        background by a script."""
         for process in list((getattr(self._pool, "_processes", None) or {}).values()):
             if process.is_alive():
-                os.kill(process.pid, signal.SIGINT)
+                os.kill(process.pid, signal.SIGUSR1)
 
 
 class DaskExecutor:
