@@ -197,6 +197,9 @@ def test_three_parameters_span_a_product_grid_with_their_observables():
     assert not set(space.space_filling("sobol", 16, seed=2)) & set(space.mc_grid([3, 3, 3]))
     with pytest.raises(UsageError, match="power of two"):
         space.space_filling("sobol", 15, seed=2)
+    narrow = _space(["mx", "my"], {"mx": [300, 303], "my": [60, 62]})  # 4 x 3 GeV values
+    with pytest.raises(UsageError, match="repeats a point"):
+        narrow.space_filling("latin_hypercube", 20, seed=2)
     with pytest.raises(UsageError, match="exactly the params"):
         _space(["mwprime", "mx", "my"], {"mx": [300, 700], "my": [60, 180]})
     with pytest.raises(UsageError, match="distinct names"):

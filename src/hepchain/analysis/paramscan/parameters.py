@@ -121,7 +121,11 @@ class ParameterSpace:
             raise UsageError(f"A {design} design needs a size >= 2 (a power of two for "
                              f"sobol), got {size}.")
         lo, hi = self.box
-        return [tuple(float(v) for v in p) for p in np.round(lo + (hi - lo) * unit)]
+        points = [tuple(float(v) for v in p) for p in np.round(lo + (hi - lo) * unit)]
+        if len(set(points)) < size:  # each point is its own sample: none may repeat
+            raise UsageError(f"The {design} design of {size} points repeats a point once "
+                             "rounded to GeV; use fewer points or a wider box.")
+        return points
 
     @staticmethod
     def tag(point: Point) -> str:
