@@ -197,6 +197,8 @@ def test_three_parameters_span_a_product_grid_with_their_observables():
     assert not set(space.space_filling("sobol", 16, seed=2)) & set(space.mc_grid([3, 3, 3]))
     with pytest.raises(UsageError, match="power of two"):
         space.space_filling("sobol", 15, seed=2)
+    with pytest.raises(UsageError, match="Unknown space-filling design"):
+        space.space_filling("halton", 16, seed=2)
     narrow = _space(["mx", "my"], {"mx": [300, 303], "my": [60, 62]})  # 4 x 3 GeV values
     with pytest.raises(UsageError, match="repeats a point"):
         narrow.space_filling("latin_hypercube", 20, seed=2)
@@ -326,8 +328,8 @@ def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
                       "flow's grid, 15 points x 60 events (15-point central-composite)").value > 0
     assert result.get("total compute (generation + training + one fit)", ccd).value > 0
     assert (tmp_path / "interp_3450_420_80_grid15-point_central-composite_60events.png").exists()
-    # a flow on a 4-point Latin hypercube (drawn from the data seed): its own rows, and its
-    # grid's generation apart from the 2 x 2 x 2 grid of as many points
+    # a flow on a 4-point Latin hypercube (from a seed derived from the data seed): its own
+    # rows, and its grid's generation apart from the 2 x 2 x 2 grid of as many points
     lhs = "flow gradient fit, 4-point Latin-hypercube grid x 40 events"
     assert 3000 <= result.get(f"m_W' fit at {tag}", lhs).value <= 4000
     generation = [m for m in result.metrics if m.name == "grid generation time"]

@@ -34,6 +34,11 @@ class Parameter:
 PARAMETERS = {"mx": Parameter("m_X", "mj2"), "my": Parameter("m_Y", "mj1"),
               "mwprime": Parameter("m_W'", "mjj")}
 
+#: the point designs a flow grid may use instead of a product grid, as their rows name them
+DESIGNS = {"central_composite": "central-composite", "latin_hypercube": "Latin-hypercube",
+           "sobol": "Sobol"}
+SPACE_FILLING = ("latin_hypercube", "sobol")  # of these, the ones drawn at a given size
+
 
 @dataclass(frozen=True)
 class ParameterSpace:
@@ -107,12 +112,15 @@ class ParameterSpace:
         ``sobol`` (the scrambled Sobol sequence; ``size`` a power of two, which keeps its
         balance).
 
-        Unlike :meth:`central_composite`, these fill the interior and put no point on the
-        box's corners or faces.
+        Unlike :meth:`central_composite`, these fill the interior and put no point on a
+        corner of the box (one may land on a face once rounded).
         """
         from scipy.stats import qmc
 
         n = len(self.names)
+        if design not in SPACE_FILLING:
+            raise UsageError(f"Unknown space-filling design {design!r}; use one of "
+                             f"{list(SPACE_FILLING)}.")
         if design == "latin_hypercube" and size >= 2:
             unit = qmc.LatinHypercube(d=n, optimization="random-cd", seed=seed).random(size)
         elif design == "sobol" and size >= 2 and size & (size - 1) == 0:

@@ -33,7 +33,13 @@ from hepchain.analysis import flows, massfit, plots
 from hepchain.analysis.classifier import fitter
 from hepchain.analysis.paramscan import templates
 from hepchain.analysis.paramscan.data import load_points
-from hepchain.analysis.paramscan.parameters import ParameterSpace, Point, mass_resolution
+from hepchain.analysis.paramscan.parameters import (
+    DESIGNS,
+    SPACE_FILLING,
+    ParameterSpace,
+    Point,
+    mass_resolution,
+)
 from hepchain.analysis.paramscan.summary import FlowCost, GridCost, compute_summary, grid_suffix
 from hepchain.core import twosample
 from hepchain.core.errors import UsageError
@@ -43,9 +49,6 @@ from hepchain.core.study import Study
 from hepchain.core.threads import set_torch_threads
 
 Rows = dict[tuple[str, str], float]  # (metric, method) -> value, added to the result at the end
-#: the flow_grids designs, as their rows name them, and how a config entry may state one
-DESIGN_NAMES = {"central_composite": "central-composite", "latin_hypercube": "Latin-hypercube",
-                "sobol": "Sobol"}
 _DESIGN_FORMS = " or {design: central_composite} or {design: latin_hypercube | sobol, size: n}"
 
 
@@ -164,7 +167,7 @@ def _grid_entry_ok(grid: Any, designs: bool) -> bool:
         return False
     shape = isinstance(grid.get("points"), list) and set(grid) <= {"points", "events_per_point"}
     kind = grid.get("design")
-    sized = type(grid.get("size")) is int if kind in ("latin_hypercube", "sobol") else (
+    sized = type(grid.get("size")) is int if kind in SPACE_FILLING else (
         "size" not in grid and kind == "central_composite")
     design = designs and sized and "points" not in grid
     events = grid.get("events_per_point", 1)
@@ -184,7 +187,7 @@ def flow_points(space: ParameterSpace, grid: dict[str, Any], seed: int) -> tuple
     else:
         points = space.space_filling(grid["design"], grid["size"],
                                      derive_seed(seed, grid["design"], "design"))
-    return points, f"{len(points)}-point {DESIGN_NAMES[grid['design']]}"
+    return points, f"{len(points)}-point {DESIGNS[grid['design']]}"
 
 
 def coarser_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[str, Any],
