@@ -296,7 +296,7 @@ def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
                  "mc_grids": [{"points": [2, 2, 2]}],
                  "flow_grids": [{"points": [2, 2, 2]},
                                 {"design": "central_composite", "events_per_point": 60},
-                                {"design": "latin_hypercube", "size": 4, "events_per_point": 40}],
+                                {"design": "latin_hypercube", "size": 4, "events_per_point": 10}],
                  "scan_bins": [3], "scan_bins_shape": [1],
                  "flow": {"kind": "maf", "transforms": 1, "hidden": [16]},
                  "train": {"epochs": 2, "batch_size": 64, "progress": False},
@@ -328,14 +328,19 @@ def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
                       "flow's grid, 15 points x 60 events (15-point central-composite)").value > 0
     assert result.get("total compute (generation + training + one fit)", ccd).value > 0
     assert (tmp_path / "interp_3450_420_80_grid15-point_central-composite_60events.png").exists()
-    # a flow on a 4-point Latin hypercube (from a seed derived from the data seed): its own
-    # rows, and its grid's generation apart from the 2 x 2 x 2 grid of as many points
-    lhs = "flow gradient fit, 4-point Latin-hypercube grid x 40 events"
+    # a flow on a 4-point Latin hypercube (from a seed derived from the data seed) of 10
+    # events per point, fewer than a held-out or MC-grid point must keep after the selection
+    # (20): its own rows, its grid's generation apart from the 2 x 2 x 2 grid of as many
+    # points, and no nearest-grid-point AUC (too few events for a classifier)
+    lhs = "flow gradient fit, 4-point Latin-hypercube grid x 10 events"
     assert 3000 <= result.get(f"m_W' fit at {tag}", lhs).value <= 4000
     generation = [m for m in result.metrics if m.name == "grid generation time"]
     assert len({m.method for m in generation}) == len(generation) == 4
     assert result.get("grid generation time",
-                      "flow's grid, 4 points x 40 events (4-point Latin-hypercube)").value > 0
+                      "flow's grid, 4 points x 10 events (4-point Latin-hypercube)").value > 0
+    nearest = {m.method.removeprefix("nearest grid point ").split(")", 1)[1]
+               for m in result.metrics if m.method.startswith("nearest grid point")}
+    assert nearest == {"", ", 2x2x2 grid", ", 15-point central-composite grid x 60 events"}
 
 
 def _flow(grid: str, compute_s: float, worst: float):
@@ -415,3 +420,30 @@ def test_mass_points_generate_on_a_dask_cluster_into_this_cache_as_locally(tmp_p
                                                root=tmp_path / where).manifest.shards]
                 for where in ("dask", "local")]
         assert shas[0] == shas[1]
+
+
+def test_the_accuracy_figure_joins_only_grids_of_one_design_and_events(tmp_path, monkeypatch):
+    """A product grid refined is a line; designs of as many events per point are markers of
+    their own colour, never joined to a grid or to another design."""
+    from hepchain.analysis import plots
+    from hepchain.analysis.paramscan.summary import GridCost, compute_summary
+    from hepchain.core.result import Result
+
+    drawn = []
+    monkeypatch.setattr(plots.plotting, "save", lambda fig, path: drawn.append(fig) or path)
+    flows = [_flow(g, c, w) for g, c, w in [("", 90.0, 0.5), ("3x3", 40.0, 0.9),
+                                            ("2x2", 20.0, 1.4), ("9-point Latin-hypercube",
+                                                                 30.0, 1.1),
+                                            ("8-point Sobol", 25.0, 0.8)]]
+    assert [f.design for f in flows] == ["grid"] * 3 + ["Latin-hypercube", "Sobol"]
+    mc = [GridCost("4x4", 10, 50.0, 2.0), GridCost("9x9", 10, 800.0, 0.9)]
+    compute_summary(Result(study="paramscan", preset=""), tmp_path,
+                    {"data": {"events_per_point": 10}, "heldout": [[400, 90]]},
+                    _space(["mx", "my"], {"mx": [300, 700], "my": [60, 180]}), flows, mc)
+    lines = [ln for ln in drawn[0].axes[0].lines if len(ln.get_xdata()) > 0
+             and ln.get_linestyle() != ":"]
+    joined = sorted(tuple(ln.get_xdata()) for ln in lines if ln.get_linestyle() == "-")
+    assert joined == [(20.0, 40.0, 90.0), (50.0, 800.0)]  # the flow's grids, the MC grids
+    alone = sorted(tuple(ln.get_xdata()) for ln in lines if ln.get_linestyle() == "None")
+    assert alone == [(25.0,), (30.0,)]
+    assert len({ln.get_color() for ln in lines}) == 4

@@ -61,6 +61,44 @@ def series(curves: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]
     return plotting.save(fig, path)
 
 
+def families(points: Sequence[tuple[str, int, float, float]], path: Path, xlabel: str,
+             ylabel: str, logx: bool = False, hline: float | None = None,
+             title: str = "") -> Path:
+    """Points ``(family, events per point, x, y)``: one colour per family, one marker per
+    events per point; the points of one family and events are joined in order of x (a grid
+    refined), a lone point is a marker; ``hline`` draws a dotted reference level::
+
+        families([("flow, grid", 125, 40.0, 0.7), ("flow, grid", 125, 98.3, 0.6),
+                  ("flow, Sobol", 60, 19.0, 1.2)], path, "compute [s]", "worst pull")
+    """
+    names = list(dict.fromkeys(p[0] for p in points))
+    events = sorted({p[1] for p in points})
+    colours = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    shapes = "osD^v<>ph*"
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for i, name in enumerate(names):
+        for j, n in enumerate(events):
+            xy = sorted((p[2], p[3]) for p in points if p[0] == name and p[1] == n)
+            if xy:
+                ax.plot(*zip(*xy, strict=True), marker=shapes[j % len(shapes)], ms=6,
+                        color=colours(i), ls="-" if len(xy) > 1 else "none")
+    if hline is not None:
+        ax.axhline(hline, color="grey", ls=":", lw=1)
+    if logx:
+        ax.set_xscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    by_family = [plt.Line2D([], [], color=colours(i), lw=2) for i in range(len(names))]
+    by_events = [plt.Line2D([], [], color="black", ls="none", marker=shapes[j % len(shapes)])
+                 for j in range(len(events))]
+    first = ax.legend(by_family, names, fontsize=8, loc="upper left",
+                      bbox_to_anchor=(1.01, 1.0), title="method")
+    ax.add_artist(first)
+    ax.legend(by_events, [f"{n}" for n in events], fontsize=8, loc="lower left",
+              bbox_to_anchor=(1.01, 0.0), title="events per point")
+    fig.tight_layout()
+    return plotting.save(fig, path)
+
+
 def bump(mjj: Mapping[str, np.ndarray], edges: np.ndarray, fits: Mapping[str, np.ndarray],
          sr: tuple[float, float], path: Path, title: str = "") -> Path:
     """m_jj histograms after cuts with the side-band fit curves (events per bin)."""

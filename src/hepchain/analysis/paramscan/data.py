@@ -13,6 +13,10 @@ from hepchain.analysis.samples import cached_spec, make_sample
 from hepchain.core.cache import data_root, find_cached
 from hepchain.core.errors import DataError
 
+#: selected events a held-out, validation or MC-grid point needs (peak fits and templates); a
+#: point of a flow's grid needs one (the flow pools every point's events)
+MIN_SELECTED = 20
+
 
 def point_spec(config: dict[str, Any], space: ParameterSpace, point: Point,
                events: int) -> dict[str, Any]:
@@ -28,8 +32,10 @@ def _generate_point(job: tuple[dict[str, Any], int, int | None, str | None]) -> 
 
 
 def load_points(config: dict[str, Any], space: ParameterSpace, points: list[Point],
-                events: int) -> tuple[dict[Point, np.ndarray], list[float], list]:
-    """Feature matrices per point [GeV], generation seconds per point, manifests.
+                events: int, min_selected: int = MIN_SELECTED
+                ) -> tuple[dict[Point, np.ndarray], list[float], list]:
+    """Feature matrices per point [GeV], generation seconds per point, manifests; every
+    point must keep ``min_selected`` events after the selection.
 
     Points not yet in the cache are generated first, one process per point: ``data.workers``
     local processes, or the tasks of the Dask cluster at ``data.scheduler`` (its workers write
@@ -54,9 +60,10 @@ def load_points(config: dict[str, Any], space: ParameterSpace, points: list[Poin
     out, seconds, manifests = {}, [], []
     for point, spec in zip(points, specs, strict=True):
         sample = make_sample(spec, d["seed"], 1, config["selection"], 1, d.get("shard_size"))
-        if len(sample.jets) < 20:
-            raise DataError(f"Only {len(sample.jets)} events at {space.tag(point)} pass the "
-                            "selection; generate more events per point.")
+        if len(sample.jets) < min_selected:
+            raise DataError(f"Only {len(sample.jets)} of {events} events at {space.tag(point)} "
+                            f"pass the selection (at least {min_selected} needed); generate "
+                            "more events per point.")
         out[point] = features.compute(sample.jets, config["features"])
         seconds.append(sample.generation_s)
         manifests.append(sample.manifest)

@@ -32,7 +32,7 @@ import numpy as np
 from hepchain.analysis import flows, massfit, plots
 from hepchain.analysis.classifier import fitter
 from hepchain.analysis.paramscan import templates
-from hepchain.analysis.paramscan.data import load_points
+from hepchain.analysis.paramscan.data import MIN_SELECTED, load_points
 from hepchain.analysis.paramscan.parameters import (
     DESIGNS,
     SPACE_FILLING,
@@ -193,10 +193,11 @@ def flow_points(space: ParameterSpace, grid: dict[str, Any], seed: int) -> tuple
 def coarser_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[str, Any],
                  result: Result) -> FlowGrid:
     """One of ``flow_grids`` (its points: :func:`flow_points`), of ``events_per_point`` events
-    each (default ``data.events_per_point``)."""
+    each (default ``data.events_per_point``); a point needs only one selected event (the flow
+    pools them: many points of few events approach one θ per event)."""
     events = int(grid.get("events_per_point", config["data"]["events_per_point"]))
     points, name = flow_points(space, grid, config["data"]["seed"])
-    train, seconds, made = load_points(config, space, points, events)
+    train, seconds, made = load_points(config, space, points, events, min_selected=1)
     result.provenance.datasets.extend(m for m in made if m not in result.provenance.datasets)
     return FlowGrid(train, float(np.sum(seconds)), name, events, "events_per_point" in grid)
 
@@ -231,8 +232,9 @@ def measure_flow(grid: FlowGrid, space: ParameterSpace, held: Heldout, names: li
             rows[(f"{label} fit error at {tag}", method)] = fit.error[j] * 1000
         fit_seconds.append(fit.seconds)
         nearest = min(train, key=lambda p: np.linalg.norm(np.array(p) / 1000 - theta))
-        rows[(f"flow vs MC AUC at {tag}", f"nearest grid point {nearest}{suffix}")] = (
-            twosample.c2st(train[nearest], x, fitter(config["classifier"]), seed=seed).value)
+        if len(train[nearest]) >= MIN_SELECTED:  # too few events for a classifier otherwise
+            rows[(f"flow vs MC AUC at {tag}", f"nearest grid point {nearest}{suffix}")] = (
+                twosample.c2st(train[nearest], x, fitter(config["classifier"]), seed=seed).value)
         stem = ("_".join(f"{v:.0f}" for v in point)
                 + (f"_grid{grid.name.replace(' ', '_')}" if grid.name else "")
                 + (f"_{grid.events}events" if grid.events_named else ""))

@@ -62,6 +62,12 @@ class FlowCost:
         return grid_suffix(self.grid, self.events if self.events_named else None)
 
     @property
+    def design(self) -> str:
+        """"grid" for a product grid (the main one included), else the design's name
+        ("central-composite", "Latin-hypercube", "Sobol")."""
+        return self.grid.split("-point ", 1)[1] if "-point " in self.grid else "grid"
+
+    @property
     def label(self) -> str:
         """The method name of the flow's fit rows."""
         return f"flow gradient fit{self.suffix}"
@@ -76,8 +82,8 @@ def compute_summary(result: Result, workdir: Path, config: dict[str, Any],
                     space: ParameterSpace, flows: list[FlowCost],
                     mc: list[GridCost]) -> None:
     """Rows, figure and verdict: ``flows`` = the main flow and those on ``flow_grids``, ``mc``
-    = one :class:`GridCost` per MC grid (flows and grids: one curve per events per point in
-    the figure)."""
+    = one :class:`GridCost` per MC grid (in the figure one colour per design, the MC grids
+    one more, and one marker per events per point)."""
     for f in flows:
         result.add("grid generation time", f"flow's grid, {f.points} points x {f.events} "
                    "events" + (f" ({f.grid})" if f.grid else ""), f.generation_s, unit="s")
@@ -94,11 +100,11 @@ def compute_summary(result: Result, workdir: Path, config: dict[str, Any],
             result.add(BOOTSTRAP_NAME, g.label, g.worst_std)
         result.add("total compute (generation + training + one fit)", g.label, g.compute_s,
                    unit="s")
-    curves = {**_curves(flows, "flow gradient fits"), **_curves(mc, "MC grid scans")}
-    path = plots.series(
-        curves,
+    path = plots.families(
+        [(f"flow, {f.design}", f.events, f.compute_s, f.worst) for f in flows]
+        + [("MC grid scan", g.events, g.compute_s, g.worst) for g in mc],
         workdir / "accuracy_vs_compute.png", "compute: generation + training + one fit [s]",
-        "worst |fit - true| / resolution", logx=True,
+        "worst |fit - true| / resolution", logx=True, hline=1.0,
         title="resolution-level accuracy: worst pull <= 1")
     result.figures.append(path.name)
     result.notes.append(
@@ -110,17 +116,6 @@ def compute_summary(result: Result, workdir: Path, config: dict[str, Any],
         "reach it (one run seed; bench gives the spread over seeds).")
     result.notes.append("Goal (>= 100x less compute than the MC grid scan at resolution-"
                         f"level accuracy): {_verdict(result, flows, mc)}.")
-
-
-def _curves(costs: list[FlowCost] | list[GridCost], name: str
-            ) -> dict[str, tuple[list[float], list[float], None]]:
-    """(compute, worst pull) per events per point, sorted by compute: one figure curve each."""
-    curves = {}
-    for events in sorted({c.events for c in costs}):
-        same = sorted((c for c in costs if c.events == events), key=lambda c: c.compute_s)
-        curves[f"{name}, {events} events per point"] = (
-            [c.compute_s for c in same], [c.worst for c in same], None)
-    return curves
 
 
 def _verdict(result: Result, flows: list[FlowCost], mc: list[GridCost]) -> str:
