@@ -7,6 +7,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import ticker
 
 from hepchain.core import plotting
 
@@ -75,7 +76,7 @@ def families(points: Sequence[tuple[str, int, float, float]], path: Path, xlabel
     events = sorted({p[1] for p in points})
     colours = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
     shapes = "osD^v<>ph*"
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    fig, ax = plt.subplots(figsize=(9.0, 4.8))
     for i, name in enumerate(names):
         for j, n in enumerate(events):
             xy = sorted((p[2], p[3]) for p in points if p[0] == name and p[1] == n)
@@ -86,16 +87,15 @@ def families(points: Sequence[tuple[str, int, float, float]], path: Path, xlabel
         ax.axhline(hline, color="grey", ls=":", lw=1)
     if logx:
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    by_family = [plt.Line2D([], [], color=colours(i), lw=2) for i in range(len(names))]
-    by_events = [plt.Line2D([], [], color="black", ls="none", marker=shapes[j % len(shapes)])
-                 for j in range(len(events))]
-    first = ax.legend(by_family, names, fontsize=8, loc="upper left",
-                      bbox_to_anchor=(1.01, 1.0), title="method")
-    ax.add_artist(first)
-    ax.legend(by_events, [f"{n}" for n in events], fontsize=8, loc="lower left",
-              bbox_to_anchor=(1.01, 0.0), title="events per point")
-    fig.tight_layout()
+    handles = [plt.Line2D([], [], color=colours(i), lw=2) for i in range(len(names))]
+    handles += [plt.Line2D([], [], color="black", ls="none", marker=shapes[j % len(shapes)])
+                for j in range(len(events))]
+    ax.legend(handles, names + [f"{n} events per point" for n in events], fontsize=8,
+              loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return plotting.save(fig, path)
 
 
