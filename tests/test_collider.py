@@ -211,6 +211,26 @@ def test_same_seed_same_bytes_and_resume(tmp_path) -> None:
     assert (flav == 15).any()
 
 
+def test_pile_up_keeps_its_visible_final_particles_batch_by_batch() -> None:
+    """``generate(keep=...)`` drops the other particles of each batch as it arrives (the
+    memory of a high-pile-up shard) and gives exactly what filtering the whole record gives,
+    every event kept."""
+    from hepchain.collider.events import _visible_final
+    from hepchain.collider.processes import BASE_SETTINGS
+    from hepchain.collider.pythia import generate, make_pythia, select_particles
+
+    settings = [*BASE_SETTINGS, "SoftQCD:inelastic = on"]
+    full = generate(make_pythia(settings, 5), 30, batch=7)
+    kept = generate(make_pythia(settings, 5), 30, batch=7, keep=_visible_final)
+    expected = select_particles(full, _visible_final(full))
+    assert kept.n_events == full.n_events == 30
+    for field in ("offsets", "pid", "status", "px", "e", "z"):
+        np.testing.assert_array_equal(getattr(kept, field), getattr(expected, field))
+    assert np.all(kept.status > 0) and len(kept.pid) < 0.6 * len(full.pid)
+    none = select_particles(full, full.event != 3)  # an event may end up empty
+    assert none.n_events == 30 and np.diff(none.offsets)[3] == 0
+
+
 def test_bad_input_is_one_usage_error(tmp_path) -> None:
     from hepchain.collider.pythia import make_pythia
 

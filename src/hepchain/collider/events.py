@@ -121,6 +121,11 @@ def _generate_hard(gens: list[Any], rng: np.random.Generator, process: str,
     return concat(chunks)
 
 
+def _visible_final(p: Particles) -> np.ndarray:
+    """The final-state particles a detector can see (neutrinos and other invisibles not)."""
+    return (p.status > 0) & ~np.isin(np.abs(p.pid), INVISIBLE)
+
+
 def make_events(task: ShardTask) -> ak.Array:
     """Generate ``task.n_events`` events with ``task.settings`` (process, options, Pythia
     settings) and seed ``task.seed``; module level so it runs in worker processes."""
@@ -144,12 +149,17 @@ def make_events(task: ShardTask) -> ak.Array:
                               s["process"], task.n_events, bool(options.get("prefilter")))
     n_pu = rng.poisson(options["mu"], task.n_events) if options["mu"] > 0 else np.zeros(
         task.n_events, np.int64)
-    pileup = None
-    if n_pu.sum() > 0:
-        pu_gen = make_pythia([*s["pythia_base"], "SoftQCD:inelastic = on"],
-                             derive_seed(task.seed, "pileup") % 900_000_000)
-        pileup = generate(pu_gen, int(n_pu.sum()), batch=200)
-    return reconstruct(pythia, hard, pileup, n_pu, rng, options, extra)
+    # the pile-up is passed, not kept here, so that reconstruct can free it once merged
+    return reconstruct(pythia, hard, _pileup(s, task.seed, n_pu), n_pu, rng, options, extra)
+
+
+def _pileup(settings: dict[str, Any], seed: int, n_pu: np.ndarray) -> Particles | None:
+    """The visible final-state particles of ``n_pu.sum()`` minimum-bias events (None if 0)."""
+    if n_pu.sum() == 0:
+        return None
+    pu_gen = make_pythia([*settings["pythia_base"], "SoftQCD:inelastic = on"],
+                         derive_seed(seed, "pileup") % 900_000_000)
+    return generate(pu_gen, int(n_pu.sum()), batch=200, keep=_visible_final)
 
 
 def reconstruct(pythia: Any, hard: Particles, pileup: Particles | None, n_pu: np.ndarray,
@@ -159,7 +169,7 @@ def reconstruct(pythia: Any, hard: Particles, pileup: Particles | None, n_pu: np
     n_events = hard.n_events
     origin, vparent, hf = truth.track_labels(hard)
     ghost = truth.ghost_kinds(hard, hf)
-    final = (hard.status > 0) & ~np.isin(np.abs(hard.pid), INVISIBLE)
+    final = _visible_final(hard)
     idx = np.flatnonzero(final)
     ev = hard.event
     true_pv = vertexing.draw_vertices(rng, n_events)
@@ -169,7 +179,7 @@ def reconstruct(pythia: Any, hard: Particles, pileup: Particles | None, n_pu: np
             "y": hard.y[idx] + at[:, 1], "z": hard.z[idx] + at[:, 2], "origin": origin[idx],
             "vkey": np.where(vparent[idx] >= 0, vparent[idx] + 1, 0)}
     if pileup is not None:
-        pu_final = (pileup.status > 0) & ~np.isin(np.abs(pileup.pid), INVISIBLE)
+        pu_final = _visible_final(pileup)
         owner = np.repeat(np.arange(n_events), n_pu)[pileup.event]
         shift = vertexing.draw_vertices(rng, pileup.n_events)[pileup.event]
         j = np.flatnonzero(pu_final)
@@ -178,8 +188,9 @@ def reconstruct(pythia: Any, hard: Particles, pileup: Particles | None, n_pu: np
               "y": pileup.y[j] + shift[j, 1], "z": pileup.z[j] + shift[j, 2],
               "origin": np.full(len(j), truth.PILEUP, np.int8),
               "vkey": np.full(len(j), -1)}
+        del pileup, owner, shift, j  # the largest arrays of a shard at high pile-up
         order = np.argsort(np.concatenate([cols["event"], pu["event"]]), kind="stable")
-        cols = {k: np.concatenate([cols[k], pu[k]])[order] for k in cols}
+        cols = {k: np.concatenate([cols.pop(k), pu.pop(k)])[order] for k in list(cols)}
     cols, charge = material.interact(rng, cols, _charges(pythia, cols["pid"]))
     pt_all = np.hypot(cols["px"], cols["py"])
     eta_all = np.arcsinh(cols["pz"] / np.maximum(pt_all, 1e-12))

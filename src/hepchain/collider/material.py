@@ -138,9 +138,10 @@ def interact(rng: np.random.Generator, cols: dict[str, np.ndarray], charge: np.n
         prod["vkey"] = np.where(pu, -1, key[parent])
         prod["event"] = cols["event"][parent]
         parts.append(prod)
-    merged = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+    del where, pt, p, sin_t, eta, r_prod  # one column each per particle: free before merging
+    merged = {k: np.concatenate([part.pop(k) for part in parts]) for k in list(parts[0])}
     order = np.argsort(merged["event"], kind="stable")
-    merged = {k: v[order] for k, v in merged.items()}
+    merged = {k: merged.pop(k)[order] for k in list(merged)}
     return {k: v for k, v in merged.items() if k != "charge"}, merged["charge"]
 
 

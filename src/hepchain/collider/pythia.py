@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -129,15 +129,28 @@ def from_batch(prt: ak.Array) -> Particles:
         z=_flat(vprod.pz, np.float64), t=_flat(vprod.e, np.float64))
 
 
-def generate(pythia, n_events: int, batch: int = 50) -> Particles:
-    """Generate ``n_events`` events (failed ``next()`` calls are retried by Pythia's batch)."""
+def generate(pythia, n_events: int, batch: int = 50,
+             keep: Callable[[Particles], np.ndarray] | None = None) -> Particles:
+    """Generate ``n_events`` events (failed ``next()`` calls are retried by Pythia's batch).
+
+    Each batch is converted to :class:`Particles` as it arrives, so only one batch's full
+    Pythia record is held at a time; ``keep`` (a mask over a batch's particles) drops the
+    others there, every event staying (pile-up needs only its final-state particles)."""
     parts = []
     left = n_events
     while left > 0:
-        prt = pythia.nextBatch(min(batch, left)).prt
-        parts.append(prt)
-        left -= len(prt)
-    return from_batch(ak.concatenate(parts) if len(parts) > 1 else parts[0])
+        p = from_batch(pythia.nextBatch(min(batch, left)).prt)
+        parts.append(p if keep is None else select_particles(p, keep(p)))
+        left -= p.n_events
+    return concat(parts)
+
+
+def select_particles(p: Particles, mask: np.ndarray) -> Particles:
+    """The particles of ``p`` flagged in ``mask``, in the same events (an event may end up
+    empty); mother and daughter indices are not renumbered."""
+    counts = np.bincount(p.event[mask], minlength=p.n_events)
+    fields = {f: getattr(p, f)[mask] for f in Particles.__dataclass_fields__ if f != "offsets"}
+    return Particles(offsets=np.concatenate([[0], np.cumsum(counts)]), **fields)
 
 
 def concat(chunks: list[Particles]) -> Particles:
