@@ -235,6 +235,10 @@ def test_three_parameters_span_a_product_grid_with_their_observables():
                            "mc_grids must be a non-empty list"),
                           ({"mc_grids": [{"points": [3, 3], "events_per_point": 2.5}]},
                            "mc_grids must be a non-empty list"),
+                          ({"mc_grids": [{"points": [3, 3], "ensemble": 3}]},
+                           "mc_grids must be a non-empty list"),  # flows only
+                          ({"flow_grids": [{"points": [2, 2], "ensemble": 0}]},
+                           "and ensemble"),
                           ({"heldout": [[430, 100], [400, 90]]}, "off every grid"),  # 5 x 5
                           ({"validation_points": [[700, 60]]}, "off every grid"),
                           ({"scan_bins_shape": [0]}, "scan_bins_shape"),
@@ -296,7 +300,9 @@ def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
                  "mc_grids": [{"points": [2, 2, 2]}],
                  "flow_grids": [{"points": [2, 2, 2]},
                                 {"design": "central_composite", "events_per_point": 60},
-                                {"design": "latin_hypercube", "size": 4, "events_per_point": 10}],
+                                {"design": "latin_hypercube", "size": 4, "events_per_point": 10},
+                                {"design": "central_composite", "events_per_point": 60,
+                                 "ensemble": 2}],
                  "scan_bins": [3], "scan_bins_shape": [1],
                  "flow": {"kind": "maf", "transforms": 1, "hidden": [16]},
                  "train": {"epochs": 2, "batch_size": 64, "progress": False},
@@ -340,7 +346,41 @@ def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
                       "flow's grid, 4 points x 10 events (4-point Latin-hypercube)").value > 0
     nearest = {m.method.removeprefix("nearest grid point ").split(")", 1)[1]
                for m in result.metrics if m.method.startswith("nearest grid point")}
-    assert nearest == {"", ", 2x2x2 grid", ", 15-point central-composite grid x 60 events"}
+    assert nearest == {"", ", 2x2x2 grid", ", 15-point central-composite grid x 60 events",
+                       ", 15-point central-composite grid x 60 events, 2-flow ensemble"}
+    # two flows, each from its own seed, on the CCD's samples, fitted as their mixture: rows
+    # of their own, the grid's generation once, and two trainings in its training time
+    both = "flow gradient fit, 15-point central-composite grid x 60 events, 2-flow ensemble"
+    assert 3000 <= result.get(f"m_W' fit at {tag}", both).value <= 4000
+    assert result.get(f"m_W' fit at {tag}", both).value != result.get(
+        f"m_W' fit at {tag}", ccd).value
+    train = "flow (once, all grid points), 15-point central-composite grid x 60 events"
+    assert result.get("flow training time", f"{train}, 2-flow ensemble").value > result.get(
+        "flow training time", train).value
+    assert (tmp_path / "interp_3450_420_80_grid15-point_central-composite_60events"
+            "_ensemble2.png").exists()
+
+
+def test_a_flow_ensemble_is_the_equal_weight_mixture_of_its_members():
+    """log p = log of the members' mean density; each sample comes from one member."""
+    from hepchain.analysis.flows import ConditionalFlow, FlowEnsemble
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(1)
+    x, c = rng.normal(size=(200, 2)), rng.uniform(size=(200, 1))
+    members = [ConditionalFlow(x, c, transforms=1, hidden=[8]) for _ in range(2)]
+    members[1].x_mean += 100.0  # member 1 lives 100 away from member 0
+    ensemble = FlowEnsemble(members)
+    xt = torch.as_tensor(x[:20], dtype=torch.float32)
+    ct = torch.as_tensor(c[:20], dtype=torch.float32)
+    with torch.no_grad():
+        p0, p1 = (m.log_prob(xt, ct).double().exp() for m in members)
+        mixed = ensemble.log_prob(xt, ct).double()
+        torch.testing.assert_close(mixed, torch.log((p0 + p1) / 2), rtol=1e-5, atol=1e-5)
+        draws = ensemble.sample(torch.as_tensor(c, dtype=torch.float32))[:, 0].numpy()
+    far = draws > 50
+    assert 60 < far.sum() < 140  # binomial(200, 1/2): 100 +- 7
+    assert np.all(np.abs(draws[~far]) < 30) and np.all(np.abs(draws[far] - 100) < 30)
 
 
 def _flow(grid: str, compute_s: float, worst: float):

@@ -9,6 +9,7 @@ Jacobian of the standardisation, so log-likelihoods of different flows are compa
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,35 @@ class ConditionalFlow(nn.Module):
         return self._dist(c).sample() * self.x_std + self.x_mean
 
 
+class FlowEnsemble(nn.Module):
+    """Equal-weight mixture of conditional flows trained with different seeds,
+    p(x | c) = (1/K) Σ_k p_k(x | c): the members' training variance averages out::
+
+        ensemble = FlowEnsemble([fit_flow(x, c, xv, cv, flow_cfg, train_cfg, s)[0]
+                                 for s in (1, 2, 3)])
+        ensemble.log_prob(x, c)    # per event, as a ConditionalFlow's
+    """
+
+    def __init__(self, members: list[ConditionalFlow]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def log_prob(self, x: Tensor, c: Tensor) -> Tensor:
+        """log p(x | c) of the mixture (per event)."""
+        each = torch.stack([m.log_prob(x, c) for m in self.members])
+        return torch.logsumexp(each, 0) - math.log(len(self.members))
+
+    def sample(self, c: Tensor) -> Tensor:
+        """One sample per row of ``c``, each from a member drawn uniformly."""
+        pick = torch.randint(len(self.members), (len(c),))
+        each = torch.stack([m.sample(c) for m in self.members])
+        return each[pick, torch.arange(len(c))]
+
+
+#: a flow or an ensemble of flows: what log_prob, sample and the mass fits take
+AnyFlow = ConditionalFlow | FlowEnsemble
+
+
 def nll_loss(model: ConditionalFlow, batch: tuple[Tensor, Tensor]) -> Tensor:
     x, c = batch
     return -model.log_prob(x, c).mean()
@@ -78,7 +108,7 @@ def fit_flow(x_train: np.ndarray, c_train: np.ndarray, x_val: np.ndarray, c_val:
 
 
 @torch.no_grad()
-def log_prob(model: ConditionalFlow, x: np.ndarray, c: np.ndarray,
+def log_prob(model: AnyFlow, x: np.ndarray, c: np.ndarray,
              batch: int = 65536) -> np.ndarray:
     """log p(x | c) for NumPy arrays, evaluated in batches."""
     xt, ct = _tensors(x, c)
@@ -87,7 +117,7 @@ def log_prob(model: ConditionalFlow, x: np.ndarray, c: np.ndarray,
 
 
 @torch.no_grad()
-def sample(model: ConditionalFlow, c: np.ndarray, seed: int) -> np.ndarray:
+def sample(model: AnyFlow, c: np.ndarray, seed: int) -> np.ndarray:
     """One sample of x per context row (NumPy in, NumPy out)."""
     torch.manual_seed(seed)
     ct = torch.as_tensor(np.asarray(c).reshape(len(c), -1), dtype=torch.float32)

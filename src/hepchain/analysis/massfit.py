@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hepchain.analysis.flows import ConditionalFlow
+from hepchain.analysis.flows import AnyFlow
 
 
 @dataclass(frozen=True)
@@ -28,12 +28,12 @@ class FitResult:
     seconds: float
 
 
-def _nll(model: ConditionalFlow, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+def _nll(model: AnyFlow, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     return -model.log_prob(x, theta.expand(len(x), -1)).sum()
 
 
 @torch.no_grad()
-def prescan(model: ConditionalFlow, x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
+def prescan(model: AnyFlow, x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
             points: int, rows: int = 8192) -> torch.Tensor:
     """NLL of ``x`` on a ``points``-per-axis grid of θ in [lo, hi] (flow evaluations only);
     returns the grid points ordered from the lowest NLL.
@@ -50,7 +50,7 @@ def prescan(model: ConditionalFlow, x: torch.Tensor, lo: torch.Tensor, hi: torch
     return grid[torch.argsort(nll)]
 
 
-def gradient_fit(model: ConditionalFlow, x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+def gradient_fit(model: AnyFlow, x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                  starts: int = 2, steps: int = 50, prescan_points: int = 6) -> FitResult:
     """Maximum-likelihood θ for events ``x`` under the conditional flow, θ within [lo, hi].
 

@@ -50,20 +50,23 @@ from hepchain.core.threads import set_torch_threads
 
 Rows = dict[tuple[str, str], float]  # (metric, method) -> value, added to the result at the end
 _DESIGN_FORMS = " or {design: central_composite} or {design: latin_hypercube | sobol, size: n}"
+_ENSEMBLE = " and ensemble (flows trained on the grid, a whole number >= 1)"
 
 
 @dataclass(frozen=True)
 class FlowGrid:
     """A flow's training grid: the features of each point's events [GeV], the grid's
     generation seconds, its name ("3x3x3"; "" for the main ``grid``, whose rows carry no grid
-    name), its generated events per point and whether its rows name them (a grid of
-    ``flow_grids`` with its own ``events_per_point``)."""
+    name), its generated events per point, whether its rows name them (a grid of
+    ``flow_grids`` with its own ``events_per_point``) and how many flows are trained on it
+    (``ensemble``; 1: one flow)."""
 
     train: dict[Point, np.ndarray]
     generation_s: float
     name: str
     events: int
     events_named: bool
+    members: int = 1
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,8 @@ def check_settings(config: dict[str, Any]) -> tuple[ParameterSpace, list[str]]:
             raise UsageError(f"{key} must be a{' non-empty' * (not flows)} list of "
                              f"{{points: [n per param]}}"
                              f"{_DESIGN_FORMS * flows}, optionally "
-                             f"with events_per_point (a whole number >= 1), got {grids!r}.")
+                             f"with events_per_point (a whole number >= 1)"
+                             f"{_ENSEMBLE * flows}, got {grids!r}.")
     if {tuple(map(float, p)) for p in config["validation_points"]} & {
             tuple(map(float, p)) for p in config["heldout"]}:
         raise UsageError("validation_points must differ from the heldout points: the MC "
@@ -146,16 +150,20 @@ def check_settings(config: dict[str, Any]) -> tuple[ParameterSpace, list[str]]:
     return space, names
 
 
-def fit_flow(train: dict[Point, np.ndarray], config: dict[str, Any], seed: int
-             ) -> flows.ConditionalFlow:
-    """The flow on every grid point's events (θ in TeV), a fifth held out for early stopping."""
+def fit_flow(train: dict[Point, np.ndarray], config: dict[str, Any], seed: int,
+             members: int = 1) -> flows.AnyFlow:
+    """The flow on every grid point's events (θ in TeV), a fifth held out for early stopping;
+    with ``members`` > 1 an equal-weight ensemble of that many flows, each trained from its
+    own seed on the same split."""
     x = np.concatenate(list(train.values()))
     c = np.concatenate([np.tile(np.array(p) / 1000, (len(v), 1)) for p, v in train.items()])
     perm = np.random.default_rng(derive_seed(seed, "validation split")).permutation(len(x))
     n_val = len(perm) // 5
-    model, _ = flows.fit_flow(x[perm[n_val:]], c[perm[n_val:]], x[perm[:n_val]],
-                              c[perm[:n_val]], config["flow"], config["train"], seed)
-    return model
+    fitted = [flows.fit_flow(x[perm[n_val:]], c[perm[n_val:]], x[perm[:n_val]],
+                             c[perm[:n_val]], config["flow"], config["train"], s)[0]
+              for s in ([seed] if members == 1 else
+                        [derive_seed(seed, "ensemble member", k) for k in range(members)])]
+    return fitted[0] if members == 1 else flows.FlowEnsemble(fitted)
 
 
 def _grid_entry_ok(grid: Any, designs: bool) -> bool:
@@ -163,15 +171,19 @@ def _grid_entry_ok(grid: Any, designs: bool) -> bool:
     or ``{design: latin_hypercube | sobol, size: n}``, optionally with a whole
     ``events_per_point`` >= 1, and nothing else."""
     if not isinstance(grid, dict) or not set(grid) <= {"points", "design", "size",
-                                                       "events_per_point"}:
+                                                       "events_per_point", "ensemble"}:
         return False
-    shape = isinstance(grid.get("points"), list) and set(grid) <= {"points", "events_per_point"}
+    if not designs and "ensemble" in grid:
+        return False
+    shape = isinstance(grid.get("points"), list) and set(grid) <= {"points", "events_per_point",
+                                                                   "ensemble"}
     kind = grid.get("design")
     sized = type(grid.get("size")) is int if kind in SPACE_FILLING else (
         "size" not in grid and kind == "central_composite")
     design = designs and sized and "points" not in grid
-    events = grid.get("events_per_point", 1)
-    return (shape or design) and type(events) is int and events >= 1
+    events, members = grid.get("events_per_point", 1), grid.get("ensemble", 1)
+    return ((shape or design) and type(events) is int and events >= 1
+            and type(members) is int and members >= 1)
 
 
 def flow_points(space: ParameterSpace, grid: dict[str, Any], seed: int) -> tuple[list[Point], str]:
@@ -193,13 +205,15 @@ def flow_points(space: ParameterSpace, grid: dict[str, Any], seed: int) -> tuple
 def coarser_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[str, Any],
                  result: Result) -> FlowGrid:
     """One of ``flow_grids`` (its points: :func:`flow_points`), of ``events_per_point`` events
-    each (default ``data.events_per_point``); a point needs only one selected event (the flow
-    pools them: many points of few events approach one θ per event)."""
+    each (default ``data.events_per_point``), for ``ensemble`` flows (default 1); a point
+    needs only one selected event (the flow pools them: many points of few events approach
+    one θ per event)."""
     events = int(grid.get("events_per_point", config["data"]["events_per_point"]))
     points, name = flow_points(space, grid, config["data"]["seed"])
     train, seconds, made = load_points(config, space, points, events, min_selected=1)
     result.provenance.datasets.extend(m for m in made if m not in result.provenance.datasets)
-    return FlowGrid(train, float(np.sum(seconds)), name, events, "events_per_point" in grid)
+    return FlowGrid(train, float(np.sum(seconds)), name, events, "events_per_point" in grid,
+                    int(grid.get("ensemble", 1)))
 
 
 def measure_flow(grid: FlowGrid, space: ParameterSpace, held: Heldout, names: list[str],
@@ -207,10 +221,10 @@ def measure_flow(grid: FlowGrid, space: ParameterSpace, held: Heldout, names: li
                  ) -> FlowCost:
     """Train the flow on ``grid``, then interpolate and fit at every held-out point."""
     train = grid.train
-    suffix = grid_suffix(grid.name, grid.events if grid.events_named else None)
+    suffix = grid_suffix(grid.name, grid.events if grid.events_named else None, grid.members)
     method = f"flow gradient fit{suffix}"
     t0 = time.perf_counter()
-    model = fit_flow(train, config, seed)
+    model = fit_flow(train, config, seed, grid.members)
     training_s = time.perf_counter() - t0
     lo, hi = (b / 1000 for b in space.box)
     worst, worst_err, fit_seconds = 0.0, float("nan"), []
@@ -237,7 +251,8 @@ def measure_flow(grid: FlowGrid, space: ParameterSpace, held: Heldout, names: li
                 twosample.c2st(train[nearest], x, fitter(config["classifier"]), seed=seed).value)
         stem = ("_".join(f"{v:.0f}" for v in point)
                 + (f"_grid{grid.name.replace(' ', '_')}" if grid.name else "")
-                + (f"_{grid.events}events" if grid.events_named else ""))
+                + (f"_{grid.events}events" if grid.events_named else "")
+                + (f"_ensemble{grid.members}" if grid.members > 1 else ""))
         path = plots.marginals({"generated (held out)": x, "flow samples": xs}, names,
                                workdir / f"interp_{stem}.png",
                                title=f"interpolation at ({', '.join(space.labels)}) = {tag}"
@@ -246,7 +261,7 @@ def measure_flow(grid: FlowGrid, space: ParameterSpace, held: Heldout, names: li
     fit_s = float(np.mean(fit_seconds))
     rows[("fit time per pseudo-dataset", method)] = fit_s
     return FlowCost(grid.name, len(train), grid.events, grid.events_named, grid.generation_s,
-                    training_s, fit_s, worst, worst_err)
+                    training_s, fit_s, worst, worst_err, grid.members)
 
 
 def add_resolution(result: Result, space: ParameterSpace, res: dict[Point, np.ndarray]) -> None:

@@ -20,10 +20,14 @@ BOOTSTRAP_NAME = ("std of the worst |fit - true| / resolution over template boot
                   "(the MC grid's own statistics)")
 
 
-def grid_suffix(grid: str, events: int | None = None) -> str:
+def grid_suffix(grid: str, events: int | None = None, members: int = 1) -> str:
     """", 3x3x3 grid" for a flow on one of ``flow_grids``, "" for the main ``grid``;
-    ", 3x3x3 grid x 125 events" when the flow's grid states its own ``events`` per point."""
-    return (f", {grid} grid" + (f" x {events} events" if events else "")) if grid else ""
+    ", 3x3x3 grid x 125 events" when the flow's grid states its own ``events`` per point;
+    ", 3x3x3 grid x 125 events, 3-flow ensemble" for an ensemble of ``members`` flows."""
+    if not grid:
+        return ""
+    return (f", {grid} grid" + (f" x {events} events" if events else "")
+            + (f", {members}-flow ensemble" if members > 1 else ""))
 
 
 class GridCost(NamedTuple):
@@ -42,9 +46,10 @@ class GridCost(NamedTuple):
 class FlowCost:
     """One trained flow: its grid's name ("3x3x3"; "" for the main ``grid``), size and events
     per point (named in the flow's rows when ``events_named``: its grid's own
-    ``events_per_point``), wall seconds of the grid's generation, training and one fit, and its
+    ``events_per_point``), wall seconds of the grid's generation, training and one fit, its
     worst |fit - true| / resolution over the held-out points with that fit's curvature error
-    (in resolutions)."""
+    (in resolutions), and its number of flows (``members`` > 1: an ensemble, trained one after
+    the other, so its training seconds are their sum)."""
 
     grid: str
     points: int
@@ -55,17 +60,20 @@ class FlowCost:
     fit_s: float
     worst: float
     worst_err: float
+    members: int = 1
 
     @property
     def suffix(self) -> str:
         """What the flow's method names end with: ", 3x3x3 grid" ("" for the main grid)."""
-        return grid_suffix(self.grid, self.events if self.events_named else None)
+        return grid_suffix(self.grid, self.events if self.events_named else None, self.members)
 
     @property
     def design(self) -> str:
         """"grid" for a product grid (the main one included), else the design's name
-        ("central-composite", "Latin-hypercube", "Sobol")."""
-        return self.grid.split("-point ", 1)[1] if "-point " in self.grid else "grid"
+        ("central-composite", "Latin-hypercube", "Sobol"); an ensemble says so
+        ("Sobol, 3-flow ensemble")."""
+        name = self.grid.split("-point ", 1)[1] if "-point " in self.grid else "grid"
+        return name + (f", {self.members}-flow ensemble" if self.members > 1 else "")
 
     @property
     def label(self) -> str:
@@ -84,9 +92,13 @@ def compute_summary(result: Result, workdir: Path, config: dict[str, Any],
     """Rows, figure and verdict: ``flows`` = the main flow and those on ``flow_grids``, ``mc``
     = one :class:`GridCost` per MC grid (in the figure one colour per design, the MC grids
     one more, and one marker per events per point)."""
+    generation = {}  # one row per grid: an ensemble shares its grid with a single flow
     for f in flows:
-        result.add("grid generation time", f"flow's grid, {f.points} points x {f.events} "
-                   "events" + (f" ({f.grid})" if f.grid else ""), f.generation_s, unit="s")
+        generation[f"flow's grid, {f.points} points x {f.events} events"
+                   + (f" ({f.grid})" if f.grid else "")] = f.generation_s
+    for grid, seconds in generation.items():
+        result.add("grid generation time", grid, seconds, unit="s")
+    for f in flows:
         result.add("flow training time", f"flow (once, all grid points){f.suffix}",
                    f.training_s, unit="s")
         result.add("worst |fit - true| / resolution over held-out points", f.label, f.worst,
