@@ -169,7 +169,8 @@ def fit_flow(train: dict[Point, np.ndarray], config: dict[str, Any], seed: int,
 def _grid_entry_ok(grid: Any, designs: bool) -> bool:
     """Whether ``grid`` is ``{points: [...]}`` or (``designs``) ``{design: central_composite}``
     or ``{design: latin_hypercube | sobol, size: n}``, optionally with a whole
-    ``events_per_point`` >= 1, and nothing else."""
+    ``events_per_point`` >= 1 and (``designs``: a flow's grid) a whole ``ensemble`` >= 1, and
+    nothing else."""
     if not isinstance(grid, dict) or not set(grid) <= {"points", "design", "size",
                                                        "events_per_point", "ensemble"}:
         return False

@@ -64,7 +64,8 @@ class FlowCost:
 
     @property
     def suffix(self) -> str:
-        """What the flow's method names end with: ", 3x3x3 grid" ("" for the main grid)."""
+        """What the flow's method names end with: ", 3x3x3 grid" ("" for the main grid),
+        with its events per point and ensemble when stated (:func:`grid_suffix`)."""
         return grid_suffix(self.grid, self.events if self.events_named else None, self.members)
 
     @property
