@@ -265,6 +265,25 @@ def test_wprime_xy_fat_jet_masses(tmp_path) -> None:
     assert "wprime_xy" in PROCESSES and "qcd_dijet" in PROCESSES
 
 
+def test_the_x_width_is_an_option_that_leaves_narrow_settings_and_cache_keys_alone() -> None:
+    from hepchain.collider.processes import pythia_settings, resolve
+    from hepchain.core.cache import cache_key
+
+    narrow = resolve("wprime_xy", {"mx": "400"})[1]
+    assert "gx" not in narrow  # unset: not in the settings, so every earlier key stays
+    assert "37:mWidth = 4.0" in pythia_settings("wprime_xy", narrow)  # 1 % of m_X
+    # the key of a narrow request as before the option existed (git 60233a5; a new detector
+    # version or Pythia setting changes it on purpose)
+    assert cache_key("wprime_xy", n_events=250, seed=2, shard_size=300, options={
+        "mwprime": 4000.0, "mx": 600.0, "my": 60.0}).startswith("002c1181b95e")
+    wide = resolve("wprime_xy", {"mx": "400", "gx": "120"})[1]
+    assert "37:mWidth = 120.0" in pythia_settings("wprime_xy", wide)
+    assert "35:mWidth = 1.0" in pythia_settings("wprime_xy", wide)  # Y stays narrow
+    for bad in ("0", "201"):
+        with pytest.raises(UsageError, match="X width gx above 0 and at most half of mx"):
+            resolve("wprime_xy", {"mx": "400", "gx": bad})
+
+
 def test_pileup_overlay(tmp_path) -> None:
     out = tmp_path / "pu"
     produce("ttbar", out, n_events=8, seed=4, executor=None, progress=False,

@@ -211,6 +211,21 @@ def test_three_parameters_span_a_product_grid_with_their_observables():
                                     "heldout": [[430.0]], "validation_points": [[1, 2]]})
 
 
+def test_a_width_is_measured_on_its_mass_peak():
+    from hepchain.core.errors import UsageError
+
+    space = _space(["mwprime", "mx", "my", "gx"], {"mwprime": [3000, 4000], "mx": [300, 700],
+                                                   "my": [60, 180], "gx": [5, 65, 125]})
+    assert len(space.grid) == 24 and space.observables == ["mjj", "mj2", "mj1", "mj2"]
+    assert space.labels[3] == "Gamma_X"
+    # each parameter's peak: its own value for a mass, m_X for the X width
+    assert space.peaks(np.array([3.2, 0.45, 0.1, 0.03])).tolist() == [3.2, 0.45, 0.1, 0.45]
+    assert len(space.mc_grid([4, 4, 4, 3])) == 192  # fewer width values than masses
+    assert len(space.central_composite()) == 25  # 16 corners, 8 face centres, the centre
+    with pytest.raises(UsageError, match=r"gx \(a width\) needs its mass mx"):
+        _space(["my", "gx"], {"my": [60, 180], "gx": [5, 125]})
+
+
 @pytest.mark.parametrize(("override", "message"),
                          [({"scan_bins": 12}, "scan_bins must be a list"),
                           ({"mc_grids": [{"points": 5}]}, "mc_grids must be a non-empty list"),
@@ -359,6 +374,38 @@ def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
         "flow training time", train).value
     assert (tmp_path / "interp_3450_420_80_grid15-point_central-composite_60events"
             "_ensemble2.png").exists()
+
+
+def test_a_width_scan_fits_gamma_x_in_units_of_the_x_mass_resolution(tmp_path):
+    """Gamma_X joins (m_X, m_Y) on a 2 x 2 x 2 grid: its fits and pulls have rows of their
+    own, measured in m_X's resolution (a width has no peak of its own)."""
+    from hepchain.core.study import run_study
+
+    overrides = {"data": {"seed": 2, "workers": 1, "shard_size": 40, "mwprime": 3500,
+                          "events_per_point": 40, "events_heldout": 60},
+                 "params": ["mx", "my", "gx"],
+                 "grid": {"mx": [300, 500], "my": [60, 120], "gx": [5, 125]},
+                 "heldout": [[420, 80, 40]], "validation_points": [[450, 100, 90]],
+                 "features": ["mj1", "mj2", "tau21_j1"],
+                 "mc_grids": [{"points": [2, 2, 2]}], "flow_grids": [],
+                 "scan_bins": [3], "scan_bins_shape": [2],
+                 "flow": {"kind": "maf", "transforms": 1, "hidden": [16]},
+                 "train": {"epochs": 2, "batch_size": 64, "progress": False},
+                 "fit": {"starts": 1, "steps": 5, "prescan_points": 3},
+                 "classifier": {"members": 1, "max_iter": 10, "max_leaf_nodes": 7}}
+    result = run_study("paramscan", "quick", tmp_path, overrides=overrides)
+    tag = "(420, 80, 40) GeV"
+    names = {m.name for m in result.metrics}
+    assert f"jet-mass resolution m_X at {tag}" in names
+    assert f"jet-mass resolution Gamma_X at {tag}" not in names  # m_X's is its unit
+    res_x = result.get(f"jet-mass resolution m_X at {tag}", "Gaussian core of held-out events")
+    assert np.isfinite(res_x.value) and res_x.value > 5  # GeV
+    mc = "MC grid scan 2x2x2 x 40 events (3 x 2 bins)"  # m_X's and m_Y's jet masses x tau21
+    for method in ("flow gradient fit", mc):
+        width = result.get(f"Gamma_X fit at {tag}", method).value
+        assert 5 <= width <= 125  # GeV, inside the trained box
+        pull = result.get(f"|fit - true| / resolution, Gamma_X at {tag}", method).value
+        assert pull == pytest.approx(abs(width - 40) / res_x.value, rel=1e-6)
 
 
 def test_a_flow_ensemble_is_the_equal_weight_mixture_of_its_members():

@@ -24,7 +24,9 @@ BASE_SETTINGS: tuple[str, ...] = (
     "Random:setSeed = on",
 )
 
-#: generic options of every process: name -> (default, type, description)
+#: generic options of every process: name -> (default, type, description); an option whose
+#: default is None is left out of the settings unless given, so adding one keeps every
+#: earlier dataset's settings and cache key
 COMMON_OPTIONS: dict[str, tuple[Any, type, str]] = {
     "mu": (0.0, float, "mean number of overlaid minimum-bias pile-up events (Poisson)"),
     "fatjet_R": (1.0, float, "anti-kt radius of the large-R jets"),
@@ -79,8 +81,11 @@ def _check_dijet(o: dict[str, Any]) -> None:
                          f"({o['mhat_min']}) GeV, or mhat_max=0 for no upper limit.")
 
 
-def _narrow(pid: int, mass: float) -> list[str]:
-    return [f"{pid}:m0 = {mass}", f"{pid}:doForceWidth = on", f"{pid}:mWidth = {0.01 * mass}",
+def _narrow(pid: int, mass: float, width: float | None = None) -> list[str]:
+    """A resonance of ``mass`` [GeV] and ``width`` [GeV] (None: 1 % of the mass), its line shape
+    cut at half and one and a half times the mass, every decay channel off."""
+    return [f"{pid}:m0 = {mass}", f"{pid}:doForceWidth = on",
+            f"{pid}:mWidth = {0.01 * mass if width is None else width}",
             f"{pid}:mMin = {0.5 * mass}", f"{pid}:mMax = {1.5 * mass}", f"{pid}:onMode = off"]
 
 
@@ -93,7 +98,7 @@ def _wprime_xy(o: dict[str, Any]) -> list[str]:
     # and Y = H0 (35) -> q qbar (q = d, u, s, c), so that charge is conserved.
     return ["NewGaugeBoson:ffbar2Wprime = on", *_narrow(34, o["mwprime"]),
             "34:addChannel = 1 1.0 100 37 35",
-            *_narrow(37, o["mx"]), *_to_quarks(37, ((2, -1), (4, -3))),
+            *_narrow(37, o["mx"], o.get("gx")), *_to_quarks(37, ((2, -1), (4, -3))),
             *_narrow(35, o["my"]), *_to_quarks(35, ((1, -1), (2, -2), (3, -3), (4, -4))),
             f"PhaseSpace:mHatMin = {0.5 * o['mwprime']}"]
 
@@ -102,6 +107,9 @@ def _check_wprime(o: dict[str, Any]) -> None:
     if o["mx"] + o["my"] >= o["mwprime"]:
         raise UsageError(f"wprime_xy needs mx + my ({o['mx'] + o['my']}) below mwprime "
                          f"({o['mwprime']}) GeV.")
+    if not 0 < o.get("gx", 1.0) <= 0.5 * o["mx"]:
+        raise UsageError(f"wprime_xy needs the X width gx above 0 and at most half of mx "
+                         f"({0.5 * o['mx']} GeV), got {o['gx']} GeV.")
 
 
 def _z_tautau(o: dict[str, Any]) -> list[str]:
@@ -181,7 +189,8 @@ CATALOGUE: dict[str, Process] = {p.name: p for p in (
     Process("wprime_xy", "heavy resonance (3.5 TeV) -> X (500 GeV) Y (100 GeV), X,Y -> q qbar",
             _wprime_xy, {"mwprime": (3500.0, float, "resonance mass [GeV]"),
                          "mx": (500.0, float, "X mass [GeV]"),
-                         "my": (100.0, float, "Y mass [GeV]")}, _check_wprime),
+                         "my": (100.0, float, "Y mass [GeV]"),
+                         "gx": (None, float, "X width [GeV]; unset: 1 % of mx")}, _check_wprime),
     Process("Z_tautau", "q qbar -> Z -> tau tau (m-hat > 60 GeV)", _z_tautau),
     Process("H_tautau", "g g -> H (125 GeV) -> tau tau", _h_tautau),
     Process("ttH_bb", "t tbar H, H -> b bbar, semileptonic t tbar", _tth_bb),
@@ -218,7 +227,7 @@ def resolve(name: str, options: dict[str, str] | None = None) -> tuple[Process, 
         raise UsageError(f"Unknown process {name!r}; choose one of {', '.join(CATALOGUE)}.")
     proc = CATALOGUE[name]
     spec = {**COMMON_OPTIONS, **proc.options}
-    values = {key: default for key, (default, _, _) in spec.items()}
+    values = {key: default for key, (default, _, _) in spec.items() if default is not None}
     for key, raw in (options or {}).items():
         if key not in spec:
             raise UsageError(f"{name} has no option {key!r}; known options: "

@@ -1,7 +1,8 @@
 """The signal-model parameters a scan fits: their grid, MC grids over the same box and the
-resolution that measures a fit's accuracy (masses in GeV, TeV inside flows and fits)::
+resolution that measures a fit's accuracy (masses and widths in GeV, TeV inside flows and
+fits)::
 
-    space = ParameterSpace.from_config(config)  # params [mx, my] or [mwprime, mx, my]
+    space = ParameterSpace.from_config(config)  # params [mx, my], [mwprime, mx, my] or + gx
     space.grid                                   # the flow's training points, GeV tuples
     space.mc_grid([7, 7, 7])                     # evenly spaced over the same box
     space.central_composite()                    # 15 of the 3 x 3 x 3 grid's 27 points
@@ -25,14 +26,17 @@ Point = tuple[float, ...]  # one parameter point [GeV], in the order of Paramete
 
 @dataclass(frozen=True)
 class Parameter:
-    """A scanned mass: its label and the observable whose peak measures it."""
+    """A scanned mass or width: its label, the observable whose peak measures it and, for a
+    width, the mass parameter at whose peak it is measured (its accuracy unit is that peak's
+    resolution)."""
 
     label: str
     observable: str
+    peak: str | None = None
 
 
 PARAMETERS = {"mx": Parameter("m_X", "mj2"), "my": Parameter("m_Y", "mj1"),
-              "mwprime": Parameter("m_W'", "mjj")}
+              "mwprime": Parameter("m_W'", "mjj"), "gx": Parameter("Gamma_X", "mj2", "mx")}
 
 #: the point designs a flow grid may use instead of a product grid, as their rows name them
 DESIGNS = {"central_composite": "central-composite", "latin_hypercube": "Latin-hypercube",
@@ -56,6 +60,10 @@ class ParameterSpace:
         if unknown or len(set(names)) != len(names) or not names:
             raise UsageError(f"params must be distinct names out of {sorted(PARAMETERS)}, "
                              f"got {list(names)}.")
+        for n in names:
+            if PARAMETERS[n].peak and PARAMETERS[n].peak not in names:
+                raise UsageError(f"params {n} (a width) needs its mass {PARAMETERS[n].peak} "
+                                 "among the params: its resolution is that peak's width.")
         if sorted(config["grid"]) != sorted(names):
             raise UsageError(f"grid must give values for exactly the params {list(names)}, got "
                              f"{sorted(config['grid'])}.")
@@ -77,6 +85,11 @@ class ParameterSpace:
     def observables(self) -> list[str]:
         """The feature whose peak measures each parameter (jet or dijet mass)."""
         return [PARAMETERS[n].observable for n in self.names]
+
+    def peaks(self, theta: np.ndarray) -> np.ndarray:
+        """Where each parameter's peak lies at ``theta`` (any unit): its own value for a mass,
+        its particle's mass for a width."""
+        return np.array([theta[self.names.index(PARAMETERS[n].peak or n)] for n in self.names])
 
     @property
     def box(self) -> tuple[np.ndarray, np.ndarray]:

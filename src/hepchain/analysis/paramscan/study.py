@@ -35,6 +35,7 @@ from hepchain.analysis.paramscan import templates
 from hepchain.analysis.paramscan.data import MIN_SELECTED, load_points
 from hepchain.analysis.paramscan.parameters import (
     DESIGNS,
+    PARAMETERS,
     SPACE_FILLING,
     ParameterSpace,
     Point,
@@ -96,9 +97,9 @@ class ParamScanStudy(Study):
         result.provenance.datasets = manifests + man_tests + [m for m in man_vals
                                                              if m not in man_tests]
         truth = {p: np.array(p) / 1000 for p in [*held, *vals]}
-        res = {p: mass_resolution(x, names, truth[p], space.observables)
+        res = {p: mass_resolution(x, names, space.peaks(truth[p]), space.observables)
                for p, x in tests.items()}
-        val_res = {p: mass_resolution(x, names, truth[p], space.observables)
+        val_res = {p: mass_resolution(x, names, space.peaks(truth[p]), space.observables)
                    for p, x in validation.items()}
         rows: Rows = {}
         at = Heldout(tests, truth, res)
@@ -266,9 +267,12 @@ def measure_flow(grid: FlowGrid, space: ParameterSpace, held: Heldout, names: li
 
 
 def add_resolution(result: Result, space: ParameterSpace, res: dict[Point, np.ndarray]) -> None:
-    """The mass resolution of every parameter at every held-out point [GeV]."""
+    """The mass resolution of every mass parameter at every held-out point [GeV] (a width's
+    is its particle's mass resolution)."""
     for point, widths in res.items():
         for j, (label, obs) in enumerate(zip(space.labels, space.observables, strict=True)):
+            if PARAMETERS[space.names[j]].peak:
+                continue
             what = "dijet-mass" if obs == "mjj" else "jet-mass"
             result.add(f"{what} resolution {label} at {space.tag(point)}",
                        "Gaussian core of held-out events", widths[j] * 1000, unit="GeV",
@@ -287,7 +291,8 @@ def mc_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[str, Any],
     events = int(grid.get("events_per_point", config["data"]["events_per_point"]))
     samples, seconds, made = load_points(config, space, points, events)
     manifests.extend(m for m in made if m not in manifests)
-    first = [names.index(o) for o in space.observables]
+    # the parameters' observables once each (a width is measured on its mass's peak)
+    first = list(dict.fromkeys(names.index(o) for o in space.observables))
     columns = first + [j for j in range(len(names)) if j not in first]
     per_axis = [len({p[j] for p in points}) for j in range(len(space.names))]
     grid_name = f"{'x'.join(map(str, per_axis))} x {events} events"
