@@ -12,6 +12,11 @@ from hepchain.analysis.paramscan.parameters import ParameterSpace, mass_resoluti
 from hepchain.analysis.paramscan.templates import bootstrap_worst, quantile_edges, scan_points
 
 SIGMA = 0.05
+#: the smallest flow, training, fit and classifier: run tests check rows, not accuracy
+TINY_RUN = {"flow": {"kind": "maf", "transforms": 1, "hidden": [16]},
+            "train": {"epochs": 2, "batch_size": 64, "progress": False},
+            "fit": {"starts": 1, "steps": 5, "prescan_points": 3},
+            "classifier": {"members": 1, "max_iter": 10, "max_leaf_nodes": 7}}
 
 
 def toy(theta: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -292,10 +297,7 @@ def test_paramscan_run_is_one_seed_reproducible_per_seed(tmp_path):
                  "grid": {"mx": [300, 500], "my": [60, 120]}, "heldout": [[400, 90]],
                  "validation_points": [[450, 100]],
                  "mc_grids": [{"points": [2, 2]}], "scan_bins": [3], "scan_bins_shape": [1, 2],
-                 "flow": {"kind": "maf", "transforms": 1, "hidden": [16]},
-                 "train": {"epochs": 2, "batch_size": 64, "progress": False},
-                 "fit": {"starts": 1, "steps": 5, "prescan_points": 3},
-                 "classifier": {"members": 1, "max_iter": 10, "max_leaf_nodes": 7}}
+                 **TINY_RUN}
     assert_seed_reproducible("paramscan", overrides, tmp_path)
 
 
@@ -318,11 +320,7 @@ def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
                                 {"design": "latin_hypercube", "size": 4, "events_per_point": 10},
                                 {"design": "central_composite", "events_per_point": 60,
                                  "ensemble": 2}],
-                 "scan_bins": [3], "scan_bins_shape": [1],
-                 "flow": {"kind": "maf", "transforms": 1, "hidden": [16]},
-                 "train": {"epochs": 2, "batch_size": 64, "progress": False},
-                 "fit": {"starts": 1, "steps": 5, "prescan_points": 3},
-                 "classifier": {"members": 1, "max_iter": 10, "max_leaf_nodes": 7}}
+                 "scan_bins": [3], "scan_bins_shape": [1], **TINY_RUN}
     result = run_study("paramscan", "quick", tmp_path, overrides=overrides)
     names = {m.name for m in result.metrics}
     tag = "(3450, 420, 80) GeV"
@@ -388,11 +386,7 @@ def test_a_width_scan_fits_gamma_x_in_units_of_the_x_mass_resolution(tmp_path):
                  "heldout": [[420, 80, 40]], "validation_points": [[450, 100, 90]],
                  "features": ["mj1", "mj2", "tau21_j1"],
                  "mc_grids": [{"points": [2, 2, 2]}], "flow_grids": [],
-                 "scan_bins": [3], "scan_bins_shape": [2],
-                 "flow": {"kind": "maf", "transforms": 1, "hidden": [16]},
-                 "train": {"epochs": 2, "batch_size": 64, "progress": False},
-                 "fit": {"starts": 1, "steps": 5, "prescan_points": 3},
-                 "classifier": {"members": 1, "max_iter": 10, "max_leaf_nodes": 7}}
+                 "scan_bins": [3], "scan_bins_shape": [2], **TINY_RUN}
     result = run_study("paramscan", "quick", tmp_path, overrides=overrides)
     tag = "(420, 80, 40) GeV"
     names = {m.name for m in result.metrics}
