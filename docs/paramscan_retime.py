@@ -58,9 +58,10 @@ def main(preset: str, bench: str, scratch: str, seeds_json: str, out: str) -> No
     for points, n in flows.values():
         load_points(config, space, points, n, min_selected=1)  # generates what is missing
     shift, identical = {}, True
-    grids = {**flows, **{"x".join(map(str, g["points"])): (space.mc_grid(g["points"]),
-                                                           int(g.get("events_per_point", events)))
-                         for g in config["mc_grids"]}}
+    grids = dict(flows)
+    for g in config["mc_grids"]:  # keyed as the rows name them: "6x6x6x4 x 250"
+        n = int(g.get("events_per_point", events))
+        grids[f"{'x'.join(map(str, g['points']))} x {n}"] = (space.mc_grid(g["points"]), n)
     for key, (points, n) in grids.items():
         old, new, same = generation(config, space, points, n, bench, scratch)
         shift[key], identical = new - old, identical and same
@@ -68,7 +69,7 @@ def main(preset: str, bench: str, scratch: str, seeds_json: str, out: str) -> No
     for run in json.loads(Path(seeds_json).read_text()):
         compute = {m["method"]: m["value"] for m in run["metrics"] if m["name"] == COMPUTE}
         worst = {m["method"]: m["value"] for m in run["metrics"] if m["name"] == WORST}
-        timed = {k: v + shift[k if k.startswith("flow") else k.split()[3]]
+        timed = {k: v + shift[k if k.startswith("flow") else " ".join(k.split()[3:6])]
                  for k, v in compute.items()}
         within = {k: v for k, v in timed.items() if worst[k] <= 1}
         flow = min((k for k in within if k.startswith("flow")), key=timed.get)

@@ -272,6 +272,7 @@ def test_the_x_width_is_an_option_that_leaves_narrow_settings_and_cache_keys_alo
     narrow = resolve("wprime_xy", {"mx": "400"})[1]
     assert "gx" not in narrow  # unset: not in the settings, so every earlier key stays
     assert "37:mWidth = 4.0" in pythia_settings("wprime_xy", narrow)  # 1 % of m_X
+    assert "gx" not in resolve("wprime_xy", {"mx": "1.5"})[1]  # no width check when unset
     # the key of a narrow request as before the option existed (git 60233a5; a new detector
     # version or Pythia setting changes it on purpose)
     assert cache_key("wprime_xy", n_events=250, seed=2, shard_size=300, options={

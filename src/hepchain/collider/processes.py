@@ -107,7 +107,7 @@ def _check_wprime(o: dict[str, Any]) -> None:
     if o["mx"] + o["my"] >= o["mwprime"]:
         raise UsageError(f"wprime_xy needs mx + my ({o['mx'] + o['my']}) below mwprime "
                          f"({o['mwprime']}) GeV.")
-    if not 0 < o.get("gx", 1.0) <= 0.5 * o["mx"]:
+    if "gx" in o and not 0 < o["gx"] <= 0.5 * o["mx"]:
         raise UsageError(f"wprime_xy needs the X width gx above 0 and at most half of mx "
                          f"({0.5 * o['mx']} GeV), got {o['gx']} GeV.")
 
