@@ -96,20 +96,28 @@ def gradient_fit(model: AnyFlow, x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
 
 
 def template_nll(template: np.ndarray, x: np.ndarray, edges: list[np.ndarray],
-                 floor: float = 0.5) -> float:
+                 floor: float = 0.5, product: bool = False) -> float:
     """−Σ log of the binned density of ``template`` at the events ``x`` (empty bins get
-    ``floor`` counts, so a template never assigns zero probability)."""
-    counts, _ = np.histogramdd(template, bins=edges)
-    counts = counts + floor
+    ``floor`` counts, so a template never assigns zero probability). ``product``: the density
+    is the product of one 1-D histogram per observable (no sparse multi-dimensional bins;
+    the correlations between observables are ignored)."""
+    idx = [np.clip(np.searchsorted(e, x[:, j], side="right") - 1, 0, len(e) - 2)
+           for j, e in enumerate(edges)]
+    if product:
+        return float(sum(-np.log(_density(template[:, [j]], [e], floor)[i]).sum()
+                         for j, (e, i) in enumerate(zip(edges, idx, strict=True))))
+    return float(-np.log(_density(template, edges, floor)[tuple(idx)]).sum())
+
+
+def _density(template: np.ndarray, edges: list[np.ndarray], floor: float) -> np.ndarray:
+    """Normalised binned density of ``template`` with ``floor`` counts added to every bin."""
+    counts = np.histogramdd(template, bins=edges)[0] + floor
     volume = np.prod(np.meshgrid(*[np.diff(e) for e in edges], indexing="ij"), axis=0)
-    density = counts / counts.sum() / volume
-    idx = tuple(np.clip(np.searchsorted(e, x[:, j], side="right") - 1, 0, len(e) - 2)
-                for j, e in enumerate(edges))
-    return float(-np.log(density[idx]).sum())
+    return counts / counts.sum() / volume
 
 
 def grid_scan(templates: dict[tuple[float, ...], np.ndarray], x: np.ndarray,
-              edges: list[np.ndarray]) -> FitResult:
+              edges: list[np.ndarray], product: bool = False) -> FitResult:
     """Best parameter point of a template grid for events ``x``, refined by a parabola.
 
     ``templates[θ] = events generated at θ``; along each axis the parabola through the best
@@ -117,10 +125,11 @@ def grid_scan(templates: dict[tuple[float, ...], np.ndarray], x: np.ndarray,
     point is on the grid edge, the parabola runs through it and its two inward neighbours and
     its minimum is kept inside the grid box, so that a truth between the edge point and its
     neighbour is not pinned to the edge; with fewer than three points on the axis, or a
-    parabola that is not convex, the grid value is kept and the error is NaN.
+    parabola that is not convex, the grid value is kept and the error is NaN. ``product``:
+    templates as products of 1-D histograms (:func:`template_nll`).
     """
     t0 = time.perf_counter()
-    nll = {theta: template_nll(t, x, edges) for theta, t in templates.items()}
+    nll = {theta: template_nll(t, x, edges, product=product) for theta, t in templates.items()}
     best = min(nll, key=nll.get)
     axes = [sorted({t[j] for t in templates}) for j in range(len(best))]
     theta, err = np.array(best, float), np.full(len(best), np.nan)

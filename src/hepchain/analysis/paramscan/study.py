@@ -127,7 +127,8 @@ def check_settings(config: dict[str, Any]) -> tuple[ParameterSpace, list[str]]:
         raise UsageError(f"paramscan features must include {' and '.join(space.observables)} "
                          f"(the masses that measure {', '.join(space.labels)}); missing "
                          f"{missing}.")
-    templates.check_settings(config["scan_bins"], config["scan_bins_shape"])
+    templates.check_settings(config["scan_bins"], config["scan_bins_shape"],
+                             config["scan_templates"])
     for key in ("mc_grids", "flow_grids"):  # the template scan needs at least one MC grid
         grids, flows = config[key], key == "flow_grids"
         if not isinstance(grids, list) or not (grids or flows) or not all(
@@ -282,6 +283,10 @@ def add_resolution(result: Result, space: ParameterSpace, res: dict[Point, np.nd
                             "the pulls at that held-out point are NaN.")
 
 
+#: how a template form shows in row names (the joint histogram, as before the product form)
+_FORM_TAG = {"joint": "", "product": ", product of 1-D templates"}
+
+
 def mc_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[str, Any],
             tests: dict[Point, np.ndarray], validation: tuple[dict, dict],
             truth: dict[Point, np.ndarray], res: dict[Point, np.ndarray], names: list[str],
@@ -299,11 +304,13 @@ def mc_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[str, Any],
     scan = templates.template_scan(  # bootstrap seed from the data: the same in every run seed
         samples, columns, len(first), tests, validation, truth, res, config["scan_bins"],
         config["scan_bins_shape"], int(config["scan_bootstrap"]),
-        derive_seed(int(config["data"]["seed"]), f"template bootstrap {grid_name}"))
-    for (bins, shape_bins), worst in scan.validation.items():
+        derive_seed(int(config["data"]["seed"]), f"template bootstrap {grid_name}"),
+        config["scan_templates"])
+    for (bins, shape_bins, form), worst in scan.validation.items():
         rows[(f"validation worst |fit - true| / resolution, {bins} mass x {shape_bins} tau21 "
-              "bins", f"MC grid scan {grid_name}")] = worst
-    label = f"MC grid scan {grid_name} ({scan.bins} x {scan.shape_bins} bins)"
+              f"bins{_FORM_TAG[form]}", f"MC grid scan {grid_name}")] = worst
+    label = (f"MC grid scan {grid_name} ({scan.bins} x {scan.shape_bins} bins"
+             f"{_FORM_TAG[scan.form]})")
     for point, fitted in scan.fits.items():
         tag = space.tag(point)
         pulls = np.abs(fitted - truth[point]) / res[point]

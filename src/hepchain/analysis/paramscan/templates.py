@@ -3,8 +3,12 @@ separately generated parameter grid, a binned-likelihood scan (:func:`massfit.gr
 every pseudo-dataset, and the template binning chosen on validation points::
 
     scan = template_scan(samples, columns, n_mass=2, tests=held_out, validation=(vals, val_res),
-                         truth=truth, resolution=res, bins=[4, 8], shape_bins=[1, 2])
+                         truth=truth, resolution=res, bins=[4, 8], shape_bins=[1, 2],
+                         forms=["joint", "product"])
     scan.fits[(430.0, 100.0)]   # fitted parameters [TeV]
+
+A template is one histogram over all observables (``joint``) or the product of one 1-D
+histogram per observable (``product``: dense bins at any dimension, correlations ignored).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import numpy as np
 from hepchain.analysis import massfit
 from hepchain.analysis.paramscan.parameters import Point
 from hepchain.core.errors import UsageError
+
+FORMS = ("joint", "product")
 
 
 def quantile_edges(pooled: np.ndarray, bins: int, shape_bins: int,
@@ -29,13 +35,14 @@ def quantile_edges(pooled: np.ndarray, bins: int, shape_bins: int,
 
 def scan_points(templates: dict[tuple[float, ...], np.ndarray], events: dict[Point, np.ndarray],
                 truth: dict[Point, np.ndarray], resolution: dict[Point, np.ndarray],
-                edges: list[np.ndarray]) -> tuple[dict[Point, np.ndarray], float, float]:
+                edges: list[np.ndarray], form: str = "joint"
+                ) -> tuple[dict[Point, np.ndarray], float, float]:
     """Template scan at every point of ``events`` (keyed by the point [GeV]; templates keyed
-    by θ [TeV], same parameter order): fitted θ [TeV] per point, the worst |fit − true| /
-    resolution over the points and the scans' seconds."""
+    by θ [TeV], same parameter order; ``form`` one of :data:`FORMS`): fitted θ [TeV] per
+    point, the worst |fit − true| / resolution over the points and the scans' seconds."""
     fits, seconds = {}, 0.0
     for p, x in events.items():
-        scan = massfit.grid_scan(templates, x, edges)
+        scan = massfit.grid_scan(templates, x, edges, product=form == "product")
         fits[p], seconds = scan.theta, seconds + scan.seconds
     worst = float(np.max([np.abs(f - truth[p]) / resolution[p] for p, f in fits.items()]))
     return fits, worst, seconds
@@ -44,7 +51,7 @@ def scan_points(templates: dict[tuple[float, ...], np.ndarray], events: dict[Poi
 def bootstrap_worst(templates: dict[tuple[float, ...], np.ndarray],
                     events: dict[Point, np.ndarray], truth: dict[Point, np.ndarray],
                     resolution: dict[Point, np.ndarray], edges: list[np.ndarray],
-                    replicas: int, seed: int) -> np.ndarray:
+                    replicas: int, seed: int, form: str = "joint") -> np.ndarray:
     """The worst pull of :func:`scan_points` with every template's events resampled with
     replacement, ``replicas`` times (the pseudo-data ``events`` and the binning fixed): how
     much the worst pull moves with the grid's own MC statistics."""
@@ -52,22 +59,24 @@ def bootstrap_worst(templates: dict[tuple[float, ...], np.ndarray],
     worst = []
     for _ in range(replicas):
         boot = {t: v[rng.integers(0, len(v), len(v))] for t, v in templates.items()}
-        worst.append(scan_points(boot, events, truth, resolution, edges)[1])
+        worst.append(scan_points(boot, events, truth, resolution, edges, form)[1])
     return np.array(worst)
 
 
 @dataclass(frozen=True)
 class TemplateScan:
-    """One MC grid's scan: chosen binning, fits at the test points [TeV], worst pull, the
-    test scans' seconds, the worst validation pull of every binning tried and the worst test
-    pull of each template bootstrap replica (:func:`bootstrap_worst`; empty without)."""
+    """One MC grid's scan: chosen binning and template form, fits at the test points [TeV],
+    worst pull, the test scans' seconds, the worst validation pull of every (bins, shape
+    bins, form) tried and the worst test pull of each template bootstrap replica
+    (:func:`bootstrap_worst`; empty without)."""
 
     bins: int
     shape_bins: int
+    form: str
     fits: dict[Point, np.ndarray]
     worst: float
     seconds: float
-    validation: dict[tuple[int, int], float]
+    validation: dict[tuple[int, int, str], float]
     bootstrap: np.ndarray
 
 
@@ -76,31 +85,37 @@ def template_scan(samples: dict[Point, np.ndarray], columns: list[int], n_mass: 
                   validation: tuple[dict[Point, np.ndarray], dict[Point, np.ndarray]],
                   truth: dict[Point, np.ndarray], resolution: dict[Point, np.ndarray],
                   bins: list[int], shape_bins: list[int], replicas: int = 0,
-                  seed: int = 0) -> TemplateScan:
+                  seed: int = 0, forms: list[str] | tuple[str, ...] = ("joint",)
+                  ) -> TemplateScan:
     """Scan ``tests`` with templates of ``samples`` (events per grid point [GeV], feature
     columns reordered by ``columns``, the ``n_mass`` parameter observables first).
 
     Every binning ``bins`` × ``shape_bins`` (quantile bins per mass / per other observable;
-    1 = not used) is tried on the ``validation`` points (events, resolution); the one with the
-    smallest worst pull there is applied to the test points, then to ``replicas`` template
+    1 = not used) of every template form in ``forms`` is tried on the ``validation`` points
+    (events, resolution); the one with the smallest worst pull there (on a tie the first in
+    the order forms, bins, shape_bins) is applied to the test points, then to ``replicas`` template
     bootstraps (rng ``seed``).
     """
     pooled = np.concatenate(list(samples.values()))[:, columns]
     templates = {tuple(np.array(p) / 1000): v[:, columns] for p, v in samples.items()}
     cut = lambda pts: {p: x[:, columns] for p, x in pts.items()}  # noqa: E731
     vals, val_res = validation
-    tried = {(b, s): scan_points(templates, cut(vals), truth, val_res,
-                                 quantile_edges(pooled, b, s, n_mass))[1]
-             for b in bins for s in shape_bins}
-    best = min(tried, key=tried.get)
-    edges = quantile_edges(pooled, *best, n_mass)
-    fits, worst, seconds = scan_points(templates, cut(tests), truth, resolution, edges)
-    boot = bootstrap_worst(templates, cut(tests), truth, resolution, edges, replicas, seed)
-    return TemplateScan(*best, fits, worst, seconds, tried, boot)
+    tried = {(b, s, f): scan_points(templates, cut(vals), truth, val_res,
+                                    quantile_edges(pooled, b, s, n_mass), f)[1]
+             for f in forms for b in bins for s in shape_bins}
+    b, s, f = min(tried, key=tried.get)
+    edges = quantile_edges(pooled, b, s, n_mass)
+    fits, worst, seconds = scan_points(templates, cut(tests), truth, resolution, edges, f)
+    boot = bootstrap_worst(templates, cut(tests), truth, resolution, edges, replicas, seed, f)
+    return TemplateScan(b, s, f, fits, worst, seconds, tried, boot)
 
 
-def check_settings(bins: object, shape_bins: object) -> None:
+def check_settings(bins: object, shape_bins: object, forms: object = ("joint",)) -> None:
     """One clear error for malformed template-scan settings, before any generation."""
+    if not isinstance(forms, list | tuple) or not forms or not set(forms) <= set(FORMS) or len(
+            set(forms)) != len(forms):
+        raise UsageError(f"scan_templates must be a list of distinct template forms out of "
+                         f"{list(FORMS)}, got {forms!r}.")
     if not isinstance(bins, list) or not bins or not all(
             isinstance(b, int) and b >= 2 for b in bins):
         raise UsageError(f"scan_bins must be a list of bin counts >= 2, got {bins!r}.")
