@@ -96,6 +96,7 @@ def template_scan(samples: dict[Point, np.ndarray], columns: list[int], n_mass: 
     the order forms, bins, shape_bins) is applied to the test points, then to ``replicas`` template
     bootstraps (rng ``seed``).
     """
+    check_settings(bins, shape_bins, forms)
     pooled = np.concatenate(list(samples.values()))[:, columns]
     templates = {tuple(np.array(p) / 1000): v[:, columns] for p, v in samples.items()}
     cut = lambda pts: {p: x[:, columns] for p, x in pts.items()}  # noqa: E731
