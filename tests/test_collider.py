@@ -285,6 +285,36 @@ def test_the_x_width_is_an_option_that_leaves_narrow_settings_and_cache_keys_alo
             resolve("wprime_xy", {"mx": "400", "gx": bad})
 
 
+def test_wprime_xy_spreads_its_masses_over_a_window_one_point_per_event(tmp_path) -> None:
+    """``mx_max`` ... spread a mass from event to event over [m, m_max]; each event's own
+    generated masses are in its hard-process record, and the key of a fixed-mass request is
+    unchanged (the options are left out unless given)."""
+    from hepchain.collider.processes import WPRIME_XY_IDS, pythia_settings, resolve
+
+    box = {"mwprime": "3000", "mwprime_max": "4000", "mx": "300", "mx_max": "700", "my": "60",
+           "my_max": "180"}
+    settings = pythia_settings("wprime_xy", resolve("wprime_xy", box)[1])
+    assert {"37:mMin = 300.0", "37:mMax = 700.0", "37:mWidth = 4000.0"} <= set(settings)
+    assert "mx_max" not in resolve("wprime_xy", {"mx": "400"})[1]
+    out = tmp_path / "spread"
+    produce("wprime_xy", out, n_events=40, seed=3, executor=None, progress=False, options=box)
+    partons = ShardedDataset(out).read(columns=["partons"])["partons"]
+    for key, (low, high) in {"mwprime": (3000, 4000), "mx": (300, 700),
+                             "my": (60, 180)}.items():
+        pid = WPRIME_XY_IDS[key]
+        mass = ak.to_numpy(ak.firsts(partons["mass"][abs(partons["pid"]) == pid]))
+        assert len(mass) == 40 and np.all((mass >= low) & (mass <= high))
+        # spread over the window, not a narrow peak (a 1 % width would give std ~ 0.01 m)
+        assert np.std(mass) > 0.1 * (high - low)
+        assert np.min(mass) < low + 0.4 * (high - low) < np.max(mass)
+    for options, message in (({"mx": "400", "mx_max": "400"}, "mx_max above mx"),
+                             ({"mx": "400", "mx_max": "600", "gx": "50"}, "fixed X mass"),
+                             ({"mwprime": "3000", "mx": "300", "mx_max": "2900"},
+                              "below mwprime")):
+        with pytest.raises(UsageError, match=message):
+            resolve("wprime_xy", options)
+
+
 def test_pileup_overlay(tmp_path) -> None:
     out = tmp_path / "pu"
     produce("ttbar", out, n_events=8, seed=4, executor=None, progress=False,

@@ -322,6 +322,9 @@ def test_a_width_is_measured_on_its_mass_peak():
                            "mc_grids must be a non-empty list"),  # flows only
                           ({"flow_grids": [{"points": [2, 2], "ensemble": 0}]},
                            "and ensemble"),
+                          ({"flow_grids": [{"design": "continuous", "size": 100,
+                                            "events_per_point": 5}]}, "no events_per_point"),
+                          ({"flow_grids": [{"design": "continuous"}]}, "design: continuous"),
                           ({"heldout": [[430, 100], [400, 90]]}, "off every grid"),  # 5 x 5
                           ({"validation_points": [[700, 60]]}, "off every grid"),
                           ({"scan_bins_shape": [0]}, "scan_bins_shape"),
@@ -382,7 +385,8 @@ def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
                                 {"design": "central_composite", "events_per_point": 60},
                                 {"design": "latin_hypercube", "size": 4, "events_per_point": 10},
                                 {"design": "central_composite", "events_per_point": 60,
-                                 "ensemble": 2}],
+                                 "ensemble": 2},
+                                {"design": "continuous", "size": 60}],
                  "scan_bins": [3], "scan_bins_shape": [1], **TINY_RUN}
     result = run_study("paramscan", "quick", tmp_path, overrides=overrides)
     names = {m.name for m in result.metrics}
@@ -417,7 +421,7 @@ def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
     lhs = "flow gradient fit, 4-point Latin-hypercube grid x 10 events"
     assert 3000 <= result.get(f"m_W' fit at {tag}", lhs).value <= 4000
     generation = [m for m in result.metrics if m.name == "grid generation time"]
-    assert len({m.method for m in generation}) == len(generation) == 4
+    assert len({m.method for m in generation}) == len(generation) == 5
     assert result.get("grid generation time",
                       "flow's grid, 4 points x 10 events (4-point Latin-hypercube)").value > 0
     nearest = {m.method.removeprefix("nearest grid point ").split(")", 1)[1]
@@ -435,6 +439,37 @@ def test_a_three_parameter_scan_fits_the_wprime_mass_too(tmp_path):
         "flow training time", train).value
     assert (tmp_path / "interp_3450_420_80_grid15-point_central-composite_60events"
             "_ensemble2.png").exists()
+    # one sample of 60 events with the masses spread over the box: each selected event is a
+    # training point of its own (one event per point), so no nearest-grid-point AUC
+    cont = "flow gradient fit, 60-point continuous grid"
+    assert 3000 <= result.get(f"m_W' fit at {tag}", cont).value <= 4000
+    (row,) = [m for m in generation if m.method.endswith("x 1 events (60-point continuous)")]
+    assert row.value > 0 and 20 <= int(row.method.split()[2]) <= 60  # selected events
+    assert result.get("total compute (generation + training + one fit)", cont).value > 0
+
+
+def test_a_continuous_sample_gives_each_event_its_own_generated_masses(tmp_path):
+    """One sample with (m_W', m_X, m_Y) spread over the box: every selected event's features
+    sit beside its own masses, so the dijet mass follows m_W' event by event (a shuffled
+    pairing gives a correlation of 0 +- 0.1); widths cannot be spread."""
+    from hepchain.analysis.paramscan.data import load_continuous
+    from hepchain.core.config import load_presets, preset_config
+
+    data = {"seed": 2, "workers": 1, "shard_size": 150, "mwprime": 3500,
+            "events_per_point": 40, "events_heldout": 40}
+    config = preset_config(load_presets("paramscan"), "paper-3d", {"data": data},
+                           study="paramscan")
+    space = ParameterSpace.from_config(config)
+    x, theta, seconds, manifest = load_continuous(config, space, 150)
+    assert len(x) == len(theta) >= 50 and seconds > 0 and manifest["n_events"] == 150
+    lo, hi = space.box
+    assert np.all((theta >= lo) & (theta <= hi))
+    assert np.all(np.ptp(theta, axis=0) > 0.5 * (hi - lo))  # spread, not one point
+    mjj = x[:, config["features"].index("mjj")]
+    assert np.corrcoef(theta[:, space.names.index("mwprime")], mjj)[0, 1] > 0.4
+    width = preset_config(load_presets("paramscan"), "paper-4d", study="paramscan")
+    with pytest.raises(UsageError, match="widths"):
+        ParameterSpace.from_config(width).spread_options()
 
 
 def test_a_width_scan_fits_gamma_x_in_units_of_the_x_mass_resolution(tmp_path):

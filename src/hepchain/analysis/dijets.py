@@ -95,7 +95,7 @@ def from_events(events, label: int) -> Dijets:
     if missing:
         raise DataError(f"The 'fatjets' record lacks {missing}; regenerate the dataset with a "
                         "collider version that stores N-subjettiness.")
-    keep = ak.to_numpy(ak.num(jets) >= 2)
+    keep = has_dijet(events)
     lead = jets[keep][:, :2]
     arrays = {f: ak.to_numpy(lead[f]).astype(float).reshape(-1, 2) for f in JET_FIELDS}
     order = np.argsort(-arrays["pt"], axis=1, kind="stable")
@@ -103,7 +103,20 @@ def from_events(events, label: int) -> Dijets:
     return Dijets(**arrays, label=np.full(int(keep.sum()), label, dtype=np.int8))
 
 
+def has_dijet(events) -> np.ndarray:
+    """Which collider events have the two ``fatjets`` a dijet needs (those :func:`from_events`
+    keeps, in order)."""
+    import awkward as ak
+
+    return ak.to_numpy(ak.num(events["fatjets"]) >= 2)
+
+
+def lhco_mask(jets: Dijets, pt_min: float = 1200.0, eta_max: float = 2.5) -> np.ndarray:
+    """Which dijets pass the LHCO R&D trigger: leading jet pT > ``pt_min`` GeV and
+    |η| < ``eta_max``."""
+    return (jets.pt[:, 0] > pt_min) & (np.abs(jets.eta[:, 0]) < eta_max)
+
+
 def lhco_selection(jets: Dijets, pt_min: float = 1200.0, eta_max: float = 2.5) -> Dijets:
-    """The LHCO R&D trigger: leading jet pT > ``pt_min`` GeV and |η| < ``eta_max``."""
-    keep = (jets.pt[:, 0] > pt_min) & (np.abs(jets.eta[:, 0]) < eta_max)
-    return jets[keep]
+    """The dijets that pass the LHCO R&D trigger (:func:`lhco_mask`)."""
+    return jets[lhco_mask(jets, pt_min, eta_max)]

@@ -89,24 +89,53 @@ def _narrow(pid: int, mass: float, width: float | None = None) -> list[str]:
             f"{pid}:mMin = {0.5 * mass}", f"{pid}:mMax = {1.5 * mass}", f"{pid}:onMode = off"]
 
 
+def _spread(pid: int, low: float, high: float) -> list[str]:
+    """A resonance whose mass varies from event to event over [``low``, ``high``] GeV: a
+    Breit-Wigner ten times wider than the window, cut to it (nearly flat across it; the
+    parton luminosities and phase space still shape the masses drawn), every decay channel
+    off. Each event's mass is in its hard-process record."""
+    return [f"{pid}:m0 = {0.5 * (low + high)}", f"{pid}:doForceWidth = on",
+            f"{pid}:mWidth = {10 * (high - low)}", f"{pid}:mMin = {low}",
+            f"{pid}:mMax = {high}", f"{pid}:onMode = off"]
+
+
+def _mass(pid: int, o: dict[str, Any], key: str, width: float | None = None) -> list[str]:
+    """The resonance of option ``key``: fixed (:func:`_narrow`), or spread up to option
+    ``<key>_max`` when given (:func:`_spread`)."""
+    high = o.get(f"{key}_max")
+    return _narrow(pid, o[key], width) if high is None else _spread(pid, o[key], high)
+
+
 def _to_quarks(pid: int, pairs: tuple[tuple[int, int], ...]) -> list[str]:
     return [f"{pid}:addChannel = 1 {1 / len(pairs)} 100 {a} {b}" for a, b in pairs]
+
+
+#: the PDG id of each resonance of ``wprime_xy``, by its mass option
+WPRIME_XY_IDS = {"mwprime": 34, "mx": 37, "my": 35}
 
 
 def _wprime_xy(o: dict[str, Any]) -> list[str]:
     # W' (id 34, s-channel 2 -> 1) -> X Y with X = Pythia's charged H+ (37) -> u dbar, c sbar
     # and Y = H0 (35) -> q qbar (q = d, u, s, c), so that charge is conserved.
-    return ["NewGaugeBoson:ffbar2Wprime = on", *_narrow(34, o["mwprime"]),
+    return ["NewGaugeBoson:ffbar2Wprime = on", *_mass(WPRIME_XY_IDS["mwprime"], o, "mwprime"),
             "34:addChannel = 1 1.0 100 37 35",
-            *_narrow(37, o["mx"], o.get("gx")), *_to_quarks(37, ((2, -1), (4, -3))),
-            *_narrow(35, o["my"]), *_to_quarks(35, ((1, -1), (2, -2), (3, -3), (4, -4))),
+            *_mass(WPRIME_XY_IDS["mx"], o, "mx", o.get("gx")),
+            *_to_quarks(37, ((2, -1), (4, -3))), *_mass(WPRIME_XY_IDS["my"], o, "my"),
+            *_to_quarks(35, ((1, -1), (2, -2), (3, -3), (4, -4))),
             f"PhaseSpace:mHatMin = {0.5 * o['mwprime']}"]
 
 
 def _check_wprime(o: dict[str, Any]) -> None:
-    if o["mx"] + o["my"] >= o["mwprime"]:
-        raise UsageError(f"wprime_xy needs mx + my ({o['mx'] + o['my']}) below mwprime "
-                         f"({o['mwprime']}) GeV.")
+    for key in WPRIME_XY_IDS:
+        if f"{key}_max" in o and not o[f"{key}_max"] > o[key]:
+            raise UsageError(f"wprime_xy needs {key}_max above {key} ({o[key]} GeV), got "
+                             f"{o[f'{key}_max']} GeV.")
+    heaviest = o.get("mx_max", o["mx"]) + o.get("my_max", o["my"])
+    if heaviest >= o["mwprime"]:
+        raise UsageError(f"wprime_xy needs mx + my ({heaviest}, at their largest) below "
+                         f"mwprime ({o['mwprime']}, at its smallest) GeV.")
+    if "gx" in o and "mx_max" in o:
+        raise UsageError("wprime_xy takes the X width gx only at a fixed X mass (no mx_max).")
     if "gx" in o and not 0 < o["gx"] <= 0.5 * o["mx"]:
         raise UsageError(f"wprime_xy needs the X width gx above 0 and at most half of mx "
                          f"({0.5 * o['mx']} GeV), got {o['gx']} GeV.")
@@ -190,7 +219,11 @@ CATALOGUE: dict[str, Process] = {p.name: p for p in (
             _wprime_xy, {"mwprime": (3500.0, float, "resonance mass [GeV]"),
                          "mx": (500.0, float, "X mass [GeV]"),
                          "my": (100.0, float, "Y mass [GeV]"),
-                         "gx": (None, float, "X width [GeV]; unset: 1 % of mx")}, _check_wprime),
+                         "gx": (None, float, "X width [GeV]; unset: 1 % of mx"),
+                         **{f"{k}_max": (None, float, f"spread {k} from event to event up to "
+                                         "this [GeV] (each event's masses in its partons); "
+                                         "unset: fixed")
+                            for k in WPRIME_XY_IDS}}, _check_wprime),
     Process("Z_tautau", "q qbar -> Z -> tau tau (m-hat > 60 GeV)", _z_tautau),
     Process("H_tautau", "g g -> H (125 GeV) -> tau tau", _h_tautau),
     Process("ttH_bb", "t tbar H, H -> b bbar, semileptonic t tbar", _tth_bb),

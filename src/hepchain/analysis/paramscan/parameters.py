@@ -40,8 +40,10 @@ PARAMETERS = {"mx": Parameter("m_X", "mj2"), "my": Parameter("m_Y", "mj1"),
 
 #: the point designs a flow grid may use instead of a product grid, as their rows name them
 DESIGNS = {"central_composite": "central-composite", "latin_hypercube": "Latin-hypercube",
-           "sobol": "Sobol"}
+           "sobol": "Sobol", "continuous": "continuous"}
 SPACE_FILLING = ("latin_hypercube", "sobol")  # of these, the ones drawn at a given size
+#: the design of one mass point per event: every mass spread over the box in one sample
+CONTINUOUS = "continuous"
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,18 @@ class ParameterSpace:
     def options(self, point: Point) -> dict[str, float]:
         """The producer options that set ``point``."""
         return dict(zip(self.names, point, strict=True))
+
+    def spread_options(self) -> dict[str, float]:
+        """The producer options that spread every scanned mass over the box, one mass point
+        per event (``mx`` and ``mx_max`` ...: the box's low and high edge [GeV]); a width is
+        no per-event quantity and cannot be spread."""
+        widths = [n for n in self.names if PARAMETERS[n].peak]
+        if widths:
+            raise UsageError(f"A continuous flow grid spreads masses only; the params {widths} "
+                             "are widths (one per sample, not per event).")
+        lo, hi = self.box
+        return {k: float(v) for n, a, b in zip(self.names, lo, hi, strict=True)
+                for k, v in ((n, a), (f"{n}_max", b))}
 
 
 def mass_resolution(x: np.ndarray, names: list[str], theta: np.ndarray,

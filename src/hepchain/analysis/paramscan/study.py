@@ -32,8 +32,9 @@ import numpy as np
 from hepchain.analysis import flows, massfit, plots
 from hepchain.analysis.classifier import fitter
 from hepchain.analysis.paramscan import templates
-from hepchain.analysis.paramscan.data import MIN_SELECTED, load_points
+from hepchain.analysis.paramscan.data import MIN_SELECTED, load_continuous, load_points
 from hepchain.analysis.paramscan.parameters import (
+    CONTINUOUS,
     DESIGNS,
     PARAMETERS,
     SPACE_FILLING,
@@ -43,14 +44,15 @@ from hepchain.analysis.paramscan.parameters import (
 )
 from hepchain.analysis.paramscan.summary import FlowCost, GridCost, compute_summary, grid_suffix
 from hepchain.core import twosample
-from hepchain.core.errors import UsageError
+from hepchain.core.errors import DataError, UsageError
 from hepchain.core.result import Result
 from hepchain.core.seeding import derive_seed
 from hepchain.core.study import Study
 from hepchain.core.threads import set_torch_threads
 
 Rows = dict[tuple[str, str], float]  # (metric, method) -> value, added to the result at the end
-_DESIGN_FORMS = " or {design: central_composite} or {design: latin_hypercube | sobol, size: n}"
+_DESIGN_FORMS = (" or {design: central_composite} or {design: latin_hypercube | sobol, size: n}"
+                 " or {design: continuous, size: events} (no events_per_point)")
 _ENSEMBLE = " and ensemble (flows trained on the grid, a whole number >= 1)"
 
 
@@ -181,7 +183,9 @@ def _grid_entry_ok(grid: Any, designs: bool) -> bool:
     shape = isinstance(grid.get("points"), list) and set(grid) <= {"points", "events_per_point",
                                                                    "ensemble"}
     kind = grid.get("design")
-    sized = type(grid.get("size")) is int if kind in SPACE_FILLING else (
+    if kind == CONTINUOUS and ("events_per_point" in grid or not grid.get("size", 0) >= 1):
+        return False  # one event per mass point, at least one event
+    sized = type(grid.get("size")) is int if kind in (*SPACE_FILLING, CONTINUOUS) else (
         "size" not in grid and kind == "central_composite")
     design = designs and sized and "points" not in grid
     events, members = grid.get("events_per_point", 1), grid.get("ensemble", 1)
@@ -194,7 +198,11 @@ def flow_points(space: ParameterSpace, grid: dict[str, Any], seed: int) -> tuple
     per param evenly spaced over the box ("3x3x3"), ``design: central_composite``
     ("15-point central-composite") or a space-filling design of ``size`` points drawn from
     a seed derived from ``seed`` (the data seed: the same points in every run) and the
-    design's name ("15-point Latin-hypercube")."""
+    design's name ("15-point Latin-hypercube"); ``design: continuous`` has no fixed points
+    (each of its ``size`` events draws its own: :func:`continuous_grid`)."""
+    if grid.get("design") == CONTINUOUS:
+        space.spread_options()  # a width cannot be spread: refused before any generation
+        return [], f"{grid['size']}-point {DESIGNS[CONTINUOUS]}"
     if "points" in grid:
         return space.mc_grid(grid["points"]), "x".join(map(str, grid["points"]))
     if grid["design"] == "central_composite":
@@ -211,12 +219,30 @@ def coarser_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[str, 
     each (default ``data.events_per_point``), for ``ensemble`` flows (default 1); a point
     needs only one selected event (the flow pools them: many points of few events approach
     one θ per event)."""
+    if grid.get("design") == CONTINUOUS:
+        return continuous_grid(config, space, grid, result)
     events = int(grid.get("events_per_point", config["data"]["events_per_point"]))
     points, name = flow_points(space, grid, config["data"]["seed"])
     train, seconds, made = load_points(config, space, points, events, min_selected=1)
     result.provenance.datasets.extend(m for m in made if m not in result.provenance.datasets)
     return FlowGrid(train, float(np.sum(seconds)), name, events, "events_per_point" in grid,
                     int(grid.get("ensemble", 1)))
+
+
+def continuous_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[str, Any],
+                    result: Result) -> FlowGrid:
+    """``{design: continuous, size: n}``: n events with every mass spread over the box
+    (:func:`load_continuous`), each selected event its own training point at its generated
+    masses, one event per point (the seed paper's continuous training)."""
+    x, theta, seconds, manifest = load_continuous(config, space, int(grid["size"]))
+    train = {tuple(map(float, t)): row[None] for t, row in zip(theta, x, strict=True)}
+    if len(train) < len(x):  # each point keys its events: none may repeat
+        raise DataError("Two events of the continuous sample drew the same masses; their "
+                        "training points would merge.")
+    if manifest not in result.provenance.datasets:
+        result.provenance.datasets.append(manifest)
+    _, name = flow_points(space, grid, config["data"]["seed"])
+    return FlowGrid(train, seconds, name, 1, False, int(grid.get("ensemble", 1)))
 
 
 def measure_flow(grid: FlowGrid, space: ParameterSpace, held: Heldout, names: list[str],
