@@ -81,8 +81,9 @@ def load_continuous(config: dict[str, Any], space: ParameterSpace, events: int
                     ) -> tuple[np.ndarray, np.ndarray, float, dict[str, Any]]:
     """One dataset of ``events`` events with every scanned mass spread over the box
     (:meth:`ParameterSpace.spread_options`), generated in one process like a grid point:
-    the selected events' features [GeV], each one's own generated masses [GeV] (its
-    hard-process record; one mass point per event), the generation seconds and the manifest."""
+    the selected events' features (masses in TeV, :func:`features.compute`), each one's own
+    generated masses [GeV] (its hard-process record; one mass point per event), the
+    generation seconds and the manifest."""
     from hepchain.analysis.dijets import from_events, has_dijet, lhco_mask
     from hepchain.collider.processes import WPRIME_XY_IDS
     from hepchain.core.dataset import ShardedDataset
