@@ -325,6 +325,10 @@ def test_a_width_is_measured_on_its_mass_peak():
                           ({"flow_grids": [{"design": "continuous", "size": 100,
                                             "events_per_point": 5}]}, "no events_per_point"),
                           ({"flow_grids": [{"design": "continuous"}]}, "design: continuous"),
+                          ({"flow_grids": [{"points": [2, 2], "margin": 0.1}]},
+                           "flow_grids must be a list"),  # only a continuous sample
+                          ({"flow_grids": [{"design": "continuous", "size": 100,
+                                            "margin": 0.6}]}, "keep every mass above 0"),
                           ({"heldout": [[430, 100], [400, 90]]}, "off every grid"),  # 5 x 5
                           ({"validation_points": [[700, 60]]}, "off every grid"),
                           ({"scan_bins_shape": [0]}, "scan_bins_shape"),
@@ -467,6 +471,11 @@ def test_a_continuous_sample_gives_each_event_its_own_generated_masses(tmp_path)
     assert np.all(np.ptp(theta, axis=0) > 0.5 * (hi - lo))  # spread, not one point
     mjj = x[:, config["features"].index("mjj")]
     assert np.corrcoef(theta[:, space.names.index("mwprime")], mjj)[0, 1] > 0.4
+    # a margin widens the window by that fraction of the box side at each end
+    wide = space.spread_options(0.1)
+    assert (wide["mx"], wide["mx_max"], wide["my"], wide["my_max"]) == pytest.approx(
+        (lo[1] - 0.1 * (hi[1] - lo[1]), hi[1] + 0.1 * (hi[1] - lo[1]),
+         lo[2] - 0.1 * (hi[2] - lo[2]), hi[2] + 0.1 * (hi[2] - lo[2])))
     width = preset_config(load_presets("paramscan"), "paper-4d", study="paramscan")
     with pytest.raises(UsageError, match="widths"):
         ParameterSpace.from_config(width).spread_options()

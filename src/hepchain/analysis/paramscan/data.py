@@ -77,10 +77,10 @@ def load_points(config: dict[str, Any], space: ParameterSpace, points: list[Poin
     return out, seconds, manifests
 
 
-def load_continuous(config: dict[str, Any], space: ParameterSpace, events: int
-                    ) -> tuple[np.ndarray, np.ndarray, float, dict[str, Any]]:
-    """One dataset of ``events`` events with every scanned mass spread over the box
-    (:meth:`ParameterSpace.spread_options`), generated in one process like a grid point:
+def load_continuous(config: dict[str, Any], space: ParameterSpace, events: int,
+                    margin: float = 0.0) -> tuple[np.ndarray, np.ndarray, float, dict[str, Any]]:
+    """One dataset of ``events`` events with every scanned mass spread over the box, widened
+    by ``margin`` of its side at each end (:meth:`ParameterSpace.spread_options`), generated in one process like a grid point:
     the selected events' features (masses in TeV, :func:`features.compute`), each one's own
     generated masses [GeV] (its hard-process record; one mass point per event), the
     generation seconds and the manifest."""
@@ -89,8 +89,8 @@ def load_continuous(config: dict[str, Any], space: ParameterSpace, events: int
     from hepchain.core.dataset import ShardedDataset
 
     spec = {"process": "wprime_xy", "events": events,
-            "options": {"mwprime": config["data"]["mwprime"], **space.spread_options()}}
-    generate(config, [spec], "generating {} dataset with masses spread over the box")
+            "options": {"mwprime": config["data"]["mwprime"], **space.spread_options(margin)}}
+    generate(config, [spec], "generating {} dataset with the masses spread over a box")
     d = config["data"]
     ds = cached_spec(spec, d["seed"], 1, d.get("shard_size"))
     record = ShardedDataset(ds.path).read(columns=["fatjets", "partons"])

@@ -159,15 +159,20 @@ class ParameterSpace:
         """The producer options that set ``point``."""
         return dict(zip(self.names, point, strict=True))
 
-    def spread_options(self) -> dict[str, float]:
-        """The producer options that spread every scanned mass over the box, one mass point
-        per event (``mx`` and ``mx_max`` ...: the box's low and high edge [GeV]); a width is
-        no per-event quantity and cannot be spread."""
+    def spread_options(self, margin: float = 0.0) -> dict[str, float]:
+        """The producer options that spread every scanned mass over the box widened by
+        ``margin`` of its side at each end, one mass point per event (``mx`` and ``mx_max``
+        ...: the window's low and high edge [GeV]); a width is no per-event quantity and
+        cannot be spread."""
         widths = [n for n in self.names if PARAMETERS[n].peak]
         if widths:
             raise UsageError(f"A continuous flow grid spreads masses only; the params {widths} "
                              "are widths (one per sample, not per event).")
         lo, hi = self.box
+        lo, hi = lo - margin * (hi - lo), hi + margin * (hi - lo)
+        if not (margin >= 0 and np.all(lo > 0)):
+            raise UsageError(f"A continuous flow grid's margin must be >= 0 and keep every mass "
+                             f"above 0, got {margin} (lowest mass {lo.min():.0f} GeV).")
         return {k: float(v) for n, a, b in zip(self.names, lo, hi, strict=True)
                 for k, v in ((n, a), (f"{n}_max", b))}
 

@@ -52,7 +52,8 @@ from hepchain.core.threads import set_torch_threads
 
 Rows = dict[tuple[str, str], float]  # (metric, method) -> value, added to the result at the end
 _DESIGN_FORMS = (" or {design: central_composite} or {design: latin_hypercube | sobol, size: n}"
-                 " or {design: continuous, size: events} (no events_per_point)")
+                 " or {design: continuous, size: events} (no events_per_point; optionally"
+                 " margin, a fraction >= 0 of the box side added at each end)")
 _ENSEMBLE = " and ensemble (flows trained on the grid, a whole number >= 1)"
 
 
@@ -176,13 +177,17 @@ def _grid_entry_ok(grid: Any, designs: bool) -> bool:
     ``events_per_point`` >= 1 and (``designs``: a flow's grid) a whole ``ensemble`` >= 1, and
     nothing else."""
     if not isinstance(grid, dict) or not set(grid) <= {"points", "design", "size",
-                                                       "events_per_point", "ensemble"}:
+                                                       "events_per_point", "ensemble", "margin"}:
         return False
     if not designs and "ensemble" in grid:
         return False
     shape = isinstance(grid.get("points"), list) and set(grid) <= {"points", "events_per_point",
                                                                    "ensemble"}
     kind = grid.get("design")
+    margin = grid.get("margin", 0)
+    if (kind != CONTINUOUS and "margin" in grid) or not (
+            isinstance(margin, int | float) and not isinstance(margin, bool) and margin >= 0):
+        return False  # only a continuous sample reaches beyond the box
     if kind == CONTINUOUS and ("events_per_point" in grid or not grid.get("size", 0) >= 1):
         return False  # one event per mass point, at least one event
     sized = type(grid.get("size")) is int if kind in (*SPACE_FILLING, CONTINUOUS) else (
@@ -201,8 +206,10 @@ def flow_points(space: ParameterSpace, grid: dict[str, Any], seed: int) -> tuple
     design's name ("15-point Latin-hypercube"); ``design: continuous`` has no fixed points
     (each of its ``size`` events draws its own: :func:`continuous_grid`)."""
     if grid.get("design") == CONTINUOUS:
-        space.spread_options()  # a width cannot be spread: refused before any generation
-        return [], f"{grid['size']}-point {DESIGNS[CONTINUOUS]}"
+        margin = grid.get("margin", 0)
+        space.spread_options(margin)  # a width cannot be spread: refused before generation
+        return [], f"{grid['size']}-point {DESIGNS[CONTINUOUS]}" + (
+            f" (box ±{100 * margin:g}%)" if margin else "")
     if "points" in grid:
         return space.mc_grid(grid["points"]), "x".join(map(str, grid["points"]))
     if grid["design"] == "central_composite":
@@ -231,10 +238,12 @@ def coarser_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[str, 
 
 def continuous_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[str, Any],
                     result: Result) -> FlowGrid:
-    """``{design: continuous, size: n}``: n events with every mass spread over the box
-    (:func:`load_continuous`), each selected event its own training point at its generated
-    masses, one event per point (the seed paper's continuous training)."""
-    x, theta, seconds, manifest = load_continuous(config, space, int(grid["size"]))
+    """``{design: continuous, size: n}``: n events with every mass spread over the box (with
+    ``margin``: widened by that fraction of its side at each end, while the fits stay in the
+    box; :func:`load_continuous`), each selected event its own training point at its
+    generated masses, one event per point (the seed paper's continuous training)."""
+    x, theta, seconds, manifest = load_continuous(config, space, int(grid["size"]),
+                                                  float(grid.get("margin", 0)))
     train = {tuple(map(float, t)): row[None] for t, row in zip(theta, x, strict=True)}
     if len(train) < len(x):  # each point keys its events: none may repeat
         raise DataError("Two events of the continuous sample drew the same masses; their "
