@@ -80,10 +80,10 @@ def load_points(config: dict[str, Any], space: ParameterSpace, points: list[Poin
 def load_continuous(config: dict[str, Any], space: ParameterSpace, events: int,
                     margin: float = 0.0) -> tuple[np.ndarray, np.ndarray, float, dict[str, Any]]:
     """One dataset of ``events`` events with every scanned mass spread over the box, widened
-    by ``margin`` of its side at each end (:meth:`ParameterSpace.spread_options`), generated in one process like a grid point:
-    the selected events' features (masses in TeV, :func:`features.compute`), each one's own
-    generated masses [GeV] (its hard-process record; one mass point per event), the
-    generation seconds and the manifest."""
+    by ``margin`` of its side at each end (:meth:`ParameterSpace.spread_options`), generated
+    in one process like a grid point: the selected events' features (masses in TeV,
+    :func:`features.compute`), each one's own generated masses [GeV] (its hard-process record;
+    one mass point per event), the generation seconds and the manifest."""
     from hepchain.analysis.dijets import from_events, has_dijet, lhco_mask
     from hepchain.collider.processes import WPRIME_XY_IDS
     from hepchain.core.dataset import ShardedDataset
@@ -97,12 +97,12 @@ def load_continuous(config: dict[str, Any], space: ParameterSpace, events: int,
     record = record[has_dijet(record)]
     jets = from_events(record, 1)
     keep = lhco_mask(jets, **config["selection"])
-    partons = record["partons"][keep]
-    theta = np.stack([_first_mass(partons, WPRIME_XY_IDS[n]) for n in space.names], axis=1)
     if keep.sum() < MIN_SELECTED:
         raise DataError(f"Only {int(keep.sum())} of {events} events with masses spread over the "
                         f"box pass the selection (at least {MIN_SELECTED} needed); generate "
                         "more events.")
+    partons = record["partons"][keep]
+    theta = np.stack([_first_mass(partons, WPRIME_XY_IDS[n]) for n in space.names], axis=1)
     return features.compute(jets[keep], config["features"]), theta, ds.generation_s, \
         ds.manifest.summary()
 
