@@ -325,6 +325,10 @@ def test_a_width_is_measured_on_its_mass_peak():
                           ({"flow_grids": [{"design": "continuous", "size": 100,
                                             "events_per_point": 5}]}, "no events_per_point"),
                           ({"flow_grids": [{"design": "continuous"}]}, "design: continuous"),
+                          ({"flow_grids": [{"design": "continuous", "size": "100"}]},
+                           "design: continuous"),
+                          ({"flow_grids": [{"design": "continuous", "size": 0}]},
+                           "design: continuous"),
                           ({"flow_grids": [{"points": [2, 2], "margin": 0.1}]},
                            "flow_grids must be a list"),  # only a continuous sample
                           ({"flow_grids": [{"design": "continuous", "size": 100,

@@ -188,8 +188,9 @@ def _grid_entry_ok(grid: Any, designs: bool) -> bool:
     if (kind != CONTINUOUS and "margin" in grid) or not (
             isinstance(margin, int | float) and not isinstance(margin, bool) and margin >= 0):
         return False  # only a continuous sample reaches beyond the box
-    if kind == CONTINUOUS and ("events_per_point" in grid or not grid.get("size", 0) >= 1):
-        return False  # one event per mass point, at least one event
+    if kind == CONTINUOUS and ("events_per_point" in grid or type(grid.get("size")) is not int
+                               or grid["size"] < 1):
+        return False  # one event per mass point, a whole number >= 1 of events
     sized = type(grid.get("size")) is int if kind in (*SPACE_FILLING, CONTINUOUS) else (
         "size" not in grid and kind == "central_composite")
     design = designs and sized and "points" not in grid
