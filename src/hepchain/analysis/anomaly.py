@@ -22,7 +22,7 @@ gives the SIC of the cut chosen on one half of the test events, measured on the 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -270,85 +270,106 @@ def literature_reference(metric: str, method: str, s_over_b: float) -> Reference
     return Reference(REFERENCES[base], REF_SOURCE)
 
 
+@dataclass
+class Table:
+    """A run's rows: (metric, method) → value, its error and its literature reference; the
+    test scores and labels per injected S/B (for the SIC figures)."""
+
+    values: dict[tuple[str, str], float] = field(default_factory=dict)
+    errors: dict[tuple[str, str], float] = field(default_factory=dict)
+    refs: dict[tuple[str, str], Reference] = field(default_factory=dict)
+    scores: dict[float, dict[str, np.ndarray]] = field(default_factory=dict)
+    labels: dict[float, np.ndarray] = field(default_factory=dict)
+
+
+def run_scan(samples: dict[str, Dijets], window: Window, config: dict[str, Any], seed: int,
+             workdir: Path) -> Table:
+    """Every method (:func:`run_methods`) at every injected S/B and on every feature set,
+    on the events in the m_jj range of ``window``; the flows' own rows (density quality) are
+    kept at the first S/B only, and the marginals figures are drawn there."""
+    keep = lambda j: j[window.in_range(j.mjj() / 1000.0)]  # noqa: E731
+    bkg, sig = keep(samples["background"]), keep(samples["signal"])
+    window.check_sidebands(bkg.mjj() / 1000.0, int(config["min_sideband_events"]),
+                           "background sample")
+    table, first_sob = Table(), config["s_over_b"][0]
+    for sob in config["s_over_b"]:
+        roles = make_roles(bkg, sig, window, float(sob), config["split"], seed,
+                           samples.get("test_background"), samples.get("template_background"))
+        table.labels[sob] = roles.test_sr.label
+        for fs, names in config["feature_sets"].items():
+            figdir = workdir / fs if sob == first_sob else None
+            rows, scores = run_methods(roles, list(names), window, config, seed, figdir)
+            suffix = "" if fs == "standard" else f" [{fs}]"
+            table.scores.setdefault(sob, {}).update({k + suffix: v for k, v in scores.items()})
+            for method, row in rows.items():
+                if method.startswith("flow") and sob != first_sob:
+                    continue
+                _add_row(table, row, method, suffix, float(sob))
+    return table
+
+
+def _add_row(table: Table, row: dict[str, Any], method: str, suffix: str, sob: float) -> None:
+    """One method's metrics into ``table`` (a flow's rows carry no S/B: they do not use the
+    signal); a (value, error) pair gives both."""
+    for metric, entry in row.items():
+        name = metric if method.startswith("flow") else f"{metric}, S/B={sob:.2%}"
+        key = (name, method + suffix)
+        value, error = entry if isinstance(entry, tuple) else (entry, None)
+        table.values[key] = float(value)
+        if error is not None:
+            table.errors[key] = float(error)
+        ref = literature_reference(metric, method, sob)
+        if ref is not None:
+            table.refs[key] = ref
+
+
+def run_notes(values: dict[tuple[str, str], float], config: dict[str, Any]) -> list[str]:
+    """The result's notes: the template size, how max SIC is biased, where the data come
+    from, the literature reference's conditions and the seed's MAF-vs-NSF question."""
+    notes = [template_note(values),
+             "Max SIC is the maximum of a noisy SIC curve on the test events, so it is biased "
+             "upward; 'SIC at validation-chosen cut' chooses the cut on half of the test events "
+             "and measures it on the other half (± binomial error), and 'max SIC of the "
+             "validation half' shows how much choosing and measuring on the same events adds.",
+             "Background and signal come from the collider provider (Pythia 8 + detector "
+             "response) unless data.lhco_file is set. Bump Z ignores the background-fit "
+             "uncertainty."]
+    note = reference_note(config["s_over_b"])
+    if note:
+        notes.append(note)
+    if {"maf", "nsf"} <= set(config["flows"]):
+        notes.append(spline_finding(values, config["s_over_b"]))
+    return notes
+
+
 class AnomalyStudy(Study):
     name = "anomaly"
     description = "ANODE/CATHODE/CWoLa resonant anomaly detection with MAF and NSF flows"
     seed_doc = "001"
 
     def run(self, config: dict[str, Any], workdir: Path, seed: int) -> Result:
-
         set_torch_threads(int(config.get("threads", 1)))
         window = Window(**config["window"])
         validate(config)
         t0 = time.perf_counter()
         samples, manifests, cost = load_data(config)
-        keep = lambda j: j[window.in_range(j.mjj() / 1000.0)]  # noqa: E731
-        bkg, sig = keep(samples["background"]), keep(samples["signal"])
-        test_bkg = samples.get("test_background")
-        template_bkg = samples.get("template_background")
-        window.check_sidebands(bkg.mjj() / 1000.0, int(config["min_sideband_events"]),
-                               "background sample")
         result = Result(study=self.name, preset="")
         result.provenance.datasets = manifests
-        feature_sets = {k: list(v) for k, v in config["feature_sets"].items()}
-        values: dict[tuple[str, str], float] = {}
-        errors: dict[tuple[str, str], float] = {}
-        refs: dict[tuple[str, str], Reference] = {}
-        scores_by_sob: dict[float, dict[str, np.ndarray]] = {}
-        labels: dict[float, np.ndarray] = {}
-        first_sob = config["s_over_b"][0]
-        for sob in config["s_over_b"]:
-            roles = make_roles(bkg, sig, window, float(sob), config["split"], seed, test_bkg,
-                               template_bkg)
-            labels[sob] = roles.test_sr.label
-            for fs, names in feature_sets.items():
-                figdir = workdir / fs if sob == first_sob else None
-                rows, scores = run_methods(roles, names, window, config, seed, figdir)
-                suffix = "" if fs == "standard" else f" [{fs}]"
-                scores_by_sob.setdefault(sob, {}).update(
-                    {k + suffix: v for k, v in scores.items()})
-                for method, row in rows.items():
-                    is_flow = method.startswith("flow")
-                    if is_flow and sob != first_sob:
-                        continue
-                    for metric, entry in row.items():
-                        name = metric if is_flow else f"{metric}, S/B={sob:.2%}"
-                        value, error = entry if isinstance(entry, tuple) else (entry, None)
-                        values[(name, method + suffix)] = float(value)
-                        if error is not None:
-                            errors[(name, method + suffix)] = float(error)
-                        ref = literature_reference(metric, method, float(sob))
-                        if ref is not None:
-                            refs[(name, method + suffix)] = ref
-        self._report(result, values, errors, refs, cost, time.perf_counter() - t0)
-        result.notes.append(template_note(values))
-        result.notes.append(
-            "Max SIC is the maximum of a noisy SIC curve on the test events, so it is biased "
-            "upward; 'SIC at validation-chosen cut' chooses the cut on half of the test events "
-            "and measures it on the other half (± binomial error), and 'max SIC of the "
-            "validation half' shows how much choosing and measuring on the same events adds.")
-        self._figures(result, workdir, scores_by_sob, labels, values, config)
-        result.notes.append(
-            "Background and signal come from the collider provider (Pythia 8 + detector "
-            "response) unless data.lhco_file is set. Bump Z ignores the background-fit "
-            "uncertainty.")
-        note = reference_note(config["s_over_b"])
-        if note:
-            result.notes.append(note)
-        if {"maf", "nsf"} <= set(config["flows"]):
-            result.notes.append(spline_finding(values, config["s_over_b"]))
+        table = run_scan(samples, window, config, seed, workdir)
+        self._report(result, table, cost, time.perf_counter() - t0)
+        self._figures(result, workdir, table, config)
+        result.notes.extend(run_notes(table.values, config))
         return result
 
     @staticmethod
-    def _report(result: Result, values: dict[tuple[str, str], float],
-                errors: dict[tuple[str, str], float], refs: dict[tuple[str, str], Reference],
-                cost: dict, wall: float) -> None:
-        for (name, method), value in values.items():
+    def _report(result: Result, table: Table, cost: dict, wall: float) -> None:
+        for (name, method), value in table.values.items():
             better = HIGHER_IS_BETTER.get(name.split(",")[0], True)  # bump Z: higher
             unit = "nats/event" if "NLL" in name else ("s" if "seconds" in name else "")
             # bump fits can fail (too few events): NaN, counted as no finite value
             result.add(name, method, value, n=int(np.isfinite(value)),
-                       std=errors.get((name, method)), reference=refs.get((name, method)),
+                       std=table.errors.get((name, method)),
+                       reference=table.refs.get((name, method)),
                        unit=unit, higher_is_better=better)
         for role, c in cost.items():
             result.add(f"{role} generation time", "Pythia 8 + detector", c["seconds"], unit="s")
@@ -357,11 +378,10 @@ class AnomalyStudy(Study):
         result.add("study wall time", "all methods", wall, unit="s")
 
     @staticmethod
-    def _figures(result: Result, workdir: Path, scores: dict[float, dict[str, np.ndarray]],
-                 labels: dict[float, np.ndarray], values: dict[tuple[str, str], float],
-                 config: dict[str, Any]) -> None:
-        for sob, by_method in scores.items():
-            path = plotting.sic_curves({k: (labels[sob], v) for k, v in by_method.items()},
+    def _figures(result: Result, workdir: Path, table: Table, config: dict[str, Any]) -> None:
+        values = table.values
+        for sob, by_method in table.scores.items():
+            path = plotting.sic_curves({k: (table.labels[sob], v) for k, v in by_method.items()},
                                        workdir / f"sic_{plotting.slug(f'{sob:.4f}')}.png",
                                        title=f"SIC, injected S/B = {sob:.2%}")
             result.figures.append(path.name)
