@@ -455,6 +455,26 @@ def test_compare_needs_the_goal_outside_the_combined_error():
         assert rows[("GN1", "GN1 no-aux")]["goal"] == 1.10
 
 
+def test_compare_verb_writes_the_paired_ratios_of_a_bench(tmp_path, capsys):
+    import json
+
+    from hepchain.cli import main
+
+    seeds = [(300.0, 640.0), (350.0, 690.0), (280.0, 590.0)]
+    for i, (d, g) in enumerate(seeds):
+        _seed_result({"DL1-like MLP": (d, 3.0), "GN1": (g, 6.0)}).save(tmp_path / f"seed{i}")
+    with pytest.raises(SystemExit) as exc:
+        main(["btag", "compare", str(tmp_path)])
+    assert exc.value.code == 0 and "light rejection ratios" in capsys.readouterr().out
+    rows = json.loads((tmp_path / "paired.json").read_text())
+    gn1 = next(r for r in rows if (r["numerator"], r["denominator"]) == ("GN1", "DL1-like MLP"))
+    assert gn1["ratio"] == pytest.approx(np.exp(np.mean(np.log([g / d for d, g in seeds]))))
+    assert gn1["n_seeds"] == 3 and gn1["goal_met"] is True
+    with pytest.raises(SystemExit) as exc:  # not a bench directory: one sentence, exit 1
+        main(["btag", "compare", str(tmp_path / "nowhere")])
+    assert exc.value.code == 1 and "no seeds.json" in capsys.readouterr().err
+
+
 def test_discriminant_formula():
     p = np.array([[0.6, 0.3, 0.1], [0.1, 0.1, 0.8]])
     d = evaluate.discriminant(p, CLASSES, fc=0.2)
