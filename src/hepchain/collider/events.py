@@ -39,6 +39,7 @@ from hepchain.collider import (
     truth,
     vertexing,
 )
+from hepchain.collider.flatmass import flat_mass_veto, spread_windows
 from hepchain.collider.kinematics import delta_phi
 from hepchain.collider.prefilter import b_quark_veto
 from hepchain.collider.pythia import Particles, concat, generate, make_pythia
@@ -132,7 +133,7 @@ def make_events(task: ShardTask) -> ak.Array:
     s = task.settings
     options = s["options"]
     rng = np.random.default_rng(derive_seed(task.seed, "detector"))
-    pythia = make_pythia(s["pythia"], task.seed, b_quark_veto(options))
+    pythia = make_pythia(s["pythia"], task.seed, _veto(s["pythia"], options, task.seed))
     extra: dict[str, np.ndarray] = {}
     if s.get("pythia_background"):
         n_sig = task.n_events // 2
@@ -151,6 +152,15 @@ def make_events(task: ShardTask) -> ak.Array:
         task.n_events, np.int64)
     # the pile-up is passed, not kept here, so that reconstruct can free it once merged
     return reconstruct(pythia, hard, _pileup(s, task.seed, n_pu), n_pu, rng, options, extra)
+
+
+def _veto(pythia_settings: list[str], options: dict[str, Any], seed: int) -> Any:
+    """The user hook of the hard-process generator: the flat mass draw (option ``flat``),
+    the b-quark prefilter (option ``prefilter``) or None."""
+    if options.get("flat"):
+        return flat_mass_veto(pythia_settings, spread_windows(options),
+                              derive_seed(seed, "flat-mass"))
+    return b_quark_veto(options)
 
 
 def _pileup(settings: dict[str, Any], seed: int, n_pu: np.ndarray) -> Particles | None:

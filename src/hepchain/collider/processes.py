@@ -134,6 +134,9 @@ def _check_wprime(o: dict[str, Any]) -> None:
     if heaviest >= o["mwprime"]:
         raise UsageError(f"wprime_xy needs mx + my ({heaviest}, at their largest) below "
                          f"mwprime ({o['mwprime']}, at its smallest) GeV.")
+    if o.get("flat") and not any(f"{key}_max" in o for key in WPRIME_XY_IDS):
+        raise UsageError("wprime_xy flat=1 flattens spread masses; spread one with mwprime_max, "
+                         "mx_max or my_max.")
     if "gx" in o and "mx_max" in o:
         raise UsageError("wprime_xy takes the X width gx only at a fixed X mass (no mx_max).")
     if "gx" in o and not 0 < o["gx"] <= 0.5 * o["mx"]:
@@ -223,7 +226,10 @@ CATALOGUE: dict[str, Process] = {p.name: p for p in (
                          **{f"{k}_max": (None, float, f"spread {k} from event to event up to "
                                          "this [GeV] (each event's masses in its partons); "
                                          "unset: fixed")
-                            for k in WPRIME_XY_IDS}}, _check_wprime),
+                            for k in WPRIME_XY_IDS},
+                         "flat": (None, int, "1: draw the spread masses flat over their "
+                                  "windows (a process-level veto, hepchain.collider.flatmass)")},
+            _check_wprime),
     Process("Z_tautau", "q qbar -> Z -> tau tau (m-hat > 60 GeV)", _z_tautau),
     Process("H_tautau", "g g -> H (125 GeV) -> tau tau", _h_tautau),
     Process("ttH_bb", "t tbar H, H -> b bbar, semileptonic t tbar", _tth_bb),
@@ -273,7 +279,7 @@ def resolve(name: str, options: dict[str, str] | None = None) -> tuple[Process, 
     for key in ("mu", "fatjet_ptmin", "pthat_min", "mhat_min", "mhat_max"):
         if key in values and values[key] < 0:
             raise UsageError(f"Option {key} of {name} must be >= 0, got {values[key]}.")
-    for key in ("fatjet_constituents", "jet_trees", "prefilter"):
+    for key in ("fatjet_constituents", "jet_trees", "prefilter", "flat"):
         if key in values and values[key] not in (0, 1):
             raise UsageError(f"Option {key} of {name} must be 0 or 1.")
     for key in ("fatjet_R", "mwprime", "mx", "my"):

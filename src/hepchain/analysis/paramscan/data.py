@@ -78,18 +78,22 @@ def load_points(config: dict[str, Any], space: ParameterSpace, points: list[Poin
 
 
 def load_continuous(config: dict[str, Any], space: ParameterSpace, events: int,
-                    margin: float = 0.0) -> tuple[np.ndarray, np.ndarray, float, dict[str, Any]]:
+                    margin: float = 0.0, flat: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray, float, dict[str, Any]]:
     """One dataset of ``events`` events with every scanned mass spread over the box, widened
-    by ``margin`` of its side at each end (:meth:`ParameterSpace.spread_options`), generated
-    in one process like a grid point: the selected events' features (masses in TeV,
-    :func:`features.compute`), each one's own generated masses [GeV] (its hard-process record;
-    one mass point per event), the generation seconds and the manifest."""
+    by ``margin`` of its side at each end (:meth:`ParameterSpace.spread_options`) and, with
+    ``flat``, drawn flat over it (:mod:`hepchain.collider.flatmass`; else as the parton
+    luminosities fall), generated in one process like a grid point: the selected events'
+    features (masses in TeV, :func:`features.compute`), each one's own generated masses [GeV]
+    (its hard-process record; one mass point per event), the generation seconds and the
+    manifest."""
     from hepchain.analysis.dijets import from_events, has_dijet, lhco_mask
     from hepchain.collider.processes import WPRIME_XY_IDS
     from hepchain.core.dataset import ShardedDataset
 
     spec = {"process": "wprime_xy", "events": events,
-            "options": {"mwprime": config["data"]["mwprime"], **space.spread_options(margin)}}
+            "options": {"mwprime": config["data"]["mwprime"], **space.spread_options(margin),
+                        **({"flat": 1} if flat else {})}}
     generate(config, [spec], "generating {} dataset with the masses spread over a box")
     d = config["data"]
     ds = cached_spec(spec, d["seed"], 1, d.get("shard_size"))

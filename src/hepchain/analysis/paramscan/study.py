@@ -53,7 +53,8 @@ from hepchain.core.threads import set_torch_threads
 Rows = dict[tuple[str, str], float]  # (metric, method) -> value, added to the result at the end
 _DESIGN_FORMS = (" or {design: central_composite} or {design: latin_hypercube | sobol, size: n}"
                  " or {design: continuous, size: events} (no events_per_point; optionally"
-                 " margin, a fraction >= 0 of the box side added at each end)")
+                 " margin, a fraction >= 0 of the box side added at each end, and flat: true,"
+                 " the masses drawn flat over the box)")
 _ENSEMBLE = " and ensemble (flows trained on the grid, a whole number >= 1)"
 
 
@@ -177,7 +178,8 @@ def _grid_entry_ok(grid: Any, designs: bool) -> bool:
     ``events_per_point`` >= 1 and (``designs``: a flow's grid) a whole ``ensemble`` >= 1, and
     nothing else."""
     if not isinstance(grid, dict) or not set(grid) <= {"points", "design", "size",
-                                                       "events_per_point", "ensemble", "margin"}:
+                                                       "events_per_point", "ensemble", "margin",
+                                                       "flat"}:
         return False
     if not designs and "ensemble" in grid:
         return False
@@ -185,9 +187,10 @@ def _grid_entry_ok(grid: Any, designs: bool) -> bool:
                                                                    "ensemble"}
     kind = grid.get("design")
     margin = grid.get("margin", 0)
-    if (kind != CONTINUOUS and "margin" in grid) or not (
-            isinstance(margin, int | float) and not isinstance(margin, bool) and margin >= 0):
-        return False  # only a continuous sample reaches beyond the box
+    if (kind != CONTINUOUS and ("margin" in grid or "flat" in grid)) or not (
+            isinstance(margin, int | float) and not isinstance(margin, bool) and margin >= 0
+            ) or not isinstance(grid.get("flat", False), bool):
+        return False  # only a continuous sample reaches beyond the box or draws its masses
     if kind == CONTINUOUS and ("events_per_point" in grid or type(grid.get("size")) is not int
                                or grid["size"] < 1):
         return False  # one event per mass point, a whole number >= 1 of events
@@ -209,8 +212,10 @@ def flow_points(space: ParameterSpace, grid: dict[str, Any], seed: int) -> tuple
     if grid.get("design") == CONTINUOUS:
         margin = grid.get("margin", 0)
         space.spread_options(margin)  # a width cannot be spread: refused before generation
+        notes = [f"box ±{100 * margin:g}%"] * bool(margin) + ["flat masses"] * grid.get(
+            "flat", False)
         return [], f"{grid['size']}-point {DESIGNS[CONTINUOUS]}" + (
-            f" (box ±{100 * margin:g}%)" if margin else "")
+            f" ({', '.join(notes)})" if notes else "")
     if "points" in grid:
         return space.mc_grid(grid["points"]), "x".join(map(str, grid["points"]))
     if grid["design"] == "central_composite":
@@ -241,10 +246,12 @@ def continuous_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[st
                     result: Result) -> FlowGrid:
     """``{design: continuous, size: n}``: n events with every mass spread over the box (with
     ``margin``: widened by that fraction of its side at each end, while the fits stay in the
-    box; :func:`load_continuous`), each selected event its own training point at its
+    box; with ``flat: true`` drawn flat over it; :func:`load_continuous`), each selected
+    event its own training point at its
     generated masses, one event per point (the seed paper's continuous training)."""
     x, theta, seconds, manifest = load_continuous(config, space, int(grid["size"]),
-                                                  float(grid.get("margin", 0)))
+                                                  float(grid.get("margin", 0)),
+                                                  grid.get("flat", False))
     train = {tuple(map(float, t)): row[None] for t, row in zip(theta, x, strict=True)}
     if len(train) < len(x):  # each point keys its events: none may repeat
         raise DataError("Two events of the continuous sample drew the same masses; their "
