@@ -315,6 +315,40 @@ def test_wprime_xy_spreads_its_masses_over_a_window_one_point_per_event(tmp_path
             resolve("wprime_xy", options)
 
 
+def test_flat_mass_draw_flattens_the_falling_wprime_mass() -> None:
+    """flat=1: the pilot's W' masses fall steeply over 2.8-4.2 TeV (parton luminosities); the
+    process-level veto keeps events so that each mass is flat over its window (every fifth of
+    it within 4 binomial sigma of 1/5 in 3,000 kept hard processes, where the falling draw's
+    highest fifth holds < 5 %)."""
+    from hepchain.collider import flatmass
+    from hepchain.collider.events import _veto
+    from hepchain.collider.processes import pythia_settings, resolve
+    from hepchain.collider.pythia import make_pythia
+
+    box = {"mwprime": "2800", "mwprime_max": "4200", "mx": "220", "mx_max": "780", "flat": "1"}
+    options = resolve("wprime_xy", box)[1]
+    settings = pythia_settings("wprime_xy", options)
+    windows = flatmass.spread_windows(options)
+    assert windows == {34: (2800.0, 4200.0), 37: (220.0, 780.0)}
+    pilot = flatmass.pilot_histograms(tuple(settings), tuple((p, *w) for p, w in windows.items()))
+    assert pilot[0][-2:].sum() < 0.05 * pilot[0].sum() < pilot[0][0]  # W' mass falls
+    pythia = make_pythia(flatmass.process_level_only(settings), 5,
+                         flatmass.flat_mass_veto(settings, windows, seed=5))
+    kept = []
+    while len(kept) < 3000:
+        if pythia.next():
+            kept.append(flatmass.first_masses(pythia.process, (34, 37)))
+    for j, (low, high) in enumerate(windows.values()):
+        fifths = np.histogram(np.array(kept)[:, j], 5, (low, high))[0] / 3000
+        assert np.all(np.abs(fifths - 0.2) < 4 * np.sqrt(0.2 * 0.8 / 3000)), fifths
+    assert type(_veto(settings, options, 5)).__name__ == "FlatMassVeto"
+    assert _veto(settings, resolve("wprime_xy", {})[1], 5) is None
+    for bad, message in (({"flat": "1"}, "spread one with"), ({"mx_max": "600", "flat": "2"},
+                                                              "must be 0 or 1")):
+        with pytest.raises(UsageError, match=message):
+            resolve("wprime_xy", bad)
+
+
 def test_pileup_overlay(tmp_path) -> None:
     out = tmp_path / "pu"
     produce("ttbar", out, n_events=8, seed=4, executor=None, progress=False,

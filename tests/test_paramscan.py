@@ -333,6 +333,10 @@ def test_a_width_is_measured_on_its_mass_peak():
                            "flow_grids must be a list"),  # only a continuous sample
                           ({"flow_grids": [{"design": "continuous", "size": 100,
                                             "margin": 0.6}]}, "keep every mass above 0"),
+                          ({"flow_grids": [{"points": [2, 2], "flat": True}]},
+                           "flow_grids must be a list"),  # only a continuous sample
+                          ({"flow_grids": [{"design": "continuous", "size": 100,
+                                            "flat": 1}]}, "flow_grids must be a list"),
                           ({"heldout": [[430, 100], [400, 90]]}, "off every grid"),  # 5 x 5
                           ({"validation_points": [[700, 60]]}, "off every grid"),
                           ({"scan_bins_shape": [0]}, "scan_bins_shape"),
@@ -483,6 +487,20 @@ def test_a_continuous_sample_gives_each_event_its_own_generated_masses(tmp_path)
     width = preset_config(load_presets("paramscan"), "paper-4d", study="paramscan")
     with pytest.raises(UsageError, match="widths"):
         ParameterSpace.from_config(width).spread_options()
+
+
+def test_a_flat_continuous_grid_is_named_and_requests_the_flat_draw() -> None:
+    """``flat: true`` on a continuous flow grid names the grid and adds ``flat=1`` to its
+    sample's request (so it is cached apart from the falling draw)."""
+    from hepchain.analysis.paramscan.study import _grid_entry_ok, flow_points
+    from hepchain.core.config import load_presets, preset_config
+
+    config = preset_config(load_presets("paramscan"), "paper-3d", study="paramscan")
+    space = ParameterSpace.from_config(config)
+    grid = {"design": "continuous", "size": 500, "margin": 0.2, "flat": True}
+    assert _grid_entry_ok(grid, designs=True)
+    assert flow_points(space, grid, 2)[1].endswith("(box ±20%, flat masses)")
+    assert flow_points(space, {**grid, "flat": False}, 2)[1].endswith("(box ±20%)")
 
 
 def test_a_width_scan_fits_gamma_x_in_units_of_the_x_mass_resolution(tmp_path):
