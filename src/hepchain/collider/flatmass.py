@@ -2,8 +2,9 @@
 
 A spread mass (``wprime_xy`` with ``mwprime_max`` ...) follows the Breit–Wigner times the
 parton luminosities and the phase space: over 2.8–4.2 TeV the drawn W' masses fall by a
-factor ≈ 30 from the lowest to the highest tenth of the window. A model of p(x | masses) does not depend on how the masses are drawn, so a flat
-draw spends the events evenly over the window instead of piling them up at its low edge.
+factor ≈ 30 from the lowest to the highest tenth of the window. A model of p(x | masses)
+does not depend on how the masses are drawn, so a flat draw spends the events evenly over
+the window instead of piling them up at its low edge.
 
 A pilot run at the process level only (no shower, no hadronisation; its own seed, derived
 from the settings, so every shard of a dataset uses the same acceptance) histograms each
@@ -43,8 +44,7 @@ def first_masses(process: Any, pids: tuple[int, ...]) -> np.ndarray:
     ``Event`` (NaN if absent)."""
     out = np.full(len(pids), np.nan)
     for p in process.particles():
-        k = pids.index(p.idAbs()) if p.idAbs() in pids else -1
-        if k >= 0 and np.isnan(out[k]):
+        if p.idAbs() in pids and np.isnan(out[k := pids.index(p.idAbs())]):
             out[k] = p.m()
     return out
 

@@ -26,7 +26,6 @@ def add_verbs(study: Any, app: Any) -> None:
     """Register the linac verbs on the study's typer ``app`` (presets from ``study``)."""
     import typer
 
-
     @app.command("generate")
     def generate_cmd(out: Path = typer.Option(..., help="Output directory."),
                      preset: str = typer.Option("quick", help="Machine/log settings."),

@@ -212,8 +212,9 @@ def flow_points(space: ParameterSpace, grid: dict[str, Any], seed: int) -> tuple
     if grid.get("design") == CONTINUOUS:
         margin = grid.get("margin", 0)
         space.spread_options(margin)  # a width cannot be spread: refused before generation
-        notes = [f"box ±{100 * margin:g}%"] * bool(margin) + ["flat masses"] * grid.get(
-            "flat", False)
+        notes = [f"box ±{100 * margin:g}%"] if margin else []
+        if grid.get("flat"):
+            notes.append("flat masses")
         return [], f"{grid['size']}-point {DESIGNS[CONTINUOUS]}" + (
             f" ({', '.join(notes)})" if notes else "")
     if "points" in grid:
@@ -247,8 +248,8 @@ def continuous_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[st
     """``{design: continuous, size: n}``: n events with every mass spread over the box (with
     ``margin``: widened by that fraction of its side at each end, while the fits stay in the
     box; with ``flat: true`` drawn flat over it; :func:`load_continuous`), each selected
-    event its own training point at its
-    generated masses, one event per point (the seed paper's continuous training)."""
+    event its own training point at its generated masses, one event per point (the seed
+    paper's continuous training)."""
     x, theta, seconds, manifest = load_continuous(config, space, int(grid["size"]),
                                                   float(grid.get("margin", 0)),
                                                   grid.get("flat", False))

@@ -17,7 +17,6 @@ def add_verbs(app: Any) -> None:
     """Register the btag verbs on the study's typer ``app``."""
     import typer
 
-
     @app.command("compare")
     def compare_cmd(bench_dir: Path = typer.Argument(..., help="A `btag bench` --workdir."),
                     eff: float = typer.Option(0.70, help="b-jet efficiency of the WP."),
