@@ -1,7 +1,7 @@
 """deploy: fixed-point rounding on hand values, bit-exact hls4ml emulation of a QAT model,
 clear errors for layers hls4ml cannot convert, truth labelling of the L1 jets, the export CLI,
-macro AUC, conifer on a btag-style xgboost, ONNX of a tiny GN1, the constituent tagger through
-hls4ml."""
+macro AUC, the shared ONNX writer (metadata, nothing left on failure), conifer on a btag-style
+xgboost, ONNX of a tiny GN1, the constituent tagger through hls4ml."""
 
 from __future__ import annotations
 
@@ -102,6 +102,27 @@ def test_export_cli_writes_onnx_that_matches_torch(tmp_path):
     (tmp_path / "bad.pt").write_text("not a model")
     with pytest.raises(DataError, match="not a readable model file"):
         load_model(tmp_path / "bad.pt")
+
+
+def test_onnx_export_keeps_metadata_and_leaves_nothing_when_it_fails(tmp_path):
+    import json
+    import logging
+
+    import onnx
+
+    from hepchain.core.io import onnx_export_path
+    from hepchain.deploy.latency import export_onnx
+
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    meta = {"classes": ["b", "c"], "scale": {"mean": [0.5], "std": [2.0]}}
+    path = export_onnx(l1_mlp(4, [3], 2), 4, tmp_path / "m.onnx", meta)
+    props = {p.key: json.loads(p.value) for p in onnx.load(path).metadata_props}
+    assert props == meta and logger.level == level
+    with pytest.raises(RuntimeError), onnx_export_path(tmp_path / "x.onnx") as tmp:
+        tmp.write_bytes(b"half an export")
+        raise RuntimeError("exporter failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"] and logger.level == level
 
 
 def test_distillation_makes_the_student_follow_the_teacher():

@@ -1,13 +1,17 @@
-"""Small file helpers: atomic writes and checksums."""
+"""Small file helpers: atomic writes, ONNX files and checksums."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import logging
 import os
 import uuid
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from hepchain.core.errors import DataError
 
@@ -58,6 +62,38 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+@contextlib.contextmanager
+def onnx_export_path(path: str | Path) -> Iterator[Path]:
+    """:func:`atomic_path` for an ONNX export, with ``torch.onnx``'s logger at ERROR and
+    warnings silenced inside (the exporter logs a line per unavailable torchvision op)::
+
+        with onnx_export_path("model.onnx") as tmp:
+            proto = torch.onnx.export(model, example, dynamo=True).model_proto
+            save_onnx(proto, tmp, {"classes": ["b", "c", "light"]})
+    """
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with atomic_path(path) as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield tmp
+    finally:
+        logger.setLevel(level)
+
+
+def save_onnx(proto: Any, path: Path, metadata: Mapping[str, Any]) -> None:
+    """Add ``metadata`` to the ONNX ``proto`` (each value as a JSON string), check the model
+    with ``onnx.checker`` and write it to ``path``."""
+    import onnx
+
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, json.dumps(value)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, path)
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -9,10 +9,7 @@ b-tagging GN1's tracks, mask and jet), fed to torch positionally in that order.
 
 from __future__ import annotations
 
-import json
-import logging
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hepchain.core.io import atomic_path
+from hepchain.core.io import onnx_export_path, save_onnx
 
 
 @dataclass(frozen=True)
@@ -44,26 +41,13 @@ def export_onnx(model: nn.Module, n_in: int, path: str | Path,
                 metadata: dict[str, object] | None = None) -> Path:
     """Write ``model`` (features ``x`` (B, n_in) float32 → ``logits``, dynamic B) as ONNX,
     ``metadata`` as JSON strings in the model's metadata; checked by ``onnx.checker``."""
-    import onnx
-
     model = model.eval()
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with atomic_path(path) as tmp, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            proto = torch.onnx.export(
-                model, (torch.zeros(2, n_in),), input_names=["x"], output_names=["logits"],
-                dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), dynamo=True,
-                verbose=False).model_proto
-            for key, value in (metadata or {}).items():
-                entry = proto.metadata_props.add()
-                entry.key, entry.value = key, json.dumps(value)
-            onnx.checker.check_model(proto)
-            onnx.save(proto, tmp)
-    finally:
-        logger.setLevel(level)
+    with onnx_export_path(path) as tmp:
+        proto = torch.onnx.export(
+            model, (torch.zeros(2, n_in),), input_names=["x"], output_names=["logits"],
+            dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), dynamo=True,
+            verbose=False).model_proto
+        save_onnx(proto, tmp, metadata or {})
     return Path(path)
 
 

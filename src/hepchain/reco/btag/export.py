@@ -13,9 +13,6 @@
 
 from __future__ import annotations
 
-import json
-import logging
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +20,7 @@ import numpy as np
 import torch
 
 from hepchain.core.errors import DataError
-from hepchain.core.io import atomic_path, atomic_torch_save
+from hepchain.core.io import atomic_torch_save, onnx_export_path, save_onnx
 from hepchain.core.result import Result
 from hepchain.reco.btag.gn1 import FULL
 from hepchain.reco.btag.models import GN1Tagger, JetProbabilities
@@ -55,29 +52,14 @@ def load_tagger(path: str | Path) -> tuple[GN1Tagger, list[str], Preprocessor]:
 def export_onnx(model: torch.nn.Module, example: tuple[torch.Tensor, ...], path: str | Path,
                 classes: list[str], prep: Preprocessor) -> Path:
     """Export the jet-probability output of ``model`` to ONNX (see module docstring)."""
-    import onnx
-
     wrapper = JetProbabilities(model).eval()
     batch, tracks = torch.export.Dim("batch", min=1), torch.export.Dim("tracks", min=2)
     shapes = {"tracks": {0: batch, 1: tracks}, "mask": {0: batch, 1: tracks}, "jet": {0: batch}}
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)  # the exporter logs a line per unavailable torchvision op
-    try:
-        with atomic_path(path) as tmp, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            prog = torch.onnx.export(wrapper, example, input_names=["tracks", "mask", "jet"],
-                                     output_names=["probs"], dynamic_shapes=shapes,
-                                     dynamo=True, verbose=False)
-            proto = prog.model_proto
-            for key, value in (("classes", json.dumps(classes)),
-                               ("preprocessing", json.dumps(prep.to_dict()))):
-                entry = proto.metadata_props.add()
-                entry.key, entry.value = key, value
-            onnx.checker.check_model(proto)
-            onnx.save(proto, tmp)
-    finally:
-        logger.setLevel(level)
+    with onnx_export_path(path) as tmp:
+        prog = torch.onnx.export(wrapper, example, input_names=["tracks", "mask", "jet"],
+                                 output_names=["probs"], dynamic_shapes=shapes, dynamo=True,
+                                 verbose=False)
+        save_onnx(prog.model_proto, tmp, {"classes": classes, "preprocessing": prep.to_dict()})
     return Path(path)
 
 

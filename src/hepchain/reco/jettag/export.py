@@ -12,9 +12,6 @@ The example runs once eagerly first: ``lgatr`` builds its geometric-algebra tabl
 
 from __future__ import annotations
 
-import json
-import logging
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from hepchain.core.io import atomic_path
+from hepchain.core.io import onnx_export_path, save_onnx
 
 INPUTS = ("x", "v", "mask")
 
@@ -48,28 +45,18 @@ def export_onnx(net: nn.Module, example: tuple[Tensor, Tensor, Tensor], path: st
         wrapper(*example)  # fills lazily built caches (lgatr's tables) with real tensors
     batch, parts = torch.export.Dim("batch", min=1), torch.export.Dim("particles", min=2)
     shapes = {name: {0: batch, 1: parts} for name in INPUTS}
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with atomic_path(path) as tmp, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if getattr(net, "onnx_legacy", False):
-                axes = {name: {0: "batch", 1: "particles"} for name in INPUTS}
-                torch.onnx.export(wrapper, example, str(tmp), input_names=list(INPUTS),
-                                  output_names=["probs"], dynamic_axes=axes | {
-                                      "probs": {0: "batch"}}, dynamo=False, opset_version=17)
-                proto = onnx.load(tmp)
-            else:
-                proto = torch.onnx.export(wrapper, example, input_names=list(INPUTS),
-                                          output_names=["probs"], dynamic_shapes=shapes,
-                                          dynamo=True, verbose=False).model_proto
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = "classes", json.dumps(list(classes))
-            onnx.checker.check_model(proto)
-            onnx.save(proto, tmp)
-    finally:
-        logger.setLevel(level)
+    with onnx_export_path(path) as tmp:
+        if getattr(net, "onnx_legacy", False):
+            axes = {name: {0: "batch", 1: "particles"} for name in INPUTS}
+            torch.onnx.export(wrapper, example, str(tmp), input_names=list(INPUTS),
+                              output_names=["probs"], dynamic_axes=axes | {
+                                  "probs": {0: "batch"}}, dynamo=False, opset_version=17)
+            proto = onnx.load(tmp)
+        else:
+            proto = torch.onnx.export(wrapper, example, input_names=list(INPUTS),
+                                      output_names=["probs"], dynamic_shapes=shapes,
+                                      dynamo=True, verbose=False).model_proto
+        save_onnx(proto, tmp, {"classes": list(classes)})
     return Path(path)
 
 
