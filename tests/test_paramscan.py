@@ -12,6 +12,7 @@ from hepchain.analysis import massfit
 from hepchain.analysis.flows import fit_flow
 from hepchain.analysis.paramscan.parameters import ParameterSpace, mass_resolution
 from hepchain.analysis.paramscan.templates import (
+    bin_edges,
     bootstrap_worst,
     check_settings,
     quantile_edges,
@@ -172,13 +173,52 @@ def test_the_template_form_is_chosen_with_the_binning_on_the_validation_points()
     vals_res = (vals, {p: res[p] for p in vals})
     both = template_scan(templates, validation=vals_res, forms=["joint", "product"], **kw)
     assert {k[2] for k in both.validation} == {"joint", "product"} and len(both.validation) == 8
-    assert both.validation[(both.bins, both.shape_bins, both.form)] == min(
+    assert both.validation[(both.bins, both.shape_bins, both.form, both.edges)] == min(
         both.validation.values())
     joint = template_scan(templates, validation=vals_res, **kw)
     assert joint.form == "joint" and len(joint.validation) == 4
     assert joint.validation == {k: v for k, v in both.validation.items() if k[2] == "joint"}
     with pytest.raises(UsageError, match="scan_templates"):
         check_settings([4], [1], ["joint", "smooth"])
+
+
+def test_equal_width_mass_bins_spread_over_the_peaks_where_quantile_bins_follow_a_tail():
+    """Half of every template's events sit in a soft low-mass tail (like groomed jet masses):
+    of 8 quantile bins at most 5 lie above the tail, of 8 equal-width bins more; the tau21-like
+    bins stay quantiles, the outer mass edges reach the extremes; the scheme is chosen with the
+    binning on the validation points (whether it fits better is the data's question), and an
+    unknown scheme is refused in one sentence."""
+    rng = np.random.default_rng(3)
+
+    def events(theta, n):  # peak θ_j + N(0, 0.02) or, half the time, a tail U(0, 0.3) θ_j
+        peak = np.asarray(theta) + 0.02 * rng.normal(size=(n, 2))
+        tail = np.asarray(theta) * rng.uniform(0, 0.3, size=(n, 2))
+        return np.c_[np.where(rng.random((n, 1)) < 0.5, tail, peak), rng.normal(size=n)]
+
+    values = np.linspace(0.2, 0.8, 4)
+    templates = {(1000 * a, 1000 * b): events((a, b), 400) for a in values for b in values}
+    pooled = np.concatenate(list(templates.values()))
+    quantile, uniform = bin_edges(pooled, 8, 2), bin_edges(pooled, 8, 2, scheme="uniform")
+    widths = np.diff(uniform[0][1:-1])
+    np.testing.assert_allclose(widths, widths[0])
+    assert uniform[0][0] == pooled[:, 0].min() and uniform[1][-1] == pooled[:, 1].max()
+    np.testing.assert_array_equal(uniform[2], quantile[2])
+    assert np.sum(quantile[0][1:] > 0.2) <= 5 < np.sum(uniform[0][1:] > 0.2)
+    pts = lambda thetas: {tuple(1000 * np.array(t)): events(t, 400)  # noqa: E731
+                          for t in thetas}
+    tests, vals = pts([(0.45, 0.55), (0.3, 0.7), (0.65, 0.35)]), pts([(0.55, 0.35), (0.7, 0.5)])
+    truth = {p: np.array(p) / 1000 for p in [*tests, *vals]}
+    res = {p: np.array([0.02, 0.02]) for p in truth}
+    kw = {"columns": [0, 1, 2], "n_mass": 2, "tests": tests, "truth": truth, "resolution": res,
+          "bins": [8], "shape_bins": [1], "validation": (vals, {p: res[p] for p in vals})}
+    both = template_scan(templates, schemes=["quantile", "uniform"], **kw)
+    only = template_scan(templates, **kw)
+    assert only.edges == "quantile" and len(both.validation) == 2 * len(only.validation)
+    assert only.validation == {k: v for k, v in both.validation.items() if k[3] == "quantile"}
+    assert both.validation[(both.bins, both.shape_bins, both.form, both.edges)] == min(
+        both.validation.values())
+    with pytest.raises(UsageError, match="scan_edges"):
+        check_settings([4], [1], ["joint"], ["quantile", "log"])
 
 
 def test_the_template_bootstrap_spread_shrinks_with_the_grids_statistics():

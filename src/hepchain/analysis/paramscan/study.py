@@ -132,7 +132,7 @@ def check_settings(config: dict[str, Any]) -> tuple[ParameterSpace, list[str]]:
                          f"(the masses that measure {', '.join(space.labels)}); missing "
                          f"{missing}.")
     templates.check_settings(config["scan_bins"], config["scan_bins_shape"],
-                             config["scan_templates"])
+                             config["scan_templates"], config["scan_edges"])
     for key in ("mc_grids", "flow_grids"):  # the template scan needs at least one MC grid
         grids, flows = config[key], key == "flow_grids"
         if not isinstance(grids, list) or not (grids or flows) or not all(
@@ -327,8 +327,10 @@ def add_resolution(result: Result, space: ParameterSpace, res: dict[Point, np.nd
                             "the pulls at that held-out point are NaN.")
 
 
-#: how a template form shows in row names (the joint histogram, as before the product form)
+#: how a template form and a mass-edge scheme show in row names (quantile bins of one joint
+#: histogram, as before the other two)
 _FORM_TAG = {"joint": "", "product": ", product of 1-D templates"}
+_EDGES_TAG = {"quantile": "", "uniform": ", equal-width mass bins"}
 
 
 def mc_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[str, Any],
@@ -349,12 +351,12 @@ def mc_grid(config: dict[str, Any], space: ParameterSpace, grid: dict[str, Any],
         samples, columns, len(first), tests, validation, truth, res, config["scan_bins"],
         config["scan_bins_shape"], int(config["scan_bootstrap"]),
         derive_seed(int(config["data"]["seed"]), f"template bootstrap {grid_name}"),
-        config["scan_templates"])
-    for (bins, shape_bins, form), worst in scan.validation.items():
+        config["scan_templates"], config["scan_edges"])
+    for (bins, shape_bins, form, edges), worst in scan.validation.items():
         rows[(f"validation worst |fit - true| / resolution, {bins} mass x {shape_bins} tau21 "
-              f"bins{_FORM_TAG[form]}", f"MC grid scan {grid_name}")] = worst
+              f"bins{_FORM_TAG[form]}{_EDGES_TAG[edges]}", f"MC grid scan {grid_name}")] = worst
     label = (f"MC grid scan {grid_name} ({scan.bins} x {scan.shape_bins} bins"
-             f"{_FORM_TAG[scan.form]})")
+             f"{_FORM_TAG[scan.form]}{_EDGES_TAG[scan.edges]})")
     for point, fitted in scan.fits.items():
         tag = space.tag(point)
         pulls = np.abs(fitted - truth[point]) / res[point]
