@@ -41,13 +41,15 @@ def bin_edges(pooled: np.ndarray, bins: int, shape_bins: int, n_mass: int = 2,
     """:func:`quantile_edges`, or with ``scheme="uniform"`` the ``n_mass`` mass axes cut into
     ``bins`` of equal width [GeV] between the pooled events' 1st and 99th percentiles, the
     outer two stretched to their minimum and maximum (every template event binned)."""
-    edges = quantile_edges(pooled, bins, shape_bins, n_mass)
-    if scheme == "uniform":
-        for j in range(n_mass):
-            lo, hi = np.percentile(pooled[:, j], [1, 99])
-            edges[j] = np.linspace(lo, hi, bins + 1)
-            edges[j][[0, -1]] = pooled[:, j].min(), pooled[:, j].max()
-    return edges
+    if scheme == "quantile":
+        return quantile_edges(pooled, bins, shape_bins, n_mass)
+    mass = []
+    for j in range(n_mass):
+        lo, hi = np.percentile(pooled[:, j], [1, 99])
+        edges = np.linspace(lo, hi, bins + 1)
+        edges[[0, -1]] = pooled[:, j].min(), pooled[:, j].max()
+        mass.append(edges)
+    return mass + quantile_edges(pooled[:, n_mass:], shape_bins, shape_bins, n_mass=0)
 
 
 def scan_points(templates: dict[tuple[float, ...], np.ndarray], events: dict[Point, np.ndarray],
@@ -90,12 +92,12 @@ class TemplateScan:
     bins: int
     shape_bins: int
     form: str
+    edges: str
     fits: dict[Point, np.ndarray]
     worst: float
     seconds: float
     validation: dict[tuple[int, int, str, str], float]
     bootstrap: np.ndarray
-    edges: str = "quantile"
 
 
 def template_scan(samples: dict[Point, np.ndarray], columns: list[int], n_mass: int,
@@ -127,7 +129,7 @@ def template_scan(samples: dict[Point, np.ndarray], columns: list[int], n_mass: 
     edges = bin_edges(pooled, b, s, n_mass, e)
     fits, worst, seconds = scan_points(templates, cut(tests), truth, resolution, edges, f)
     boot = bootstrap_worst(templates, cut(tests), truth, resolution, edges, replicas, seed, f)
-    return TemplateScan(b, s, f, fits, worst, seconds, tried, boot, e)
+    return TemplateScan(b, s, f, e, fits, worst, seconds, tried, boot)
 
 
 def check_settings(bins: object, shape_bins: object, forms: object = ("joint",),
