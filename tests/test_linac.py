@@ -18,6 +18,7 @@ from hepchain.accelerator.linac.lattice import Lattice, LatticeSpec
 from hepchain.accelerator.linac.lattice_vae import LatticeVAE
 from hepchain.accelerator.linac.study import LinacStudy, _generative_part, check_rl, split_days
 from hepchain.core.checkpoints import checkpoint_scope
+from hepchain.core.dataset import Manifest
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.executors import LocalExecutor
 from hepchain.core.metrics import bootstrap_error, roc_auc
@@ -152,6 +153,31 @@ def test_log_generation_schema_and_reproducibility(log_dir, tmp_path):
     first = oplog.generate(log_dir, SETTINGS, days=3, samples_per_day=200, seed=3,
                            progress=False)  # resumes: all shards complete
     assert [s.sha256 for s in again.shards] == [s.sha256 for s in first.shards]
+
+
+def test_twin_day_keeps_the_day_s_conditions_and_redraws_only_the_named_drifts(log_dir):
+    """The generator's twin of a logged day: set values and schedule identical; with nothing
+    redrawn the BPMs differ by instrument noise only (10 um each), with the injected beam's
+    wander redrawn (0.3 mm) by far more; the klystron phases move only when theirs is."""
+    manifest = Manifest.load(log_dir)
+    day = oplog.load_log(log_dir).query("day == 1").reset_index(drop=True)
+    seed = next(s.seed for s in manifest.shards if s.index == 1)
+    bpms = [c for c in day.columns if c.endswith("_BPM.x")]
+    sets = [c for c in day.columns if f"{c}.rb" in day.columns]
+    phases = [c for c in day.columns if c.endswith("_KLY.phase")]
+    diff = {}
+    for hidden in ((), ("beam",), ("phase",)):
+        twin = oplog.twin_day(manifest.settings, seed, manifest.shard_size, hidden, twin_seed=7)
+        assert len(twin) == len(day) and np.array_equal(twin[sets], day[sets])
+        diff[hidden] = {k: np.abs(twin[c] - day[c]).to_numpy().ravel()
+                        for k, c in (("bpm", bpms), ("phase", phases))}
+    noise_bpm = 5 * np.sqrt(2) * 0.01  # mm: 5 sigma of the difference of two noisy readings
+    assert diff[()]["bpm"].max() < noise_bpm < np.median(diff[("beam",)]["bpm"])
+    noise_phase = np.sqrt(np.mean(diff[()]["phase"] ** 2))  # deg, instrument noise only
+    assert np.sqrt(np.mean(diff[("phase",)]["phase"] ** 2)) > 1.3 * noise_phase
+    assert np.sqrt(np.mean(diff[("beam",)]["phase"] ** 2)) < 1.1 * noise_phase
+    with pytest.raises(UsageError, match="Hidden drifts"):
+        oplog.twin_day(manifest.settings, seed, manifest.shard_size, ("tide",), twin_seed=7)
 
 
 def _write(frame: pd.DataFrame, path):
@@ -754,6 +780,9 @@ def test_conditioning_splits_the_log_channels(log_dir):
     filled = cond.fill(x, np.zeros((6, len(cond.free))))
     assert (filled[:, cond.given] == x[:, cond.given]).all() and not filled[:, cond.free].any()
     assert surrogates.Conditioning.parse("mode", channels, 2).given.size == 0
+    rf = surrogates.Conditioning.parse("settings+klystrons", channels, 2)
+    assert {channels[j] for j in rf.given} - given == {
+        c for c in channels if c.endswith(("_KLY.phase", "_KLY.power"))} != set()
 
 
 def test_mode_coverage_separates_good_and_collapsed_samples():
@@ -781,15 +810,19 @@ def test_generative_metrics_have_no_invented_reference(log_dir, tmp_path):
     vae = {"latent": 2, "hidden": [16], "beta": 1.0, "learn_variance": False, "train": fit}
     gan = {"noise": 4, "hidden": [16], "pack": 1, "train": fit}
     config = {"device": "cpu", "gan": gan, "latent_gan": gan, "vae_baseline": vae,
-              "vae_improved": vae, "models": ["gan", "vae_gan", "cgan"],
+              "vae_improved": vae, "models": ["gan", "vae_gan", "cgan", "twin"],
               "cgan": {**gan, "conditions": ["mode", "mode+settings"]},
+              "twin": {"given": ["mode+settings+environment"],
+                       "hidden": ["beam+energy+phase"]},
               "metrics": {"n_samples": 100, "pca_components": 4, "knn_k": 5, "min_fraction": 0.2}}
     result = Result(study="linac", preset="test")
-    LinacStudy()._generative(config, tmp_path, 0, train, val, test, 2, result)
+    LinacStudy()._generative(config, tmp_path, 0, train, val, test, 2, Manifest.load(log_dir),
+                             result)
     assert all(m.reference is None for m in result.metrics)
     assert any("qualitative" in note for note in result.notes)
     for label in ("plain GAN", "VAE(baseline)+latent GAN", "VAE(improved)+latent GAN",
-                  "cGAN | mode", "cGAN | mode+settings", "real training days"):
+                  "cGAN | mode", "cGAN | mode+settings", "real training days",
+                  "log generator | mode+settings+environment, beam+energy+phase redrawn"):
         for name in ("k-NN density", "k-NN coverage", "classifier two-sample AUC, stat. error"):
             result.get(name, label)  # KeyError if the row is missing
 
@@ -804,9 +837,10 @@ def test_generative_rows_are_the_same_in_a_worker_process(log_dir, tmp_path):
     gan = {"noise": 4, "hidden": [16], "pack": 1, "train": fit}
     config = {"device": "cpu", "gan": gan, "latent_gan": gan, "vae_baseline": vae,
               "vae_improved": vae, "models": ["gan", "vae_gan"], "threads": 1,
-              "cgan": {**gan, "conditions": ["mode"]},
+              "cgan": {**gan, "conditions": ["mode"]}, "twin": {"given": ["mode"], "hidden": ["beam"]},
               "metrics": {"n_samples": 100, "pca_components": 4, "knn_k": 5, "min_fraction": 0.2}}
-    job = (LinacStudy(), config, tmp_path / "here", 0, train, val, test, 2)
+    job = (LinacStudy(), config, tmp_path / "here", 0, train, val, test, 2,
+           Manifest.load(log_dir))
     torch.manual_seed(123)  # a random state the worker does not share
     here, _ = _generative_part(job)
     with LocalExecutor(2) as ex:
@@ -826,6 +860,11 @@ def test_generative_rows_are_the_same_in_a_worker_process(log_dir, tmp_path):
                           ({"cgan.conditions": ["mode+setings"]}, "cgan condition"),
                           ({"cgan.conditions": ["mode+mode"]}, "cgan condition"),
                           ({"cgan.conditions": []}, "cgan.conditions is empty"),
+                          ({"twin.hidden": ["beam+tide"]}, "twin.hidden entries"),
+                          ({"twin.hidden": ["beam+beam"]}, "twin.hidden entries"),
+                          ({"twin.hidden": []}, "twin.hidden entries"),
+                          ({"twin.given": []}, "twin.given is empty"),
+                          ({"twin.given": ["mode+klystron"]}, "cgan condition"),
                           ({"rl.observation": "normalised"}, r"rl\.observation must be"),
                           ({"rl.reward": "differential"}, r"rl\.reward one of"),
                           ({"rl.action_map": "cubic"}, r"rl\.action_map one of"),

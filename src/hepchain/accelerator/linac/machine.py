@@ -26,7 +26,7 @@ mode's golden orbit every ``feedback_every`` samples with an SVD correction of g
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cheetah
 import numpy as np
@@ -91,6 +91,27 @@ def ou(rng: np.random.Generator, t: np.ndarray, sigma: float, tau: float,
             x = a * x + sigma * np.sqrt(1 - a * a) * rng.normal(size=size)
         out[k] = x
     return out
+
+
+HIDDEN = ("beam", "energy", "phase")  # drift processes that no log channel measures
+
+
+def beam_offset(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
+    """Injected-beam offset (n, 4): x [m], x' [rad], y [m], y' [rad] — an OU wander of 4 h
+    (0.3 mm, 20 urad) plus pulse-to-pulse jitter (30 um, 3 urad)."""
+    offset = ou(rng, t, 1.0, 240.0, (4,)) * np.array([0.3e-3, 0.02e-3, 0.3e-3, 0.02e-3])
+    return offset + rng.normal(size=offset.shape) * np.array([0.03e-3, 3e-6, 0.03e-3, 3e-6])
+
+
+def energy_offset(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
+    """Relative injected-energy offset (n,): an OU wander of 3 h, 1e-3 rms."""
+    return ou(rng, t, 1e-3, 180.0)
+
+
+def phase_jitter(rng: np.random.Generator, t: np.ndarray, n_cells: int) -> np.ndarray:
+    """The klystron phases' own drift (n, cells) [deg] beside the cooling water's: OU, 1 h,
+    0.3 deg rms."""
+    return ou(rng, t, 0.3, 60.0, (n_cells,))
 
 
 class Machine:
@@ -167,13 +188,29 @@ class Machine:
         mis = np.repeat(self.static_misalignment[None], len(t), 0)
         mis[..., 0] += 15e-6 * self.thermal_coeff * dt_quad
         mis[..., 1] += self.tide * self.length * tilt[:, None] * self.tide_shape
-        offset = ou(rng, t, 1.0, 240.0, (4,)) * np.array([0.3e-3, 0.02e-3, 0.3e-3, 0.02e-3])
-        offset += rng.normal(size=offset.shape) * np.array([0.03e-3, 3e-6, 0.03e-3, 3e-6])
+        offset = beam_offset(rng, t)
         return DriftState(t_out=t_out, tilt=tilt, t_air=t_air, t_water=t_water,
                           vacuum=-6 + ou(rng, t, 0.1, 600.0, (nc,)),
-                          phase_offset=1.5 * (t_water - 30) + ou(rng, t, 0.3, 60.0, (nc,)),
+                          phase_offset=1.5 * (t_water - 30) + phase_jitter(rng, t, nc),
                           misalignment=mis, beam_offset=offset,
-                          energy_offset=ou(rng, t, 1e-3, 180.0))
+                          energy_offset=energy_offset(rng, t))
+
+    def redraw(self, state: DriftState, rng: np.random.Generator, t: np.ndarray,
+               hidden: tuple[str, ...]) -> DriftState:
+        """``state`` with the ``hidden`` drift processes (names from :data:`HIDDEN`: the
+        processes no log channel measures) drawn anew from ``rng``; the environment and every
+        other process stay as they were."""
+        if set(hidden) - set(HIDDEN):
+            raise UsageError(f"Hidden drifts must be among {list(HIDDEN)}, got {list(hidden)}.")
+        new: dict[str, np.ndarray] = {}
+        if "beam" in hidden:
+            new["beam_offset"] = beam_offset(rng, t)
+        if "energy" in hidden:
+            new["energy_offset"] = energy_offset(rng, t)
+        if "phase" in hidden:
+            new["phase_offset"] = (1.5 * (state.t_water - 30)
+                                   + phase_jitter(rng, t, self.lattice.spec.n_cells))
+        return replace(state, **new)
 
     # ------------------------------------------------------------------ tracking
     def incoming(self, modes: np.ndarray, state: DriftState) -> cheetah.ParameterBeam:

@@ -32,6 +32,7 @@ column                 unit    meaning
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -128,15 +129,27 @@ def channel_table(machine: Machine, modes: np.ndarray, settings: np.ndarray,
     return out
 
 
-def make_day(task: ShardTask) -> ak.Array:
-    """One simulated day of operation (module level: runs in worker processes)."""
-    import torch
+@dataclass
+class Day:
+    """One simulated day before logging: the machine, sample times ``t`` [min], operating
+    modes, tuning flags, true settings (SI units, after the orbit feedback), the drift state,
+    and the day's random stream (positioned for the instrument noise)."""
 
-    torch.set_num_threads(1)
-    s = task.settings
+    machine: Machine
+    t: np.ndarray
+    modes: np.ndarray
+    tuning: np.ndarray
+    settings: np.ndarray
+    state: DriftState
+    rng: np.random.Generator
+
+
+def simulate_day(s: dict[str, Any], seed: int, n: int) -> Day:
+    """Day ``seed`` of ``n`` samples with the generator settings ``s``: the mode schedule,
+    the drifts, the operators' tuning scans and touch-ups, and the orbit feedback."""
     machine = machine_from_settings(s)
-    rng = np.random.default_rng(task.seed)
-    t = np.arange(task.n_events) * (1440.0 / task.n_events)
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) * (1440.0 / n)
     modes, tuning = schedule(rng, t, machine.shares, s["block_minutes"], s["tuning_fraction"])
     state = machine.drift(rng, t)
     settings = machine.nominal[modes].copy()
@@ -147,10 +160,34 @@ def make_day(task: ShardTask) -> ak.Array:
     settings[:, machine.end_idx] = machine.from_unit(end)
     settings = machine.feedback(modes, settings, state, rng, s["feedback_every"],
                                 s["feedback_gain"])
-    readings = machine.track(modes, settings, state)
-    table = {"time_min": t, "day": np.full(len(t), task.index), "mode": modes,
-             "tuning": tuning, **channel_table(machine, modes, settings, readings, state, rng)}
+    return Day(machine, t, modes, tuning, settings, state, rng)
+
+
+def make_day(task: ShardTask) -> ak.Array:
+    """One simulated day of operation (module level: runs in worker processes)."""
+    import torch
+
+    torch.set_num_threads(1)
+    d = simulate_day(task.settings, task.seed, task.n_events)
+    readings = d.machine.track(d.modes, d.settings, d.state)
+    table = {"time_min": d.t, "day": np.full(len(d.t), task.index), "mode": d.modes,
+             "tuning": d.tuning,
+             **channel_table(d.machine, d.modes, d.settings, readings, d.state, d.rng)}
     return ak.zip({k: np.ascontiguousarray(v) for k, v in table.items()}, depth_limit=1)
+
+
+def twin_day(s: dict[str, Any], seed: int, n: int, hidden: tuple[str, ...],
+             twin_seed: int) -> pd.DataFrame:
+    """The log generator as a conditional simulator of logged day ``seed``: the same schedule,
+    settings (feedback included) and environment, with the ``hidden`` drift processes
+    (:data:`~hepchain.accelerator.linac.machine.HIDDEN`) and the instrument noise drawn anew
+    from ``twin_seed``. Its rows are what the exact physics gives for that day's known
+    conditions: the best any model given them can reach. Columns: :func:`channel_table`'s."""
+    d = simulate_day(s, seed, n)
+    rng = np.random.default_rng(twin_seed)
+    state = d.machine.redraw(d.state, rng, d.t, hidden)
+    readings = d.machine.track(d.modes, d.settings, state)
+    return pd.DataFrame(channel_table(d.machine, d.modes, d.settings, readings, state, rng))
 
 
 def log_settings(config: dict[str, Any]) -> dict[str, Any]:

@@ -17,8 +17,10 @@ import pandas as pd
 from hepchain.accelerator.linac import control, oplog, plots, surrogates
 from hepchain.accelerator.linac import surrogate_metrics as sm
 from hepchain.accelerator.linac.envs import LearnedEnv, MachineEnv, Randomisation, check_choices
+from hepchain.accelerator.linac.machine import HIDDEN
 from hepchain.core import plotting, twosample
 from hepchain.core.cache import cached_dataset
+from hepchain.core.dataset import Manifest
 from hepchain.core.errors import DataError, UsageError
 from hepchain.core.executors import LocalExecutor
 from hepchain.core.result import Reference, Result
@@ -37,8 +39,9 @@ RECALL = "recall set point"  # the baseline every controller must beat
 ARES_SRC = "ARES EA sim, Kaiser et al. (tolerance 40 um)"
 PARTS = {"generative": "generative models", "control": "control"}  # what a run may do
 TRAININGS = ("gan", "vae_baseline", "vae_improved", "latent_gan", "cgan", "cvae")
-MODELS = ("gan", "vae_gan", "cgan")  # generative simulators a run may compare
-TRAIN_DAYS = "real training days"  # the ceiling row: what a perfect copy of them would score
+MODELS = ("gan", "vae_gan", "cgan", "twin")  # generative simulators a run may compare
+TRAIN_DAYS = "real training days"
+TWIN = "log generator"  # its rows: "log generator | <given>, <drifts> redrawn" (twin_rows)  # the ceiling row: what a perfect copy of them would score
 METHOD_LABEL = {"bo": "BO (BoTorch)", "nelder_mead": "Nelder-Mead", "random": "random search"}
 TRAIN_STATES = "linac-rl-training-states"  # key of the machine states RL may train on
 ALGOS = ("sac", "td3", "ppo")  # stable-baselines3 algorithms control.train_agent knows
@@ -105,7 +108,8 @@ class LinacStudy(Study):
         with LocalExecutor(2 if beside else 1) as side:
             if "generative" in parts:
                 generative = side.submit(_generative_part, (self, config, workdir, seed, train,
-                                                            val, test, len(machine.modes)))
+                                                            val, test, len(machine.modes),
+                                                            log.manifest))
             if "control" in parts:
                 t, part = time.perf_counter(), Result(study=self.name, preset="")
                 self._control(config, workdir, seed, machine, train, val, part)
@@ -125,7 +129,7 @@ class LinacStudy(Study):
     # ------------------------------------------------------------------ generative models
     def _generative(self, config: dict[str, Any], workdir: Path, seed: int,
                     train: pd.DataFrame, val: pd.DataFrame, test: pd.DataFrame, n_modes: int,
-                    result: Result) -> None:
+                    log: Manifest, result: Result) -> None:
         channels = oplog.data_channels(train)
         scale = Standardiser.fit(train[channels].to_numpy(float))
         x_tr, x_va, x_te = (scale.transform(f[channels].to_numpy(float)) for f in (train, val, test))
@@ -168,6 +172,15 @@ class LinacStudy(Study):
                                 "the set values and/or the environment channels; its "
                                 "fidelity rows use the conditions of the compared test rows, "
                                 "its mode coverage conditions of random training rows")
+        if "twin" in models:
+            twin = twin_rows(config["twin"], seed, test, log, channels, scale, n_modes)
+            samples.update({label: rows[pick_test] for label, rows in twin.items()})
+            result.notes.append(f"{TWIN} | <given>, <drifts> redrawn: the generator of the log "
+                                "remaking each test day with its schedule, settings and "
+                                "environment, the named unmeasured drifts and the instrument "
+                                "noise drawn anew; the <given> channels are the compared test "
+                                "rows' own, as for the cGAN; its mode coverage is that of the "
+                                "test days' own schedule")
 
         modes = train["mode"].to_numpy()
         record_fidelity(result, config["metrics"], x_tr, modes, n_modes, real, samples, prior,
@@ -257,11 +270,12 @@ class LinacStudy(Study):
 
 def _generative_part(job: tuple[Any, ...]) -> tuple[Result, float]:
     """The generative-model rows of one run and their wall time [s] (a worker's job:
-    ``(study, config, workdir, seed, train, val, test, n_modes)``)."""
-    study, config, workdir, seed, train, val, test, n_modes = job
+    ``(study, config, workdir, seed, train, val, test, n_modes, log)``, ``log`` the log's
+    manifest)."""
+    study, config, workdir, seed, train, val, test, n_modes, log = job
     set_torch_threads(int(config.get("threads", 1)))
     t, part = time.perf_counter(), Result(study=study.name, preset="")
-    study._generative(config, workdir, seed, train, val, test, n_modes, part)
+    study._generative(config, workdir, seed, train, val, test, n_modes, log, part)
     return part, time.perf_counter() - t
 
 
@@ -299,6 +313,33 @@ def record_fidelity(result: Result, mc: dict[str, Any], x_tr: np.ndarray, modes:
         result.notes.append(f"{label}: generated mode shares "
                             f"{np.round(cov['shares'], 3).tolist()} (real "
                             f"{np.round(space.shares, 3).tolist()})")
+
+
+def twin_rows(twin: dict[str, Any], seed: int, test: pd.DataFrame, log: Manifest,
+              channels: list[str], scale: Standardiser, n_modes: int) -> dict[str, np.ndarray]:
+    """Per ``twin.hidden`` entry, the test rows as the generator of ``log`` (its manifest:
+    settings, day seeds) makes them again (:func:`oplog.twin_day`: same schedule, settings and
+    environment, those unmeasured drifts and the instrument noise drawn anew), standardised,
+    once per ``twin.given`` entry with those channels (a cGAN condition) the test rows' own.
+    DataError if the test days are not the generator's (a real log has no twin)."""
+    day_seeds = {shard.index: shard.seed for shard in log.shards}
+    x_test = scale.transform(test[channels].to_numpy(float))
+    names = set(channels)
+    set_values = [j for j, c in enumerate(channels) if f"{c}.rb" in names]
+    out = {}
+    for spec in twin["hidden"]:
+        days = [oplog.twin_day(log.settings, day_seeds[d], log.shard_size,
+                               tuple(spec.split("+")), derive_seed(seed, "twin", spec, int(d)))
+                for d in test["day"].unique()]
+        rows = scale.transform(pd.concat(days)[channels].to_numpy(float))
+        if rows.shape != x_test.shape or not np.allclose(rows[:, set_values],
+                                                         x_test[:, set_values]):
+            raise DataError("The test days' set values differ from the log generator's for "
+                            "the same days: the twin rows need the generator's own log.")
+        for given in twin["given"]:
+            cond = surrogates.Conditioning.parse(given, channels, n_modes)
+            out[f"{TWIN} | {given}, {spec} redrawn"] = cond.fill(x_test, rows[:, cond.free])
+    return out
 
 
 def steering_figure(scale: Standardiser, channels: list[str], x_tr: np.ndarray,
@@ -503,6 +544,17 @@ def _models(config: dict[str, Any]) -> list[str]:
         raise UsageError("cgan.conditions is empty; give one or more, e.g. [mode].")
     for spec in conditions:
         surrogates.Conditioning.parse(spec, [], 1)
+    for spec in config["twin"]["given"] or [""]:
+        if not spec:
+            raise UsageError("twin.given is empty; give one or more, e.g. "
+                             "[mode+settings+environment].")
+        surrogates.Conditioning.parse(spec, [], 1)
+    hidden = list(config["twin"]["hidden"])
+    for spec in hidden or [""]:
+        names = spec.split("+")
+        if not spec or set(names) - set(HIDDEN) or len(set(names)) != len(names):
+            raise UsageError(f"twin.hidden entries must join distinct names from {list(HIDDEN)}"
+                             f" with '+', e.g. 'beam+energy+phase'; got {hidden}.")
     return models
 
 

@@ -94,7 +94,7 @@ def sample_latent_gan(vae: VAE, gan: GAN, z_scale: Standardiser, n: int, seed: i
 
 # ---------------------------------------------------------------------------- conditional GAN
 
-CONDITIONS = ("mode", "settings", "environment")  # what a conditional GAN may be given
+CONDITIONS = ("mode", "settings", "environment", "klystrons")  # what a cGAN may be given
 
 
 @dataclass
@@ -103,9 +103,10 @@ class Conditioning:
 
     ``groups`` is a subset of :data:`CONDITIONS`: the operating mode (one-hot), the
     operators' set values (every channel ``c`` with a readback ``c.rb``: magnets, correctors,
-    unit voltages and phases) and the measured environment (``ENV.*`` and ``Cnn_ENV.*``:
-    temperatures, tiltmeter, vacuum). The generator produces every other channel (readbacks,
-    BPMs, screens, energy, klystrons, and the environment unless given)."""
+    unit voltages and phases), the measured environment (``ENV.*`` and ``Cnn_ENV.*``:
+    temperatures, tiltmeter, vacuum) and the klystrons' measured phase and forward power
+    (``Cnn_KLY.*``). The generator produces every other channel (readbacks, BPMs, screens,
+    energy, and the environment and klystrons unless given)."""
 
     groups: tuple[str, ...]
     given: np.ndarray  # indices of the channels in the condition
@@ -122,7 +123,8 @@ class Conditioning:
         names = set(channels)
         given = [j for j, c in enumerate(channels)
                  if ("settings" in groups and f"{c}.rb" in names)
-                 or ("environment" in groups and c.split(".")[0].endswith("ENV"))]
+                 or ("environment" in groups and c.split(".")[0].endswith("ENV"))
+                 or ("klystrons" in groups and c.split(".")[0].endswith("_KLY"))]
         free = np.setdiff1d(np.arange(len(channels)), given)
         return cls(groups, np.array(given, int), free, n_modes)
 
