@@ -3,6 +3,8 @@ small learning checks (a few seconds each, on an 8-cell machine)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import cheetah
 import numpy as np
 import pandas as pd
@@ -16,7 +18,13 @@ from hepchain.accelerator.linac.envs import LearnedEnv, MachineEnv, Randomisatio
 from hepchain.accelerator.linac.generative import GAN, ConditionalVAE, gan_loss
 from hepchain.accelerator.linac.lattice import Lattice, LatticeSpec
 from hepchain.accelerator.linac.lattice_vae import LatticeVAE
-from hepchain.accelerator.linac.study import LinacStudy, _generative_part, check_rl, split_days
+from hepchain.accelerator.linac.study import (
+    LinacStudy,
+    _generative_part,
+    check_rl,
+    split_days,
+    twin_rows,
+)
 from hepchain.core.checkpoints import checkpoint_scope
 from hepchain.core.dataset import Manifest
 from hepchain.core.errors import DataError, UsageError
@@ -153,6 +161,22 @@ def test_log_generation_schema_and_reproducibility(log_dir, tmp_path):
     first = oplog.generate(log_dir, SETTINGS, days=3, samples_per_day=200, seed=3,
                            progress=False)  # resumes: all shards complete
     assert [s.sha256 for s in again.shards] == [s.sha256 for s in first.shards]
+
+
+def test_twin_rows_refuse_a_log_the_generator_did_not_make(log_dir):
+    """The twin rows remake the test days from the log's manifest; a log whose settings do not
+    give its own set values (here: another feedback gain, as for a real log) is refused in
+    one sentence, and the generator's own log gives one row per test row."""
+    manifest = Manifest.load(log_dir)
+    _, _, test = split_days(oplog.load_log(log_dir), 1, 1)
+    channels = oplog.data_channels(test)
+    scale = Standardiser.fit(test[channels].to_numpy(float))
+    twin = {"given": ["mode+settings"], "hidden": ["beam"]}
+    rows = twin_rows(twin, 0, test, manifest, channels, scale, 2)
+    assert [r.shape for r in rows.values()] == [(len(test), len(channels))]
+    other = dataclasses.replace(manifest, settings={**manifest.settings, "feedback_gain": 0.5})
+    with pytest.raises(DataError, match="set values differ"):
+        twin_rows(twin, 0, test, other, channels, scale, 2)
 
 
 def test_twin_day_keeps_the_day_s_conditions_and_redraws_only_the_named_drifts(log_dir):
