@@ -190,8 +190,9 @@ def test_twin_day_keeps_the_day_s_conditions_and_redraws_only_the_named_drifts(l
     sets = [c for c in day.columns if f"{c}.rb" in day.columns]
     phases = [c for c in day.columns if c.endswith("_KLY.phase")]
     diff = {}
+    remade = oplog.simulate_day(manifest.settings, seed, manifest.shard_size)
     for hidden in ((), ("beam",), ("phase",)):
-        twin = oplog.twin_day(manifest.settings, seed, manifest.shard_size, hidden, twin_seed=7)
+        twin = oplog.twin_day(remade, hidden, twin_seed=7)
         assert len(twin) == len(day) and np.array_equal(twin[sets], day[sets])
         diff[hidden] = {k: np.abs(twin[c] - day[c]).to_numpy().ravel()
                         for k, c in (("bpm", bpms), ("phase", phases))}
@@ -201,7 +202,7 @@ def test_twin_day_keeps_the_day_s_conditions_and_redraws_only_the_named_drifts(l
     assert np.sqrt(np.mean(diff[("phase",)]["phase"] ** 2)) > 1.3 * noise_phase
     assert np.sqrt(np.mean(diff[("beam",)]["phase"] ** 2)) < 1.1 * noise_phase
     with pytest.raises(UsageError, match="Hidden drifts"):
-        oplog.twin_day(manifest.settings, seed, manifest.shard_size, ("tide",), twin_seed=7)
+        oplog.twin_day(remade, ("tide",), twin_seed=7)
 
 
 def _write(frame: pd.DataFrame, path):

@@ -176,18 +176,18 @@ def make_day(task: ShardTask) -> ak.Array:
     return ak.zip({k: np.ascontiguousarray(v) for k, v in table.items()}, depth_limit=1)
 
 
-def twin_day(s: dict[str, Any], seed: int, n: int, hidden: tuple[str, ...],
-             twin_seed: int) -> pd.DataFrame:
-    """The log generator as a conditional simulator of logged day ``seed``: the same schedule,
-    settings (feedback included) and environment, with the ``hidden`` drift processes
-    (:data:`~hepchain.accelerator.linac.machine.HIDDEN`) and the instrument noise drawn anew
-    from ``twin_seed``. Its rows are what the exact physics gives for that day's known
-    conditions: the best any model given them can reach. Columns: :func:`channel_table`'s."""
-    d = simulate_day(s, seed, n)
+def twin_day(day: Day, hidden: tuple[str, ...], twin_seed: int) -> pd.DataFrame:
+    """The log generator as a conditional simulator of a logged ``day``
+    (:func:`simulate_day`): the same schedule, settings (feedback included) and environment,
+    with the ``hidden`` drift processes (:data:`~hepchain.accelerator.linac.machine.HIDDEN`)
+    and the instrument noise drawn anew, from their prior, with ``twin_seed``. Its rows are
+    what the exact physics gives for the day's known conditions when those drifts are not
+    inferred from them. Columns: :func:`channel_table`'s."""
     rng = np.random.default_rng(twin_seed)
-    state = d.machine.redraw(d.state, rng, d.t, hidden)
-    readings = d.machine.track(d.modes, d.settings, state)
-    return pd.DataFrame(channel_table(d.machine, d.modes, d.settings, readings, state, rng))
+    state = day.machine.redraw(day.state, rng, day.t, hidden)
+    readings = day.machine.track(day.modes, day.settings, state)
+    return pd.DataFrame(channel_table(day.machine, day.modes, day.settings, readings, state,
+                                      rng))
 
 
 def log_settings(config: dict[str, Any]) -> dict[str, Any]:

@@ -40,8 +40,8 @@ ARES_SRC = "ARES EA sim, Kaiser et al. (tolerance 40 um)"
 PARTS = {"generative": "generative models", "control": "control"}  # what a run may do
 TRAININGS = ("gan", "vae_baseline", "vae_improved", "latent_gan", "cgan", "cvae")
 MODELS = ("gan", "vae_gan", "cgan", "twin")  # generative simulators a run may compare
-TRAIN_DAYS = "real training days"
-TWIN = "log generator"  # its rows: "log generator | <given>, <drifts> redrawn" (twin_rows)  # the ceiling row: what a perfect copy of them would score
+TRAIN_DAYS = "real training days"  # the ceiling row: what a perfect copy of them would score
+TWIN = "log generator"  # its rows: "log generator | <given>, <drifts> redrawn" (twin_rows)
 METHOD_LABEL = {"bo": "BO (BoTorch)", "nelder_mead": "Nelder-Mead", "random": "random search"}
 TRAIN_STATES = "linac-rl-training-states"  # key of the machine states RL may train on
 ALGOS = ("sac", "td3", "ppo")  # stable-baselines3 algorithms control.train_agent knows
@@ -327,11 +327,12 @@ def twin_rows(twin: dict[str, Any], seed: int, test: pd.DataFrame, log: Manifest
     names = set(channels)
     set_values = [j for j, c in enumerate(channels) if f"{c}.rb" in names]
     out = {}
+    days = {int(d): oplog.simulate_day(log.settings, day_seeds[d], log.shard_size)
+            for d in test["day"].unique()}
     for spec in twin["hidden"]:
-        days = [oplog.twin_day(log.settings, day_seeds[d], log.shard_size,
-                               tuple(spec.split("+")), derive_seed(seed, "twin", spec, int(d)))
-                for d in test["day"].unique()]
-        rows = scale.transform(pd.concat(days)[channels].to_numpy(float))
+        remade = [oplog.twin_day(day, tuple(spec.split("+")), derive_seed(seed, "twin", spec, d))
+                  for d, day in days.items()]
+        rows = scale.transform(pd.concat(remade)[channels].to_numpy(float))
         if rows.shape != x_test.shape or not np.allclose(rows[:, set_values],
                                                          x_test[:, set_values]):
             raise DataError("The test days' set values differ from the log generator's for "
@@ -544,10 +545,10 @@ def _models(config: dict[str, Any]) -> list[str]:
         raise UsageError("cgan.conditions is empty; give one or more, e.g. [mode].")
     for spec in conditions:
         surrogates.Conditioning.parse(spec, [], 1)
-    for spec in config["twin"]["given"] or [""]:
-        if not spec:
-            raise UsageError("twin.given is empty; give one or more, e.g. "
-                             "[mode+settings+environment].")
+    if not config["twin"]["given"]:
+        raise UsageError("twin.given is empty; give one or more, e.g. "
+                         "[mode+settings+environment].")
+    for spec in config["twin"]["given"]:
         surrogates.Conditioning.parse(spec, [], 1)
     hidden = list(config["twin"]["hidden"])
     for spec in hidden or [""]:
