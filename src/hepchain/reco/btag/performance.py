@@ -28,7 +28,6 @@ from hepchain.reco.btag import evaluate
 from hepchain.reco.btag.gn1 import FULL, BTagJets
 from hepchain.reco.btag.highlevel import HL_FEATURES
 from hepchain.reco.btag.labels import ORIGIN_CLASSES
-from hepchain.reco.btag.table import JetTable
 from hepchain.reco.btag.taggers import BASELINES
 
 Scores = dict[str, dict[str, np.ndarray]]
@@ -39,7 +38,7 @@ GOAL_RATIOS = {"light": 1.8, "c": 3.5}
 
 
 class TrackTruth(Protocol):
-    """Per-track truth of padded jets (:class:`JetTable`, a salt file's ``SaltSplit``)."""
+    """Per-track truth of padded jets (``JetTable``, a salt file's ``SaltSplit`` or ``H5Split``)."""
 
     vertex: np.ndarray  # (N, T) truth vertex, −1: none / padding
     origin: np.ndarray  # (N, T) origin class, −1 in padding
@@ -90,17 +89,19 @@ def choose_baseline(result: Result, scores: Scores, label: np.ndarray, classes: 
 
 
 def rejection_rows(result: Result, scores: Scores, labels: dict[str, np.ndarray],
-                   classes: list[str], efficiencies: list[float], baseline: str) -> None:
+                   classes: list[str], efficiencies: list[float], baseline: str | None
+                   ) -> None:
     """Light and c rejections of every tagger at every working point (binomial errors); at
     the first working point GN1's ratios to each DL1-like baseline and to the ``baseline``
-    chosen on validation (with the reference), and the aux-task gain GN1 / GN1 no-aux."""
+    chosen on validation (with the reference; None: no DL1-like baselines, no ratios), and
+    the aux-task gain GN1 / GN1 no-aux."""
     rej = {name: evaluate.rejections((labels["val"], s["val"]), (labels["test"], s["test"]),
                                      classes, efficiencies) for name, s in scores.items()}
-    for bkg, eff in rej[baseline]:
+    for bkg, eff in next(iter(rej.values())):
         for name, r in rej.items():
             evaluate.add_rejection_rows(result, name, bkg, eff, r[(bkg, eff)])
     wp = efficiencies[0]
-    for name in (n for n in rej if n.startswith(FULL)):
+    for name in (n for n in rej if n.startswith(FULL) and baseline is not None):
         for bkg, ref in GOAL_RATIOS.items():
             for base in (*BASELINES, STRONGEST):
                 other = rej[baseline if base == STRONGEST else base][(bkg, wp)]
@@ -137,7 +138,7 @@ def pt_rejections(result: Result, scores: Scores, jets: BTagJets, names: Iterabl
     return per_pt
 
 
-def aux_rows(result: Result, outputs: dict[str, dict[str, np.ndarray]], test: JetTable,
+def aux_rows(result: Result, outputs: dict[str, dict[str, np.ndarray]], test: TrackTruth,
              label: np.ndarray, classes: list[str]) -> dict[str, np.ndarray]:
     """Per track model with those heads: :func:`origin_rows` and :func:`vertex_rows` on the
     test jets. Returns the row-normalised track-origin confusion matrix of each model with

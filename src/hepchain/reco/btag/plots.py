@@ -53,8 +53,8 @@ def study_figures(scores: Mapping[str, np.ndarray], label: np.ndarray, classes: 
                   workdir: Path) -> list[str]:
     """The study's figures in ``workdir``, returned by file name: rejection vs b-efficiency
     against light and c jets (``scores``: test scores per tagger, ``label``: test classes),
-    light rejection per jet-pT bin [GeV], the ``full`` GN1's D_b per class and its
-    track-origin confusion matrix (when trained), and the loss curves."""
+    light rejection per jet-pT bin [GeV] (when ``per_pt`` has taggers), the ``full`` GN1's
+    D_b per class and its track-origin confusion matrix (when trained), and the loss curves."""
     names = []
     b = classes.index("b")
     for bkg in ("light", "c"):
@@ -63,8 +63,9 @@ def study_figures(scores: Mapping[str, np.ndarray], label: np.ndarray, classes: 
         names.append(plotting.rejection_curves(
             curves, workdir / f"rejection_{bkg}.png", baseline=baseline,
             xlabel="b-jet efficiency", ylabel=f"{bkg}-jet rejection").name)
-    names.append(rejection_vs_pt(per_pt, pt_edges, workdir / "rejection_vs_pt.png",
-                                 f"light rejection @ {wp:.0%} b-eff").name)
+    if per_pt:
+        names.append(rejection_vs_pt(per_pt, pt_edges, workdir / "rejection_vs_pt.png",
+                                     f"light rejection @ {wp:.0%} b-eff").name)
     if full in scores:
         names.append(plotting.histograms(
             {f"{c}-jets": scores[full][label == i] for i, c in enumerate(classes)},

@@ -4,8 +4,9 @@ Taggers compared on the same jets and splits: IP3D-like LLR, DL1-like MLP and xg
 high-level (IP + secondary-vertex + soft-lepton) features, Deep Sets over tracks, and the
 GN1-style network with its auxiliary track-origin and same-vertex tasks plus ablations.
 Working points are set on the validation jets and applied to the test jets; GN1 is compared
-with both DL1-like baselines and with the stronger of the two on validation. See
-``docs/btag.md``.
+with both DL1-like baselines and with the stronger of the two on validation. With
+``data.h5.dir`` set, the track taggers run on jets from salt-layout HDF5 files instead
+(:mod:`.h5run`). See ``docs/btag.md``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from hepchain.core.threads import set_torch_threads
 from hepchain.reco.btag import performance
 from hepchain.reco.btag.export import export_gn1
 from hepchain.reco.btag.gn1 import FULL, btag_jets, check_gn1
+from hepchain.reco.btag.h5run import run_h5
 from hepchain.reco.btag.plots import study_figures
 from hepchain.reco.btag.taggers import fit_high_level_taggers, fit_track_taggers
 
@@ -42,6 +44,8 @@ class BTagStudy(Study):
         check_gn1(config)
         set_torch_threads(int(config["train"].get("threads") or 1))
         seed_everything(seed)
+        if config["data"]["h5"]["dir"] is not None:  # jets from salt-layout HDF5 files
+            return run_h5(config, workdir, seed)
         result = Result(study=self.name, preset="")
         t0 = time.perf_counter()
         jets = btag_jets(config, result)

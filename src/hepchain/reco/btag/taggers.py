@@ -4,7 +4,7 @@
   on the high-level (IP + secondary-vertex + soft-lepton) features;
 - :func:`fit_track_taggers`: Deep Sets and every ``gn1_variants`` entry (GN1 with its
   auxiliary tasks and the ablations), trained through the core Trainer, with their training
-  cost rows.
+  cost rows (:func:`train_track_taggers` on any preprocessed batches, e.g. a salt file's).
 
 Both return a :class:`Taggers`; ``a | b`` joins them, and :meth:`Taggers.scores` turns the
 probabilities into the discriminant D_b (:func:`evaluate.discriminant`)::
@@ -94,33 +94,44 @@ def fit_high_level_taggers(config: dict[str, Any], jets: BTagJets, seed: int) ->
                    features=hl, histories={BASELINES[0]: hist.epochs})
 
 
-def track_models(config: dict[str, Any], prep: Preprocessor, n_classes: int, seed: int
+def track_models(config: dict[str, Any], n_track: int, n_jet: int, n_classes: int, seed: int
                  ) -> dict[str, tuple[nn.Module, tuple[str, ...]]]:
-    """Deep Sets (jet task only) and one GN1Tagger per ``gn1_variants`` entry with its tasks;
-    each GN1 variant is initialised from ``derive_seed(seed, name)``."""
-    n_trk, n_jet = len(prep.track_features), len(prep.jet_features)
+    """Deep Sets (jet task only) and one GN1Tagger per ``gn1_variants`` entry with its tasks
+    on ``n_track`` track and ``n_jet`` jet inputs; each GN1 variant is initialised from
+    ``derive_seed(seed, name)``."""
     models: dict[str, tuple[nn.Module, tuple[str, ...]]] = {
-        "DeepSets": (DeepSetsTagger(n_trk, n_jet, n_classes, **config["deepsets"]), ("jet",))}
+        "DeepSets": (DeepSetsTagger(n_track, n_jet, n_classes, **config["deepsets"]), ("jet",))}
     for name, tasks in config["gn1_variants"].items():
         seed_everything(derive_seed(seed, name))
-        models[name] = (GN1Tagger(n_trk, n_jet, n_classes, tasks=tuple(tasks), **config["gn1"]),
+        models[name] = (GN1Tagger(n_track, n_jet, n_classes, tasks=tuple(tasks), **config["gn1"]),
                         tuple(tasks))
     return models
 
 
 def fit_track_taggers(config: dict[str, Any], jets: BTagJets, seed: int,
                       result: Result) -> Taggers:
-    """Train :func:`track_models` on the preprocessed tracks of ``jets``; adds each model's
-    training cost rows and a note (epochs, time, parameters) to ``result``."""
+    """:func:`train_track_taggers` on the preprocessed tracks of ``jets``."""
     prep, batches = track_batches(jets)
-    origin_w = origin_class_weights(jets.tables["train"].origin)
-    out = Taggers(preprocessing=prep, batches=batches)
-    n_train = len(jets.labels["train"])
-    for name, (model, tasks) in track_models(config, prep, len(jets.classes), seed).items():
+    out = train_track_taggers(config, batches, len(jets.classes),
+                              origin_class_weights(jets.tables["train"].origin), seed, result)
+    out.preprocessing = prep
+    return out
+
+
+def train_track_taggers(config: dict[str, Any], batches: dict[str, tuple[Tensor, ...]],
+                        n_classes: int, origin_weights: np.ndarray, seed: int,
+                        result: Result) -> Taggers:
+    """Train :func:`track_models` on the preprocessed ``batches`` (tracks, mask, jet, label,
+    origin, vertex per split) with the track-origin class weights ``origin_weights``; adds each
+    model's training cost rows and a note (epochs, time, parameters) to ``result``."""
+    out = Taggers(batches=batches)
+    n_train = len(batches["train"][3])
+    n_track, n_jet = batches["train"][0].shape[-1], batches["train"][2].shape[-1]
+    for name, (model, tasks) in track_models(config, n_track, n_jet, n_classes, seed).items():
         t1, cpu1 = time.perf_counter(), time.process_time()
         trainer, hist = fit_track_model(model, tasks, batches["train"], batches["val"],
                                         config["train"], derive_seed(seed, name),
-                                        dict(config["loss_weights"]), origin_w,
+                                        dict(config["loss_weights"]), origin_weights,
                                         config["vertex_loss"])
         wall = time.perf_counter() - t1
         evaluate.add_training_cost(result, name, wall, time.process_time() - cpu1,
