@@ -216,3 +216,14 @@ def test_a_file_without_a_layout_field_is_named(tmp_path):
     tasks[1]["init_args"]["class_names"][5] = "fromMars"
     with pytest.raises(DataError, match="fromMars"):
         H5Layout.from_salt_config(config)
+
+
+def test_an_origin_label_outside_the_layouts_classes_is_refused(tmp_path):
+    folder = tutorial_dir(tmp_path / "od")
+    with h5py.File(folder / "pp_output_val.h5", "a") as fh:
+        consts = fh["consts"][:]
+        consts["truth_origin_label"][0, 0] = 8                      # the layout has 8 classes
+        fh["consts"][...] = consts
+    with pytest.raises(DataError, match="outside the 8 origin classes"):
+        read_split(folder / "pp_output_val.h5", H5Layout.named("open-data"),
+                   ["b", "c", "light", "tau"], None, 12)

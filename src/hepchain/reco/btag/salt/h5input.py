@@ -3,8 +3,8 @@
 A salt training config says what such files hold: ``data.input_map`` (salt's input name ->
 HDF5 dataset, default the identity), ``data.variables`` (the jet and track inputs),
 ``data.train_file`` / ``val_file`` / ``test_file`` / ``norm_dict`` (their names) and the
-``label`` of its track-origin ``ClassificationTask`` (with ``class_names``) and of its
-``VertexingTask``. Two are built in:
+``label`` of its track ``ClassificationTask`` whose label names an origin (with
+``class_names``) and of its ``VertexingTask``. Two are built in:
 
 - ``open-data``: the Salt tutorial's open ttbar sample (Zenodo 10371998, Delphes, μ = 50):
   ``jets`` and ``consts``, 9 track inputs, ``truth_origin_label``, ``truth_vertex_idx``
@@ -95,10 +95,12 @@ class H5Layout:
             args = task.get("init_args") or {}
             if args.get("input_name") != "tracks":
                 continue
+            label = str(args.get("label", ""))
             if str(task.get("class_path", "")).endswith("VertexingTask"):
-                vertex_label = args["label"]
-            elif str(task.get("class_path", "")).endswith("ClassificationTask"):
-                origin_label = args["label"]
+                vertex_label = label
+            elif (str(task.get("class_path", "")).endswith("ClassificationTask")
+                  and "origin" in label.lower()):
+                origin_label = label
                 origin_map = _origin_map(args.get("class_names")
                                          or SALT_ORIGIN_DEFAULT.get(origin_label), source)
         files = {split: Path(str(data.get(key) or DEFAULT_FILES[key])).name
@@ -130,8 +132,8 @@ def _origin_map(names: Any, source: str) -> tuple[int, ...]:
 
 @dataclass
 class H5Split:
-    """One split's jets, raw inputs as in the file: tracks (N, T, F) f4 in ``track_variables``
-    order, mask (N, T) True for real tracks, jet (N, J) f4, label (N,) index into the classes,
+    """One split's jets, inputs as read (:func:`standardise` scales them in place): tracks
+    (N, T, F) f4 in ``track_variables`` order, mask (N, T) True for real tracks, jet (N, J) f4, label (N,) index into the classes,
     origin (N, T) GN1 origin class and vertex (N, T) truth vertex (−1: none, padding, or the
     file has no such label)."""
 
@@ -173,8 +175,13 @@ def read_split(path: Path, layout: H5Layout, classes: list[str], n_jets: int | N
     dropped = int(tracks["valid"][:, max_tracks:].sum())
     tracks = tracks[:, :max_tracks]
     mask = tracks["valid"].astype(bool)
-    origin = (np.asarray(layout.origin_map)[np.clip(tracks[layout.origin_label], 0, None)]
-              if layout.origin_label else np.full(mask.shape, -1))
+    origin = np.full(mask.shape, -1)
+    if layout.origin_label:
+        code = np.where(mask, tracks[layout.origin_label], 0)
+        if code.min() < 0 or code.max() >= len(layout.origin_map):
+            raise DataError(f"{path}: {layout.origin_label} of a real track is outside the "
+                            f"{len(layout.origin_map)} origin classes of the layout.")
+        origin = np.asarray(layout.origin_map)[code]
     vertex = (tracks[layout.vertex_label].astype(np.int64) if layout.vertex_label
               else np.full(mask.shape, -1, dtype=np.int64))
     inputs = np.stack([tracks[v] for v in layout.track_variables], -1).astype(np.float32)
