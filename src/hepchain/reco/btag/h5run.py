@@ -8,8 +8,8 @@ config describes (:mod:`.salt.h5input`)::
 
 Only the track taggers are trained (Deep Sets and every ``gn1_variants`` entry, btag's models
 and trainer): the IP3D-like and DL1-like baselines need raw tracks and the secondary-vertex
-finder, which such files do not hold, so GN1 is compared with Deep Sets and with its own
-no-aux ablation on the same inputs. Working points are set on the validation file and applied
+finder, which such files do not hold, so GN1 is compared with Deep Sets (rejection ratios
+with binomial errors) and with its own no-aux ablation on the same inputs. Working points are set on the validation file and applied
 to the test file (binomial errors)."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def run_h5(config: dict[str, Any], workdir: Path, seed: int) -> Result:
                                   origin_class_weights(splits["train"].origin), seed, result)
     scores = taggers.scores(classes, float(config["fc"]))
     labels = {k: s.label for k, s in splits.items()}
-    performance.rejection_rows(result, scores, labels, classes, effs, None)
+    performance.rejection_rows(result, scores, labels, classes, effs, None, ("DeepSets",))
     confusions = performance.aux_rows(result, taggers.outputs, splits["test"], labels["test"],
                                       classes)
     result.figures += study_figures({k: s["test"] for k, s in scores.items()}, labels["test"],

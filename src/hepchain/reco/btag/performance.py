@@ -89,27 +89,28 @@ def choose_baseline(result: Result, scores: Scores, label: np.ndarray, classes: 
 
 
 def rejection_rows(result: Result, scores: Scores, labels: dict[str, np.ndarray],
-                   classes: list[str], efficiencies: list[float], baseline: str | None
-                   ) -> None:
+                   classes: list[str], efficiencies: list[float], baseline: str | None,
+                   baselines: tuple[str, ...] = BASELINES) -> None:
     """Light and c rejections of every tagger at every working point (binomial errors); at
-    the first working point GN1's ratios to each DL1-like baseline and to the ``baseline``
-    chosen on validation (with the reference; None: no DL1-like baselines, no ratios), and
-    the aux-task gain GN1 / GN1 no-aux."""
+    the first working point GN1's ratios to each of ``baselines`` and to the ``baseline``
+    chosen on validation among them (with the GN2 / DL1d reference; None: no such choice,
+    each ratio with a binomial-error row of its own), and the aux-task gain GN1 / GN1 no-aux."""
     rej = {name: evaluate.rejections((labels["val"], s["val"]), (labels["test"], s["test"]),
                                      classes, efficiencies) for name, s in scores.items()}
     for bkg, eff in next(iter(rej.values())):
         for name, r in rej.items():
             evaluate.add_rejection_rows(result, name, bkg, eff, r[(bkg, eff)])
     wp = efficiencies[0]
-    for name in (n for n in rej if n.startswith(FULL) and baseline is not None):
+    compared = (*baselines, STRONGEST) if baseline is not None else baselines
+    for name in (n for n in rej if n.startswith(FULL)):
         for bkg, ref in GOAL_RATIOS.items():
-            for base in (*BASELINES, STRONGEST):
+            for base in compared:
                 other = rej[baseline if base == STRONGEST else base][(bkg, wp)]
                 ratio, err = evaluate.rejection_ratio(rej[name][(bkg, wp)], other)
                 title = f"{bkg} rejection ratio to {base} @ {wp:.0%}"
                 result.add(title, name, ratio, std=err, higher_is_better=True,
                            reference=Reference(ref, GN2_REF) if base == STRONGEST else None)
-                if base == STRONGEST:
+                if base == STRONGEST or baseline is None:
                     result.add(f"{title}, binomial error", name, err, higher_is_better=False)
     if FULL in rej and f"{FULL} no-aux" in rej:
         gain, err = evaluate.rejection_ratio(rej[FULL][("light", wp)],
