@@ -4,6 +4,7 @@ sample (Zenodo 10371998) written here, and btag's own ``--to salt-h5`` export re
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 
 import h5py
@@ -232,3 +233,18 @@ def test_an_origin_label_outside_the_layouts_classes_is_refused(tmp_path):
     with pytest.raises(DataError, match="outside the 8 origin classes"):
         read_split(folder / "pp_output_val.h5", H5Layout.named("open-data"),
                    ["b", "c", "light", "tau"], None, 12)
+
+
+def test_a_read_larger_than_the_machines_memory_is_refused_before_reading(tmp_path,
+                                                                          monkeypatch):
+    import hepchain.reco.btag.salt.h5input as h5input
+
+    folder = tutorial_dir(tmp_path / "od")
+    layout = H5Layout.named("open-data")
+    # 900 jets x 12 tracks x 45 bytes x 3 copies ~ 1.4 MiB: refused on a 1 MiB machine
+    monkeypatch.setattr(h5input, "machine_info", lambda: {"memory_gb": 2**-10})
+    with pytest.raises(DataError, match=re.escape("needs ~0.0014 GiB, this machine has "
+                                                  "0.00098 GiB; set data.h5.n_jets")):
+        read_split(folder / "pp_output_test_ttbar.h5", layout, ["b", "c", "light"], None, 12)
+    assert len(read_split(folder / "pp_output_test_ttbar.h5", layout, ["b", "c", "light"], 200,
+                          12).label) > 0

@@ -33,6 +33,7 @@ import numpy as np
 import yaml
 
 from hepchain.core.errors import DataError
+from hepchain.core.provenance import machine_info
 from hepchain.reco.btag.labels import ORIGIN_CLASSES
 
 SPLIT_FILES: dict[str, str] = {"train": "train_file", "val": "val_file", "test": "test_file"}
@@ -44,6 +45,9 @@ BUILT_IN: dict[str, str] = {"open-data": "open-data.yaml", "salt-h5": "GN1-like.
 FLAVOURS: dict[int, str] = {5: "b", 4: "c", 0: "light", 15: "tau"}
 """Truth flavour label (``HadronConeExclTruthLabelID`` convention) -> btag class."""
 FLAVOUR_FIELDS: tuple[str, ...] = ("HadronConeExclTruthLabelID", "flavour")
+READ_COPIES = 3
+"""Copies of the read columns alive while a split is prepared (the columns, the stacked f4
+inputs, the standardised ones): a read that would not fit the machine's memory is refused."""
 ORIGIN_NAMES: dict[str, str] = {
     **{c.lower(): c for c in ORIGIN_CLASSES}, "secondary": "otherSecondary",
     "froms": "otherSecondary"}
@@ -215,9 +219,18 @@ def _fields(fh: Any, path: Path, dataset: str, fields: tuple[str, ...],
     if missing:
         raise DataError(f"{path}: dataset {dataset!r} lacks the field(s) {', '.join(missing)}.")
     wanted = [*dict.fromkeys(fields), *[f for f in any_of if f in names][:1]]
-    size = len(fh[dataset])
+    ds = fh[dataset]
+    size = len(ds)
+    rows = size if n is None else min(n, size)
+    need = READ_COPIES * rows * int(np.prod(ds.shape[1:])) * sum(
+        ds.dtype[f].itemsize for f in wanted) / 2**30
+    memory = float(machine_info().get("memory_gb", np.inf))
+    if need > memory:
+        raise DataError(f"{path}: reading {rows} jets of {dataset!r} needs ~{need:.2g} GiB, this "
+                        f"machine has {memory:.2g} GiB; set data.h5.n_jets (e.g. "
+                        f"{int(rows * memory / need / 2):d}).")
     step = 1 if n is None or n >= size else size // n
-    return fh[dataset].fields(wanted)[::step][:n]
+    return ds.fields(wanted)[::step][:n]
 
 
 def standardise(splits: dict[str, H5Split], layout: H5Layout, norm_dict: Path) -> str:
