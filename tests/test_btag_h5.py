@@ -248,3 +248,20 @@ def test_a_read_larger_than_the_machines_memory_is_refused_before_reading(tmp_pa
         read_split(folder / "pp_output_test_ttbar.h5", layout, ["b", "c", "light"], None, 12)
     assert len(read_split(folder / "pp_output_test_ttbar.h5", layout, ["b", "c", "light"], 200,
                           12).label) > 0
+
+
+def test_a_non_finite_input_of_a_real_track_is_named(tmp_path):
+    folder = tutorial_dir(tmp_path / "od")
+    layout = H5Layout.named("open-data")
+    with h5py.File(folder / "pp_output_val.h5", "a") as fh:
+        consts = fh["consts"][:]
+        j = int(np.argmin(consts["valid"].sum(1)))                   # a jet with padding
+        consts["d0"][j, consts["valid"][j].sum()] = np.nan            # padding: ignored
+        fh["consts"][...] = consts
+    split = read_split(folder / "pp_output_val.h5", layout, ["b", "c", "light", "tau"], None, 12)
+    assert len(split.label) == 600
+    with h5py.File(folder / "pp_output_val.h5", "a") as fh:
+        consts["d0"][0, 0] = np.nan                                   # a real track
+        fh["consts"][...] = consts
+    with pytest.raises(DataError, match="non-finite d0"):
+        read_split(folder / "pp_output_val.h5", layout, ["b", "c", "light", "tau"], None, 12)

@@ -137,9 +137,9 @@ def _origin_map(names: Any, source: str) -> tuple[int, ...]:
 @dataclass
 class H5Split:
     """One split's jets, inputs as read (:func:`standardise` scales them in place): tracks
-    (N, T, F) f4 in ``track_variables`` order, mask (N, T) True for real tracks, jet (N, J) f4, label (N,) index into the classes,
-    origin (N, T) GN1 origin class and vertex (N, T) truth vertex (−1: none, padding, or the
-    file has no such label)."""
+    (N, T, F) f4 in ``track_variables`` order, mask (N, T) True for real tracks, jet (N, J)
+    f4, label (N,) index into the classes, origin (N, T) GN1 origin class and vertex (N, T)
+    truth vertex (−1: none, padding, or the file has no such label)."""
 
     tracks: np.ndarray
     mask: np.ndarray
@@ -154,9 +154,9 @@ class H5Split:
 def read_split(path: Path, layout: H5Layout, classes: list[str], n_jets: int | None,
                max_tracks: int) -> H5Split:
     """``n_jets`` jets (None: all; else every k-th jet from the first, k = jets // n_jets) of
-    the file ``path``
-    whose flavour is one of ``classes``, with their first ``max_tracks`` tracks; a file without the layout's datasets or
-    fields is one DataError naming what is missing."""
+    the file ``path`` whose flavour is one of ``classes``, with their first ``max_tracks``
+    tracks; a file without the layout's datasets or fields, or with non-finite inputs, is one
+    DataError naming what is wrong."""
     import h5py
 
     if not path.is_file():
@@ -172,8 +172,10 @@ def read_split(path: Path, layout: H5Layout, classes: list[str], n_jets: int | N
     except OSError:
         raise DataError(f"{path} is not an HDF5 file.") from None
     flavour = next(jets[f] for f in FLAVOUR_FIELDS if f in (jets.dtype.names or ()))
-    label = np.array([classes.index(FLAVOURS[int(f)]) if FLAVOURS.get(int(f)) in classes
-                      else -1 for f in flavour], dtype=np.int64)
+    label = np.full(len(flavour), -1, dtype=np.int64)
+    for code, name in FLAVOURS.items():
+        if name in classes:
+            label[flavour == code] = classes.index(name)
     keep = label >= 0
     tracks = tracks[keep]
     dropped = int(tracks["valid"][:, max_tracks:].sum())
@@ -189,14 +191,16 @@ def read_split(path: Path, layout: H5Layout, classes: list[str], n_jets: int | N
     vertex = (tracks[layout.vertex_label].astype(np.int64) if layout.vertex_label
               else np.full(mask.shape, -1, dtype=np.int64))
     inputs = np.stack([tracks[v] for v in layout.track_variables], -1).astype(np.float32)
+    jet = np.stack([jets[v][keep] for v in layout.jet_variables], -1).astype(np.float32)
     bad = [v for i, v in enumerate(layout.track_variables)
            if not np.isfinite(inputs[..., i][mask]).all()]
+    bad += [v for i, v in enumerate(layout.jet_variables) if not np.isfinite(jet[:, i]).all()]
     if bad:
-        raise DataError(f"{path}: real tracks have non-finite {', '.join(bad)}.")
+        raise DataError(f"{path}: non-finite {', '.join(bad)} (real tracks and jets only).")
     return H5Split(
         tracks=inputs,
         mask=mask,
-        jet=np.stack([jets[v][keep] for v in layout.jet_variables], -1).astype(np.float32),
+        jet=jet,
         label=label[keep],
         origin=np.where(mask, origin, -1).astype(np.int64),
         vertex=np.where(mask, vertex, -1),
