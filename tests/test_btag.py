@@ -453,6 +453,27 @@ def test_compare_needs_the_goal_outside_the_combined_error():
         assert gn1["ratio"] == pytest.approx(np.exp(np.mean(np.log([g / d for d, g, _ in seeds]))))
         assert gn1["goal"] == 1.8 and gn1["goal_met"] is met and gn1["n_seeds"] == 3
         assert rows[("GN1", "GN1 no-aux")]["goal"] == 1.10
+        assert ("GN1", "DeepSets") not in rows                          # no Deep Sets rows
+
+
+def test_compare_pairs_gn1_with_deep_sets_without_a_goal(tmp_path, capsys):
+    import json
+
+    from hepchain.cli import main
+
+    seeds = [(300.0, 640.0, 460.0), (350.0, 690.0, 560.0), (280.0, 590.0, 430.0)]
+    for i, (d, g, n) in enumerate(seeds):  # a bench on salt files: no DL1-like rows
+        _seed_result({"DeepSets": (d, 3.0), "GN1": (g, 6.0), "GN1 no-aux": (n, 5.0)}).save(
+            tmp_path / f"seed{i}")
+    with pytest.raises(SystemExit) as exc:
+        main(["btag", "compare", str(tmp_path)])
+    assert exc.value.code == 0
+    rows = {(r["numerator"], r["denominator"]): r
+            for r in json.loads((tmp_path / "paired.json").read_text())}
+    assert set(rows) == {("GN1", "DeepSets"), ("GN1 no-aux", "DeepSets"), ("GN1", "GN1 no-aux")}
+    gn1 = rows[("GN1", "DeepSets")]
+    assert gn1["ratio"] == pytest.approx(np.exp(np.mean(np.log([g / d for d, g, _ in seeds]))))
+    assert gn1["goal"] is None and gn1["goal_met"] is None and gn1["p_vs_1"] < 0.01
 
 
 def test_compare_verb_writes_the_paired_ratios_of_a_bench(tmp_path, capsys):

@@ -33,7 +33,8 @@ def add_verbs(app: Any) -> None:
         for r in rows:
             table.add_row(r["numerator"], r["denominator"],
                           f"{r['ratio']:.2f} ± {r['error']:.2f}", str(r["n_seeds"]),
-                          f"{r['p_vs_1']:.2g}", f"{r['goal']:g}", "yes" if r["goal_met"] else "no")
+                          f"{r['p_vs_1']:.2g}", "-" if r["goal"] is None else f"{r['goal']:g}",
+                          {True: "yes", False: "no"}.get(r["goal_met"], "-"))
         Console().print(table)
         (Path(bench_dir) / "paired.json").write_text(json.dumps(rows, indent=1))
 
