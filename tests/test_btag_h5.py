@@ -41,7 +41,8 @@ def write_tutorial_file(path, n, seed, tracks=12, blocks=False):
     if blocks:
         flavour = np.sort(flavour)[::-1]
     jets = np.zeros(n, dtype=[("pt", "f4"), ("eta", "f4"), ("flavour", "i4")])
-    jets["pt"], jets["eta"], jets["flavour"] = rng.uniform(20, 200, n), rng.uniform(-2.5, 2.5, n), flavour
+    jets["pt"], jets["eta"] = rng.uniform(20, 200, n), rng.uniform(-2.5, 2.5, n)
+    jets["flavour"] = flavour
     consts = np.zeros((n, tracks), dtype=[*[(v, "f4") for v in TRACK_VARS], ("valid", "?"),
                                            ("truth_origin_label", "i4"),
                                            ("truth_vertex_idx", "i4")])
@@ -93,7 +94,8 @@ def test_tutorial_layout_reads_inputs_labels_and_norm_dict(tmp_path):
     valid = consts["valid"][keep]
     assert test.tracks_dropped == valid[:, 8:].sum() > 0
     assert np.array_equal(test.mask, valid[:, :8])
-    names = [TUTORIAL_ORIGINS[o].rstrip("*") for o in consts["truth_origin_label"][keep][:, :8][test.mask]]
+    codes = consts["truth_origin_label"][keep][:, :8][test.mask]
+    names = [TUTORIAL_ORIGINS[o].rstrip("*") for o in codes]
     mapped = [ORIGIN_CLASSES[o] for o in test.origin[test.mask]]
     expect = {"pileup": "pileup", "primary": "primary", "fromB": "fromB", "fromC": "fromC",
               "fromS": "otherSecondary"}
@@ -188,7 +190,10 @@ def test_salt_h5_export_read_back_trains_the_same_gn1(export, tmp_path):
 
 
 @pytest.mark.parametrize(("setting", "message"), [
-    ("data.h5.dir={missing}", "does not exist"),
+    ("data.h5.dir={missing}", "does not exist (data.h5.dir holds the layout's files "
+                              "pp_output_train"),
+    ("data.h5.dir={missing}", "they are the Salt tutorial sample, "
+                              "https://zenodo.org/records/10371998"),
     ("data.h5.layout={bad_layout}", "has no data.variables with jets and tracks"),
     ("data.h5.layout=tide", "neither open-data nor salt-h5 nor a salt config file"),
 ])

@@ -3,10 +3,10 @@
 Every seed of ``hepchain btag bench`` trains all taggers on the same jets, so the rejections
 of two taggers in one seed form a pair. For each pair (GN1 variants against both DL1-like
 baselines, GN1 against GN1 no-aux, GN1 variants against Deep Sets, which has no goal) the
-geometric-mean rejection ratio over seeds is given with an error that combines the seed spread of the per-seed ratios (/√n) with the binomial error of
-one ratio (the test set is the same in every seed, so that part does not average down; added
-conservatively as if the two taggers' errors were independent), and its significance against
-1 and against the goal (:func:`hepchain.core.compare.compare_methods`). A goal counts as met
+geometric-mean rejection ratio over seeds is given with an error that combines the seed
+spread of the per-seed ratios (/√n) with the binomial error of one ratio (the test set is the
+same in every seed, so that part does not average down; added conservatively as if the two
+taggers' errors were independent), and its significance against 1 and against the goal (:func:`hepchain.core.compare.compare_methods`). A goal counts as met
 only when ratio − error > goal.
 """
 

@@ -9,8 +9,8 @@ config describes (:mod:`.salt.h5input`)::
 Only the track taggers are trained (Deep Sets and every ``gn1_variants`` entry, btag's models
 and trainer): the IP3D-like and DL1-like baselines need raw tracks and the secondary-vertex
 finder, which such files do not hold, so GN1 is compared with Deep Sets (rejection ratios
-with binomial errors) and with its own no-aux ablation on the same inputs. Working points are set on the validation file and applied
-to the test file (binomial errors)."""
+with binomial errors) and with its own no-aux ablation on the same inputs. Working points
+are set on the validation file and applied to the test file (binomial errors)."""
 
 from __future__ import annotations
 

@@ -68,6 +68,7 @@ class H5Layout:
     origin_map: tuple[int, ...]  # the file's origin class index -> GN1 origin class index
     vertex_label: str | None
     files: dict[str, str]  # split or "norm_dict" -> file name
+    source: str | None = None  # where the files come from (named when one is missing)
 
     @classmethod
     def named(cls, layout: str) -> H5Layout:
@@ -111,7 +112,8 @@ class H5Layout:
                  for split, key in SPLIT_FILES.items()}
         files["norm_dict"] = Path(str(data.get("norm_dict") or DEFAULT_FILES["norm_dict"])).name
         return cls(names["jets"], names["tracks"], tuple(variables["jets"]),
-                   tuple(variables["tracks"]), origin_label, origin_map, vertex_label, files)
+                   tuple(variables["tracks"]), origin_label, origin_map, vertex_label, files,
+                   config.get("source"))
 
 
 def _tasks(config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -161,8 +163,9 @@ def read_split(path: Path, layout: H5Layout, classes: list[str], n_jets: int | N
 
     if not path.is_file():
         files = [layout.files[k] for k in SPLIT_FILES]
+        where = f"; they are {layout.source}" if layout.source else ""
         raise DataError(f"{path} does not exist (data.h5.dir holds the layout's files "
-                        f"{', '.join(files)} and optionally {layout.files['norm_dict']}).")
+                        f"{', '.join(files)} and optionally {layout.files['norm_dict']}{where}).")
     try:
         with h5py.File(path, "r") as fh:
             jets = _fields(fh, path, layout.jets, layout.jet_variables, FLAVOUR_FIELDS, n_jets)
