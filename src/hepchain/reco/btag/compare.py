@@ -6,8 +6,9 @@ baselines, GN1 against GN1 no-aux, GN1 variants against Deep Sets, which has no 
 geometric-mean rejection ratio over seeds is given with an error that combines the seed
 spread of the per-seed ratios (/√n) with the binomial error of one ratio (the test set is the
 same in every seed, so that part does not average down; added conservatively as if the two
-taggers' errors were independent), and its significance against 1 and against the goal (:func:`hepchain.core.compare.compare_methods`). A goal counts as met
-only when ratio − error > goal.
+taggers' errors were independent), and its significance against 1 and against the goal
+(:func:`hepchain.core.compare.compare_methods`). A goal counts as met only when
+ratio − error > goal.
 """
 
 from __future__ import annotations
