@@ -34,6 +34,7 @@ import yaml
 
 from hepchain.core.errors import DataError
 from hepchain.core.provenance import machine_info
+from hepchain.core.standardise import Standardiser
 from hepchain.reco.btag.labels import ORIGIN_CLASSES
 
 SPLIT_FILES: dict[str, str] = {"train": "train_file", "val": "val_file", "test": "test_file"}
@@ -219,14 +220,14 @@ def _fields(fh: Any, path: Path, dataset: str, fields: tuple[str, ...],
     are read."""
     if dataset not in fh:
         raise DataError(f"{path} has no dataset {dataset!r} (has: {', '.join(fh)}).")
-    names = set(fh[dataset].dtype.names or ())
+    ds = fh[dataset]
+    names = set(ds.dtype.names or ())
     missing = [f for f in fields if f not in names]
     if any_of and not names & set(any_of):
         missing.append(" or ".join(any_of))
     if missing:
         raise DataError(f"{path}: dataset {dataset!r} lacks the field(s) {', '.join(missing)}.")
     wanted = [*dict.fromkeys(fields), *[f for f in any_of if f in names][:1]]
-    ds = fh[dataset]
     size = len(ds)
     rows = size if n is None else min(n, size)
     need = READ_COPIES * rows * int(np.prod(ds.shape[1:])) * sum(
@@ -237,46 +238,39 @@ def _fields(fh: Any, path: Path, dataset: str, fields: tuple[str, ...],
                         f"machine has {memory:.2g} GiB; set data.h5.n_jets (e.g. "
                         f"{int(rows * memory / need / 2):d}).")
     step = 1 if n is None or n >= size else size // n
-    return ds.fields(wanted)[::step][:n]
+    return ds.fields(wanted)[:step * rows:step]
 
 
 def standardise(splits: dict[str, H5Split], layout: H5Layout, norm_dict: Path) -> str:
     """Standardise every split's inputs in place, (x − mean) / std with the constants of the
     ``norm_dict`` file (salt's format: dataset -> variable -> mean, std) when it exists, else
-    of the training split's real tracks and jets; padding stays 0. Returns where the
-    constants came from."""
+    fitted on the training split's real tracks and jets (:class:`core.standardise.Standardiser`);
+    padding stays 0. Returns where the constants came from."""
     train = splits["train"]
     if norm_dict.is_file():
         norm = yaml.safe_load(norm_dict.read_text()) or {}
-        trk = _constants(norm, norm_dict, layout.tracks, layout.track_variables)
-        jet = _constants(norm, norm_dict, layout.jets, layout.jet_variables)
+        trk = _norm_dict_standardiser(norm, norm_dict, layout.tracks, layout.track_variables)
+        jet = _norm_dict_standardiser(norm, norm_dict, layout.jets, layout.jet_variables)
         source = str(norm_dict)
     else:
-        trk = _fitted(train.tracks[train.mask])
-        jet = _fitted(train.jet)
+        trk, jet = Standardiser.fit(train.tracks[train.mask]), Standardiser.fit(train.jet)
         source = f"the training file's real tracks and jets ({norm_dict.name} not found)"
     for split in splits.values():
-        split.tracks = np.where(split.mask[..., None], (split.tracks - trk[0]) / trk[1],
+        split.tracks = np.where(split.mask[..., None], trk.transform(split.tracks),
                                 0.0).astype(np.float32)
-        split.jet = ((split.jet - jet[0]) / jet[1]).astype(np.float32)
+        split.jet = jet.transform(split.jet).astype(np.float32)
     return source
 
 
-def _constants(norm: dict[str, Any], path: Path, dataset: str, variables: tuple[str, ...]
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """Means and standard deviations of ``variables`` of ``dataset`` in a salt norm dict."""
+def _norm_dict_standardiser(norm: dict[str, Any], path: Path, dataset: str,
+                            variables: tuple[str, ...]) -> Standardiser:
+    """The means and standard deviations of ``variables`` of ``dataset`` in a salt norm dict."""
     table = norm.get(dataset) or {}
     missing = [v for v in variables if v not in table]
     if missing:
         raise DataError(f"{path} has no mean and std for {dataset} {', '.join(missing)}.")
-    mean = np.array([float(table[v]["mean"]) for v in variables], dtype=np.float32)
-    std = np.array([float(table[v]["std"]) for v in variables], dtype=np.float32)
+    mean = np.array([float(table[v]["mean"]) for v in variables])
+    std = np.array([float(table[v]["std"]) for v in variables])
     if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
         raise DataError(f"{path}: {dataset} has a non-finite mean or a std that is not positive.")
-    return mean, std
-
-
-def _fitted(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Means and standard deviations of the rows ``x`` (a constant column gets std 1)."""
-    std = x.std(axis=0)
-    return x.mean(axis=0).astype(np.float32), np.where(std > 0, std, 1.0).astype(np.float32)
+    return Standardiser(mean, std)
